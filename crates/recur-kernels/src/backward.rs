@@ -1,0 +1,242 @@
+//! Backward pass (backprop through time) of one direction of one layer over a whole sequence.
+//!
+//! The sequential part runs in reverse: one fused pass per step turns `dL/dh` into gate
+//! gradients, then one GEMM carries them to the previous state. Weight gradients follow as single
+//! GEMMs over all `T*B` rows, and the input gradient as one more. Equations: `docs/BACKWARD.md`.
+
+use crate::activation::{relu_grad, sigmoid_grad, tanh_grad};
+use crate::cell::{Cell, DirGrads, DirWeights, SeqCache, SeqGradWork, SeqShape};
+use crate::gemm::{matmul, Accum, Operand};
+use crate::scalar::Scalar;
+use crate::threads::Threads;
+
+/// The gradient arriving at a direction's per-step outputs: `d_out[(t*B + b) * ld + col + j]`.
+#[derive(Clone, Copy, Debug)]
+pub struct GradView<'a, T> {
+    /// Gradient buffer, time-major.
+    pub data: &'a [T],
+    /// Row stride.
+    pub ld: usize,
+    /// First column of this direction.
+    pub col: usize,
+}
+
+/// Backward of [`crate::forward_seq`] with the same `cell`, `shape`, `reverse`, `x`, `w` and
+/// `lengths`, and the cache that forward filled.
+///
+/// `d_h [B, H]` holds `dL/dh_n` on entry and `dL/dh0` on return; `d_c` likewise for LSTM.
+/// Parameter gradients are *added* to `grads`; the input gradient is *added* to `d_x [T, B, I]`
+/// (both directions of a bidirectional layer share it).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_seq<T: Scalar>(
+    threads: &Threads,
+    cell: Cell,
+    shape: SeqShape,
+    reverse: bool,
+    x: &[T],
+    w: DirWeights<'_, T>,
+    lengths: Option<&[usize]>,
+    cache: &SeqCache<T>,
+    d_out: GradView<'_, T>,
+    d_h: &mut [T],
+    mut d_c: Option<&mut [T]>,
+    grads: DirGrads<'_, T>,
+    d_x: &mut [T],
+    work: &mut SeqGradWork<T>,
+) {
+    assert_eq!(cache.shape, Some((cell, shape)), "cache is from another shape");
+    assert_eq!(d_c.is_some(), cell.has_cell_state(), "d_c is required exactly for LSTM");
+    let SeqShape {
+        steps,
+        batch,
+        input,
+        hidden,
+    } = shape;
+    let gh = cell.gates() * hidden;
+    work.prepare(cell, shape);
+    let gru = cell == Cell::Gru;
+
+    for s in (0..steps).rev() {
+        let t = if reverse { steps - 1 - s } else { s };
+        let span = t * batch * gh..(t + 1) * batch * gh;
+        for b in 0..batch {
+            let row = (t * batch + b) * gh..(t * batch + b + 1) * gh;
+            if !SeqShape::valid(lengths, t, b) {
+                work.d_gates[row.clone()].fill(T::zero());
+                if gru {
+                    work.d_gates_hh[row].fill(T::zero());
+                }
+                continue;
+            }
+            let dh = &mut d_h[b * hidden..(b + 1) * hidden];
+            let o = (t * batch + b) * d_out.ld + d_out.col;
+            for (dh, &g) in dh.iter_mut().zip(&d_out.data[o..o + hidden]) {
+                *dh += g;
+            }
+            let st = (t * batch + b) * hidden..(t * batch + b + 1) * hidden;
+            let gates = &cache.gates[row.clone()];
+            let da = &mut work.d_gates[row.clone()];
+            match cell {
+                Cell::RnnTanh | Cell::RnnRelu => {
+                    for j in 0..hidden {
+                        let y = gates[j];
+                        let slope = if cell == Cell::RnnTanh {
+                            tanh_grad(y)
+                        } else {
+                            relu_grad(y)
+                        };
+                        da[j] = dh[j] * slope;
+                        dh[j] = T::zero();
+                    }
+                }
+                Cell::Lstm => {
+                    let dc = &mut d_c.as_deref_mut().expect("LSTM has d_c")
+                        [b * hidden..(b + 1) * hidden];
+                    let c_prev = &cache.c_prev[st.clone()];
+                    let tanh_c = &cache.tanh_c[st];
+                    lstm_cell_backward(gates, c_prev, tanh_c, dh, dc, da, hidden);
+                }
+                Cell::Gru => {
+                    let h_prev = &cache.h_prev[st.clone()];
+                    let gh_n = &cache.gh_n[st];
+                    let da_hh = &mut work.d_gates_hh[row];
+                    gru_cell_backward(gates, h_prev, gh_n, dh, da, da_hh, hidden);
+                }
+            }
+        }
+        // dL/dh_{t-1} += dA_hh · W_hh   ([B, G*H] · [G*H, H])
+        let da_hh = if gru {
+            &work.d_gates_hh[span]
+        } else {
+            &work.d_gates[span]
+        };
+        matmul(
+            threads,
+            batch,
+            hidden,
+            gh,
+            Operand::new(da_hh, gh),
+            Operand::new(w.w_hh, hidden),
+            &mut work.d_h_step,
+            hidden,
+            Accum::Replace,
+        );
+        for (dh, &p) in d_h.iter_mut().zip(&work.d_h_step) {
+            *dh += p;
+        }
+    }
+
+    let rows = shape.rows();
+    let d_gates = &work.d_gates[..];
+    let d_gates_hh = if gru { &work.d_gates_hh[..] } else { d_gates };
+    // dW_ih += dAᵀ · X, dW_hh += dA_hhᵀ · H_prev, over all T*B rows at once.
+    let (m, ld) = (gh, gh);
+    matmul(
+        threads,
+        m,
+        input,
+        rows,
+        Operand::t(d_gates, ld),
+        Operand::new(x, input),
+        grads.w_ih,
+        input,
+        Accum::Add,
+    );
+    matmul(
+        threads,
+        m,
+        hidden,
+        rows,
+        Operand::t(d_gates_hh, ld),
+        Operand::new(&cache.h_prev, hidden),
+        grads.w_hh,
+        hidden,
+        Accum::Add,
+    );
+    if let Some(db) = grads.b_ih {
+        add_column_sums(db, d_gates, gh);
+    }
+    if let Some(db) = grads.b_hh {
+        add_column_sums(db, d_gates_hh, gh);
+    }
+    // dX += dA · W_ih   ([T*B, G*H] · [G*H, I])
+    matmul(
+        threads,
+        rows,
+        input,
+        gh,
+        Operand::new(d_gates, gh),
+        Operand::new(w.w_ih, input),
+        d_x,
+        input,
+        Accum::Add,
+    );
+}
+
+/// `sums[j] += Σ_rows m[row, j]` for a row-major `m` with rows of length `width`.
+fn add_column_sums<T: Scalar>(sums: &mut [T], m: &[T], width: usize) {
+    for row in m.chunks_exact(width) {
+        for (s, &v) in sums.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+}
+
+/// One LSTM row. On entry `dh` is `dL/dh_t`, `dc` is `dL/dc_t` from the step after; on return
+/// `dh` holds the part of `dL/dh_{t-1}` not through `W_hh` (zero), `dc` holds `dL/dc_{t-1}`, and
+/// `da` the gradient at the pre-activations `[i f g o]`.
+fn lstm_cell_backward<T: Scalar>(
+    gates: &[T],
+    c_prev: &[T],
+    tanh_c: &[T],
+    dh: &mut [T],
+    dc: &mut [T],
+    da: &mut [T],
+    hidden: usize,
+) {
+    let (gi, rest) = gates.split_at(hidden);
+    let (gf, rest) = rest.split_at(hidden);
+    let (gg, go) = rest.split_at(hidden);
+    let (dai, rest) = da.split_at_mut(hidden);
+    let (daf, rest) = rest.split_at_mut(hidden);
+    let (dag, dao) = rest.split_at_mut(hidden);
+    for j in 0..hidden {
+        let (i, f, g, o, tc) = (gi[j], gf[j], gg[j], go[j], tanh_c[j]);
+        let d_c = dc[j] + dh[j] * o * tanh_grad(tc);
+        dao[j] = dh[j] * tc * sigmoid_grad(o);
+        dai[j] = d_c * g * sigmoid_grad(i);
+        daf[j] = d_c * c_prev[j] * sigmoid_grad(f);
+        dag[j] = d_c * i * tanh_grad(g);
+        dc[j] = d_c * f;
+        dh[j] = T::zero();
+    }
+}
+
+/// One GRU row. On entry `dh` is `dL/dh_t`; on return it holds `dL/dh_{t-1}` through `z` only.
+/// `da` receives the input-side gradient `[r z n]`, `da_hh` the hidden-side one (`n` times `r`).
+fn gru_cell_backward<T: Scalar>(
+    gates: &[T],
+    h_prev: &[T],
+    gh_n: &[T],
+    dh: &mut [T],
+    da: &mut [T],
+    da_hh: &mut [T],
+    hidden: usize,
+) {
+    let (gr, rest) = gates.split_at(hidden);
+    let (gz, gn) = rest.split_at(hidden);
+    for j in 0..hidden {
+        let (r, z, n) = (gr[j], gz[j], gn[j]);
+        let d = dh[j];
+        let da_n = d * (T::one() - z) * tanh_grad(n);
+        let da_z = d * (h_prev[j] - n) * sigmoid_grad(z);
+        let da_r = da_n * gh_n[j] * sigmoid_grad(r);
+        da[j] = da_r;
+        da[hidden + j] = da_z;
+        da[2 * hidden + j] = da_n;
+        da_hh[j] = da_r;
+        da_hh[hidden + j] = da_z;
+        da_hh[2 * hidden + j] = da_n * r;
+        dh[j] = d * z;
+    }
+}

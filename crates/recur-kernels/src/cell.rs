@@ -1,0 +1,179 @@
+//! Cell kinds, sequence shapes, and the buffers the sequence kernels read and write.
+
+use crate::scalar::Scalar;
+
+/// The recurrent cell a kernel computes, with PyTorch's equations and gate order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    /// Elman RNN, `h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`.
+    RnnTanh,
+    /// Elman RNN with `relu` in place of `tanh`.
+    RnnRelu,
+    /// LSTM, gates `i, f, g, o`.
+    Lstm,
+    /// GRU, gates `r, z, n`, `n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`.
+    Gru,
+}
+
+impl Cell {
+    /// Gate blocks per hidden unit: rows of `W_ih` are `gates() * hidden`.
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::RnnTanh | Cell::RnnRelu => 1,
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+
+    /// Whether the cell carries a memory cell `c` beside `h`.
+    pub fn has_cell_state(self) -> bool {
+        self == Cell::Lstm
+    }
+}
+
+/// Sizes of one direction of one layer over one batch of sequences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqShape {
+    /// Time steps `T`.
+    pub steps: usize,
+    /// Sequences in the batch `B`.
+    pub batch: usize,
+    /// Input features `I`.
+    pub input: usize,
+    /// Hidden units `H`.
+    pub hidden: usize,
+}
+
+impl SeqShape {
+    /// Rows of all time-major `[T, B, ·]` buffers: `T * B`.
+    pub fn rows(&self) -> usize {
+        self.steps * self.batch
+    }
+
+    /// Whether sequence `b` is still running at time `t` (`t < length[b]`).
+    #[inline]
+    pub fn valid(lengths: Option<&[usize]>, t: usize, b: usize) -> bool {
+        lengths.is_none_or(|l| t < l[b])
+    }
+}
+
+/// Parameters of one direction of one layer, PyTorch layout: `w_ih [G*H, I]`, `w_hh [G*H, H]`,
+/// biases `[G*H]`.
+#[derive(Clone, Copy, Debug)]
+pub struct DirWeights<'a, T> {
+    /// Input-to-hidden weights `[G*H, I]`.
+    pub w_ih: &'a [T],
+    /// Hidden-to-hidden weights `[G*H, H]`.
+    pub w_hh: &'a [T],
+    /// Input-side bias `[G*H]`, if the layer has biases.
+    pub b_ih: Option<&'a [T]>,
+    /// Hidden-side bias `[G*H]`, if the layer has biases.
+    pub b_hh: Option<&'a [T]>,
+}
+
+/// Gradients of one direction's parameters, same layout as [`DirWeights`]; kernels add into them.
+#[derive(Debug)]
+pub struct DirGrads<'a, T> {
+    /// `dL/dW_ih`.
+    pub w_ih: &'a mut [T],
+    /// `dL/dW_hh`.
+    pub w_hh: &'a mut [T],
+    /// `dL/db_ih`.
+    pub b_ih: Option<&'a mut [T]>,
+    /// `dL/db_hh`.
+    pub b_hh: Option<&'a mut [T]>,
+}
+
+/// What a forward pass keeps for its backward pass, sized once per sequence and reused.
+#[derive(Clone, Debug, Default)]
+pub struct SeqCache<T> {
+    pub(crate) shape: Option<(Cell, SeqShape)>,
+    /// `[T, B, G*H]`: activated gates (RNN: the new hidden state).
+    pub(crate) gates: Vec<T>,
+    /// `[T, B, H]`: hidden state entering each step.
+    pub(crate) h_prev: Vec<T>,
+    /// `[T, B, H]`: LSTM cell state entering each step.
+    pub(crate) c_prev: Vec<T>,
+    /// `[T, B, H]`: LSTM `tanh(c_t)`.
+    pub(crate) tanh_c: Vec<T>,
+    /// `[T, B, H]`: GRU `W_hn h + b_hn`.
+    pub(crate) gh_n: Vec<T>,
+    /// `[B, 3H]`: GRU per-step hidden projection.
+    pub(crate) step_gates: Vec<T>,
+}
+
+impl<T: Scalar> SeqCache<T> {
+    /// An empty cache; the first forward pass sizes it.
+    pub fn new() -> Self {
+        SeqCache {
+            shape: None,
+            gates: Vec::new(),
+            h_prev: Vec::new(),
+            c_prev: Vec::new(),
+            tanh_c: Vec::new(),
+            gh_n: Vec::new(),
+            step_gates: Vec::new(),
+        }
+    }
+
+    /// Sizes every buffer for `cell` over `shape`, reusing memory where it can.
+    pub(crate) fn prepare(&mut self, cell: Cell, shape: SeqShape) {
+        if self.shape == Some((cell, shape)) {
+            return;
+        }
+        let rows = shape.rows();
+        let h = shape.hidden;
+        let zero = T::zero();
+        self.gates.resize(rows * cell.gates() * h, zero);
+        self.h_prev.resize(rows * h, zero);
+        let lstm = if cell == Cell::Lstm { rows * h } else { 0 };
+        self.c_prev.resize(lstm, zero);
+        self.tanh_c.resize(lstm, zero);
+        let gru = cell == Cell::Gru;
+        self.gh_n.resize(if gru { rows * h } else { 0 }, zero);
+        self.step_gates
+            .resize(if gru { shape.batch * 3 * h } else { 0 }, zero);
+        self.shape = Some((cell, shape));
+    }
+
+    /// The cell and shape of the last forward pass, if any.
+    pub fn shape(&self) -> Option<(Cell, SeqShape)> {
+        self.shape
+    }
+
+    /// Hidden states entering each step, `[T, B, H]`.
+    pub fn h_prev(&self) -> &[T] {
+        &self.h_prev
+    }
+}
+
+/// Scratch space of a backward pass, sized once per sequence and reused.
+#[derive(Clone, Debug, Default)]
+pub struct SeqGradWork<T> {
+    /// `[T, B, G*H]`: gradient at the gate pre-activations, input side.
+    pub(crate) d_gates: Vec<T>,
+    /// `[T, B, G*H]`: gradient at the hidden-side pre-activations (GRU only; equal otherwise).
+    pub(crate) d_gates_hh: Vec<T>,
+    /// `[B, H]`: the recurrent product of one step.
+    pub(crate) d_h_step: Vec<T>,
+}
+
+impl<T: Scalar> SeqGradWork<T> {
+    /// Empty scratch; the first backward pass sizes it.
+    pub fn new() -> Self {
+        SeqGradWork {
+            d_gates: Vec::new(),
+            d_gates_hh: Vec::new(),
+            d_h_step: Vec::new(),
+        }
+    }
+
+    pub(crate) fn prepare(&mut self, cell: Cell, shape: SeqShape) {
+        let n = shape.rows() * cell.gates() * shape.hidden;
+        let zero = T::zero();
+        self.d_gates.resize(n, zero);
+        self.d_gates_hh
+            .resize(if cell == Cell::Gru { n } else { 0 }, zero);
+        self.d_h_step.resize(shape.batch * shape.hidden, zero);
+    }
+}

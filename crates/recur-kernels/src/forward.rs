@@ -1,0 +1,221 @@
+//! Fused forward pass of one direction of one recurrent layer over a whole sequence.
+//!
+//! One GEMM projects the inputs of every step; each step then runs one recurrent GEMM and one
+//! fused pass over its gates. Nothing is allocated inside the time loop.
+
+use crate::activation::{relu, sigmoid, tanh};
+use crate::cell::{Cell, DirWeights, SeqCache, SeqShape};
+use crate::gemm::{matmul, Accum, Operand};
+use crate::scalar::Scalar;
+use crate::threads::Threads;
+
+/// Where a direction writes its per-step outputs: `out[(t*B + b) * ld + col + j]`.
+#[derive(Debug)]
+pub struct OutView<'a, T> {
+    /// The output buffer, time-major.
+    pub data: &'a mut [T],
+    /// Row stride (`H`, or `2H` for a bidirectional layer).
+    pub ld: usize,
+    /// First column of this direction (`0` forward, `H` reverse).
+    pub col: usize,
+}
+
+/// Runs one direction of one layer over a sequence.
+///
+/// Shapes: `x [T, B, I]` time-major; `h [B, H]` holds `h0` on entry and `h_n` on return; `c`
+/// likewise for LSTM (`None` otherwise). `lengths [B]` (each `<= T`) marks the valid steps: past a
+/// sequence's end its output is zero and its state is frozen, so `h_n` is the last valid state
+/// and the reverse direction starts at the sequence's own end (PyTorch's packed semantics).
+#[allow(clippy::too_many_arguments)]
+pub fn forward_seq<T: Scalar>(
+    threads: &Threads,
+    cell: Cell,
+    shape: SeqShape,
+    reverse: bool,
+    x: &[T],
+    w: DirWeights<'_, T>,
+    lengths: Option<&[usize]>,
+    h: &mut [T],
+    mut c: Option<&mut [T]>,
+    out: OutView<'_, T>,
+    cache: &mut SeqCache<T>,
+) {
+    let SeqShape {
+        steps,
+        batch,
+        input,
+        hidden,
+    } = shape;
+    let gh = cell.gates() * hidden;
+    assert_eq!(x.len(), shape.rows() * input, "x must be [T, B, I]");
+    assert_eq!(h.len(), batch * hidden, "h must be [B, H]");
+    assert_eq!(c.is_some(), cell.has_cell_state(), "c is required exactly for LSTM");
+    cache.prepare(cell, shape);
+
+    // Input projection of every step, biases folded in (GRU keeps b_hh for the step product).
+    for row in cache.gates.chunks_exact_mut(gh) {
+        fill_bias(row, w.b_ih, if cell == Cell::Gru { None } else { w.b_hh });
+    }
+    matmul(
+        threads,
+        shape.rows(),
+        gh,
+        input,
+        Operand::new(x, input),
+        Operand::t(w.w_ih, input),
+        &mut cache.gates,
+        gh,
+        Accum::Add,
+    );
+
+    let bh = batch * hidden;
+    for s in 0..steps {
+        let t = if reverse { steps - 1 - s } else { s };
+        let h_prev = &mut cache.h_prev[t * bh..(t + 1) * bh];
+        h_prev.copy_from_slice(h);
+        let gates = &mut cache.gates[t * batch * gh..(t + 1) * batch * gh];
+        let h_prev = &cache.h_prev[t * bh..(t + 1) * bh];
+        if cell == Cell::Gru {
+            for row in cache.step_gates.chunks_exact_mut(gh) {
+                fill_bias(row, w.b_hh, None);
+            }
+            let step = &mut cache.step_gates;
+            recurrent_product(threads, batch, gh, hidden, h_prev, w.w_hh, step);
+        } else {
+            recurrent_product(threads, batch, gh, hidden, h_prev, w.w_hh, gates);
+        }
+        for b in 0..batch {
+            let o = (t * batch + b) * out.ld + out.col;
+            let out_row = &mut out.data[o..o + hidden];
+            if !SeqShape::valid(lengths, t, b) {
+                out_row.fill(T::zero());
+                gates[b * gh..(b + 1) * gh].fill(T::zero());
+                continue;
+            }
+            let g = &mut gates[b * gh..(b + 1) * gh];
+            let hb = &mut h[b * hidden..(b + 1) * hidden];
+            let r = (t * batch + b) * hidden..(t * batch + b + 1) * hidden;
+            match cell {
+                Cell::RnnTanh | Cell::RnnRelu => {
+                    for j in 0..hidden {
+                        let y = if cell == Cell::RnnTanh {
+                            tanh(g[j])
+                        } else {
+                            relu(g[j])
+                        };
+                        g[j] = y;
+                        hb[j] = y;
+                        out_row[j] = y;
+                    }
+                }
+                Cell::Lstm => {
+                    let cb = &mut c.as_deref_mut().expect("LSTM has c")
+                        [b * hidden..(b + 1) * hidden];
+                    cache.c_prev[r.clone()].copy_from_slice(cb);
+                    let tanh_c = &mut cache.tanh_c[r];
+                    lstm_cell(g, cb, hb, tanh_c, out_row, hidden);
+                }
+                Cell::Gru => {
+                    let step = &cache.step_gates[b * gh..(b + 1) * gh];
+                    let gh_n = &mut cache.gh_n[r];
+                    gru_cell(g, step, gh_n, hb, out_row, hidden);
+                }
+            }
+        }
+    }
+}
+
+/// `row = b_ih (+ b_hh)`, or zero without biases.
+fn fill_bias<T: Scalar>(row: &mut [T], b_ih: Option<&[T]>, b_hh: Option<&[T]>) {
+    match (b_ih, b_hh) {
+        (Some(a), Some(b)) => {
+            for ((r, &a), &b) in row.iter_mut().zip(a).zip(b) {
+                *r = a + b;
+            }
+        }
+        (Some(a), None) | (None, Some(a)) => row.copy_from_slice(a),
+        (None, None) => row.fill(T::zero()),
+    }
+}
+
+/// `gates[B, G*H] += h_prev[B, H] · W_hhᵀ`.
+fn recurrent_product<T: Scalar>(
+    threads: &Threads,
+    batch: usize,
+    gh: usize,
+    hidden: usize,
+    h_prev: &[T],
+    w_hh: &[T],
+    gates: &mut [T],
+) {
+    matmul(
+        threads,
+        batch,
+        gh,
+        hidden,
+        Operand::new(h_prev, hidden),
+        Operand::t(w_hh, hidden),
+        gates,
+        gh,
+        Accum::Add,
+    );
+}
+
+/// One LSTM row: activates `g = [i f g o]` in place, updates `c` and `h`.
+fn lstm_cell<T: Scalar>(
+    g: &mut [T],
+    c: &mut [T],
+    h: &mut [T],
+    tanh_c: &mut [T],
+    out: &mut [T],
+    hidden: usize,
+) {
+    let (gi, rest) = g.split_at_mut(hidden);
+    let (gf, rest) = rest.split_at_mut(hidden);
+    let (gg, go) = rest.split_at_mut(hidden);
+    for j in 0..hidden {
+        let i = sigmoid(gi[j]);
+        let f = sigmoid(gf[j]);
+        let gv = tanh(gg[j]);
+        let o = sigmoid(go[j]);
+        let c_new = f * c[j] + i * gv;
+        let tc = tanh(c_new);
+        let h_new = o * tc;
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = gv;
+        go[j] = o;
+        c[j] = c_new;
+        tanh_c[j] = tc;
+        h[j] = h_new;
+        out[j] = h_new;
+    }
+}
+
+/// One GRU row: `g` holds the input side `[x_r x_z x_n]` (with `b_ih`), `step` the hidden side
+/// `[h_r h_z h_n]` (with `b_hh`). Leaves `[r z n]` in `g`, `h_n` in `gh_n`, and updates `h`.
+fn gru_cell<T: Scalar>(
+    g: &mut [T],
+    step: &[T],
+    gh_n: &mut [T],
+    h: &mut [T],
+    out: &mut [T],
+    hidden: usize,
+) {
+    let (sr, rest) = step.split_at(hidden);
+    let (sz, sn) = rest.split_at(hidden);
+    let (gr, rest) = g.split_at_mut(hidden);
+    let (gz, gn) = rest.split_at_mut(hidden);
+    for j in 0..hidden {
+        let r = sigmoid(gr[j] + sr[j]);
+        let z = sigmoid(gz[j] + sz[j]);
+        let n = tanh(gn[j] + r * sn[j]);
+        let h_new = (T::one() - z) * n + z * h[j];
+        gr[j] = r;
+        gz[j] = z;
+        gn[j] = n;
+        gh_n[j] = sn[j];
+        h[j] = h_new;
+        out[j] = h_new;
+    }
+}

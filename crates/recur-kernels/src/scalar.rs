@@ -1,0 +1,92 @@
+//! The element types kernels run on: `f32` for real work, `f64` for gradient checks.
+
+use num_traits::Float;
+use std::fmt::Debug;
+use std::ops::{AddAssign, MulAssign, SubAssign};
+
+/// A floating-point element type with a strided GEMM.
+///
+/// Implemented for `f32` (training and inference) and `f64` (central-difference gradient checks).
+pub trait Scalar:
+    Float + AddAssign + SubAssign + MulAssign + Send + Sync + Debug + Default + 'static
+{
+    /// Converts from `f64` (rounding for `f32`).
+    fn of(v: f64) -> Self;
+
+    /// `C = alpha·A·B + beta·C` over strided views, as `matrixmultiply` defines it.
+    ///
+    /// # Safety
+    /// Every element addressed by the sizes and strides must lie inside its allocation, and `c`
+    /// must not alias `a` or `b`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_strided(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+impl Scalar for f32 {
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+
+    unsafe fn gemm_strided(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+        beta: f32,
+        c: *mut f32,
+        rsc: isize,
+        csc: isize,
+    ) {
+        matrixmultiply::sgemm(
+            m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+        )
+    }
+}
+
+impl Scalar for f64 {
+    fn of(v: f64) -> Self {
+        v
+    }
+
+    unsafe fn gemm_strided(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f64,
+        a: *const f64,
+        rsa: isize,
+        csa: isize,
+        b: *const f64,
+        rsb: isize,
+        csb: isize,
+        beta: f64,
+        c: *mut f64,
+        rsc: isize,
+        csc: isize,
+    ) {
+        matrixmultiply::dgemm(
+            m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+        )
+    }
+}
