@@ -1,0 +1,190 @@
+//! Configuration of a stacked recurrent layer, mirroring the arguments of PyTorch's
+//! `nn.RNN`, `nn.LSTM` and `nn.GRU`.
+
+use crate::error::{Error, Result};
+use recur_kernels::Cell;
+use serde::{Deserialize, Serialize};
+
+/// Which recurrent cell a layer uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellType {
+    /// Elman RNN (`nn.RNN`).
+    Rnn,
+    /// Long short-term memory (`nn.LSTM`), gates `i, f, g, o`.
+    Lstm,
+    /// Gated recurrent unit (`nn.GRU`), gates `r, z, n`.
+    Gru,
+}
+
+impl std::str::FromStr for CellType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "rnn" => Ok(CellType::Rnn),
+            "lstm" => Ok(CellType::Lstm),
+            "gru" => Ok(CellType::Gru),
+            _ => Err(Error::Config(format!(
+                "cell '{s}' is not one of rnn, lstm, gru"
+            ))),
+        }
+    }
+}
+
+/// The nonlinearity of an Elman RNN (ignored by LSTM and GRU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Nonlinearity {
+    /// `tanh`, PyTorch's default.
+    #[default]
+    Tanh,
+    /// `relu`.
+    Relu,
+}
+
+impl std::str::FromStr for Nonlinearity {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "tanh" => Ok(Nonlinearity::Tanh),
+            "relu" => Ok(Nonlinearity::Relu),
+            _ => Err(Error::Config(format!(
+                "nonlinearity '{s}' is not one of tanh, relu"
+            ))),
+        }
+    }
+}
+
+/// A stacked, optionally bidirectional recurrent layer, as PyTorch's constructor arguments.
+///
+/// ```
+/// use recur::{CellType, RecurrentConfig};
+/// let config = RecurrentConfig::new(CellType::Lstm, 10, 20).layers(2).bidirectional(true);
+/// assert_eq!(config.output_size(), 40);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecurrentConfig {
+    /// Cell type.
+    pub cell: CellType,
+    /// RNN nonlinearity (LSTM and GRU ignore it).
+    #[serde(default)]
+    pub nonlinearity: Nonlinearity,
+    /// Features per input step `I`.
+    pub input_size: usize,
+    /// Hidden units per direction `H`.
+    pub hidden_size: usize,
+    /// Stacked layers; layer `k > 0` reads layer `k-1`'s output.
+    pub num_layers: usize,
+    /// Whether the layer has `bias_ih` and `bias_hh`.
+    pub bias: bool,
+    /// Dropout probability on the output of every layer but the last, in training only.
+    pub dropout: f64,
+    /// Run a second direction backwards in time and concatenate its outputs.
+    pub bidirectional: bool,
+    /// Inputs and outputs are `[B, T, ·]` rather than `[T, B, ·]`.
+    pub batch_first: bool,
+}
+
+impl RecurrentConfig {
+    /// One layer of `cell` with PyTorch's defaults (bias, no dropout, unidirectional, time-first).
+    pub fn new(cell: CellType, input_size: usize, hidden_size: usize) -> Self {
+        RecurrentConfig {
+            cell,
+            nonlinearity: Nonlinearity::Tanh,
+            input_size,
+            hidden_size,
+            num_layers: 1,
+            bias: true,
+            dropout: 0.0,
+            bidirectional: false,
+            batch_first: false,
+        }
+    }
+
+    /// Sets the number of stacked layers.
+    pub fn layers(mut self, n: usize) -> Self {
+        self.num_layers = n;
+        self
+    }
+
+    /// Sets the RNN nonlinearity.
+    pub fn nonlinearity(mut self, f: Nonlinearity) -> Self {
+        self.nonlinearity = f;
+        self
+    }
+
+    /// Turns the biases on or off.
+    pub fn bias(mut self, on: bool) -> Self {
+        self.bias = on;
+        self
+    }
+
+    /// Sets the dropout between layers.
+    pub fn dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+
+    /// Makes the layer bidirectional.
+    pub fn bidirectional(mut self, on: bool) -> Self {
+        self.bidirectional = on;
+        self
+    }
+
+    /// Makes inputs and outputs batch-first.
+    pub fn batch_first(mut self, on: bool) -> Self {
+        self.batch_first = on;
+        self
+    }
+
+    /// Directions: 1 or 2.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Features per output step: `H` times directions.
+    pub fn output_size(&self) -> usize {
+        self.hidden_size * self.directions()
+    }
+
+    /// Input features of layer `k`.
+    pub fn layer_input_size(&self, k: usize) -> usize {
+        if k == 0 {
+            self.input_size
+        } else {
+            self.output_size()
+        }
+    }
+
+    /// The kernel cell this configuration runs.
+    pub fn kernel_cell(&self) -> Cell {
+        match (self.cell, self.nonlinearity) {
+            (CellType::Rnn, Nonlinearity::Tanh) => Cell::RnnTanh,
+            (CellType::Rnn, Nonlinearity::Relu) => Cell::RnnRelu,
+            (CellType::Lstm, _) => Cell::Lstm,
+            (CellType::Gru, _) => Cell::Gru,
+        }
+    }
+
+    /// Checks every field; the error names the field and the accepted range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.input_size == 0 {
+            return bad("input_size must be at least 1".into());
+        }
+        if self.hidden_size == 0 {
+            return bad("hidden_size must be at least 1".into());
+        }
+        if self.num_layers == 0 {
+            return bad("num_layers must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! Named f32 tensors in safetensors files, written atomically, read with errors that name the
+//! file, the tensor and both shapes.
+
+use crate::error::{Error, Result};
+use crate::recurrent::Recurrent;
+use crate::config::RecurrentConfig;
+use safetensors::{Dtype, SafeTensors};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The tensors of one safetensors file, taken out one by one as a model claims them.
+#[derive(Debug)]
+pub struct TensorFile {
+    path: PathBuf,
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl TensorFile {
+    /// Reads and parses `path`; every tensor must be F32.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(path, &bytes)
+    }
+
+    /// Parses safetensors `bytes`; `path` names them in errors.
+    pub fn parse(path: impl Into<PathBuf>, bytes: &[u8]) -> Result<Self> {
+        let path = path.into();
+        let st = SafeTensors::deserialize(bytes).map_err(|e| {
+            Error::format(&path, format!("not a valid safetensors file ({e})"))
+        })?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(Error::format(
+                    &path,
+                    format!("tensor '{name}' is {:?}, expected F32", view.dtype()),
+                ));
+            }
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            tensors.insert(name, (view.shape().to_vec(), data));
+        }
+        Ok(TensorFile { path, tensors })
+    }
+
+    /// The file this came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Names of the tensors not yet taken.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// Shape and data of `name`, if present (without taking it).
+    pub fn get(&self, name: &str) -> Option<(&[usize], &[f32])> {
+        self.tensors
+            .get(name)
+            .map(|(s, d)| (s.as_slice(), d.as_slice()))
+    }
+
+    /// Removes `name` and returns its data, checking that its shape is `expected`.
+    pub fn take(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let Some((shape, data)) = self.tensors.remove(name) else {
+            return Err(Error::format(
+                &self.path,
+                format!("tensor '{name}' (shape {expected:?}) is missing"),
+            ));
+        };
+        if shape != expected {
+            return Err(Error::format(
+                &self.path,
+                format!("tensor '{name}' has shape {shape:?}, expected {expected:?}"),
+            ));
+        }
+        Ok(data)
+    }
+
+    /// Fails if any tensor was not taken: a file with extra tensors does not fit the model.
+    pub fn finish(self) -> Result<()> {
+        match self.tensors.keys().next() {
+            None => Ok(()),
+            Some(name) => Err(Error::format(
+                &self.path,
+                format!(
+                    "unexpected tensor '{name}' ({} left over): the file does not fit the model's configuration",
+                    self.tensors.len()
+                ),
+            )),
+        }
+    }
+}
+
+/// A named tensor to be written: name, shape, data.
+pub type NamedTensor<'a> = (String, Vec<usize>, &'a [f32]);
+
+/// Writes `tensors` as safetensors to `path` atomically: a temporary file beside it, then a
+/// rename, so a crash never leaves a half-written file under `path`.
+pub fn write_safetensors(path: impl AsRef<Path>, tensors: &[NamedTensor<'_>]) -> Result<()> {
+    let path = path.as_ref();
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, d)| d.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let mut views = Vec::with_capacity(tensors.len());
+    for ((name, shape, _), b) in tensors.iter().zip(&bytes) {
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)
+            .map_err(|e| Error::format(path, format!("tensor '{name}': {e}")))?;
+        views.push((name.clone(), view));
+    }
+    let serialized = safetensors::tensor::serialize(views, &None)
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    write_atomically(path, &serialized)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+impl Recurrent<f32> {
+    /// The parameters as named tensors, each name prefixed by `prefix` (e.g. `"rnn."`).
+    pub fn named_tensors(&self, prefix: &str) -> Vec<NamedTensor<'_>> {
+        self.layout()
+            .iter()
+            .map(|p| {
+                (
+                    format!("{prefix}{}", p.name),
+                    p.shape.clone(),
+                    &self.params()[p.range()],
+                )
+            })
+            .collect()
+    }
+
+    /// Takes this layer's tensors (names prefixed by `prefix`) out of `file`.
+    pub fn load_tensors(&mut self, file: &mut TensorFile, prefix: &str) -> Result<()> {
+        let layout = self.layout().to_vec();
+        for p in layout {
+            let data = file.take(&format!("{prefix}{}", p.name), &p.shape)?;
+            self.params_mut()[p.range()].copy_from_slice(&data);
+        }
+        Ok(())
+    }
+
+    /// Saves the parameters under PyTorch's names (no prefix), as `nn.LSTM(...).state_dict()`
+    /// would name them.
+    pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_safetensors(path, &self.named_tensors(""))
+    }
+
+    /// Loads a layer of `config` from a safetensors file holding exactly its tensors under
+    /// PyTorch's names.
+    pub fn load_safetensors(config: RecurrentConfig, path: impl AsRef<Path>) -> Result<Self> {
+        let mut layer = Recurrent::zeros(config)?;
+        let mut file = TensorFile::read(path)?;
+        layer.load_tensors(&mut file, "")?;
+        file.finish()?;
+        Ok(layer)
+    }
+}

@@ -1,0 +1,134 @@
+//! Single-step API for streaming and generation: one time step of every layer, with exactly the
+//! arithmetic of the sequence path (it runs the same kernel over a sequence of length one).
+
+use crate::error::{Error, Result};
+use crate::recurrent::Recurrent;
+use crate::tensor::Tensor;
+use recur_kernels::{forward_seq, OutView, Scalar, SeqCache, SeqShape, Threads};
+
+/// The running state of a unidirectional [`Recurrent`] stepped one input at a time.
+#[derive(Clone, Debug)]
+pub struct StepState<T> {
+    batch: usize,
+    /// `[layers, B, H]`, as `h_n`.
+    h: Vec<T>,
+    /// `[layers, B, H]`, LSTM only.
+    c: Option<Vec<T>>,
+    caches: Vec<SeqCache<T>>,
+    /// Each layer's output of the last step, `[B, H]`.
+    outputs: Vec<Vec<T>>,
+}
+
+impl<T: Scalar> StepState<T> {
+    /// Sequences stepped together.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Hidden state `[layers, B, H]`.
+    pub fn h(&self) -> &[T] {
+        &self.h
+    }
+
+    /// Cell state `[layers, B, H]` (LSTM only).
+    pub fn c(&self) -> Option<&[T]> {
+        self.c.as_deref()
+    }
+
+    /// Back to the zero state.
+    pub fn reset(&mut self) {
+        self.h.fill(T::zero());
+        if let Some(c) = &mut self.c {
+            c.fill(T::zero());
+        }
+    }
+}
+
+impl<T: Scalar> Recurrent<T> {
+    /// A state for [`Self::step`] over `batch` sequences, from `h0`/`c0` (`[layers, B, H]`,
+    /// e.g. the `h_n`/`c_n` of a sequence pass) or zeros.
+    pub fn step_state(
+        &self,
+        batch: usize,
+        h0: Option<&Tensor<T>>,
+        c0: Option<&Tensor<T>>,
+    ) -> Result<StepState<T>> {
+        let c = self.config();
+        if c.bidirectional {
+            return Err(Error::Input(
+                "step: a bidirectional layer needs the whole sequence; use forward".into(),
+            ));
+        }
+        let shape = [c.num_layers, batch, c.hidden_size];
+        let state = |name: &str, t: Option<&Tensor<T>>| -> Result<Vec<T>> {
+            match t {
+                Some(t) => {
+                    t.expect_shape(name, &shape)?;
+                    Ok(t.data().to_vec())
+                }
+                None => Ok(vec![T::zero(); shape.iter().product()]),
+            }
+        };
+        let lstm = c.kernel_cell().has_cell_state();
+        if !lstm && c0.is_some() {
+            return Err(Error::Input("c0: only an LSTM has a cell state".into()));
+        }
+        Ok(StepState {
+            batch,
+            h: state("h0", h0)?,
+            c: if lstm { Some(state("c0", c0)?) } else { None },
+            caches: (0..c.num_layers).map(|_| SeqCache::new()).collect(),
+            outputs: vec![vec![T::zero(); batch * c.hidden_size]; c.num_layers],
+        })
+    }
+
+    /// Advances every layer by one step on `x [B, input_size]` and returns the top layer's new
+    /// hidden state `[B, H]`. Evaluation mode: no dropout.
+    pub fn step<'s>(
+        &self,
+        threads: &Threads,
+        x: &[T],
+        state: &'s mut StepState<T>,
+    ) -> Result<&'s [T]> {
+        let c = self.config();
+        let batch = state.batch;
+        if x.len() != batch * c.input_size {
+            return Err(Error::Shape {
+                name: "step input".into(),
+                expected: vec![batch, c.input_size],
+                found: vec![x.len()],
+            });
+        }
+        let cell = c.kernel_cell();
+        let (hidden, bh) = (c.hidden_size, batch * c.hidden_size);
+        for layer in 0..c.num_layers {
+            let (below, rest) = state.outputs.split_at_mut(layer);
+            let input = if layer == 0 { x } else { &below[layer - 1][..] };
+            let shape = SeqShape {
+                steps: 1,
+                batch,
+                input: c.layer_input_size(layer),
+                hidden,
+            };
+            let slot = layer * bh..(layer + 1) * bh;
+            forward_seq(
+                threads,
+                cell,
+                shape,
+                false,
+                input,
+                self.dir_weights(self.params(), layer, 0),
+                None,
+                &mut state.h[slot.clone()],
+                state.c.as_mut().map(|c| &mut c[slot]),
+                OutView {
+                    data: &mut rest[0],
+                    ld: hidden,
+                    col: 0,
+                },
+                &mut state.caches[layer],
+            );
+        }
+        Ok(&state.outputs[c.num_layers - 1])
+    }
+}
