@@ -44,8 +44,16 @@ pub fn backward_seq<T: Scalar>(
     d_x: &mut [T],
     work: &mut SeqGradWork<T>,
 ) {
-    assert_eq!(cache.shape, Some((cell, shape)), "cache is from another shape");
-    assert_eq!(d_c.is_some(), cell.has_cell_state(), "d_c is required exactly for LSTM");
+    assert_eq!(
+        cache.shape,
+        Some((cell, shape)),
+        "cache is from another shape"
+    );
+    assert_eq!(
+        d_c.is_some(),
+        cell.has_cell_state(),
+        "d_c is required exactly for LSTM"
+    );
     let SeqShape {
         steps,
         batch,

@@ -49,7 +49,11 @@ pub fn forward_seq<T: Scalar>(
     let gh = cell.gates() * hidden;
     assert_eq!(x.len(), shape.rows() * input, "x must be [T, B, I]");
     assert_eq!(h.len(), batch * hidden, "h must be [B, H]");
-    assert_eq!(c.is_some(), cell.has_cell_state(), "c is required exactly for LSTM");
+    assert_eq!(
+        c.is_some(),
+        cell.has_cell_state(),
+        "c is required exactly for LSTM"
+    );
     cache.prepare(cell, shape);
 
     // Input projection of every step, biases folded in (GRU keeps b_hh for the step product).
@@ -109,8 +113,8 @@ pub fn forward_seq<T: Scalar>(
                     }
                 }
                 Cell::Lstm => {
-                    let cb = &mut c.as_deref_mut().expect("LSTM has c")
-                        [b * hidden..(b + 1) * hidden];
+                    let cb =
+                        &mut c.as_deref_mut().expect("LSTM has c")[b * hidden..(b + 1) * hidden];
                     cache.c_prev[r.clone()].copy_from_slice(cb);
                     let tanh_c = &mut cache.tanh_c[r];
                     lstm_cell(g, cb, hb, tanh_c, out_row, hidden);

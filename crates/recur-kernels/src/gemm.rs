@@ -52,9 +52,17 @@ impl<'a, T> Operand<'a, T> {
         } else {
             (rows, cols)
         };
-        assert!(stored_cols <= self.ld, "{what}: row length {stored_cols} exceeds ld {}", self.ld);
+        assert!(
+            stored_cols <= self.ld,
+            "{what}: row length {stored_cols} exceeds ld {}",
+            self.ld
+        );
         let needed = (stored_rows - 1) * self.ld + stored_cols;
-        assert!(needed <= self.data.len(), "{what}: needs {needed} elements, has {}", self.data.len());
+        assert!(
+            needed <= self.data.len(),
+            "{what}: needs {needed} elements, has {}",
+            self.data.len()
+        );
     }
 }
 
@@ -75,7 +83,9 @@ pub fn column_piece(n: usize) -> usize {
     if n <= MIN_WIDTH {
         return n.max(1);
     }
-    n.div_ceil(TARGET_PIECES).next_multiple_of(16).max(MIN_WIDTH)
+    n.div_ceil(TARGET_PIECES)
+        .next_multiple_of(16)
+        .max(MIN_WIDTH)
 }
 
 /// `C[m×n] (+)= op(A)[m×k] · op(B)[k×n]`; `C` is row-major with row stride `ldc`.

@@ -19,6 +19,9 @@
 //! assert_eq!(&out[25..], &h[5..]); // the last output of a sequence is its final state
 //! ```
 
+// Numeric kernels index several parallel arrays by the same loop variable; iterators would hide it.
+#![allow(clippy::needless_range_loop)]
+
 pub mod activation;
 mod backward;
 mod cell;

@@ -220,7 +220,9 @@ pub fn backward_seq_naive<T: Scalar>(
     backward_order.reverse();
     for b in 0..batch {
         let mut dh = d_h_n[b * hidden..(b + 1) * hidden].to_vec();
-        let mut dc = d_c_n.map_or(vec![zero; hidden], |d| d[b * hidden..(b + 1) * hidden].to_vec());
+        let mut dc = d_c_n.map_or(vec![zero; hidden], |d| {
+            d[b * hidden..(b + 1) * hidden].to_vec()
+        });
         for &t in &backward_order {
             let Some(rec) = &records[t][b] else { continue };
             for j in 0..hidden {
@@ -238,8 +240,12 @@ pub fn backward_seq_naive<T: Scalar>(
                         dax[j] = if h[j] > zero { dh[j] } else { zero };
                     }
                     Cell::Lstm => {
-                        let (i, f, gg, o) =
-                            (act[j], act[hidden + j], act[2 * hidden + j], act[3 * hidden + j]);
+                        let (i, f, gg, o) = (
+                            act[j],
+                            act[hidden + j],
+                            act[2 * hidden + j],
+                            act[3 * hidden + j],
+                        );
                         let tc = tanh(c[j]);
                         let dct = dc[j] + dh[j] * o * (T::one() - tc * tc);
                         dax[j] = dct * gg * i * (T::one() - i);

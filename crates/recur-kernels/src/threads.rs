@@ -11,7 +11,9 @@ pub struct Threads {
 
 impl std::fmt::Debug for Threads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Threads").field("count", &self.count).finish()
+        f.debug_struct("Threads")
+            .field("count", &self.count)
+            .finish()
     }
 }
 

@@ -25,11 +25,13 @@ impl Gen {
 
 fn max_rel_err<T: Scalar>(a: &[T], b: &[T]) -> f64 {
     assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.to_f64().unwrap().abs())).max(1e-30);
-    let diff = a
+    let scale = b
         .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x.to_f64().unwrap() - y.to_f64().unwrap()).abs()));
+        .fold(0.0f64, |m, v| m.max(v.to_f64().unwrap().abs()))
+        .max(1e-30);
+    let diff = a.iter().zip(b).fold(0.0f64, |m, (x, y)| {
+        m.max((x.to_f64().unwrap() - y.to_f64().unwrap()).abs())
+    });
     diff / scale
 }
 
@@ -37,7 +39,15 @@ fn max_rel_err<T: Scalar>(a: &[T], b: &[T]) -> f64 {
 fn matmul_matches_naive_on_awkward_shapes() {
     let mut gen = Gen(7);
     let threads = [Threads::single(), Threads::new(2).unwrap()];
-    for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (1, 70, 33), (17, 129, 5), (64, 300, 48), (5, 0, 3), (4, 6, 0)] {
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (3, 5, 7),
+        (1, 70, 33),
+        (17, 129, 5),
+        (64, 300, 48),
+        (5, 0, 3),
+        (4, 6, 0),
+    ] {
         for ta in [false, true] {
             for tb in [false, true] {
                 for accum in [Accum::Replace, Accum::Add] {
@@ -49,15 +59,41 @@ fn matmul_matches_naive_on_awkward_shapes() {
                     let c0: Vec<f64> = gen.vec(m * ldc, 1.0);
                     let op = |d: &'static str, data, ld, t| {
                         let _ = d;
-                        Operand { data, ld, transposed: t }
+                        Operand {
+                            data,
+                            ld,
+                            transposed: t,
+                        }
                     };
                     let mut want = c0.clone();
-                    matmul_naive(m, n, k, op("a", &a, lda, ta), op("b", &b, ldb, tb), &mut want, ldc, accum);
+                    matmul_naive(
+                        m,
+                        n,
+                        k,
+                        op("a", &a, lda, ta),
+                        op("b", &b, ldb, tb),
+                        &mut want,
+                        ldc,
+                        accum,
+                    );
                     let mut outs = Vec::new();
                     for th in &threads {
                         let mut got = c0.clone();
-                        matmul(th, m, n, k, op("a", &a, lda, ta), op("b", &b, ldb, tb), &mut got, ldc, accum);
-                        assert!(max_rel_err(&got, &want) < 1e-12, "({m},{n},{k}) ta={ta} tb={tb}");
+                        matmul(
+                            th,
+                            m,
+                            n,
+                            k,
+                            op("a", &a, lda, ta),
+                            op("b", &b, ldb, tb),
+                            &mut got,
+                            ldc,
+                            accum,
+                        );
+                        assert!(
+                            max_rel_err(&got, &want) < 1e-12,
+                            "({m},{n},{k}) ta={ta} tb={tb}"
+                        );
                         outs.push(got);
                     }
                     assert_eq!(outs[0], outs[1], "thread counts disagree");
@@ -68,8 +104,13 @@ fn matmul_matches_naive_on_awkward_shapes() {
 }
 
 const CELLS: [Cell; 4] = [Cell::RnnTanh, Cell::RnnRelu, Cell::Lstm, Cell::Gru];
-const SHAPES: [(usize, usize, usize, usize); 5] =
-    [(1, 1, 1, 1), (5, 3, 4, 7), (3, 2, 9, 17), (4, 5, 33, 70), (2, 1, 3, 130)];
+const SHAPES: [(usize, usize, usize, usize); 5] = [
+    (1, 1, 1, 1),
+    (5, 3, 4, 7),
+    (3, 2, 9, 17),
+    (4, 5, 33, 70),
+    (2, 1, 3, 130),
+];
 
 struct Case<T> {
     cell: Cell,
@@ -88,9 +129,20 @@ struct Case<T> {
 }
 
 impl<T: Scalar> Case<T> {
-    fn new(gen: &mut Gen, cell: Cell, dims: (usize, usize, usize, usize), bias: bool, ragged: bool) -> Self {
+    fn new(
+        gen: &mut Gen,
+        cell: Cell,
+        dims: (usize, usize, usize, usize),
+        bias: bool,
+        ragged: bool,
+    ) -> Self {
         let (steps, batch, input, hidden) = dims;
-        let shape = SeqShape { steps, batch, input, hidden };
+        let shape = SeqShape {
+            steps,
+            batch,
+            input,
+            hidden,
+        };
         let gh = cell.gates() * hidden;
         let k = 1.0 / (hidden as f64).sqrt();
         let lstm = cell == Cell::Lstm;
@@ -112,7 +164,12 @@ impl<T: Scalar> Case<T> {
     }
 
     fn weights(&self) -> DirWeights<'_, T> {
-        DirWeights { w_ih: &self.w_ih, w_hh: &self.w_hh, b_ih: self.b_ih.as_deref(), b_hh: self.b_hh.as_deref() }
+        DirWeights {
+            w_ih: &self.w_ih,
+            w_hh: &self.w_hh,
+            b_ih: self.b_ih.as_deref(),
+            b_hh: self.b_hh.as_deref(),
+        }
     }
 
     /// Fast forward + backward: (out, h_n, c_n, [dW_ih, dW_hh, db_ih, db_hh, dx, dh0, dc0]).
@@ -125,35 +182,127 @@ impl<T: Scalar> Case<T> {
         let ld = 2 * s.hidden;
         let mut cache = SeqCache::new();
         let lengths = self.lengths.as_deref();
-        forward_seq(threads, self.cell, s, reverse, &self.x, self.weights(), lengths, &mut h, c.as_deref_mut(),
-            OutView { data: &mut out, ld, col: s.hidden }, &mut cache);
-        let out: Vec<T> = out.chunks(ld).flat_map(|r| r[s.hidden..].to_vec()).collect();
-        let (mut dw_ih, mut dw_hh) = (vec![T::zero(); gh * s.input], vec![T::zero(); gh * s.hidden]);
+        forward_seq(
+            threads,
+            self.cell,
+            s,
+            reverse,
+            &self.x,
+            self.weights(),
+            lengths,
+            &mut h,
+            c.as_deref_mut(),
+            OutView {
+                data: &mut out,
+                ld,
+                col: s.hidden,
+            },
+            &mut cache,
+        );
+        let out: Vec<T> = out
+            .chunks(ld)
+            .flat_map(|r| r[s.hidden..].to_vec())
+            .collect();
+        let (mut dw_ih, mut dw_hh) = (
+            vec![T::zero(); gh * s.input],
+            vec![T::zero(); gh * s.hidden],
+        );
         let (mut db_ih, mut db_hh) = (vec![T::zero(); gh], vec![T::zero(); gh]);
         let mut dx = vec![T::zero(); s.rows() * s.input];
         let mut dh = self.d_h.clone();
         let mut dc = self.d_c.clone();
         let mut work = SeqGradWork::new();
         let bias = self.b_ih.is_some();
-        backward_seq(threads, self.cell, s, reverse, &self.x, self.weights(), lengths, &cache,
-            GradView { data: &self.d_out, ld: s.hidden, col: 0 }, &mut dh, dc.as_deref_mut(),
-            DirGrads { w_ih: &mut dw_ih, w_hh: &mut dw_hh, b_ih: bias.then_some(&mut db_ih[..]), b_hh: bias.then_some(&mut db_hh[..]) },
-            &mut dx, &mut work);
-        vec![out, h, c.unwrap_or_default(), dw_ih, dw_hh, db_ih, db_hh, dx, dh, dc.unwrap_or_default()]
+        backward_seq(
+            threads,
+            self.cell,
+            s,
+            reverse,
+            &self.x,
+            self.weights(),
+            lengths,
+            &cache,
+            GradView {
+                data: &self.d_out,
+                ld: s.hidden,
+                col: 0,
+            },
+            &mut dh,
+            dc.as_deref_mut(),
+            DirGrads {
+                w_ih: &mut dw_ih,
+                w_hh: &mut dw_hh,
+                b_ih: bias.then_some(&mut db_ih[..]),
+                b_hh: bias.then_some(&mut db_hh[..]),
+            },
+            &mut dx,
+            &mut work,
+        );
+        vec![
+            out,
+            h,
+            c.unwrap_or_default(),
+            dw_ih,
+            dw_hh,
+            db_ih,
+            db_hh,
+            dx,
+            dh,
+            dc.unwrap_or_default(),
+        ]
     }
 
     fn run_naive(&self, reverse: bool) -> Vec<Vec<T>> {
         let lengths = self.lengths.as_deref();
-        let f = forward_seq_naive(self.cell, self.shape, reverse, &self.x, self.weights(), lengths, &self.h0, self.c0.as_deref());
-        let g = backward_seq_naive(self.cell, self.shape, reverse, &self.x, self.weights(), lengths, &self.h0,
-            self.c0.as_deref(), &self.d_out, &self.d_h, self.d_c.as_deref());
+        let f = forward_seq_naive(
+            self.cell,
+            self.shape,
+            reverse,
+            &self.x,
+            self.weights(),
+            lengths,
+            &self.h0,
+            self.c0.as_deref(),
+        );
+        let g = backward_seq_naive(
+            self.cell,
+            self.shape,
+            reverse,
+            &self.x,
+            self.weights(),
+            lengths,
+            &self.h0,
+            self.c0.as_deref(),
+            &self.d_out,
+            &self.d_h,
+            self.d_c.as_deref(),
+        );
         let bias = self.b_ih.is_some();
-        let zeros = |v: &Vec<T>| if bias { v.clone() } else { vec![T::zero(); v.len()] };
-        vec![f.out, f.h_n, f.c_n.unwrap_or_default(), g.w_ih, g.w_hh, zeros(&g.b_ih), zeros(&g.b_hh), g.x, g.h0, g.c0.unwrap_or_default()]
+        let zeros = |v: &Vec<T>| {
+            if bias {
+                v.clone()
+            } else {
+                vec![T::zero(); v.len()]
+            }
+        };
+        vec![
+            f.out,
+            f.h_n,
+            f.c_n.unwrap_or_default(),
+            g.w_ih,
+            g.w_hh,
+            zeros(&g.b_ih),
+            zeros(&g.b_hh),
+            g.x,
+            g.h0,
+            g.c0.unwrap_or_default(),
+        ]
     }
 }
 
-const NAMES: [&str; 10] = ["out", "h_n", "c_n", "dW_ih", "dW_hh", "db_ih", "db_hh", "dx", "dh0", "dc0"];
+const NAMES: [&str; 10] = [
+    "out", "h_n", "c_n", "dW_ih", "dW_hh", "db_ih", "db_hh", "dx", "dh0", "dc0",
+];
 
 fn compare_all<T: Scalar>(tol: f64) {
     let mut gen = Gen(42);
@@ -170,7 +319,10 @@ fn compare_all<T: Scalar>(tol: f64) {
                         for (i, name) in NAMES.iter().enumerate() {
                             let err = max_rel_err(&one[i], &want[i]);
                             assert!(err <= tol, "{cell:?} {dims:?} bias={bias} ragged={ragged} reverse={reverse}: {name} off by {err:e}");
-                            assert!(one[i] == two[i], "{cell:?} {dims:?}: {name} differs between 1 and 2 threads");
+                            assert!(
+                                one[i] == two[i],
+                                "{cell:?} {dims:?}: {name} differs between 1 and 2 threads"
+                            );
                         }
                     }
                 }
@@ -196,8 +348,19 @@ fn zero_length_sequence_keeps_initial_state() {
         let mut case = Case::<f64>::new(&mut gen, cell, (3, 2, 4, 5), true, false);
         case.lengths = Some(vec![0, 3]);
         let got = case.run_fast(&Threads::single(), false);
-        assert_eq!(&got[1][..5], &case.h0[..5], "{cell:?}: h_n of an empty sequence is h0");
-        assert!(got[0].chunks(5).step_by(2).all(|r| r.iter().all(|&v| v == 0.0)));
-        assert_eq!(&got[8][..5], &case.d_h[..5], "{cell:?}: dh0 passes straight through");
+        assert_eq!(
+            &got[1][..5],
+            &case.h0[..5],
+            "{cell:?}: h_n of an empty sequence is h0"
+        );
+        assert!(got[0]
+            .chunks(5)
+            .step_by(2)
+            .all(|r| r.iter().all(|&v| v == 0.0)));
+        assert_eq!(
+            &got[8][..5],
+            &case.d_h[..5],
+            "{cell:?}: dh0 passes straight through"
+        );
     }
 }

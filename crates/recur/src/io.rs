@@ -1,9 +1,9 @@
 //! Named f32 tensors in safetensors files, written atomically, read with errors that name the
 //! file, the tensor and both shapes.
 
+use crate::config::RecurrentConfig;
 use crate::error::{Error, Result};
 use crate::recurrent::Recurrent;
-use crate::config::RecurrentConfig;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,9 +26,8 @@ impl TensorFile {
     /// Parses safetensors `bytes`; `path` names them in errors.
     pub fn parse(path: impl Into<PathBuf>, bytes: &[u8]) -> Result<Self> {
         let path = path.into();
-        let st = SafeTensors::deserialize(bytes).map_err(|e| {
-            Error::format(&path, format!("not a valid safetensors file ({e})"))
-        })?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| Error::format(&path, format!("not a valid safetensors file ({e})")))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {

@@ -170,7 +170,12 @@ impl<T: Scalar> Recurrent<T> {
         (layer * self.config.directions() + dir) * per
     }
 
-    pub(crate) fn dir_weights<'a>(&self, params: &'a [T], layer: usize, dir: usize) -> DirWeights<'a, T> {
+    pub(crate) fn dir_weights<'a>(
+        &self,
+        params: &'a [T],
+        layer: usize,
+        dir: usize,
+    ) -> DirWeights<'a, T> {
         let e = self.entry(layer, dir);
         let view = |i: usize| &params[self.layout[e + i].range()];
         DirWeights {
@@ -317,7 +322,11 @@ impl<T: Scalar> Recurrent<T> {
         }
         let width = dirs * hidden;
         let output = if c.batch_first {
-            Tensor::new("output", &[batch, steps, width], swap_leading_axes(&out, steps, batch, width))?
+            Tensor::new(
+                "output",
+                &[batch, steps, width],
+                swap_leading_axes(&out, steps, batch, width),
+            )?
         } else {
             Tensor::new("output", &[steps, batch, width], out)?
         };

@@ -51,9 +51,9 @@ impl Rng {
         low + (high - low) * self.uniform()
     }
 
-    /// Uniform integer in `0..n` (`n > 0`), without modulo bias worth noting for `n < 2^32`.
+    /// Uniform integer in `0..n` (`n > 0`) by multiply-shift; the bias is below `n / 2^64`.
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
     }
 
     /// `true` with probability `p`.

@@ -41,7 +41,8 @@ impl Problem {
                 },
             )
             .unwrap();
-        let mut l = dot(out.output.data(), self.w_out.data()) + dot(out.h_n.data(), self.w_h.data());
+        let mut l =
+            dot(out.output.data(), self.w_out.data()) + dot(out.h_n.data(), self.w_h.data());
         if let (Some(c), Some(w)) = (&out.c_n, &self.w_c) {
             l += dot(c.data(), w.data());
         }
@@ -57,7 +58,11 @@ fn check(config: RecurrentConfig, ragged: bool, dropout_seed: Option<u64>, seed:
     let dirs = config.directions();
     let state = [config.num_layers * dirs, BATCH, HIDDEN];
     let lstm = config.cell == CellType::Lstm;
-    let x_shape = if config.batch_first { [BATCH, STEPS, INPUT] } else { [STEPS, BATCH, INPUT] };
+    let x_shape = if config.batch_first {
+        [BATCH, STEPS, INPUT]
+    } else {
+        [STEPS, BATCH, INPUT]
+    };
     let out_shape = if config.batch_first {
         [BATCH, STEPS, HIDDEN * dirs]
     } else {
@@ -93,26 +98,42 @@ fn check(config: RecurrentConfig, ragged: bool, dropout_seed: Option<u64>, seed:
     let mut grads = vec![0.0; p.layer.params().len()];
     let g = p
         .layer
-        .backward(&threads, &fwd.cache, &mut grads, &p.w_out, Some(&p.w_h), p.w_c.as_ref())
+        .backward(
+            &threads,
+            &fwd.cache,
+            &mut grads,
+            &p.w_out,
+            Some(&p.w_h),
+            p.w_c.as_ref(),
+        )
         .unwrap();
 
     let eps = 1e-5;
     let mut worst = 0.0f64;
     let mut compare = |analytic: f64, numeric: f64, what: &str| {
         let err = (analytic - numeric).abs() / (analytic.abs() + numeric.abs()).max(1e-3);
-        assert!(err < 1e-6, "{config:?} ragged={ragged}: {what}: analytic {analytic} vs numeric {numeric}");
+        assert!(
+            err < 1e-6,
+            "{config:?} ragged={ragged}: {what}: analytic {analytic} vs numeric {numeric}"
+        );
         worst = worst.max(err);
     };
     // Parameters.
-    for i in 0..grads.len() {
+    for (i, &analytic) in grads.iter().enumerate() {
         let orig = p.layer.params()[i];
         p.layer.params_mut()[i] = orig + eps;
         let up = p.loss();
         p.layer.params_mut()[i] = orig - eps;
         let down = p.loss();
         p.layer.params_mut()[i] = orig;
-        let name = &p.layer.layout().iter().find(|e| e.range().contains(&i)).unwrap().name;
-        compare(grads[i], (up - down) / (2.0 * eps), name);
+        let name = &p
+            .layer
+            .layout()
+            .iter()
+            .find(|e| e.range().contains(&i))
+            .unwrap()
+            .name;
+        compare(analytic, (up - down) / (2.0 * eps), name);
     }
     // Input and initial states.
     macro_rules! perturb {
@@ -204,7 +225,10 @@ fn gradcheck_gru() {
 #[test]
 fn gradcheck_with_dropout_between_layers() {
     for cell in [CellType::Rnn, CellType::Lstm, CellType::Gru] {
-        let config = RecurrentConfig::new(cell, INPUT, HIDDEN).layers(3).dropout(0.4).bidirectional(true);
+        let config = RecurrentConfig::new(cell, INPUT, HIDDEN)
+            .layers(3)
+            .dropout(0.4)
+            .bidirectional(true);
         check(config, true, Some(9), 7);
     }
 }

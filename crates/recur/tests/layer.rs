@@ -8,16 +8,32 @@ use recur::{
 
 const CELLS: [CellType; 3] = [CellType::Rnn, CellType::Lstm, CellType::Gru];
 
-fn eval(layer: &Recurrent<f32>, x: &Tensor<f32>, lengths: Option<&[usize]>) -> recur::RecurrentOutput<f32> {
+fn eval(
+    layer: &Recurrent<f32>,
+    x: &Tensor<f32>,
+    lengths: Option<&[usize]>,
+) -> recur::RecurrentOutput<f32> {
     layer
-        .forward(&Threads::single(), x, ForwardArgs { lengths, ..Default::default() })
+        .forward(
+            &Threads::single(),
+            x,
+            ForwardArgs {
+                lengths,
+                ..Default::default()
+            },
+        )
         .unwrap()
 }
 
 /// A one-layer model holding layer `k` of `stacked`.
 fn single_layer(stacked: &Recurrent<f32>, k: usize) -> Recurrent<f32> {
     let c = stacked.config();
-    let config = RecurrentConfig { input_size: c.layer_input_size(k), num_layers: 1, dropout: 0.0, ..c.clone() };
+    let config = RecurrentConfig {
+        input_size: c.layer_input_size(k),
+        num_layers: 1,
+        dropout: 0.0,
+        ..c.clone()
+    };
     let mut one = Recurrent::zeros(config).unwrap();
     for p in one.layout().to_vec() {
         let name = p.name.replace("_l0", &format!("_l{k}"));
@@ -35,22 +51,48 @@ fn dropout_sits_between_layers_only_and_only_in_training() {
         let x = random(&mut rng, &[7, 4, 5], 1.0);
         let mut drop_rng = Rng::new(2);
         let train = layer
-            .forward(&Threads::single(), &x, ForwardArgs { dropout_rng: Some(&mut drop_rng), ..Default::default() })
+            .forward(
+                &Threads::single(),
+                &x,
+                ForwardArgs {
+                    dropout_rng: Some(&mut drop_rng),
+                    ..Default::default()
+                },
+            )
             .unwrap();
-        assert!(train.cache.dropout_mask(0).is_none(), "no dropout on the network's input");
-        let mask = train.cache.dropout_mask(1).expect("dropout on the first layer's output");
-        assert!(mask.iter().all(|&m| m == 0.0 || m == 2.0), "inverted dropout scales kept units by 1/(1-p)");
+        assert!(
+            train.cache.dropout_mask(0).is_none(),
+            "no dropout on the network's input"
+        );
+        let mask = train
+            .cache
+            .dropout_mask(1)
+            .expect("dropout on the first layer's output");
+        assert!(
+            mask.iter().all(|&m| m == 0.0 || m == 2.0),
+            "inverted dropout scales kept units by 1/(1-p)"
+        );
         let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64 / mask.len() as f64;
         assert!((dropped - 0.5).abs() < 0.15, "dropped fraction {dropped}");
 
         // Layer 0 alone, then the mask, then layer 1 alone: exactly the stacked training output,
         // so nothing is dropped after the last layer and the states are not dropped.
         let first = eval(&single_layer(&layer, 0), &x, None);
-        let masked: Vec<f32> = first.output.data().iter().zip(mask).map(|(v, m)| v * m).collect();
+        let masked: Vec<f32> = first
+            .output
+            .data()
+            .iter()
+            .zip(mask)
+            .map(|(v, m)| v * m)
+            .collect();
         let masked = Tensor::new("masked", first.output.shape(), masked).unwrap();
         let second = eval(&single_layer(&layer, 1), &masked, None);
         assert_eq!(train.output, second.output, "{cell:?}");
-        assert_eq!(&train.h_n.data()[..24], first.h_n.data(), "{cell:?}: h_n of layer 0 is not dropped");
+        assert_eq!(
+            &train.h_n.data()[..24],
+            first.h_n.data(),
+            "{cell:?}: h_n of layer 0 is not dropped"
+        );
 
         // Evaluation mode: no dropout at all.
         let evaluated = eval(&layer, &x, None);
@@ -72,13 +114,25 @@ fn step_api_is_bitwise_identical_to_the_sequence_path() {
         let c0 = (cell == CellType::Lstm).then(|| random(&mut rng, &[2, batch, 20], 0.5));
         let threads = Threads::new(2).unwrap();
         let seq = layer
-            .forward(&threads, &x, ForwardArgs { h0: Some(&h0), c0: c0.as_ref(), ..Default::default() })
+            .forward(
+                &threads,
+                &x,
+                ForwardArgs {
+                    h0: Some(&h0),
+                    c0: c0.as_ref(),
+                    ..Default::default()
+                },
+            )
             .unwrap();
         let mut state = layer.step_state(batch, Some(&h0), c0.as_ref()).unwrap();
         for t in 0..steps {
             let xt = &x.data()[t * batch * 3..(t + 1) * batch * 3];
             let out = layer.step(&threads, xt, &mut state).unwrap();
-            assert_eq!(out, &seq.output.data()[t * batch * 20..(t + 1) * batch * 20], "{cell:?} step {t}");
+            assert_eq!(
+                out,
+                &seq.output.data()[t * batch * 20..(t + 1) * batch * 20],
+                "{cell:?} step {t}"
+            );
         }
         assert_eq!(state.h(), seq.h_n.data());
         assert_eq!(state.c(), seq.c_n.as_ref().map(|c| c.data()));
@@ -88,7 +142,9 @@ fn step_api_is_bitwise_identical_to_the_sequence_path() {
 #[test]
 fn batch_first_is_the_transpose_of_time_first() {
     for cell in CELLS {
-        let config = RecurrentConfig::new(cell, 4, 5).layers(2).bidirectional(true);
+        let config = RecurrentConfig::new(cell, 4, 5)
+            .layers(2)
+            .bidirectional(true);
         let mut rng = Rng::new(4);
         let tf = Recurrent::<f32>::new(config.clone(), &mut rng).unwrap();
         let mut bf = Recurrent::<f32>::zeros(config.batch_first(true)).unwrap();
@@ -98,7 +154,10 @@ fn batch_first_is_the_transpose_of_time_first() {
         let lengths = [3, 2];
         let a = eval(&tf, &x, Some(&lengths));
         let b = eval(&bf, &xb, Some(&lengths));
-        assert_eq!(b.output.data(), recur::swap_leading_axes(a.output.data(), 3, 2, 10));
+        assert_eq!(
+            b.output.data(),
+            recur::swap_leading_axes(a.output.data(), 3, 2, 10)
+        );
         assert_eq!(a.h_n, b.h_n);
     }
 }
@@ -107,7 +166,10 @@ fn batch_first_is_the_transpose_of_time_first() {
 fn padding_never_leaks_into_results() {
     for cell in CELLS {
         for bi in [false, true] {
-            let config = RecurrentConfig::new(cell, 3, 7).layers(2).bidirectional(bi).batch_first(true);
+            let config = RecurrentConfig::new(cell, 3, 7)
+                .layers(2)
+                .bidirectional(bi)
+                .batch_first(true);
             let mut rng = Rng::new(5);
             let layer = Recurrent::<f32>::new(config, &mut rng).unwrap();
             let dirs = if bi { 2 } else { 1 };
@@ -125,10 +187,27 @@ fn padding_never_leaks_into_results() {
             let c = eval(&layer, &alone, None);
             let w = 7 * dirs;
             let rows = &b.output.data()[5 * w..5 * w + 3 * w];
-            assert!(max_rel_err(rows, c.output.data()) < 1e-6, "{cell:?} bi={bi}");
-            assert!(b.output.data()[8 * w..].iter().all(|&v| v == 0.0), "outputs past the end are zero");
-            let hb: Vec<f32> = b.h_n.data().chunks(7).skip(1).step_by(2).flatten().copied().collect();
-            assert!(max_rel_err(&hb, c.h_n.data()) < 1e-6, "{cell:?} bi={bi}: h_n at the last valid step");
+            assert!(
+                max_rel_err(rows, c.output.data()) < 1e-6,
+                "{cell:?} bi={bi}"
+            );
+            assert!(
+                b.output.data()[8 * w..].iter().all(|&v| v == 0.0),
+                "outputs past the end are zero"
+            );
+            let hb: Vec<f32> = b
+                .h_n
+                .data()
+                .chunks(7)
+                .skip(1)
+                .step_by(2)
+                .flatten()
+                .copied()
+                .collect();
+            assert!(
+                max_rel_err(&hb, c.h_n.data()) < 1e-6,
+                "{cell:?} bi={bi}: h_n at the last valid step"
+            );
         }
     }
 }
@@ -136,7 +215,9 @@ fn padding_never_leaks_into_results() {
 #[test]
 fn one_and_two_threads_agree_bitwise() {
     for cell in CELLS {
-        let config = RecurrentConfig::new(cell, 48, 130).layers(2).bidirectional(true);
+        let config = RecurrentConfig::new(cell, 48, 130)
+            .layers(2)
+            .bidirectional(true);
         let mut rng = Rng::new(6);
         let layer = Recurrent::<f32>::new(config, &mut rng).unwrap();
         let x = random(&mut rng, &[9, 5, 48], 1.0);
@@ -145,9 +226,20 @@ fn one_and_two_threads_agree_bitwise() {
         let mut results = Vec::new();
         for n in [1, 2] {
             let threads = Threads::new(n).unwrap();
-            let f = layer.forward(&threads, &x, ForwardArgs { lengths: Some(&lengths), ..Default::default() }).unwrap();
+            let f = layer
+                .forward(
+                    &threads,
+                    &x,
+                    ForwardArgs {
+                        lengths: Some(&lengths),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
             let mut grads = vec![0.0; layer.params().len()];
-            let g = layer.backward(&threads, &f.cache, &mut grads, &d_out, None, None).unwrap();
+            let g = layer
+                .backward(&threads, &f.cache, &mut grads, &d_out, None, None)
+                .unwrap();
             results.push((f.output, f.h_n, grads, g.input, g.h0));
         }
         assert!(results[0] == results[1], "{cell:?}");
@@ -166,7 +258,10 @@ fn initialisation_is_uniform_within_one_over_sqrt_h_and_seeded() {
     assert!(a.params().iter().all(|&p| (-k..k).contains(&p)));
     let mean: f32 = a.params().iter().sum::<f32>() / a.params().len() as f32;
     let var: f32 = a.params().iter().map(|p| p * p).sum::<f32>() / a.params().len() as f32;
-    assert!(mean.abs() < 0.005 && (var - k * k / 3.0).abs() < 0.0005, "mean {mean} var {var}");
+    assert!(
+        mean.abs() < 0.005 && (var - k * k / 3.0).abs() < 0.0005,
+        "mean {mean} var {var}"
+    );
 }
 
 #[test]
@@ -177,18 +272,53 @@ fn bad_arguments_give_clear_errors() {
     let x = random(&mut rng, &[5, 2, 3], 1.0);
     let err = |r: recur::Result<recur::RecurrentOutput<f32>>| r.unwrap_err().to_string();
     let wrong = random(&mut rng, &[5, 2, 4], 1.0);
-    assert!(err(layer.forward(&Threads::single(), &wrong, ForwardArgs::default())).contains("input_size 3"));
-    let e = err(layer.forward(&Threads::single(), &x, ForwardArgs { lengths: Some(&[5, 6]), ..Default::default() }));
+    assert!(
+        err(layer.forward(&Threads::single(), &wrong, ForwardArgs::default()))
+            .contains("input_size 3")
+    );
+    let e = err(layer.forward(
+        &Threads::single(),
+        &x,
+        ForwardArgs {
+            lengths: Some(&[5, 6]),
+            ..Default::default()
+        },
+    ));
     assert!(e.contains("lengths[1] = 6"), "{e}");
     let h0 = random(&mut rng, &[1, 2, 4], 1.0);
-    let e = err(layer.forward(&Threads::single(), &x, ForwardArgs { h0: Some(&h0), ..Default::default() }));
+    let e = err(layer.forward(
+        &Threads::single(),
+        &x,
+        ForwardArgs {
+            h0: Some(&h0),
+            ..Default::default()
+        },
+    ));
     assert!(e.contains("h0") && e.contains("[2, 2, 4]"), "{e}");
     let c0 = random(&mut rng, &[2, 2, 4], 1.0);
-    let e = err(layer.forward(&Threads::single(), &x, ForwardArgs { c0: Some(&c0), ..Default::default() }));
+    let e = err(layer.forward(
+        &Threads::single(),
+        &x,
+        ForwardArgs {
+            c0: Some(&c0),
+            ..Default::default()
+        },
+    ));
     assert!(e.contains("c0"), "{e}");
-    for bad in [config.clone().layers(0), RecurrentConfig { hidden_size: 0, ..config.clone() }, config.clone().dropout(1.5)] {
+    for bad in [
+        config.clone().layers(0),
+        RecurrentConfig {
+            hidden_size: 0,
+            ..config.clone()
+        },
+        config.clone().dropout(1.5),
+    ] {
         assert!(Recurrent::<f32>::zeros(bad).is_err());
     }
-    let bi = Recurrent::<f32>::new(config.bidirectional(true).nonlinearity(Nonlinearity::Relu), &mut rng).unwrap();
+    let bi = Recurrent::<f32>::new(
+        config.bidirectional(true).nonlinearity(Nonlinearity::Relu),
+        &mut rng,
+    )
+    .unwrap();
     assert!(bi.step_state(1, None, None).is_err());
 }

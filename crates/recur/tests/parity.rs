@@ -58,15 +58,32 @@ fn run_case(case: &Case, threads: &Threads) -> Vec<(String, f64)> {
     layer.load_tensors(&mut file, "").unwrap();
 
     let (t, b, dirs) = (case.steps, case.batch, config.directions());
-    let x_shape = if case.batch_first { [b, t, case.input] } else { [t, b, case.input] };
-    let out_shape = if case.batch_first { [b, t, dirs * case.hidden] } else { [t, b, dirs * case.hidden] };
+    let x_shape = if case.batch_first {
+        [b, t, case.input]
+    } else {
+        [t, b, case.input]
+    };
+    let out_shape = if case.batch_first {
+        [b, t, dirs * case.hidden]
+    } else {
+        [t, b, dirs * case.hidden]
+    };
     let state = [case.layers * dirs, b, case.hidden];
     let lstm = cell == CellType::Lstm;
     let x = tensor(&mut file, "input", &x_shape);
     let h0 = tensor(&mut file, "h0", &state);
     let c0 = lstm.then(|| tensor(&mut file, "c0", &state));
     let fwd = layer
-        .forward(threads, &x, ForwardArgs { lengths: case.lengths.as_deref(), h0: Some(&h0), c0: c0.as_ref(), dropout_rng: None })
+        .forward(
+            threads,
+            &x,
+            ForwardArgs {
+                lengths: case.lengths.as_deref(),
+                h0: Some(&h0),
+                c0: c0.as_ref(),
+                dropout_rng: None,
+            },
+        )
         .unwrap();
 
     let mut errs = Vec::new();
@@ -84,16 +101,31 @@ fn run_case(case: &Case, threads: &Threads) -> Vec<(String, f64)> {
     let w_h = tensor(&mut file, "w_h_n", &state);
     let w_c = lstm.then(|| tensor(&mut file, "w_c_n", &state));
     let mut grads = vec![0.0; layer.params().len()];
-    let g = layer.backward(threads, &fwd.cache, &mut grads, &w_out, Some(&w_h), w_c.as_ref()).unwrap();
+    let g = layer
+        .backward(
+            threads,
+            &fwd.cache,
+            &mut grads,
+            &w_out,
+            Some(&w_h),
+            w_c.as_ref(),
+        )
+        .unwrap();
     for p in layer.layout() {
-        cmp(&mut file, &format!("grad.{}", p.name), &p.shape, &grads[p.range()]);
+        cmp(
+            &mut file,
+            &format!("grad.{}", p.name),
+            &p.shape,
+            &grads[p.range()],
+        );
     }
     cmp(&mut file, "grad.input", &x_shape, g.input.data());
     cmp(&mut file, "grad.h0", &state, g.h0.data());
     if lstm {
         cmp(&mut file, "grad.c0", &state, g.c0.as_ref().unwrap().data());
     }
-    file.finish().expect("every tensor in the fixture is compared");
+    file.finish()
+        .expect("every tensor in the fixture is compared");
     errs
 }
 
@@ -102,8 +134,16 @@ fn recur_matches_pytorch_on_every_fixture() {
     let text = std::fs::read_to_string(fixtures().join("cases.json"))
         .expect("tests/fixtures/parity/cases.json: run scripts/make_parity_fixtures.py");
     let manifest: Manifest = serde_json::from_str(&text).unwrap();
-    assert!(manifest.torch.starts_with("2.15.0"), "fixtures from torch {}", manifest.torch);
-    assert_eq!(manifest.cases.len(), EXPECTED_CASES, "fixture set is incomplete");
+    assert!(
+        manifest.torch.starts_with("2.15.0"),
+        "fixtures from torch {}",
+        manifest.torch
+    );
+    assert_eq!(
+        manifest.cases.len(),
+        EXPECTED_CASES,
+        "fixture set is incomplete"
+    );
     let threads = Threads::new(2).unwrap();
     let mut worst = (String::new(), 0.0f64);
     let mut failures = Vec::new();
@@ -119,6 +159,16 @@ fn recur_matches_pytorch_on_every_fixture() {
             }
         }
     }
-    eprintln!("{} cases, {compared} tensors compared, worst relative error {:e} ({})", manifest.cases.len(), worst.1, worst.0);
-    assert!(failures.is_empty(), "{} tensors exceed {TOLERANCE:e}:\n{}", failures.len(), failures.join("\n"));
+    eprintln!(
+        "{} cases, {compared} tensors compared, worst relative error {:e} ({})",
+        manifest.cases.len(),
+        worst.1,
+        worst.0
+    );
+    assert!(
+        failures.is_empty(),
+        "{} tensors exceed {TOLERANCE:e}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
