@@ -3,7 +3,7 @@
 //! One GEMM projects the inputs of every step; each step then runs one recurrent GEMM and one
 //! fused pass over its gates. Nothing is allocated inside the time loop.
 
-use crate::activation::{relu, sigmoid, tanh};
+use crate::activation::relu;
 use crate::cell::{Cell, DirWeights, SeqCache, SeqShape};
 use crate::gemm::{matmul, Accum, Operand};
 use crate::scalar::Scalar;
@@ -101,16 +101,13 @@ pub fn forward_seq<T: Scalar>(
             let r = (t * batch + b) * hidden..(t * batch + b + 1) * hidden;
             match cell {
                 Cell::RnnTanh | Cell::RnnRelu => {
-                    for j in 0..hidden {
-                        let y = if cell == Cell::RnnTanh {
-                            tanh(g[j])
-                        } else {
-                            relu(g[j])
-                        };
-                        g[j] = y;
-                        hb[j] = y;
-                        out_row[j] = y;
+                    if cell == Cell::RnnTanh {
+                        T::tanh_in_place(g);
+                    } else {
+                        g.iter_mut().for_each(|v| *v = relu(*v));
                     }
+                    hb.copy_from_slice(g);
+                    out_row.copy_from_slice(g);
                 }
                 Cell::Lstm => {
                     let cb =
@@ -174,23 +171,19 @@ fn lstm_cell<T: Scalar>(
     out: &mut [T],
     hidden: usize,
 ) {
-    let (gi, rest) = g.split_at_mut(hidden);
-    let (gf, rest) = rest.split_at_mut(hidden);
-    let (gg, go) = rest.split_at_mut(hidden);
+    T::sigmoid_in_place(&mut g[..2 * hidden]);
+    T::tanh_in_place(&mut g[2 * hidden..3 * hidden]);
+    T::sigmoid_in_place(&mut g[3 * hidden..]);
+    let (gi, rest) = g.split_at(hidden);
+    let (gf, rest) = rest.split_at(hidden);
+    let (gg, go) = rest.split_at(hidden);
     for j in 0..hidden {
-        let i = sigmoid(gi[j]);
-        let f = sigmoid(gf[j]);
-        let gv = tanh(gg[j]);
-        let o = sigmoid(go[j]);
-        let c_new = f * c[j] + i * gv;
-        let tc = tanh(c_new);
-        let h_new = o * tc;
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = gv;
-        go[j] = o;
-        c[j] = c_new;
-        tanh_c[j] = tc;
+        c[j] = gf[j] * c[j] + gi[j] * gg[j];
+    }
+    tanh_c.copy_from_slice(c);
+    T::tanh_in_place(tanh_c);
+    for j in 0..hidden {
+        let h_new = go[j] * tanh_c[j];
         h[j] = h_new;
         out[j] = h_new;
     }
@@ -206,19 +199,19 @@ fn gru_cell<T: Scalar>(
     out: &mut [T],
     hidden: usize,
 ) {
-    let (sr, rest) = step.split_at(hidden);
-    let (sz, sn) = rest.split_at(hidden);
-    let (gr, rest) = g.split_at_mut(hidden);
-    let (gz, gn) = rest.split_at_mut(hidden);
+    for (a, &b) in g[..2 * hidden].iter_mut().zip(&step[..2 * hidden]) {
+        *a += b;
+    }
+    T::sigmoid_in_place(&mut g[..2 * hidden]);
+    gh_n.copy_from_slice(&step[2 * hidden..]);
+    let (rz, gn) = g.split_at_mut(2 * hidden);
     for j in 0..hidden {
-        let r = sigmoid(gr[j] + sr[j]);
-        let z = sigmoid(gz[j] + sz[j]);
-        let n = tanh(gn[j] + r * sn[j]);
-        let h_new = (T::one() - z) * n + z * h[j];
-        gr[j] = r;
-        gz[j] = z;
-        gn[j] = n;
-        gh_n[j] = sn[j];
+        gn[j] += rz[j] * gh_n[j];
+    }
+    T::tanh_in_place(gn);
+    let gz = &rz[hidden..];
+    for j in 0..hidden {
+        let h_new = (T::one() - gz[j]) * gn[j] + gz[j] * h[j];
         h[j] = h_new;
         out[j] = h_new;
     }

@@ -25,6 +25,7 @@
 pub mod activation;
 mod backward;
 mod cell;
+pub mod fastmath;
 mod forward;
 pub mod gemm;
 pub mod naive;

@@ -13,6 +13,12 @@ pub trait Scalar:
     /// Converts from `f64` (rounding for `f32`).
     fn of(v: f64) -> Self;
 
+    /// `v[i] = sigmoid(v[i])`, vectorised for `f32`.
+    fn sigmoid_in_place(v: &mut [Self]);
+
+    /// `v[i] = tanh(v[i])`, vectorised for `f32`.
+    fn tanh_in_place(v: &mut [Self]);
+
     /// `C = alpha·A·B + beta·C` over strided views, as `matrixmultiply` defines it.
     ///
     /// # Safety
@@ -42,6 +48,14 @@ impl Scalar for f32 {
         v as f32
     }
 
+    fn sigmoid_in_place(v: &mut [f32]) {
+        crate::fastmath::sigmoid_in_place(v)
+    }
+
+    fn tanh_in_place(v: &mut [f32]) {
+        crate::fastmath::tanh_in_place(v)
+    }
+
     unsafe fn gemm_strided(
         m: usize,
         k: usize,
@@ -65,6 +79,16 @@ impl Scalar for f32 {
 impl Scalar for f64 {
     fn of(v: f64) -> Self {
         v
+    }
+
+    // f64 serves gradient checks: exact library functions, speed is no concern.
+    fn sigmoid_in_place(v: &mut [f64]) {
+        v.iter_mut()
+            .for_each(|x| *x = crate::activation::sigmoid(*x));
+    }
+
+    fn tanh_in_place(v: &mut [f64]) {
+        v.iter_mut().for_each(|x| *x = x.tanh());
     }
 
     unsafe fn gemm_strided(

@@ -31,3 +31,8 @@ pub use recurrent::{
 pub use rng::Rng;
 pub use step::StepState;
 pub use tensor::{swap_leading_axes, Tensor};
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
