@@ -6,7 +6,8 @@
 
 use crate::activation::{relu_grad, sigmoid_grad, tanh_grad};
 use crate::cell::{Cell, DirGrads, DirWeights, SeqCache, SeqGradWork, SeqShape};
-use crate::gemm::{matmul, Accum, Operand};
+use crate::gemm::{Accum, Operand};
+use crate::packed::{matmul_packed, transpose};
 use crate::scalar::Scalar;
 use crate::threads::Threads;
 
@@ -62,6 +63,8 @@ pub fn backward_seq<T: Scalar>(
     } = shape;
     let gh = cell.gates() * hidden;
     work.prepare(cell, shape);
+    work.w_hh.pack(Operand::new(w.w_hh, hidden), gh, hidden);
+    work.w_ih.pack(Operand::new(w.w_ih, input), gh, input);
     let gru = cell == Cell::Gru;
 
     for s in (0..steps).rev() {
@@ -118,13 +121,12 @@ pub fn backward_seq<T: Scalar>(
         } else {
             &work.d_gates[span]
         };
-        matmul(
+        matmul_packed(
             threads,
             batch,
-            hidden,
+            da_hh,
             gh,
-            Operand::new(da_hh, gh),
-            Operand::new(w.w_hh, hidden),
+            &work.w_hh,
             &mut work.d_h_step,
             hidden,
             Accum::Replace,
@@ -135,32 +137,38 @@ pub fn backward_seq<T: Scalar>(
     }
 
     let rows = shape.rows();
-    let d_gates = &work.d_gates[..];
-    let d_gates_hh = if gru { &work.d_gates_hh[..] } else { d_gates };
-    // dW_ih += dAᵀ · X, dW_hh += dA_hhᵀ · H_prev, over all T*B rows at once.
-    let (m, ld) = (gh, gh);
-    matmul(
+    // dW_ih += dAᵀ · X and dW_hh += dA_hhᵀ · H_prev, each one product over all T*B rows.
+    transpose(&work.d_gates, rows, gh, &mut work.d_gates_t);
+    work.rows_packed.pack(Operand::new(x, input), rows, input);
+    let dat = &work.d_gates_t;
+    matmul_packed(
         threads,
-        m,
-        input,
+        gh,
+        dat,
         rows,
-        Operand::t(d_gates, ld),
-        Operand::new(x, input),
+        &work.rows_packed,
         grads.w_ih,
         input,
         Accum::Add,
     );
-    matmul(
+    if gru {
+        transpose(&work.d_gates_hh, rows, gh, &mut work.d_gates_t);
+    }
+    work.rows_packed
+        .pack(Operand::new(&cache.h_prev, hidden), rows, hidden);
+    let dat = &work.d_gates_t;
+    matmul_packed(
         threads,
-        m,
-        hidden,
+        gh,
+        dat,
         rows,
-        Operand::t(d_gates_hh, ld),
-        Operand::new(&cache.h_prev, hidden),
+        &work.rows_packed,
         grads.w_hh,
         hidden,
         Accum::Add,
     );
+    let d_gates = &work.d_gates[..];
+    let d_gates_hh = if gru { &work.d_gates_hh[..] } else { d_gates };
     if let Some(db) = grads.b_ih {
         add_column_sums(db, d_gates, gh);
     }
@@ -168,13 +176,12 @@ pub fn backward_seq<T: Scalar>(
         add_column_sums(db, d_gates_hh, gh);
     }
     // dX += dA · W_ih   ([T*B, G*H] · [G*H, I])
-    matmul(
+    matmul_packed(
         threads,
         rows,
-        input,
+        d_gates,
         gh,
-        Operand::new(d_gates, gh),
-        Operand::new(w.w_ih, input),
+        &work.w_ih,
         d_x,
         input,
         Accum::Add,

@@ -1,5 +1,7 @@
 //! Cell kinds, sequence shapes, and the buffers the sequence kernels read and write.
 
+use crate::gemm::Operand;
+use crate::packed::PackedB;
 use crate::scalar::Scalar;
 
 /// The recurrent cell a kernel computes, with PyTorch's equations and gate order.
@@ -84,6 +86,35 @@ pub struct DirGrads<'a, T> {
     pub b_hh: Option<&'a mut [T]>,
 }
 
+/// The weights of one direction packed for forward products (`W_ihᵀ`, `W_hhᵀ`), made once per
+/// sequence, or once for many single steps.
+#[derive(Clone, Debug, Default)]
+pub struct PackedWeights<T> {
+    pub(crate) w_ih_t: PackedB<T>,
+    pub(crate) w_hh_t: PackedB<T>,
+}
+
+impl<T: Scalar> PackedWeights<T> {
+    /// Packs `w` for `cell` over `input` features and `hidden` units.
+    pub fn new(cell: Cell, input: usize, hidden: usize, w: DirWeights<'_, T>) -> Self {
+        let mut p = PackedWeights {
+            w_ih_t: PackedB::new(),
+            w_hh_t: PackedB::new(),
+        };
+        p.repack(cell, input, hidden, w);
+        p
+    }
+
+    /// Packs `w` again into the same memory.
+    pub fn repack(&mut self, cell: Cell, input: usize, hidden: usize, w: DirWeights<'_, T>) {
+        let gh = cell.gates() * hidden;
+        assert_eq!(w.w_ih.len(), gh * input, "w_ih must be [G*H, I]");
+        assert_eq!(w.w_hh.len(), gh * hidden, "w_hh must be [G*H, H]");
+        self.w_ih_t.pack(Operand::t(w.w_ih, input), input, gh);
+        self.w_hh_t.pack(Operand::t(w.w_hh, hidden), hidden, gh);
+    }
+}
+
 /// What a forward pass keeps for its backward pass, sized once per sequence and reused.
 #[derive(Clone, Debug, Default)]
 pub struct SeqCache<T> {
@@ -156,6 +187,14 @@ pub struct SeqGradWork<T> {
     pub(crate) d_gates_hh: Vec<T>,
     /// `[B, H]`: the recurrent product of one step.
     pub(crate) d_h_step: Vec<T>,
+    /// `W_hh` packed as the right operand of `δA · W_hh`.
+    pub(crate) w_hh: PackedB<T>,
+    /// `W_ih` packed as the right operand of `δA · W_ih`.
+    pub(crate) w_ih: PackedB<T>,
+    /// `[G*H, T*B]`: a gate gradient transposed, left operand of the weight gradients.
+    pub(crate) d_gates_t: Vec<T>,
+    /// The layer input or the previous states, packed as the right operand of a weight gradient.
+    pub(crate) rows_packed: PackedB<T>,
 }
 
 impl<T: Scalar> SeqGradWork<T> {
@@ -165,6 +204,10 @@ impl<T: Scalar> SeqGradWork<T> {
             d_gates: Vec::new(),
             d_gates_hh: Vec::new(),
             d_h_step: Vec::new(),
+            w_hh: PackedB::new(),
+            w_ih: PackedB::new(),
+            d_gates_t: Vec::new(),
+            rows_packed: PackedB::new(),
         }
     }
 
@@ -175,5 +218,6 @@ impl<T: Scalar> SeqGradWork<T> {
         self.d_gates_hh
             .resize(if cell == Cell::Gru { n } else { 0 }, zero);
         self.d_h_step.resize(shape.batch * shape.hidden, zero);
+        self.d_gates_t.resize(n, zero);
     }
 }

@@ -4,8 +4,9 @@
 //! fused pass over its gates. Nothing is allocated inside the time loop.
 
 use crate::activation::relu;
-use crate::cell::{Cell, DirWeights, SeqCache, SeqShape};
-use crate::gemm::{matmul, Accum, Operand};
+use crate::cell::{Cell, DirWeights, PackedWeights, SeqCache, SeqShape};
+use crate::gemm::Accum;
+use crate::packed::{matmul_packed, PackedB};
 use crate::scalar::Scalar;
 use crate::threads::Threads;
 
@@ -26,6 +27,7 @@ pub struct OutView<'a, T> {
 /// likewise for LSTM (`None` otherwise). `lengths [B]` (each `<= T`) marks the valid steps: past a
 /// sequence's end its output is zero and its state is frozen, so `h_n` is the last valid state
 /// and the reverse direction starts at the sequence's own end (PyTorch's packed semantics).
+/// `packed` must hold `w` packed by [`PackedWeights::new`]; `w` supplies the biases.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_seq<T: Scalar>(
     threads: &Threads,
@@ -34,6 +36,7 @@ pub fn forward_seq<T: Scalar>(
     reverse: bool,
     x: &[T],
     w: DirWeights<'_, T>,
+    packed: &PackedWeights<T>,
     lengths: Option<&[usize]>,
     h: &mut [T],
     mut c: Option<&mut [T]>,
@@ -60,13 +63,23 @@ pub fn forward_seq<T: Scalar>(
     for row in cache.gates.chunks_exact_mut(gh) {
         fill_bias(row, w.b_ih, if cell == Cell::Gru { None } else { w.b_hh });
     }
-    matmul(
+    assert_eq!(
+        packed.w_ih_t.dims(),
+        (input, gh),
+        "packed W_ih does not fit the shape"
+    );
+    assert_eq!(
+        packed.w_hh_t.dims(),
+        (hidden, gh),
+        "packed W_hh does not fit the shape"
+    );
+    let rows = shape.rows();
+    matmul_packed(
         threads,
-        shape.rows(),
-        gh,
+        rows,
+        x,
         input,
-        Operand::new(x, input),
-        Operand::t(w.w_ih, input),
+        &packed.w_ih_t,
         &mut cache.gates,
         gh,
         Accum::Add,
@@ -84,9 +97,9 @@ pub fn forward_seq<T: Scalar>(
                 fill_bias(row, w.b_hh, None);
             }
             let step = &mut cache.step_gates;
-            recurrent_product(threads, batch, gh, hidden, h_prev, w.w_hh, step);
+            recurrent_product(threads, batch, gh, hidden, h_prev, &packed.w_hh_t, step);
         } else {
-            recurrent_product(threads, batch, gh, hidden, h_prev, w.w_hh, gates);
+            recurrent_product(threads, batch, gh, hidden, h_prev, &packed.w_hh_t, gates);
         }
         for b in 0..batch {
             let o = (t * batch + b) * out.ld + out.col;
@@ -146,16 +159,16 @@ fn recurrent_product<T: Scalar>(
     gh: usize,
     hidden: usize,
     h_prev: &[T],
-    w_hh: &[T],
+    w_hh_t: &PackedB<T>,
     gates: &mut [T],
 ) {
-    matmul(
+    debug_assert_eq!(w_hh_t.dims(), (hidden, gh));
+    matmul_packed(
         threads,
         batch,
-        gh,
+        h_prev,
         hidden,
-        Operand::new(h_prev, hidden),
-        Operand::t(w_hh, hidden),
+        w_hh_t,
         gates,
         gh,
         Accum::Add,

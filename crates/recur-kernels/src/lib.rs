@@ -5,7 +5,9 @@
 //! naive twin in [`naive`] that the tests compare it with.
 //!
 //! ```
-//! use recur_kernels::{forward_seq, Cell, DirWeights, OutView, SeqCache, SeqShape, Threads};
+//! use recur_kernels::{
+//!     forward_seq, Cell, DirWeights, OutView, PackedWeights, SeqCache, SeqShape, Threads,
+//! };
 //! let shape = SeqShape { steps: 3, batch: 2, input: 4, hidden: 5 };
 //! let w_ih = vec![0.1f32; 4 * 5 * 4];
 //! let w_hh = vec![0.05f32; 4 * 5 * 5];
@@ -14,7 +16,8 @@
 //! let (mut h, mut c) = (vec![0.0f32; 2 * 5], vec![0.0f32; 2 * 5]);
 //! let mut out = vec![0.0f32; 3 * 2 * 5];
 //! let mut cache = SeqCache::new();
-//! forward_seq(&Threads::single(), Cell::Lstm, shape, false, &x, w, None, &mut h, Some(&mut c),
+//! let packed = PackedWeights::new(Cell::Lstm, 4, 5, w);
+//! forward_seq(&Threads::single(), Cell::Lstm, shape, false, &x, w, &packed, None, &mut h, Some(&mut c),
 //!     OutView { data: &mut out, ld: 5, col: 0 }, &mut cache);
 //! assert_eq!(&out[25..], &h[5..]); // the last output of a sequence is its final state
 //! ```
@@ -29,12 +32,14 @@ pub mod fastmath;
 mod forward;
 pub mod gemm;
 pub mod naive;
+pub mod packed;
 mod scalar;
 mod threads;
 
 pub use backward::{backward_seq, GradView};
-pub use cell::{Cell, DirGrads, DirWeights, SeqCache, SeqGradWork, SeqShape};
+pub use cell::{Cell, DirGrads, DirWeights, PackedWeights, SeqCache, SeqGradWork, SeqShape};
 pub use forward::{forward_seq, OutView};
 pub use gemm::{matmul, matmul_naive, Accum, Operand};
+pub use packed::{matmul_packed, PackedB};
 pub use scalar::Scalar;
 pub use threads::Threads;

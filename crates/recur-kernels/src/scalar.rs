@@ -19,6 +19,26 @@ pub trait Scalar:
     /// `v[i] = tanh(v[i])`, vectorised for `f32`.
     fn tanh_in_place(v: &mut [Self]);
 
+    /// One panel of [`crate::packed::matmul_packed`]: `C[rows, cols] (+)= A[rows, k] · P[k, NR]`,
+    /// one fused multiply-add chain per element.
+    ///
+    /// # Safety
+    /// As [`crate::packed::panel_kernel_generic`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn panel_kernel(
+        rows: usize,
+        k: usize,
+        a: *const Self,
+        lda: usize,
+        b: *const Self,
+        c: *mut Self,
+        ldc: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        crate::packed::panel_kernel_generic(rows, k, a, lda, b, c, ldc, cols, accumulate)
+    }
+
     /// `C = alpha·A·B + beta·C` over strided views, as `matrixmultiply` defines it.
     ///
     /// # Safety
@@ -54,6 +74,21 @@ impl Scalar for f32 {
 
     fn tanh_in_place(v: &mut [f32]) {
         crate::fastmath::tanh_in_place(v)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn panel_kernel(
+        rows: usize,
+        k: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        crate::packed::x86::panel_kernel_f32(rows, k, a, lda, b, c, ldc, cols, accumulate)
     }
 
     unsafe fn gemm_strided(

@@ -47,6 +47,16 @@ impl Threads {
         self.count
     }
 
+    /// Runs `f` on one of the worker threads, so that the serial parts of a kernel and the
+    /// parallel pieces it spawns share the same `count` threads instead of competing with the
+    /// calling thread for cores. Call it around a whole forward or backward pass.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
+    }
+
     /// Calls `work(i)` for every `i` in `0..pieces`, spread over the threads.
     pub fn for_each(&self, pieces: usize, work: impl Fn(usize) + Sync + Send) {
         match &self.pool {

@@ -4,7 +4,7 @@
 use recur_kernels::naive::{backward_seq_naive, forward_seq_naive};
 use recur_kernels::{
     backward_seq, forward_seq, matmul, matmul_naive, Accum, Cell, DirGrads, DirWeights, GradView,
-    Operand, OutView, Scalar, SeqCache, SeqGradWork, SeqShape, Threads,
+    Operand, OutView, PackedWeights, Scalar, SeqCache, SeqGradWork, SeqShape, Threads,
 };
 
 /// Small deterministic generator for test data (SplitMix64).
@@ -182,6 +182,7 @@ impl<T: Scalar> Case<T> {
         let ld = 2 * s.hidden;
         let mut cache = SeqCache::new();
         let lengths = self.lengths.as_deref();
+        let packed = PackedWeights::new(self.cell, s.input, s.hidden, self.weights());
         forward_seq(
             threads,
             self.cell,
@@ -189,6 +190,7 @@ impl<T: Scalar> Case<T> {
             reverse,
             &self.x,
             self.weights(),
+            &packed,
             lengths,
             &mut h,
             c.as_deref_mut(),

@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{swap_leading_axes, Tensor};
 use recur_kernels::{
-    backward_seq, forward_seq, DirGrads, DirWeights, GradView, OutView, Scalar, SeqCache,
-    SeqGradWork, SeqShape, Threads,
+    backward_seq, forward_seq, DirGrads, DirWeights, GradView, OutView, PackedWeights, Scalar,
+    SeqCache, SeqGradWork, SeqShape, Threads,
 };
 
 /// Name, shape and place of one parameter tensor inside the flat buffer.
@@ -243,6 +243,15 @@ impl<T: Scalar> Recurrent<T> {
         input: &Tensor<T>,
         args: ForwardArgs<'_, T>,
     ) -> Result<RecurrentOutput<T>> {
+        threads.install(|| self.forward_inner(threads, input, args))
+    }
+
+    fn forward_inner(
+        &self,
+        threads: &Threads,
+        input: &Tensor<T>,
+        args: ForwardArgs<'_, T>,
+    ) -> Result<RecurrentOutput<T>> {
         let (steps, batch) = self.input_dims(input)?;
         let c = &self.config;
         let cell = c.kernel_cell();
@@ -284,13 +293,16 @@ impl<T: Scalar> Recurrent<T> {
             for dir in 0..dirs {
                 let slot = (layer * dirs + dir) * bh..(layer * dirs + dir + 1) * bh;
                 let mut cache = SeqCache::new();
+                let weights = self.dir_weights(&self.params, layer, dir);
+                let packed = PackedWeights::new(cell, shape.input, hidden, weights);
                 forward_seq(
                     threads,
                     cell,
                     shape,
                     dir == 1,
                     &layer_input,
-                    self.dir_weights(&self.params, layer, dir),
+                    weights,
+                    &packed,
                     args.lengths,
                     &mut h_n.data_mut()[slot.clone()],
                     c_n.as_mut().map(|c| &mut c.data_mut()[slot]),
@@ -348,6 +360,18 @@ impl<T: Scalar> Recurrent<T> {
     ///
     /// `d_output` is shaped as the forward output; `d_h_n` and `d_c_n` are zero when absent.
     pub fn backward(
+        &self,
+        threads: &Threads,
+        cache: &RecurrentCache<T>,
+        grads: &mut [T],
+        d_output: &Tensor<T>,
+        d_h_n: Option<&Tensor<T>>,
+        d_c_n: Option<&Tensor<T>>,
+    ) -> Result<InputGrads<T>> {
+        threads.install(|| self.backward_inner(threads, cache, grads, d_output, d_h_n, d_c_n))
+    }
+
+    fn backward_inner(
         &self,
         threads: &Threads,
         cache: &RecurrentCache<T>,

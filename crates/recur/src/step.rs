@@ -4,9 +4,12 @@
 use crate::error::{Error, Result};
 use crate::recurrent::Recurrent;
 use crate::tensor::Tensor;
-use recur_kernels::{forward_seq, OutView, Scalar, SeqCache, SeqShape, Threads};
+use recur_kernels::{forward_seq, OutView, PackedWeights, Scalar, SeqCache, SeqShape, Threads};
 
 /// The running state of a unidirectional [`Recurrent`] stepped one input at a time.
+///
+/// It holds the layer's weights packed for the step products, taken when it was made: after
+/// changing the parameters, make a new state (or call [`Recurrent::repack_step_state`]).
 #[derive(Clone, Debug)]
 pub struct StepState<T> {
     batch: usize,
@@ -15,6 +18,7 @@ pub struct StepState<T> {
     /// `[layers, B, H]`, LSTM only.
     c: Option<Vec<T>>,
     caches: Vec<SeqCache<T>>,
+    packed: Vec<PackedWeights<T>>,
     /// Each layer's output of the last step, `[B, H]`.
     outputs: Vec<Vec<T>>,
 }
@@ -78,8 +82,24 @@ impl<T: Scalar> Recurrent<T> {
             h: state("h0", h0)?,
             c: if lstm { Some(state("c0", c0)?) } else { None },
             caches: (0..c.num_layers).map(|_| SeqCache::new()).collect(),
+            packed: (0..c.num_layers)
+                .map(|l| {
+                    let w = self.dir_weights(self.params(), l, 0);
+                    PackedWeights::new(c.kernel_cell(), c.layer_input_size(l), c.hidden_size, w)
+                })
+                .collect(),
             outputs: vec![vec![T::zero(); batch * c.hidden_size]; c.num_layers],
         })
+    }
+
+    /// Packs the current parameters into `state` (after an optimiser step, say), keeping its
+    /// hidden state.
+    pub fn repack_step_state(&self, state: &mut StepState<T>) {
+        let c = self.config();
+        for (l, p) in state.packed.iter_mut().enumerate() {
+            let w = self.dir_weights(self.params(), l, 0);
+            p.repack(c.kernel_cell(), c.layer_input_size(l), c.hidden_size, w);
+        }
     }
 
     /// Advances every layer by one step on `x [B, input_size]` and returns the top layer's new
@@ -90,6 +110,11 @@ impl<T: Scalar> Recurrent<T> {
         x: &[T],
         state: &'s mut StepState<T>,
     ) -> Result<&'s [T]> {
+        threads.install(|| self.step_inner(threads, x, &mut *state))?;
+        Ok(&state.outputs[self.config().num_layers - 1])
+    }
+
+    fn step_inner(&self, threads: &Threads, x: &[T], state: &mut StepState<T>) -> Result<()> {
         let c = self.config();
         let batch = state.batch;
         if x.len() != batch * c.input_size {
@@ -118,6 +143,7 @@ impl<T: Scalar> Recurrent<T> {
                 false,
                 input,
                 self.dir_weights(self.params(), layer, 0),
+                &state.packed[layer],
                 None,
                 &mut state.h[slot.clone()],
                 state.c.as_mut().map(|c| &mut c[slot]),
@@ -129,6 +155,6 @@ impl<T: Scalar> Recurrent<T> {
                 &mut state.caches[layer],
             );
         }
-        Ok(&state.outputs[c.num_layers - 1])
+        Ok(())
     }
 }
