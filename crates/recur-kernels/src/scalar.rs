@@ -19,6 +19,9 @@ pub trait Scalar:
     /// `v[i] = tanh(v[i])`, vectorised for `f32`.
     fn tanh_in_place(v: &mut [Self]);
 
+    /// `v[i] = e^v[i]`, vectorised for `f32`.
+    fn exp_in_place(v: &mut [Self]);
+
     /// One panel of [`crate::packed::matmul_packed`]: `C[rows, cols] (+)= A[rows, k] · P[k, NR]`,
     /// one fused multiply-add chain per element.
     ///
@@ -76,6 +79,10 @@ impl Scalar for f32 {
         crate::fastmath::tanh_in_place(v)
     }
 
+    fn exp_in_place(v: &mut [f32]) {
+        crate::fastmath::exp_in_place(v)
+    }
+
     #[cfg(target_arch = "x86_64")]
     unsafe fn panel_kernel(
         rows: usize,
@@ -124,6 +131,10 @@ impl Scalar for f64 {
 
     fn tanh_in_place(v: &mut [f64]) {
         v.iter_mut().for_each(|x| *x = x.tanh());
+    }
+
+    fn exp_in_place(v: &mut [f64]) {
+        v.iter_mut().for_each(|x| *x = x.exp());
     }
 
     unsafe fn gemm_strided(

@@ -42,8 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut times = Vec::new();
     for rep in 0..reps + 3 {
         let start = Instant::now();
-        let out = layer.forward(&pool, &x, ForwardArgs::default())?;
-        layer.backward(&pool, &out.cache, &mut grads, &d_out, None, None)?;
+        let mut out = layer.forward(&pool, &x, ForwardArgs::default())?;
+        layer.backward(&pool, &mut out.cache, &mut grads, &d_out, None, None)?;
         if rep >= 3 {
             times.push(start.elapsed().as_secs_f64());
         }

@@ -37,6 +37,9 @@ pub enum Error {
     /// An argument passed at run time is invalid (lengths, states, options).
     #[error("{0}")]
     Input(String),
+    /// Training produced a NaN or infinite loss or gradient.
+    #[error("{0}")]
+    Diverged(String),
 }
 
 /// Shorthand for results in recur.

@@ -132,6 +132,65 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Replaces directory `dir` by a complete new one: `fill` writes the new contents into a
+/// temporary sibling directory, the entries named in `carry_over` move from the old directory
+/// into it (unless `fill` wrote them), and then the new directory takes the old one's place.
+/// A failure or crash before the swap leaves the old directory as it was.
+///
+/// `dir` must not exist, or be empty, or hold a `config.json` (an earlier output): an unrelated
+/// directory is never replaced.
+pub fn replace_dir_atomically(
+    dir: &Path,
+    carry_over: &[&str],
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::format(dir, "not a directory name"))?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .next()
+            .is_none();
+        if !empty && !dir.join("config.json").is_file() {
+            return Err(Error::format(
+                dir,
+                "exists and is not a recur output directory (no config.json); choose another --out",
+            ));
+        }
+    }
+    let pid = std::process::id();
+    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    for entry in carry_over {
+        let (from, to) = (dir.join(entry), tmp.join(entry));
+        if from.exists() && !to.exists() {
+            std::fs::rename(&from, &to).map_err(|e| Error::io(&from, e))?;
+        }
+    }
+    if dir.exists() {
+        let old = parent.join(format!(".{name}.old-{pid}"));
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+    } else {
+        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
 impl Recurrent<f32> {
     /// The parameters as named tensors, each name prefixed by `prefix` (e.g. `"rnn."`).
     pub fn named_tensors(&self, prefix: &str) -> Vec<NamedTensor<'_>> {

@@ -14,9 +14,12 @@
 //! assert_eq!(out.h_n.shape(), &[2, 4, 8]);
 //! ```
 
+pub mod charlm;
 mod config;
 mod error;
 pub mod io;
+pub mod optim;
+pub mod plot;
 mod recurrent;
 mod rng;
 mod step;

@@ -83,6 +83,32 @@ pub struct RecurrentCache<T> {
     batch: usize,
     lengths: Option<Vec<usize>>,
     layers: Vec<LayerCache<T>>,
+    /// Backward scratch, kept so that a recycled cache brings its memory along.
+    work: SeqGradWork<T>,
+    /// Buffers free for reuse by the next pass.
+    spare: Vec<Vec<T>>,
+}
+
+impl<T: Scalar> RecurrentCache<T> {
+    /// Takes the cache apart into reusable memory: sequence caches, scratch and free buffers.
+    fn recycle(self) -> (Vec<SeqCache<T>>, SeqGradWork<T>, Vec<Vec<T>>) {
+        let mut spare = self.spare;
+        let mut seq = Vec::new();
+        for layer in self.layers {
+            spare.push(layer.input);
+            spare.extend(layer.mask);
+            seq.extend(layer.dirs);
+        }
+        (seq, self.work, spare)
+    }
+}
+
+/// A zeroed buffer of `len`, reusing one from `spare` when there is one.
+fn take_buffer<T: Scalar>(spare: &mut Vec<Vec<T>>, len: usize) -> Vec<T> {
+    let mut b = spare.pop().unwrap_or_default();
+    b.clear();
+    b.resize(len, T::zero());
+    b
 }
 
 #[derive(Debug)]
@@ -243,7 +269,19 @@ impl<T: Scalar> Recurrent<T> {
         input: &Tensor<T>,
         args: ForwardArgs<'_, T>,
     ) -> Result<RecurrentOutput<T>> {
-        threads.install(|| self.forward_inner(threads, input, args))
+        threads.install(|| self.forward_inner(threads, input, args, None))
+    }
+
+    /// [`Self::forward`] reusing the memory of an earlier pass's cache (training loops call
+    /// this every step, so that large buffers are not allocated again).
+    pub fn forward_recycling(
+        &self,
+        threads: &Threads,
+        input: &Tensor<T>,
+        args: ForwardArgs<'_, T>,
+        recycled: RecurrentCache<T>,
+    ) -> Result<RecurrentOutput<T>> {
+        threads.install(|| self.forward_inner(threads, input, args, Some(recycled)))
     }
 
     fn forward_inner(
@@ -251,7 +289,12 @@ impl<T: Scalar> Recurrent<T> {
         threads: &Threads,
         input: &Tensor<T>,
         args: ForwardArgs<'_, T>,
+        recycled: Option<RecurrentCache<T>>,
     ) -> Result<RecurrentOutput<T>> {
+        let (mut seq_caches, work, mut spare) = match recycled {
+            Some(c) => c.recycle(),
+            None => (Vec::new(), SeqGradWork::new(), Vec::new()),
+        };
         let (steps, batch) = self.input_dims(input)?;
         let c = &self.config;
         let cell = c.kernel_cell();
@@ -274,7 +317,9 @@ impl<T: Scalar> Recurrent<T> {
         let mut layer_input = if c.batch_first {
             swap_leading_axes(input.data(), batch, steps, c.input_size)
         } else {
-            input.data().to_vec()
+            let mut b = take_buffer(&mut spare, 0);
+            b.extend_from_slice(input.data());
+            b
         };
         let mut mask = None;
         let mut dropout_rng = args.dropout_rng;
@@ -288,11 +333,11 @@ impl<T: Scalar> Recurrent<T> {
                 input: c.layer_input_size(layer),
                 hidden,
             };
-            out = vec![T::zero(); steps * batch * dirs * hidden];
+            out = take_buffer(&mut spare, steps * batch * dirs * hidden);
             let mut caches = Vec::with_capacity(dirs);
             for dir in 0..dirs {
                 let slot = (layer * dirs + dir) * bh..(layer * dirs + dir + 1) * bh;
-                let mut cache = SeqCache::new();
+                let mut cache = seq_caches.pop().unwrap_or_default();
                 let weights = self.dir_weights(&self.params, layer, dir);
                 let packed = PackedWeights::new(cell, shape.input, hidden, weights);
                 forward_seq(
@@ -323,10 +368,13 @@ impl<T: Scalar> Recurrent<T> {
             if layer + 1 < c.num_layers {
                 layer_input = match dropout_rng.as_deref_mut() {
                     Some(rng) if c.dropout > 0.0 => {
-                        let m = dropout_mask(rng, out.len(), c.dropout);
-                        let dropped = out.iter().zip(&m).map(|(&v, &k)| v * k).collect();
+                        let mut m = take_buffer(&mut spare, 0);
+                        dropout_mask(rng, out.len(), c.dropout, &mut m);
+                        for (v, &k) in out.iter_mut().zip(&m) {
+                            *v *= k;
+                        }
                         mask = Some(m);
-                        dropped
+                        std::mem::take(&mut out)
                     }
                     _ => std::mem::take(&mut out),
                 };
@@ -351,6 +399,8 @@ impl<T: Scalar> Recurrent<T> {
                 batch,
                 lengths: args.lengths.map(<[usize]>::to_vec),
                 layers,
+                work,
+                spare,
             },
         })
     }
@@ -362,7 +412,7 @@ impl<T: Scalar> Recurrent<T> {
     pub fn backward(
         &self,
         threads: &Threads,
-        cache: &RecurrentCache<T>,
+        cache: &mut RecurrentCache<T>,
         grads: &mut [T],
         d_output: &Tensor<T>,
         d_h_n: Option<&Tensor<T>>,
@@ -374,7 +424,7 @@ impl<T: Scalar> Recurrent<T> {
     fn backward_inner(
         &self,
         threads: &Threads,
-        cache: &RecurrentCache<T>,
+        cache: &mut RecurrentCache<T>,
         grads: &mut [T],
         d_output: &Tensor<T>,
         d_h_n: Option<&Tensor<T>>,
@@ -408,13 +458,20 @@ impl<T: Scalar> Recurrent<T> {
         let mut d_cur = if c.batch_first {
             swap_leading_axes(d_output.data(), batch, steps, width)
         } else {
-            d_output.data().to_vec()
+            let mut b = take_buffer(&mut cache.spare, 0);
+            b.extend_from_slice(d_output.data());
+            b
         };
         let lengths = cache.lengths.as_deref();
         let bh = batch * hidden;
-        let mut work = SeqGradWork::new();
+        let RecurrentCache {
+            layers,
+            work,
+            spare,
+            ..
+        } = cache;
         for layer in (0..c.num_layers).rev() {
-            let lc = &cache.layers[layer];
+            let lc = &layers[layer];
             let input = c.layer_input_size(layer);
             let shape = SeqShape {
                 steps,
@@ -422,7 +479,7 @@ impl<T: Scalar> Recurrent<T> {
                 input,
                 hidden,
             };
-            let mut d_x = vec![T::zero(); steps * batch * input];
+            let mut d_x = take_buffer(spare, steps * batch * input);
             for dir in 0..dirs {
                 let slot = (layer * dirs + dir) * bh..(layer * dirs + dir + 1) * bh;
                 backward_seq(
@@ -443,7 +500,7 @@ impl<T: Scalar> Recurrent<T> {
                     d_c0.as_mut().map(|d| &mut d.data_mut()[slot]),
                     self.dir_grads(grads, layer, dir),
                     &mut d_x,
-                    &mut work,
+                    work,
                 );
             }
             if let Some(mask) = &lc.mask {
@@ -451,7 +508,7 @@ impl<T: Scalar> Recurrent<T> {
                     *d *= m;
                 }
             }
-            d_cur = d_x;
+            spare.push(std::mem::replace(&mut d_cur, d_x));
         }
         let d_input = if c.batch_first {
             Tensor::new(
@@ -528,9 +585,8 @@ fn initial_state<T: Scalar>(
 }
 
 /// Inverted dropout: each element kept with probability `1 - p` and scaled by `1 / (1 - p)`.
-fn dropout_mask<T: Scalar>(rng: &mut Rng, n: usize, p: f64) -> Vec<T> {
+fn dropout_mask<T: Scalar>(rng: &mut Rng, n: usize, p: f64, mask: &mut Vec<T>) {
     let scale = T::of(1.0 / (1.0 - p));
-    (0..n)
-        .map(|_| if rng.bernoulli(p) { T::zero() } else { scale })
-        .collect()
+    mask.clear();
+    mask.extend((0..n).map(|_| if rng.bernoulli(p) { T::zero() } else { scale }));
 }

@@ -82,7 +82,7 @@ fn check(config: RecurrentConfig, ragged: bool, dropout_seed: Option<u64>, seed:
 
     let threads = Threads::single();
     let mut dropout = dropout_seed.map(Rng::new);
-    let fwd = p
+    let mut fwd = p
         .layer
         .forward(
             &threads,
@@ -100,7 +100,7 @@ fn check(config: RecurrentConfig, ragged: bool, dropout_seed: Option<u64>, seed:
         .layer
         .backward(
             &threads,
-            &fwd.cache,
+            &mut fwd.cache,
             &mut grads,
             &p.w_out,
             Some(&p.w_h),

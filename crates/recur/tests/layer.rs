@@ -226,7 +226,7 @@ fn one_and_two_threads_agree_bitwise() {
         let mut results = Vec::new();
         for n in [1, 2] {
             let threads = Threads::new(n).unwrap();
-            let f = layer
+            let mut f = layer
                 .forward(
                     &threads,
                     &x,
@@ -238,7 +238,7 @@ fn one_and_two_threads_agree_bitwise() {
                 .unwrap();
             let mut grads = vec![0.0; layer.params().len()];
             let g = layer
-                .backward(&threads, &f.cache, &mut grads, &d_out, None, None)
+                .backward(&threads, &mut f.cache, &mut grads, &d_out, None, None)
                 .unwrap();
             results.push((f.output, f.h_n, grads, g.input, g.h0));
         }

@@ -73,7 +73,7 @@ fn run_case(case: &Case, threads: &Threads) -> Vec<(String, f64)> {
     let x = tensor(&mut file, "input", &x_shape);
     let h0 = tensor(&mut file, "h0", &state);
     let c0 = lstm.then(|| tensor(&mut file, "c0", &state));
-    let fwd = layer
+    let mut fwd = layer
         .forward(
             threads,
             &x,
@@ -104,7 +104,7 @@ fn run_case(case: &Case, threads: &Threads) -> Vec<(String, f64)> {
     let g = layer
         .backward(
             threads,
-            &fwd.cache,
+            &mut fwd.cache,
             &mut grads,
             &w_out,
             Some(&w_h),

@@ -1,0 +1,47 @@
+//! `recur eval`: the figures of the evaluation contract for a checkpoint on a text.
+
+use clap::Args;
+use recur::charlm::{checkpoint, data::read_text, evaluate};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Flags of `recur eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Checkpoint directory (a `--out` of `recur train`, or its `best/`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// UTF-8 text to score.
+    #[arg(long)]
+    text: PathBuf,
+    /// Print one JSON object: loss, bpc, perplexity, accuracy, tokens.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Runs `recur eval`.
+pub fn run(args: EvalArgs) -> recur::Result<ExitCode> {
+    let threads = crate::threads(args.threads)?;
+    let loaded = checkpoint::load(&args.checkpoint)?;
+    let text = read_text(&args.text)?;
+    let tokens = loaded
+        .vocab
+        .encode(&text, &args.text.display().to_string())?;
+    let report = evaluate(&loaded.model, &threads, &tokens, |_, _| {})?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serialises")
+        );
+    } else {
+        println!("loss        {:.6} nats/char", report.loss);
+        println!("bpc         {:.6}", report.bpc);
+        println!("perplexity  {:.4}", report.perplexity);
+        println!("accuracy    {:.4}", report.accuracy);
+        println!("tokens      {}", report.tokens);
+    }
+    Ok(ExitCode::SUCCESS)
+}

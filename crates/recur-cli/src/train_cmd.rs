@@ -1,0 +1,461 @@
+//! `recur train`: train a character model, show progress, validate, checkpoint, and print a
+//! sample of what it learned.
+
+use crate::progress::{clock, Mode, Progress};
+use clap::Args;
+use recur::charlm::data::read_text;
+use recur::charlm::sample::default_prime;
+use recur::charlm::{
+    checkpoint, generate, CharLm, CharLmConfig, SampleOptions, Stop, TrainSettings, Trainer, Vocab,
+};
+use recur::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
+use recur::{CellType, Error, Nonlinearity, Result, Rng};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The bundled default text, compiled in so that `recur train` works from any directory.
+const BUNDLED_TEXT: &str = include_str!("../../../data/moby_dick.txt");
+const BUNDLED_NAME: &str = "data/moby_dick.txt (bundled)";
+
+/// Defaults, chosen for the most learning per second on a 2-core machine (see README).
+mod default {
+    pub const CELL: &str = "lstm";
+    pub const EMBED: usize = 64;
+    pub const HIDDEN: usize = 512;
+    pub const LAYERS: usize = 1;
+    pub const BATCH: usize = 64;
+    pub const SEQ_LEN: usize = 64;
+    pub const TIME_BUDGET: f64 = 300.0;
+    pub const LR: f64 = 3e-3;
+    pub const MIN_LR_FRACTION: f64 = 0.1;
+    pub const WARMUP: u64 = 50;
+    pub const CLIP: f64 = 1.0;
+    pub const OUT: &str = "runs/char-lm";
+}
+
+/// Flags of `recur train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// UTF-8 training text [default: the bundled Moby Dick]
+    #[arg(long)]
+    text: Option<PathBuf>,
+    /// Recurrent cell: rnn, lstm or gru [default: lstm]
+    #[arg(long)]
+    cell: Option<String>,
+    /// RNN nonlinearity: tanh or relu [default: tanh]
+    #[arg(long)]
+    nonlinearity: Option<String>,
+    /// Embedding width; 0 feeds one-hot characters [default: 64]
+    #[arg(long)]
+    embed: Option<usize>,
+    /// Hidden units per layer [default: 512]
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Stacked recurrent layers [default: 1]
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Dropout between recurrent layers, in [0, 1) [default: 0]
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// Streams per batch [default: 64]
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Steps of truncated backprop through time [default: 64]
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// Stop after this many optimiser steps
+    #[arg(long, conflicts_with_all = ["epochs", "time_budget"])]
+    steps: Option<u64>,
+    /// Stop after this many passes over the training text
+    #[arg(long, conflicts_with = "time_budget")]
+    epochs: Option<u64>,
+    /// Train for this many seconds, the schedule following the time used [default: 300]
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// adam, adamw, sgd or rmsprop [default: adam]
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Peak learning rate [default: 0.003]
+    #[arg(long, allow_negative_numbers = true)]
+    lr: Option<f64>,
+    /// Lowest learning rate of the cosine schedule [default: lr / 10]
+    #[arg(long)]
+    min_lr: Option<f64>,
+    /// Momentum (sgd, rmsprop) [default: 0]
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Weight decay (decoupled for adamw) [default: 0, adamw 0.01]
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Clip the global gradient norm to this; 0 disables [default: 1]
+    #[arg(long)]
+    clip: Option<f64>,
+    /// Clip every gradient element to [-v, v]; 0 disables [default: 0]
+    #[arg(long)]
+    clip_value: Option<f64>,
+    /// constant, step or cosine [default: cosine]
+    #[arg(long)]
+    lr_schedule: Option<String>,
+    /// Steps of linear learning-rate warm-up [default: 50]
+    #[arg(long)]
+    warmup: Option<u64>,
+    /// Step schedule: multiply the rate by this at every quarter of the run [default: 0.5]
+    #[arg(long)]
+    lr_gamma: Option<f64>,
+    /// Fraction of the text's tail held out for validation; 0 for none [default: 0.1]
+    #[arg(long)]
+    val_frac: Option<f64>,
+    /// Validate every this many steps [default: four times in a run of known length, and at the end]
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Seed of initialisation and dropout [default: 1]
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads [default: all cores]
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output directory: last checkpoint, best/, metrics.jsonl, loss.svg [default: runs/char-lm, or the --resume directory]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Start from this checkpoint's weights (fine-tuning); architecture and vocabulary come from it
+    #[arg(long, conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
+    /// Continue the run saved in this directory exactly where it stopped
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
+    #[arg(long)]
+    stop_after: Option<u64>,
+    /// Characters of sample text printed at the end; 0 for none [default: 400]
+    #[arg(long, default_value_t = 400)]
+    sample_length: usize,
+    /// No progress output
+    #[arg(long)]
+    quiet: bool,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn read_training_text(flag: &Option<PathBuf>) -> Result<(String, String)> {
+    match flag {
+        Some(path) => Ok((path.display().to_string(), read_text(path)?)),
+        None => Ok((BUNDLED_NAME.to_string(), BUNDLED_TEXT.to_string())),
+    }
+}
+
+/// The stopping rule of the flags, if any was given.
+fn stop_flag(args: &TrainArgs) -> Option<Stop> {
+    match (args.steps, args.epochs, args.time_budget) {
+        (Some(n), _, _) => Some(Stop::Steps(n)),
+        (_, Some(n), _) => Some(Stop::Epochs(n)),
+        (_, _, Some(s)) => Some(Stop::TimeBudget(s)),
+        _ => None,
+    }
+}
+
+/// Architecture flags given on the command line, for refusing them where the checkpoint decides.
+fn architecture_flags(args: &TrainArgs) -> Vec<&'static str> {
+    let mut given = Vec::new();
+    let pairs: [(&'static str, bool); 6] = [
+        ("--cell", args.cell.is_some()),
+        ("--nonlinearity", args.nonlinearity.is_some()),
+        ("--embed", args.embed.is_some()),
+        ("--hidden", args.hidden.is_some()),
+        ("--layers", args.layers.is_some()),
+        ("--dropout", args.dropout.is_some()),
+    ];
+    for (flag, on) in pairs {
+        if on {
+            given.push(flag);
+        }
+    }
+    given
+}
+
+fn model_config(args: &TrainArgs, vocab_size: usize) -> Result<CharLmConfig> {
+    let cell: CellType = args.cell.as_deref().unwrap_or(default::CELL).parse()?;
+    let nonlinearity = match &args.nonlinearity {
+        Some(s) => {
+            let n: Nonlinearity = s.parse()?;
+            if cell != CellType::Rnn {
+                return Err(Error::Config(
+                    "--nonlinearity applies to --cell rnn only".into(),
+                ));
+            }
+            Some(n)
+        }
+        None => (cell == CellType::Rnn).then_some(Nonlinearity::Tanh),
+    };
+    let config = CharLmConfig {
+        cell,
+        nonlinearity,
+        vocab_size,
+        embed_dim: args.embed.unwrap_or(default::EMBED),
+        hidden_size: args.hidden.unwrap_or(default::HIDDEN),
+        num_layers: args.layers.unwrap_or(default::LAYERS),
+        dropout: args.dropout.unwrap_or(0.0),
+        bias: true,
+    };
+    if config.hidden_size == 0 {
+        return Err(Error::Config("--hidden must be at least 1".into()));
+    }
+    if config.num_layers == 0 {
+        return Err(Error::Config("--layers must be at least 1".into()));
+    }
+    if !(0.0..1.0).contains(&config.dropout) {
+        return Err(Error::Config(format!(
+            "--dropout must be in [0, 1), got {}",
+            config.dropout
+        )));
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn settings(args: &TrainArgs, text_name: String) -> Result<TrainSettings> {
+    let kind: OptimizerKind = args.optimizer.as_deref().unwrap_or("adam").parse()?;
+    let mut optimizer = OptimizerConfig::new(kind);
+    if let Some(m) = args.momentum {
+        if kind == OptimizerKind::Adam || kind == OptimizerKind::Adamw {
+            return Err(Error::Config(
+                "--momentum applies to sgd and rmsprop only".into(),
+            ));
+        }
+        optimizer.momentum = m;
+    }
+    if let Some(wd) = args.weight_decay {
+        optimizer.weight_decay = wd;
+    }
+    let lr = args.lr.unwrap_or(default::LR);
+    if !(lr > 0.0 && lr.is_finite()) {
+        return Err(Error::Config(format!("--lr must be > 0, got {lr}")));
+    }
+    let schedule = Schedule {
+        kind: args
+            .lr_schedule
+            .as_deref()
+            .unwrap_or("cosine")
+            .parse::<ScheduleKind>()?,
+        lr,
+        warmup_steps: args.warmup.unwrap_or(default::WARMUP),
+        min_lr: args.min_lr.unwrap_or(lr * default::MIN_LR_FRACTION),
+        step_fraction: 0.25,
+        gamma: args.lr_gamma.unwrap_or(0.5),
+    };
+    let s = TrainSettings {
+        text: text_name,
+        batch_size: args.batch_size.unwrap_or(default::BATCH),
+        seq_len: args.seq_len.unwrap_or(default::SEQ_LEN),
+        stop: stop_flag(args).unwrap_or(Stop::TimeBudget(default::TIME_BUDGET)),
+        optimizer,
+        schedule,
+        clip: args.clip.unwrap_or(default::CLIP),
+        clip_value: args.clip_value.unwrap_or(0.0),
+        val_frac: args.val_frac.unwrap_or(0.1),
+        eval_every: args.eval_every.unwrap_or(0),
+        seed: args.seed.unwrap_or(1),
+    };
+    s.validate()?;
+    Ok(s)
+}
+
+/// Builds the trainer the flags ask for: fresh, fine-tuning, or resumed.
+fn trainer(args: &TrainArgs) -> Result<(Trainer, PathBuf)> {
+    if let Some(dir) = &args.resume {
+        let given = architecture_flags(args);
+        let changed_training = [
+            ("--batch-size", args.batch_size.is_some()),
+            ("--seq-len", args.seq_len.is_some()),
+            ("--optimizer", args.optimizer.is_some()),
+            ("--lr", args.lr.is_some()),
+            ("--lr-schedule", args.lr_schedule.is_some()),
+            ("--val-frac", args.val_frac.is_some()),
+            ("--seed", args.seed.is_some()),
+        ];
+        if let Some(flag) = given
+            .into_iter()
+            .chain(changed_training.iter().filter(|p| p.1).map(|p| p.0))
+            .next()
+        {
+            return Err(Error::Config(format!(
+                "{flag} cannot be changed when resuming: the run continues with its saved settings"
+            )));
+        }
+        let saved = checkpoint::read_config(dir)?;
+        let text_flag = match (&args.text, saved.training.as_ref()) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(t)) if t.text != BUNDLED_NAME => Some(PathBuf::from(&t.text)),
+            _ => None,
+        };
+        let (_, text) = read_training_text(&text_flag)?;
+        let trainer = Trainer::resume(dir, &text, stop_flag(args))?;
+        let out = args.out.clone().unwrap_or_else(|| dir.clone());
+        return Ok((trainer, out));
+    }
+    let (name, text) = read_training_text(&args.text)?;
+    let settings = settings(args, name)?;
+    let (model, vocab) = match &args.init_from {
+        Some(dir) => {
+            if let Some(flag) = architecture_flags(args).first() {
+                return Err(Error::Config(format!(
+                    "{flag}: with --init-from the architecture comes from the checkpoint"
+                )));
+            }
+            let loaded = checkpoint::load(dir)?;
+            (loaded.model, loaded.vocab)
+        }
+        None => {
+            let vocab = Vocab::from_text(&text);
+            let config = model_config(args, vocab.len())?;
+            let model = CharLm::new(config, &mut Rng::new(settings.seed))?;
+            (model, vocab)
+        }
+    };
+    let trainer = Trainer::new(model, vocab, settings, &text)?;
+    Ok((
+        trainer,
+        args.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(default::OUT)),
+    ))
+}
+
+/// Refuses an output directory that is not ours before any training time is spent.
+fn check_out(out: &Path) -> Result<()> {
+    if out.exists() {
+        if !out.is_dir() {
+            return Err(Error::format(out, "--out exists and is not a directory"));
+        }
+        let empty = std::fs::read_dir(out)
+            .map_err(|e| Error::io(out, e))?
+            .next()
+            .is_none();
+        if !empty && !out.join("config.json").is_file() {
+            return Err(Error::format(
+                out,
+                "--out exists and is not a recur output directory (no config.json); choose another",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `recur train`.
+pub fn run(args: TrainArgs) -> Result<ExitCode> {
+    let threads = crate::threads(args.threads)?;
+    let (mut trainer, out) = trainer(&args)?;
+    check_out(&out)?;
+    let mode = Mode::detect(args.quiet);
+    if mode != Mode::Quiet {
+        let c = trainer.model().config();
+        let s = trainer.settings();
+        let (train, val) = trainer.split_sizes();
+        let stop = match s.stop {
+            Stop::Steps(n) => format!("{n} steps"),
+            Stop::Epochs(n) => format!("{n} epochs ({} steps)", n * trainer.steps_per_epoch()),
+            Stop::TimeBudget(t) => format!("{} of training", clock(t)),
+        };
+        eprintln!(
+            "recur train: {} | {train} training + {val} validation characters, vocabulary {}",
+            s.text, c.vocab_size
+        );
+        eprintln!(
+            "model: {:?} hidden {} × {} layer(s), {}, {} parameters | batch {} × {} steps, {:?} lr {} {:?}, {stop}, {} thread(s)",
+            c.cell,
+            c.hidden_size,
+            c.num_layers,
+            if c.embed_dim == 0 { "one-hot input".to_string() } else { format!("embedding {}", c.embed_dim) },
+            trainer.model().num_params(),
+            s.batch_size,
+            s.seq_len,
+            s.optimizer.kind,
+            s.schedule.lr,
+            s.schedule.kind,
+            threads.count()
+        );
+        if trainer.state().step > 0 {
+            eprintln!(
+                "resuming at step {} (epoch {})",
+                trainer.state().step,
+                trainer.state().epoch
+            );
+        }
+    }
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!(
+                "\ninterrupted again: exiting without saving (the last checkpoint is intact)"
+            );
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\ninterrupted: finishing this step and saving a checkpoint (Ctrl-C again to quit now)"
+        );
+    });
+    let mut progress = Progress::new(mode);
+    let summary = trainer.run(&threads, &out, &mut progress, &STOP, args.stop_after);
+    progress.finish();
+    let summary = summary?;
+    if summary.interrupted {
+        eprintln!(
+            "stopped at step {} after {}; checkpoint in {} (continue with --resume {})",
+            summary.steps,
+            clock(summary.train_seconds),
+            out.display(),
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if mode != Mode::Quiet {
+        eprintln!(
+            "trained {} steps in {} ({:.0} characters/s)",
+            summary.steps,
+            clock(summary.train_seconds),
+            (summary.steps as f64
+                * (trainer.settings().batch_size * trainer.settings().seq_len) as f64)
+                / summary.train_seconds.max(1e-9)
+        );
+        if let Some(v) = summary.final_val {
+            eprintln!(
+                "validation: loss {:.4} nats/char, {:.4} bits/char, perplexity {:.3}, accuracy {:.2}% over {} characters",
+                v.loss, v.bpc, v.perplexity, 100.0 * v.accuracy, v.tokens
+            );
+        }
+        eprintln!(
+            "checkpoint: {} (best by validation: {}/best), metrics: {}/metrics.jsonl, plot: {}/loss.svg",
+            out.display(),
+            out.display(),
+            out.display(),
+            out.display()
+        );
+    }
+    if args.sample_length > 0 && !args.quiet {
+        let vocab = trainer.vocab();
+        let prime = default_prime(vocab);
+        let options = SampleOptions {
+            temperature: 0.8,
+            ..Default::default()
+        };
+        let mut sample = prime.clone();
+        generate(
+            trainer.model(),
+            vocab,
+            &threads,
+            &prime,
+            args.sample_length,
+            &options,
+            0,
+            |c| {
+                sample.push(c);
+                Ok(())
+            },
+        )?;
+        println!(
+            "--- sample (temperature 0.8) ---{}",
+            if sample.starts_with('\n') { "" } else { "\n" }
+        );
+        println!("{}", sample.trim_start_matches('\n'));
+    }
+    Ok(ExitCode::SUCCESS)
+}

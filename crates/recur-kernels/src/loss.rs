@@ -1,0 +1,141 @@
+//! Softmax cross-entropy over rows of logits, fused with its gradient.
+
+use crate::scalar::Scalar;
+
+/// Loss figures of one batch of predictions.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CrossEntropy {
+    /// `Σ -ln p(target)` over the rows, in f64.
+    pub loss_sum: f64,
+    /// Rows whose arg-max equals the target.
+    pub correct: usize,
+}
+
+/// For each row `r` of `logits [N, V]`: `-ln softmax(logits_r)[targets[r]]`, summed, and the count
+/// of rows whose arg-max (first on ties) is the target.
+///
+/// If `grad` is given (`[N, V]`), it receives `scale · (softmax(logits_r) - onehot(target_r))`,
+/// the gradient of `scale · Σ loss`; use `scale = 1/N` for a mean.
+pub fn softmax_cross_entropy<T: Scalar>(
+    logits: &[T],
+    vocab: usize,
+    targets: &[u32],
+    mut grad: Option<&mut [T]>,
+    scale: T,
+    scratch: &mut Vec<T>,
+) -> CrossEntropy {
+    assert_eq!(logits.len(), targets.len() * vocab, "logits must be [N, V]");
+    scratch.resize(vocab, T::zero());
+    let mut out = CrossEntropy::default();
+    for (r, (row, &target)) in logits.chunks_exact(vocab).zip(targets).enumerate() {
+        let target = target as usize;
+        assert!(
+            target < vocab,
+            "target {target} outside the vocabulary of {vocab}"
+        );
+        let (mut max, mut arg) = (row[0], 0);
+        for (j, &v) in row.iter().enumerate() {
+            if v > max {
+                max = v;
+                arg = j;
+            }
+        }
+        let p = &mut scratch[..];
+        for (e, &v) in p.iter_mut().zip(row) {
+            *e = v - max;
+        }
+        T::exp_in_place(p);
+        let sum: f64 = p.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).sum();
+        let shifted = (row[target] - max).to_f64().unwrap_or(f64::NAN);
+        out.loss_sum += sum.ln() - shifted;
+        out.correct += usize::from(arg == target);
+        if let Some(g) = grad.as_deref_mut() {
+            let g = &mut g[r * vocab..(r + 1) * vocab];
+            let inv = T::of(1.0 / sum) * scale;
+            for (gj, &e) in g.iter_mut().zip(p.iter()) {
+                *gj = e * inv;
+            }
+            g[target] -= scale;
+        }
+    }
+    out
+}
+
+/// Naive twin of [`softmax_cross_entropy`], in f64 with the library `exp`.
+pub fn softmax_cross_entropy_naive(
+    logits: &[f64],
+    vocab: usize,
+    targets: &[u32],
+    scale: f64,
+) -> (f64, usize, Vec<f64>) {
+    let mut loss = 0.0;
+    let mut correct = 0;
+    let mut grad = vec![0.0; logits.len()];
+    for (r, row) in logits.chunks_exact(vocab).enumerate() {
+        let t = targets[r] as usize;
+        let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = row.iter().map(|v| (v - max).exp()).sum();
+        loss += z.ln() + max - row[t];
+        let arg = row.iter().position(|&v| v == max).unwrap_or(0);
+        correct += usize::from(arg == t);
+        for j in 0..vocab {
+            grad[r * vocab + j] =
+                scale * ((row[j] - max).exp() / z - if j == t { 1.0 } else { 0.0 });
+        }
+    }
+    (loss, correct, grad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_the_naive_twin_in_f32_and_f64() {
+        let vocab = 7;
+        let logits64: Vec<f64> = (0..5 * vocab)
+            .map(|i| ((i * 37 % 23) as f64 - 11.0) * 0.7)
+            .collect();
+        let targets = [0u32, 6, 3, 3, 1];
+        let (loss, correct, grad) = softmax_cross_entropy_naive(&logits64, vocab, &targets, 0.2);
+        let mut g64 = vec![0.0; logits64.len()];
+        let r = softmax_cross_entropy(
+            &logits64,
+            vocab,
+            &targets,
+            Some(&mut g64),
+            0.2,
+            &mut Vec::new(),
+        );
+        assert!((r.loss_sum - loss).abs() < 1e-12 && r.correct == correct);
+        assert!(g64.iter().zip(&grad).all(|(a, b)| (a - b).abs() < 1e-12));
+        let logits32: Vec<f32> = logits64.iter().map(|&v| v as f32).collect();
+        let mut g32 = vec![0.0f32; logits32.len()];
+        let r = softmax_cross_entropy(
+            &logits32,
+            vocab,
+            &targets,
+            Some(&mut g32),
+            0.2,
+            &mut Vec::new(),
+        );
+        assert!(
+            (r.loss_sum - loss).abs() < 1e-5 * loss.abs(),
+            "{} vs {loss}",
+            r.loss_sum
+        );
+        assert_eq!(r.correct, correct);
+        assert!(g32
+            .iter()
+            .zip(&grad)
+            .all(|(&a, b)| (a as f64 - b).abs() < 1e-6));
+    }
+
+    #[test]
+    fn large_logits_do_not_overflow() {
+        let logits = [1000.0f32, -1000.0, 999.0];
+        let r = softmax_cross_entropy(&logits, 3, &[2], None, 1.0, &mut Vec::new());
+        let want = (1.0 + (-1.0f64).exp()).ln() + 1.0;
+        assert!((r.loss_sum - want).abs() < 1e-5, "{} vs {want}", r.loss_sum);
+    }
+}

@@ -1,0 +1,416 @@
+//! The character language model: embedding (or one-hot input) → stacked RNN/LSTM/GRU → linear
+//! head, with PyTorch's parameter names (`embedding.weight`, `rnn.*`, `head.weight`, `head.bias`).
+
+use crate::config::{CellType, Nonlinearity, RecurrentConfig};
+use crate::error::{Error, Result};
+use crate::io::{NamedTensor, TensorFile};
+use crate::recurrent::{ForwardArgs, Recurrent, RecurrentCache};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use recur_kernels::{
+    matmul, matmul_packed, softmax_cross_entropy, Accum, Operand, PackedB, Threads,
+};
+use serde::{Deserialize, Serialize};
+
+/// The `model` section of a char-LM checkpoint's `config.json` (DESIGN contract).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CharLmConfig {
+    /// `"rnn" | "lstm" | "gru"`.
+    pub cell: CellType,
+    /// RNN nonlinearity; absent for LSTM and GRU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonlinearity: Option<Nonlinearity>,
+    /// Characters in the vocabulary `V`.
+    pub vocab_size: usize,
+    /// Embedding width `E`; 0 feeds one-hot vectors of width `V` (the textbook exercise).
+    pub embed_dim: usize,
+    /// Hidden units `H`.
+    pub hidden_size: usize,
+    /// Stacked recurrent layers.
+    pub num_layers: usize,
+    /// Dropout between recurrent layers in training.
+    pub dropout: f64,
+    /// Biases in the recurrent layers.
+    pub bias: bool,
+}
+
+impl CharLmConfig {
+    /// The recurrent part, time-major.
+    pub fn rnn(&self) -> RecurrentConfig {
+        let input = if self.embed_dim == 0 {
+            self.vocab_size
+        } else {
+            self.embed_dim
+        };
+        RecurrentConfig::new(self.cell, input, self.hidden_size)
+            .nonlinearity(self.nonlinearity.unwrap_or_default())
+            .layers(self.num_layers)
+            .dropout(self.dropout)
+            .bias(self.bias)
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        if self.vocab_size == 0 {
+            return Err(Error::Config("vocab_size must be at least 1".into()));
+        }
+        if self.cell != CellType::Rnn && self.nonlinearity == Some(Nonlinearity::Relu) {
+            return Err(Error::Config(
+                "nonlinearity relu applies to the rnn cell only".into(),
+            ));
+        }
+        self.rnn().validate()
+    }
+}
+
+/// A character language model.
+#[derive(Clone, Debug)]
+pub struct CharLm {
+    config: CharLmConfig,
+    /// `[V, E]`, empty for one-hot input.
+    embedding: Vec<f32>,
+    rnn: Recurrent<f32>,
+    /// `[V, H]`.
+    head_weight: Vec<f32>,
+    /// `[V]`.
+    head_bias: Vec<f32>,
+}
+
+/// Gradients of a [`CharLm`], one buffer per parameter buffer (see [`CharLm::buffers`]).
+#[derive(Clone, Debug)]
+pub struct CharLmGrads {
+    /// One buffer per parameter buffer.
+    pub buffers: Vec<Vec<f32>>,
+}
+
+impl CharLmGrads {
+    /// Sets every gradient to zero.
+    pub fn zero(&mut self) {
+        self.buffers.iter_mut().for_each(|b| b.fill(0.0));
+    }
+
+    /// The buffers as mutable slices.
+    pub fn slices_mut(&mut self) -> Vec<&mut [f32]> {
+        self.buffers.iter_mut().map(|b| &mut b[..]).collect()
+    }
+
+    /// The buffers as slices.
+    pub fn slices(&self) -> Vec<&[f32]> {
+        self.buffers.iter().map(|b| &b[..]).collect()
+    }
+}
+
+/// The recurrent state carried from one training step to the next (`[layers, B, H]`).
+#[derive(Clone, Debug)]
+pub struct Carry {
+    /// Hidden state.
+    pub h: Tensor<f32>,
+    /// Cell state (LSTM only).
+    pub c: Option<Tensor<f32>>,
+}
+
+/// Loss figures of one batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchStats {
+    /// Mean cross-entropy in nats per character.
+    pub loss: f64,
+    /// Fraction of characters predicted exactly by the arg-max.
+    pub accuracy: f64,
+}
+
+/// Reused buffers of training steps.
+#[derive(Debug, Default)]
+pub struct StepWork {
+    logits: Vec<f32>,
+    head: PackedB<f32>,
+    scratch: Vec<f32>,
+    d_logits: Vec<f32>,
+    d_out: Vec<f32>,
+    rnn_cache: Option<RecurrentCache<f32>>,
+}
+
+impl CharLm {
+    /// A model initialised as PyTorch initialises the modules of the contract: embedding
+    /// `N(0, 1)`, recurrent weights and head `U(-1/√H, 1/√H)`.
+    pub fn new(config: CharLmConfig, rng: &mut Rng) -> Result<Self> {
+        let mut m = Self::zeros(config)?;
+        for v in &mut m.embedding {
+            *v = rng.normal() as f32;
+        }
+        m.rnn = Recurrent::new(m.config.rnn(), rng)?;
+        let k = 1.0 / (m.config.hidden_size as f64).sqrt();
+        for v in m.head_weight.iter_mut().chain(&mut m.head_bias) {
+            *v = rng.uniform_range(-k, k) as f32;
+        }
+        Ok(m)
+    }
+
+    /// A model with every parameter zero (to be loaded).
+    pub fn zeros(config: CharLmConfig) -> Result<Self> {
+        config.validate()?;
+        let (v, e, h) = (config.vocab_size, config.embed_dim, config.hidden_size);
+        Ok(CharLm {
+            embedding: vec![0.0; v * e],
+            rnn: Recurrent::zeros(config.rnn())?,
+            head_weight: vec![0.0; v * h],
+            head_bias: vec![0.0; v],
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CharLmConfig {
+        &self.config
+    }
+
+    /// The recurrent layers.
+    pub fn rnn(&self) -> &Recurrent<f32> {
+        &self.rnn
+    }
+
+    /// The parameter buffers in a fixed order: embedding (when present), recurrent, head weight,
+    /// head bias.
+    pub fn buffers(&self) -> Vec<&[f32]> {
+        let mut out: Vec<&[f32]> = Vec::with_capacity(4);
+        if self.config.embed_dim > 0 {
+            out.push(&self.embedding);
+        }
+        out.extend([
+            self.rnn.params(),
+            &self.head_weight[..],
+            &self.head_bias[..],
+        ]);
+        out
+    }
+
+    /// The parameter buffers, mutable, in [`Self::buffers`] order.
+    pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
+        let mut out: Vec<&mut [f32]> = Vec::with_capacity(4);
+        if self.config.embed_dim > 0 {
+            out.push(&mut self.embedding);
+        }
+        out.push(self.rnn.params_mut());
+        out.push(&mut self.head_weight);
+        out.push(&mut self.head_bias);
+        out
+    }
+
+    /// Zero gradients shaped like the parameters.
+    pub fn zero_grads(&self) -> CharLmGrads {
+        CharLmGrads {
+            buffers: self.buffers().iter().map(|b| vec![0.0; b.len()]).collect(),
+        }
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.buffers().iter().map(|b| b.len()).sum()
+    }
+
+    /// The parameters under the names of the PyTorch module of the contract.
+    pub fn named_tensors(&self) -> Vec<NamedTensor<'_>> {
+        let (v, e, h) = (
+            self.config.vocab_size,
+            self.config.embed_dim,
+            self.config.hidden_size,
+        );
+        let mut out = Vec::new();
+        if e > 0 {
+            out.push((
+                "embedding.weight".to_string(),
+                vec![v, e],
+                &self.embedding[..],
+            ));
+        }
+        out.extend(self.rnn.named_tensors("rnn."));
+        out.push(("head.weight".to_string(), vec![v, h], &self.head_weight[..]));
+        out.push(("head.bias".to_string(), vec![v], &self.head_bias[..]));
+        out
+    }
+
+    /// Loads every parameter from `file`, which must hold exactly this model's tensors.
+    pub fn load_tensors(&mut self, mut file: TensorFile) -> Result<()> {
+        let (v, e, h) = (
+            self.config.vocab_size,
+            self.config.embed_dim,
+            self.config.hidden_size,
+        );
+        if e > 0 {
+            self.embedding = file.take("embedding.weight", &[v, e])?;
+        }
+        self.rnn.load_tensors(&mut file, "rnn.")?;
+        self.head_weight = file.take("head.weight", &[v, h])?;
+        self.head_bias = file.take("head.bias", &[v])?;
+        file.finish()
+    }
+
+    /// A zero carried state for `batch` streams.
+    pub fn zero_carry(&self, batch: usize) -> Carry {
+        let shape = [self.config.num_layers, batch, self.config.hidden_size];
+        Carry {
+            h: Tensor::zeros(&shape),
+            c: (self.config.cell == CellType::Lstm).then(|| Tensor::zeros(&shape)),
+        }
+    }
+
+    /// The recurrent input for `tokens`: embedding rows or one-hot vectors, `[N, I]`.
+    pub fn input_rows(&self, tokens: &[u32]) -> Vec<f32> {
+        let (v, e) = (self.config.vocab_size, self.config.embed_dim);
+        if e == 0 {
+            let mut x = vec![0.0; tokens.len() * v];
+            for (row, &t) in x.chunks_exact_mut(v).zip(tokens) {
+                row[t as usize] = 1.0;
+            }
+            x
+        } else {
+            let mut x = Vec::with_capacity(tokens.len() * e);
+            for &t in tokens {
+                x.extend_from_slice(&self.embedding[t as usize * e..(t as usize + 1) * e]);
+            }
+            x
+        }
+    }
+
+    /// The head packed as the right operand of `h · W_headᵀ`.
+    pub fn packed_head(&self) -> PackedB<f32> {
+        let h = self.config.hidden_size;
+        PackedB::packed(Operand::t(&self.head_weight, h), h, self.config.vocab_size)
+    }
+
+    /// `logits [N, V] = hs [N, H] · W_headᵀ + b`.
+    pub fn head_logits(
+        &self,
+        threads: &Threads,
+        packed: &PackedB<f32>,
+        hs: &[f32],
+        logits: &mut Vec<f32>,
+    ) {
+        let (v, h) = (self.config.vocab_size, self.config.hidden_size);
+        let n = hs.len() / h;
+        logits.resize(n * v, 0.0);
+        for row in logits.chunks_exact_mut(v) {
+            row.copy_from_slice(&self.head_bias);
+        }
+        matmul_packed(threads, n, hs, h, packed, logits, v, Accum::Add);
+    }
+
+    /// Forward and backward over one batch: `inputs`/`targets` time-major `[T, B]`. Adds the
+    /// gradient of the mean cross-entropy to `grads`, and moves `carry` to the batch's final
+    /// state (the next step starts there; no gradient flows across steps). `dropout_rng` is the
+    /// training-mode dropout source.
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_batch(
+        &self,
+        threads: &Threads,
+        inputs: &[u32],
+        targets: &[u32],
+        batch: usize,
+        carry: &mut Carry,
+        dropout_rng: &mut Rng,
+        grads: &mut CharLmGrads,
+        work: &mut StepWork,
+    ) -> Result<BatchStats> {
+        let (v, e, h) = (
+            self.config.vocab_size,
+            self.config.embed_dim,
+            self.config.hidden_size,
+        );
+        let n = inputs.len();
+        let steps = n / batch;
+        let input_size = if e == 0 { v } else { e };
+        let x = Tensor::new(
+            "input",
+            &[steps, batch, input_size],
+            self.input_rows(inputs),
+        )?;
+        let args = ForwardArgs {
+            lengths: None,
+            h0: Some(&carry.h),
+            c0: carry.c.as_ref(),
+            dropout_rng: Some(dropout_rng),
+        };
+        let mut out = match work.rnn_cache.take() {
+            Some(old) => self.rnn.forward_recycling(threads, &x, args, old)?,
+            None => self.rnn.forward(threads, &x, args)?,
+        };
+        let hs = out.output.data();
+        work.head.pack(Operand::t(&self.head_weight, h), h, v);
+        let mut logits = std::mem::take(&mut work.logits);
+        self.head_logits(threads, &work.head, hs, &mut logits);
+        let mut d_logits = std::mem::take(&mut work.d_logits);
+        d_logits.resize(logits.len(), 0.0);
+        let ce = softmax_cross_entropy(
+            &logits,
+            v,
+            targets,
+            Some(&mut d_logits),
+            1.0 / n as f32,
+            &mut work.scratch,
+        );
+        work.logits = logits;
+
+        let mut bufs = grads.slices_mut();
+        let k = bufs.len();
+        let (rest, head_bias) = bufs.split_at_mut(k - 1);
+        let (rest, head_weight) = rest.split_at_mut(k - 2);
+        matmul(
+            threads,
+            v,
+            h,
+            n,
+            Operand::t(&d_logits, v),
+            Operand::new(hs, h),
+            head_weight[0],
+            h,
+            Accum::Add,
+        );
+        for row in d_logits.chunks_exact(v) {
+            for (b, &g) in head_bias[0].iter_mut().zip(row) {
+                *b += g;
+            }
+        }
+        work.d_out.resize(n * h, 0.0);
+        matmul(
+            threads,
+            n,
+            h,
+            v,
+            Operand::new(&d_logits, v),
+            Operand::new(&self.head_weight, h),
+            &mut work.d_out,
+            h,
+            Accum::Replace,
+        );
+        let d_out = Tensor::new(
+            "d_output",
+            &[steps, batch, h],
+            std::mem::take(&mut work.d_out),
+        )?;
+        let (emb_grad, rnn_grad) = if e > 0 {
+            let (a, b) = rest.split_at_mut(1);
+            (Some(&mut *a[0]), &mut *b[0])
+        } else {
+            (None, &mut *rest[0])
+        };
+        let d_in = self
+            .rnn
+            .backward(threads, &mut out.cache, rnn_grad, &d_out, None, None)?;
+        work.d_out = d_out.into_data();
+        if let Some(g) = emb_grad {
+            for (row, &t) in d_in.input.data().chunks_exact(e).zip(inputs) {
+                let dst = &mut g[t as usize * e..(t as usize + 1) * e];
+                for (d, &s) in dst.iter_mut().zip(row) {
+                    *d += s;
+                }
+            }
+        }
+        work.d_logits = d_logits;
+        work.rnn_cache = Some(out.cache);
+        carry.h = out.h_n;
+        carry.c = out.c_n;
+        Ok(BatchStats {
+            loss: ce.loss_sum / n as f64,
+            accuracy: ce.correct as f64 / n as f64,
+        })
+    }
+}

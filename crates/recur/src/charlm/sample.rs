@@ -1,0 +1,240 @@
+//! Generating text one character at a time from a character model.
+
+use super::model::CharLm;
+use super::vocab::Vocab;
+use crate::error::{Error, Result};
+use crate::recurrent::Recurrent;
+use crate::rng::Rng;
+use crate::step::StepState;
+use recur_kernels::{PackedB, Threads};
+
+/// How the next character is drawn from the model's distribution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleOptions {
+    /// Divides the logits: below 1 sharpens, above 1 flattens.
+    pub temperature: f64,
+    /// Keep only the `k` most likely characters (0: all).
+    pub top_k: usize,
+    /// Keep the smallest set of most likely characters whose probability reaches `p` (1: all).
+    pub top_p: f64,
+    /// Always take the most likely character (greedy decoding).
+    pub argmax: bool,
+}
+
+impl Default for SampleOptions {
+    fn default() -> Self {
+        SampleOptions {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            argmax: false,
+        }
+    }
+}
+
+impl SampleOptions {
+    /// Checks ranges; the message names the flag.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(Error::Config(format!(
+                "temperature must be > 0, got {}",
+                self.temperature
+            )));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(Error::Config(format!(
+                "top-p must be in (0, 1], got {}",
+                self.top_p
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A model stepping one character at a time.
+pub struct Generator<'m> {
+    model: &'m CharLm,
+    state: StepState<f32>,
+    head: PackedB<f32>,
+    x: Vec<f32>,
+    logits: Vec<f32>,
+    probs: Vec<(f32, u32)>,
+}
+
+impl<'m> Generator<'m> {
+    /// A generator from the zero state.
+    pub fn new(model: &'m CharLm) -> Result<Self> {
+        let rnn: &Recurrent<f32> = model.rnn();
+        Ok(Generator {
+            model,
+            state: rnn.step_state(1, None, None)?,
+            head: model.packed_head(),
+            x: Vec::new(),
+            logits: Vec::new(),
+            probs: Vec::new(),
+        })
+    }
+
+    /// Feeds one character; afterwards [`Self::logits`] predicts the next.
+    pub fn feed(&mut self, threads: &Threads, token: u32) -> Result<()> {
+        let c = self.model.config();
+        if c.embed_dim == 0 {
+            self.x.clear();
+            self.x.resize(c.vocab_size, 0.0);
+            self.x[token as usize] = 1.0;
+        } else {
+            self.x = self.model.input_rows(&[token]);
+        }
+        let h = self.model.rnn().step(threads, &self.x, &mut self.state)?;
+        self.model
+            .head_logits(threads, &self.head, h, &mut self.logits);
+        Ok(())
+    }
+
+    /// Logits of the next character after the last [`Self::feed`].
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+
+    /// Draws the next character from the current logits.
+    pub fn pick(&mut self, options: &SampleOptions, rng: &mut Rng) -> u32 {
+        pick(&self.logits, options, rng, &mut self.probs)
+    }
+}
+
+/// Draws a token from `logits` under `options`.
+pub fn pick(
+    logits: &[f32],
+    options: &SampleOptions,
+    rng: &mut Rng,
+    probs: &mut Vec<(f32, u32)>,
+) -> u32 {
+    let best = logits
+        .iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+        );
+    if options.argmax {
+        return best.0 as u32;
+    }
+    let inv_t = 1.0 / options.temperature as f32;
+    probs.clear();
+    probs.extend(
+        logits
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (((v - best.1) * inv_t).exp(), i as u32)),
+    );
+    if options.top_k > 0 || options.top_p < 1.0 {
+        probs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        if options.top_k > 0 {
+            probs.truncate(options.top_k.max(1));
+        }
+        if options.top_p < 1.0 {
+            let total: f32 = probs.iter().map(|p| p.0).sum();
+            let mut acc = 0.0;
+            let keep = probs
+                .iter()
+                .position(|p| {
+                    acc += p.0 / total;
+                    acc as f64 >= options.top_p
+                })
+                .map_or(probs.len(), |i| i + 1);
+            probs.truncate(keep);
+        }
+    }
+    let total: f64 = probs.iter().map(|p| p.0 as f64).sum();
+    let mut u = rng.uniform() * total;
+    for &(p, i) in probs.iter() {
+        u -= p as f64;
+        if u < 0.0 {
+            return i;
+        }
+    }
+    probs.last().map_or(best.0 as u32, |p| p.1)
+}
+
+/// The prime used when none is given: a newline if the vocabulary has one, else a space, else the
+/// first character.
+pub fn default_prime(vocab: &Vocab) -> String {
+    ['\n', ' ']
+        .into_iter()
+        .find(|&c| vocab.id(c).is_some())
+        .unwrap_or_else(|| vocab.char(0))
+        .to_string()
+}
+
+/// Generates `length` characters after `prime`, calling `emit` with each as it is produced.
+#[allow(clippy::too_many_arguments)]
+pub fn generate(
+    model: &CharLm,
+    vocab: &Vocab,
+    threads: &Threads,
+    prime: &str,
+    length: usize,
+    options: &SampleOptions,
+    seed: u64,
+    mut emit: impl FnMut(char) -> Result<()>,
+) -> Result<()> {
+    options.validate()?;
+    let tokens = vocab.encode(prime, "--prime")?;
+    if tokens.is_empty() {
+        return Err(Error::Input("--prime is empty".into()));
+    }
+    let mut gen = Generator::new(model)?;
+    let mut rng = Rng::new(seed);
+    for &t in &tokens {
+        gen.feed(threads, t)?;
+    }
+    for _ in 0..length {
+        let t = gen.pick(options, &mut rng);
+        emit(vocab.char(t))?;
+        gen.feed(threads, t)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_top_p_and_argmax_restrict_the_choice() {
+        let logits = [0.0f32, 3.0, 2.9, -5.0];
+        let mut rng = Rng::new(1);
+        let mut probs = Vec::new();
+        let argmax = SampleOptions {
+            argmax: true,
+            ..Default::default()
+        };
+        assert_eq!(pick(&logits, &argmax, &mut rng, &mut probs), 1);
+        let top2 = SampleOptions {
+            top_k: 2,
+            ..Default::default()
+        };
+        for _ in 0..200 {
+            assert!(matches!(pick(&logits, &top2, &mut rng, &mut probs), 1 | 2));
+        }
+        let top_p = SampleOptions {
+            top_p: 0.3,
+            ..Default::default()
+        };
+        for _ in 0..200 {
+            assert_eq!(pick(&logits, &top_p, &mut rng, &mut probs), 1);
+        }
+        let cold = SampleOptions {
+            temperature: 0.01,
+            ..Default::default()
+        };
+        assert!((0..100).all(|_| pick(&logits, &cold, &mut rng, &mut probs) == 1));
+        let mut counts = [0usize; 4];
+        for _ in 0..20_000 {
+            counts[pick(&logits, &SampleOptions::default(), &mut rng, &mut probs) as usize] += 1;
+        }
+        // p(1) / p(2) = e^0.1 ≈ 1.105
+        let ratio = counts[1] as f64 / counts[2] as f64;
+        assert!((ratio - 1.105).abs() < 0.08, "{ratio}");
+    }
+}

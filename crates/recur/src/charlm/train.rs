@@ -1,0 +1,577 @@
+//! Training a character model: stateful truncated BPTT over `B` streams (DESIGN contract),
+//! clipping, an optimiser and a schedule; periodic exact validation; atomic checkpoints that
+//! resume bit for bit.
+
+use super::checkpoint::{self, write_model};
+use super::data::{split, Batcher};
+use super::eval::{evaluate, EvalReport};
+use super::model::{BatchStats, Carry, CharLm, CharLmGrads, StepWork};
+use super::vocab::Vocab;
+use crate::error::{Error, Result};
+use crate::io::{replace_dir_atomically, write_atomically, write_safetensors, TensorFile};
+use crate::optim::{clip_grad_norm, clip_grad_value, Optimizer, OptimizerConfig, Schedule};
+use crate::plot::loss_curve_svg;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use recur_kernels::Threads;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// When training stops.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// After this many optimiser steps.
+    Steps(u64),
+    /// After this many passes over the training text.
+    Epochs(u64),
+    /// After this many seconds of training (validation and saving not counted).
+    TimeBudget(f64),
+}
+
+/// Everything that defines a training run besides the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    /// The training text, as given.
+    pub text: String,
+    /// Streams per batch `B`.
+    pub batch_size: usize,
+    /// Steps of truncated BPTT `T`.
+    pub seq_len: usize,
+    /// When to stop.
+    pub stop: Stop,
+    /// Optimiser.
+    pub optimizer: OptimizerConfig,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Global gradient-norm clip (0: off).
+    pub clip: f64,
+    /// Elementwise gradient clip (0: off).
+    pub clip_value: f64,
+    /// Fraction of the text (its tail) held out for validation.
+    pub val_frac: f64,
+    /// Validate every this many steps (0: four times in a run of known length, and at the end).
+    pub eval_every: u64,
+    /// Seed of initialisation and dropout.
+    pub seed: u64,
+}
+
+impl TrainSettings {
+    /// Checks ranges; messages name the flag.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.batch_size == 0 {
+            return bad("--batch-size must be at least 1".into());
+        }
+        if self.seq_len == 0 {
+            return bad("--seq-len must be at least 1".into());
+        }
+        match self.stop {
+            Stop::Steps(0) => return bad("--steps must be at least 1".into()),
+            Stop::Epochs(0) => return bad("--epochs must be at least 1".into()),
+            Stop::TimeBudget(s) if !(s > 0.0 && s.is_finite()) => {
+                return bad(format!("--time-budget must be > 0 seconds, got {s}"))
+            }
+            _ => {}
+        }
+        if !(0.0..1.0).contains(&self.val_frac) {
+            return bad(format!(
+                "--val-frac must be in [0, 1), got {}",
+                self.val_frac
+            ));
+        }
+        if !(self.clip >= 0.0 && self.clip.is_finite()) {
+            return bad(format!("--clip must be >= 0, got {}", self.clip));
+        }
+        if !(self.clip_value >= 0.0 && self.clip_value.is_finite()) {
+            return bad(format!(
+                "--clip-value must be >= 0, got {}",
+                self.clip_value
+            ));
+        }
+        self.optimizer.validate()?;
+        self.schedule.validate()
+    }
+}
+
+/// Where a run stands: enough, with the optimiser and carried state, to continue it exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// Completed passes over the training text.
+    pub epoch: u64,
+    /// Position inside the current pass, in steps.
+    pub step_in_epoch: u64,
+    /// The dropout generator.
+    pub dropout_rng: Rng,
+    /// Best validation loss so far.
+    pub best_val_loss: Option<f64>,
+    /// Latest validation loss.
+    pub last_val_loss: Option<f64>,
+    /// Seconds spent in training steps.
+    pub train_seconds: f64,
+    /// Fingerprint of the text, to refuse resuming on another one.
+    pub text_hash: String,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricsRow {
+    /// Steps taken.
+    pub step: u64,
+    /// Completed epochs.
+    pub epoch: u64,
+    /// Mean training loss since the previous row (nats/char).
+    pub train_loss: f64,
+    /// Validation loss, on rows where validation ran.
+    pub val_loss: Option<f64>,
+    /// Learning rate of the last step.
+    pub lr: f64,
+    /// Training throughput since the previous row.
+    pub tokens_per_s: f64,
+    /// Seconds of training so far.
+    pub elapsed_s: f64,
+}
+
+/// What a step reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// Loss and accuracy of the batch.
+    pub stats: BatchStats,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+/// Progress callbacks of [`Trainer::run`].
+pub trait Observer {
+    /// After every step.
+    fn step(&mut self, _trainer: &Trainer, _report: &StepReport, _tokens_per_s: f64) {}
+    /// During validation: `done` of `total` characters scored.
+    fn validating(&mut self, _done: usize, _total: usize) {}
+    /// After a validation.
+    fn validated(&mut self, _trainer: &Trainer, _report: &EvalReport) {}
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// Steps taken in all.
+    pub steps: u64,
+    /// Whether it stopped early (Ctrl-C or `stop_after`), with a checkpoint to resume from.
+    pub interrupted: bool,
+    /// Final validation, when there is validation data and the run was not interrupted.
+    pub final_val: Option<EvalReport>,
+    /// Seconds of training.
+    pub train_seconds: f64,
+}
+
+/// A training run in progress.
+pub struct Trainer {
+    model: CharLm,
+    vocab: Vocab,
+    settings: TrainSettings,
+    optimizer: Optimizer,
+    state: TrainState,
+    carry: Carry,
+    grads: CharLmGrads,
+    work: StepWork,
+    train: Vec<u32>,
+    val: Vec<u32>,
+    batcher: Batcher,
+    metrics: Vec<MetricsRow>,
+    pending: (f64, u64, f64),
+    inputs: Vec<u32>,
+    targets: Vec<u32>,
+}
+
+/// FNV-1a of the text, as hex.
+fn fingerprint(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl Trainer {
+    /// A fresh run of `model` on `text` (encoded with `vocab`).
+    pub fn new(model: CharLm, vocab: Vocab, settings: TrainSettings, text: &str) -> Result<Self> {
+        settings.validate()?;
+        let tokens = vocab.encode(text, &settings.text)?;
+        let (train, val) = split(&tokens, settings.val_frac);
+        let batcher = Batcher::new(train.len(), settings.batch_size, settings.seq_len)?;
+        let sizes: Vec<usize> = model.buffers().iter().map(|b| b.len()).collect();
+        let optimizer = Optimizer::new(settings.optimizer.clone(), &sizes)?;
+        let state = TrainState {
+            step: 0,
+            epoch: 0,
+            step_in_epoch: 0,
+            dropout_rng: Rng::new(settings.seed ^ 0x5eed_d40b_u64),
+            best_val_loss: None,
+            last_val_loss: None,
+            train_seconds: 0.0,
+            text_hash: fingerprint(text),
+        };
+        Ok(Trainer {
+            carry: model.zero_carry(settings.batch_size),
+            grads: model.zero_grads(),
+            work: StepWork::default(),
+            train: train.to_vec(),
+            val: val.to_vec(),
+            model,
+            vocab,
+            settings,
+            optimizer,
+            state,
+            batcher,
+            metrics: Vec::new(),
+            pending: (0.0, 0, 0.0),
+            inputs: Vec::new(),
+            targets: Vec::new(),
+        })
+    }
+
+    /// Continues the run saved in `dir` on `text`; `stop` replaces the saved stopping rule.
+    pub fn resume(dir: &Path, text: &str, stop: Option<Stop>) -> Result<Self> {
+        let loaded = checkpoint::load(dir)?;
+        let config_path = dir.join("config.json");
+        let mut settings = loaded.config.training.clone().ok_or_else(|| {
+            Error::format(
+                &config_path,
+                "holds no training settings: not a training checkpoint",
+            )
+        })?;
+        if let Some(stop) = stop {
+            settings.stop = stop;
+        }
+        let state_path = dir.join("state.json");
+        let state_text =
+            std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
+        let state: TrainState = serde_json::from_str(&state_text)
+            .map_err(|e| Error::format(&state_path, format!("not a recur training state ({e})")))?;
+        if state.text_hash != fingerprint(text) {
+            return Err(Error::Input(format!(
+                "{}: the text differs from the one this run was trained on; resume needs the same text",
+                settings.text
+            )));
+        }
+        let mut trainer = Trainer::new(loaded.model, loaded.vocab, settings, text)?;
+        let mut optim = TensorFile::read(dir.join("optim.safetensors"))?;
+        let c = trainer.model.config();
+        let shape = [c.num_layers, trainer.settings.batch_size, c.hidden_size];
+        let lstm = trainer.carry.c.is_some();
+        trainer.carry.h = Tensor::new("carry.h", &shape, optim.take("carry.h", &shape)?)?;
+        if lstm {
+            trainer.carry.c = Some(Tensor::new(
+                "carry.c",
+                &shape,
+                optim.take("carry.c", &shape)?,
+            )?);
+        }
+        trainer
+            .optimizer
+            .load_state(state.step, |name, len| optim.take(name, &[len]))?;
+        optim.finish()?;
+        let metrics_path = dir.join("metrics.jsonl");
+        if let Ok(lines) = std::fs::read_to_string(&metrics_path) {
+            for (i, line) in lines
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let row: MetricsRow = serde_json::from_str(line)
+                    .map_err(|e| Error::format(&metrics_path, format!("line {}: {e}", i + 1)))?;
+                trainer.metrics.push(row);
+            }
+        }
+        trainer.state = state;
+        Ok(trainer)
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &CharLm {
+        &self.model
+    }
+
+    /// The vocabulary.
+    pub fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &TrainSettings {
+        &self.settings
+    }
+
+    /// Where the run stands.
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    /// Rows of `metrics.jsonl` so far.
+    pub fn metrics(&self) -> &[MetricsRow] {
+        &self.metrics
+    }
+
+    /// Characters of training and validation text.
+    pub fn split_sizes(&self) -> (usize, usize) {
+        (self.train.len(), self.val.len())
+    }
+
+    /// Steps in one pass over the training text.
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.batcher.steps_per_epoch() as u64
+    }
+
+    /// Total steps of the run, when the stopping rule fixes them.
+    pub fn total_steps(&self) -> Option<u64> {
+        match self.settings.stop {
+            Stop::Steps(n) => Some(n),
+            Stop::Epochs(n) => Some(n * self.steps_per_epoch()),
+            Stop::TimeBudget(_) => None,
+        }
+    }
+
+    /// Fraction of the run done, in `[0, 1]`.
+    pub fn fraction_done(&self) -> f64 {
+        match (self.settings.stop, self.total_steps()) {
+            (Stop::TimeBudget(s), _) => (self.state.train_seconds / s).min(1.0),
+            (_, Some(n)) => (self.state.step as f64 / n as f64).min(1.0),
+            _ => 0.0,
+        }
+    }
+
+    /// Whether the stopping rule is met.
+    pub fn done(&self) -> bool {
+        match (self.settings.stop, self.total_steps()) {
+            (Stop::TimeBudget(s), _) => self.state.train_seconds >= s,
+            (_, Some(n)) => self.state.step >= n,
+            _ => true,
+        }
+    }
+
+    /// One optimiser step on the next batch.
+    pub fn step(&mut self, threads: &Threads) -> Result<StepReport> {
+        let k = self.state.step_in_epoch as usize;
+        self.batcher
+            .batch(&self.train, k, &mut self.inputs, &mut self.targets);
+        self.grads.zero();
+        let stats = self.model.train_batch(
+            threads,
+            &self.inputs,
+            &self.targets,
+            self.settings.batch_size,
+            &mut self.carry,
+            &mut self.state.dropout_rng,
+            &mut self.grads,
+            &mut self.work,
+        )?;
+        let step = self.state.step;
+        if !stats.loss.is_finite() {
+            return Err(Error::Diverged(format!(
+                "step {}: the training loss is {}; training stopped and the last checkpoint was kept (try a lower --lr or a --clip)",
+                step + 1,
+                stats.loss
+            )));
+        }
+        let mut g = self.grads.slices_mut();
+        let grad_norm = clip_grad_norm(&mut g, self.settings.clip);
+        if !grad_norm.is_finite() {
+            return Err(Error::Diverged(format!(
+                "step {}: the gradient norm is {grad_norm}; training stopped and the last checkpoint was kept (try a lower --lr or a --clip)",
+                step + 1
+            )));
+        }
+        if self.settings.clip_value > 0.0 {
+            clip_grad_value(&mut g, self.settings.clip_value);
+        }
+        let lr = self.settings.schedule.lr_at(step, self.fraction_done());
+        let grads = self.grads.slices();
+        self.optimizer
+            .step(&mut self.model.buffers_mut(), &grads, lr);
+        self.state.step += 1;
+        self.state.step_in_epoch += 1;
+        if self.state.step_in_epoch == self.steps_per_epoch() {
+            self.state.epoch += 1;
+            self.state.step_in_epoch = 0;
+            self.carry = self.model.zero_carry(self.settings.batch_size);
+        }
+        Ok(StepReport {
+            stats,
+            lr,
+            grad_norm,
+        })
+    }
+
+    /// Exact validation loss on the held-out tail, if there is one.
+    pub fn validate(
+        &self,
+        threads: &Threads,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<Option<EvalReport>> {
+        if self.val.len() < 2 {
+            return Ok(None);
+        }
+        evaluate(&self.model, threads, &self.val, progress).map(Some)
+    }
+
+    /// Whether validation is due after the step just taken.
+    fn validation_due(&self) -> bool {
+        let step = self.state.step;
+        if self.settings.eval_every > 0 {
+            return step.is_multiple_of(self.settings.eval_every);
+        }
+        match self.total_steps() {
+            Some(n) if n >= 8 => (1..4).any(|q| step == (n * q).div_ceil(4)),
+            _ => false,
+        }
+    }
+
+    /// Writes the checkpoint of the current step into `dir` (replacing it atomically), and into
+    /// `dir/best` as well when `best`.
+    pub fn save(&self, dir: &Path, best: bool) -> Result<()> {
+        replace_dir_atomically(dir, &["best"], |tmp| {
+            write_model(tmp, &self.model, &self.vocab, Some(&self.settings))?;
+            let (steps, moments) = self.optimizer.state();
+            debug_assert_eq!(steps, self.state.step);
+            let c = self.model.config();
+            let carry_shape = vec![c.num_layers, self.settings.batch_size, c.hidden_size];
+            let mut tensors: Vec<(String, Vec<usize>, &[f32])> = moments
+                .into_iter()
+                .map(|(name, data)| (name, vec![data.len()], data))
+                .collect();
+            tensors.push(("carry.h".into(), carry_shape.clone(), self.carry.h.data()));
+            if let Some(cc) = &self.carry.c {
+                tensors.push(("carry.c".into(), carry_shape, cc.data()));
+            }
+            write_safetensors(tmp.join("optim.safetensors"), &tensors)?;
+            let state = serde_json::to_string_pretty(&self.state).expect("state serialises");
+            write_atomically(&tmp.join("state.json"), format!("{state}\n").as_bytes())?;
+            let mut lines = String::new();
+            for row in &self.metrics {
+                lines.push_str(&serde_json::to_string(row).expect("row serialises"));
+                lines.push('\n');
+            }
+            write_atomically(&tmp.join("metrics.jsonl"), lines.as_bytes())?;
+            write_atomically(
+                &tmp.join("loss.svg"),
+                loss_curve_svg(&self.metrics).as_bytes(),
+            )?;
+            if best {
+                let best_dir = tmp.join("best");
+                std::fs::create_dir(&best_dir).map_err(|e| Error::io(&best_dir, e))?;
+                write_model(&best_dir, &self.model, &self.vocab, Some(&self.settings))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn push_metrics(&mut self, val_loss: Option<f64>, lr: f64) {
+        let (loss_sum, steps, seconds) = self.pending;
+        if steps == 0 && val_loss.is_none() {
+            return;
+        }
+        let tokens = (steps as usize * self.settings.batch_size * self.settings.seq_len) as f64;
+        self.metrics.push(MetricsRow {
+            step: self.state.step,
+            epoch: self.state.epoch,
+            train_loss: if steps > 0 {
+                loss_sum / steps as f64
+            } else {
+                f64::NAN
+            },
+            val_loss,
+            lr,
+            tokens_per_s: if seconds > 0.0 { tokens / seconds } else { 0.0 },
+            elapsed_s: self.state.train_seconds,
+        });
+        self.pending = (0.0, 0, 0.0);
+    }
+
+    fn validate_and_save(
+        &mut self,
+        threads: &Threads,
+        out: &Path,
+        observer: &mut dyn Observer,
+        lr: f64,
+    ) -> Result<Option<EvalReport>> {
+        let report = self.validate(threads, |d, t| observer.validating(d, t))?;
+        let mut best = false;
+        if let Some(r) = &report {
+            best = self.state.best_val_loss.is_none_or(|b| r.loss < b);
+            if best {
+                self.state.best_val_loss = Some(r.loss);
+            }
+            self.state.last_val_loss = Some(r.loss);
+            observer.validated(self, r);
+        }
+        self.push_metrics(report.map(|r| r.loss), lr);
+        self.save(out, best)?;
+        Ok(report)
+    }
+
+    /// Trains until the stopping rule is met, `stop` is raised (Ctrl-C), or `stop_after` more
+    /// steps were taken; validates and checkpoints into `out` along the way and at the end.
+    pub fn run(
+        &mut self,
+        threads: &Threads,
+        out: &Path,
+        observer: &mut dyn Observer,
+        stop: &AtomicBool,
+        stop_after: Option<u64>,
+    ) -> Result<Summary> {
+        let first = self.state.step;
+        let mut lr = self.settings.schedule.lr_at(first, self.fraction_done());
+        let mut interrupted = false;
+        let mut window = std::collections::VecDeque::new();
+        let tokens_per_step = (self.settings.batch_size * self.settings.seq_len) as f64;
+        while !self.done() {
+            if stop.load(Ordering::Relaxed)
+                || stop_after.is_some_and(|n| self.state.step - first >= n)
+            {
+                interrupted = true;
+                break;
+            }
+            let started = Instant::now();
+            let report = self.step(threads)?;
+            let seconds = started.elapsed().as_secs_f64();
+            self.state.train_seconds += seconds;
+            lr = report.lr;
+            self.pending.0 += report.stats.loss;
+            self.pending.1 += 1;
+            self.pending.2 += seconds;
+            window.push_back(seconds);
+            if window.len() > 20 {
+                window.pop_front();
+            }
+            let tokens_per_s = tokens_per_step * window.len() as f64 / window.iter().sum::<f64>();
+            observer.step(self, &report, tokens_per_s);
+            if self.done() {
+                break;
+            }
+            if self.validation_due() {
+                self.validate_and_save(threads, out, observer, lr)?;
+            } else if self.state.step.is_multiple_of(10) {
+                self.push_metrics(None, lr);
+            }
+        }
+        let final_val = if interrupted {
+            self.push_metrics(None, lr);
+            self.save(out, false)?;
+            None
+        } else {
+            self.validate_and_save(threads, out, observer, lr)?
+        };
+        Ok(Summary {
+            steps: self.state.step,
+            interrupted,
+            final_val,
+            train_seconds: self.state.train_seconds,
+        })
+    }
+}

@@ -1,0 +1,344 @@
+//! Optimisers with PyTorch's update rules (`torch.optim.SGD`, `Adam`, `AdamW`, `RMSprop`),
+//! gradient clipping and learning-rate schedules.
+//!
+//! Parameters are a list of flat f32 buffers; every optimiser keeps its state in buffers of the
+//! same sizes, so a step is one loop per buffer and the state saves as named tensors.
+
+mod clip;
+mod schedule;
+
+pub use clip::{clip_grad_norm, clip_grad_value};
+pub use schedule::{Schedule, ScheduleKind};
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Which update rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Stochastic gradient descent with optional momentum and L2 weight decay.
+    Sgd,
+    /// Adam with L2 weight decay added to the gradient.
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+    /// RMSprop (not centred) with optional momentum.
+    Rmsprop,
+}
+
+impl std::str::FromStr for OptimizerKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sgd" => Ok(Self::Sgd),
+            "adam" => Ok(Self::Adam),
+            "adamw" => Ok(Self::Adamw),
+            "rmsprop" => Ok(Self::Rmsprop),
+            _ => Err(Error::Config(format!(
+                "optimizer '{s}' is not one of adam, adamw, sgd, rmsprop"
+            ))),
+        }
+    }
+}
+
+/// Hyperparameters of an optimiser (PyTorch's defaults where it has them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    /// Update rule.
+    pub kind: OptimizerKind,
+    /// Momentum (SGD, RMSprop).
+    pub momentum: f64,
+    /// Weight decay: L2 added to the gradient (SGD, Adam, RMSprop) or decoupled (AdamW).
+    pub weight_decay: f64,
+    /// Adam's `β1`.
+    pub beta1: f64,
+    /// Adam's `β2`.
+    pub beta2: f64,
+    /// Denominator term (Adam, RMSprop).
+    pub eps: f64,
+    /// RMSprop's smoothing constant.
+    pub alpha: f64,
+}
+
+impl OptimizerConfig {
+    /// PyTorch's defaults for `kind` (AdamW's weight decay 0.01, the others 0).
+    pub fn new(kind: OptimizerKind) -> Self {
+        OptimizerConfig {
+            kind,
+            momentum: 0.0,
+            weight_decay: if kind == OptimizerKind::Adamw {
+                0.01
+            } else {
+                0.0
+            },
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            alpha: 0.99,
+        }
+    }
+
+    /// Checks ranges; the message names the setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad(format!("momentum must be in [0, 1), got {}", self.momentum));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad(format!(
+                "weight decay must be >= 0, got {}",
+                self.weight_decay
+            ));
+        }
+        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
+            return bad("Adam betas must be in [0, 1)".into());
+        }
+        Ok(())
+    }
+}
+
+/// An optimiser over a fixed list of parameter buffers.
+#[derive(Clone, Debug)]
+pub struct Optimizer {
+    config: OptimizerConfig,
+    sizes: Vec<usize>,
+    /// Steps taken (Adam's bias correction counts from 1).
+    steps: u64,
+    /// First state buffer per parameter: momentum / Adam's `m` / RMSprop's square average.
+    first: Vec<Vec<f32>>,
+    /// Second state buffer per parameter: Adam's `v` / RMSprop's momentum.
+    second: Vec<Vec<f32>>,
+}
+
+impl Optimizer {
+    /// A fresh optimiser for buffers of `sizes`.
+    pub fn new(config: OptimizerConfig, sizes: &[usize]) -> Result<Self> {
+        config.validate()?;
+        let zeros = |on: bool| -> Vec<Vec<f32>> {
+            sizes
+                .iter()
+                .map(|&n| if on { vec![0.0; n] } else { Vec::new() })
+                .collect()
+        };
+        let (first, second) = match config.kind {
+            OptimizerKind::Sgd => (zeros(config.momentum > 0.0), zeros(false)),
+            OptimizerKind::Adam | OptimizerKind::Adamw => (zeros(true), zeros(true)),
+            OptimizerKind::Rmsprop => (zeros(true), zeros(config.momentum > 0.0)),
+        };
+        Ok(Optimizer {
+            config,
+            sizes: sizes.to_vec(),
+            steps: 0,
+            first,
+            second,
+        })
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.config
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// One update of every buffer with learning rate `lr`.
+    pub fn step(&mut self, params: &mut [&mut [f32]], grads: &[&[f32]], lr: f64) {
+        assert_eq!(params.len(), self.sizes.len(), "parameter list changed");
+        self.steps += 1;
+        let c = self.config.clone();
+        let t = self.steps as i32;
+        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            assert_eq!(p.len(), self.sizes[i]);
+            assert_eq!(g.len(), self.sizes[i]);
+            let (first, second) = (&mut self.first[i], &mut self.second[i]);
+            match c.kind {
+                OptimizerKind::Sgd => sgd(p, g, first, &c, lr as f32, t == 1),
+                OptimizerKind::Adam | OptimizerKind::Adamw => adam(p, g, first, second, &c, lr, t),
+                OptimizerKind::Rmsprop => rmsprop(p, g, first, second, &c, lr as f32),
+            }
+        }
+    }
+
+    /// The state as named buffers (`first.{i}`, `second.{i}`) for a checkpoint, plus the step count.
+    pub fn state(&self) -> (u64, Vec<(String, &[f32])>) {
+        let mut out = Vec::new();
+        for (i, b) in self.first.iter().enumerate().filter(|(_, b)| !b.is_empty()) {
+            out.push((format!("first.{i}"), &b[..]));
+        }
+        for (i, b) in self
+            .second
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !b.is_empty())
+        {
+            out.push((format!("second.{i}"), &b[..]));
+        }
+        (self.steps, out)
+    }
+
+    /// Restores what [`Self::state`] returned; `take(name, len)` fetches a stored buffer.
+    pub fn load_state(
+        &mut self,
+        steps: u64,
+        mut take: impl FnMut(&str, usize) -> Result<Vec<f32>>,
+    ) -> Result<()> {
+        for (prefix, bufs) in [("first", &mut self.first), ("second", &mut self.second)] {
+            for (i, b) in bufs.iter_mut().enumerate().filter(|(_, b)| !b.is_empty()) {
+                *b = take(&format!("{prefix}.{i}"), self.sizes[i])?;
+            }
+        }
+        self.steps = steps;
+        Ok(())
+    }
+}
+
+fn sgd(p: &mut [f32], g: &[f32], buf: &mut [f32], c: &OptimizerConfig, lr: f32, first: bool) {
+    let wd = c.weight_decay as f32;
+    let momentum = c.momentum as f32;
+    for j in 0..p.len() {
+        let mut d = g[j];
+        if wd != 0.0 {
+            d += wd * p[j];
+        }
+        if momentum != 0.0 {
+            buf[j] = if first { d } else { momentum * buf[j] + d };
+            d = buf[j];
+        }
+        p[j] += -lr * d;
+    }
+}
+
+fn adam(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    c: &OptimizerConfig,
+    lr: f64,
+    t: i32,
+) {
+    let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
+    let bias1 = 1.0 - c.beta1.powi(t);
+    let bias2_sqrt = (1.0 - c.beta2.powi(t)).sqrt() as f32;
+    let step_size = (lr / bias1) as f32;
+    let eps = c.eps as f32;
+    let wd = c.weight_decay as f32;
+    let decoupled = c.kind == OptimizerKind::Adamw;
+    let shrink = (1.0 - lr * c.weight_decay) as f32;
+    for j in 0..p.len() {
+        let mut grad = g[j];
+        if wd != 0.0 {
+            if decoupled {
+                p[j] *= shrink;
+            } else {
+                grad += wd * p[j];
+            }
+        }
+        m[j] += (1.0 - b1) * (grad - m[j]);
+        v[j] = v[j] * b2 + (1.0 - b2) * grad * grad;
+        let denom = v[j].sqrt() / bias2_sqrt + eps;
+        p[j] += -step_size * (m[j] / denom);
+    }
+}
+
+fn rmsprop(
+    p: &mut [f32],
+    g: &[f32],
+    square: &mut [f32],
+    buf: &mut [f32],
+    c: &OptimizerConfig,
+    lr: f32,
+) {
+    let alpha = c.alpha as f32;
+    let eps = c.eps as f32;
+    let wd = c.weight_decay as f32;
+    let momentum = c.momentum as f32;
+    for j in 0..p.len() {
+        let mut grad = g[j];
+        if wd != 0.0 {
+            grad += wd * p[j];
+        }
+        square[j] = square[j] * alpha + (1.0 - alpha) * grad * grad;
+        let avg = square[j].sqrt() + eps;
+        if momentum > 0.0 {
+            buf[j] = buf[j] * momentum + grad / avg;
+            p[j] += -lr * buf[j];
+        } else {
+            p[j] += -lr * (grad / avg);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(kind: OptimizerKind, momentum: f64, wd: f64, steps: usize) -> Vec<f32> {
+        let mut c = OptimizerConfig::new(kind);
+        c.momentum = momentum;
+        c.weight_decay = wd;
+        let mut opt = Optimizer::new(c, &[3]).unwrap();
+        let mut p = vec![1.0f32, -2.0, 0.5];
+        for s in 0..steps {
+            // Gradient of 0.5 * |p|^2 plus a drift, so each step differs.
+            let g: Vec<f32> = p.iter().map(|&x| x + 0.1 * s as f32).collect();
+            opt.step(&mut [&mut p[..]], &[&g[..]], 0.1);
+        }
+        p
+    }
+
+    #[test]
+    fn sgd_follows_the_textbook_rule() {
+        // p1 = p0 - lr * (p0 + wd p0) with wd = 0.5: 1 - 0.1 * 1.5 = 0.85.
+        assert_eq!(run(OptimizerKind::Sgd, 0.0, 0.5, 1)[0], 0.85);
+        // Momentum: buf1 = g1, buf2 = 0.9 buf1 + g2.
+        let p = run(OptimizerKind::Sgd, 0.9, 0.0, 2);
+        let p1 = 1.0f32 - 0.1 * 1.0;
+        let buf2 = 0.9 * 1.0 + (p1 + 0.1);
+        assert!((p[0] - (p1 - 0.1 * buf2)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn adam_first_step_moves_every_weight_by_lr() {
+        // With bias correction, Adam's first step is lr * g / (|g| + eps') = ±lr.
+        let p = run(OptimizerKind::Adam, 0.0, 0.0, 1);
+        assert!(
+            (p[0] - 0.9).abs() < 1e-6 && (p[1] + 1.9).abs() < 1e-6,
+            "{p:?}"
+        );
+        // AdamW shrinks the weight first: (1 - 0.1 * 0.01) * 1 - 0.1.
+        let p = run(OptimizerKind::Adamw, 0.0, 0.01, 1);
+        assert!((p[0] - (0.999 - 0.1)).abs() < 1e-6, "{p:?}");
+    }
+
+    #[test]
+    fn rmsprop_first_step() {
+        // square = (1 - 0.99) g^2, step = lr * g / (sqrt(0.01) |g| + eps) = 10 * lr * sign(g).
+        let p = run(OptimizerKind::Rmsprop, 0.0, 0.0, 1);
+        assert!((p[0] - 0.0).abs() < 1e-5, "{p:?}");
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Adam), &[2, 1]).unwrap();
+        let mut a = [1.0f32, 2.0];
+        let mut b = [3.0f32];
+        opt.step(&mut [&mut a[..], &mut b[..]], &[&[0.5, 0.5], &[1.0]], 0.01);
+        let (steps, state) = opt.state();
+        let saved: Vec<(String, Vec<f32>)> =
+            state.iter().map(|(n, v)| (n.clone(), v.to_vec())).collect();
+        let mut fresh = Optimizer::new(OptimizerConfig::new(OptimizerKind::Adam), &[2, 1]).unwrap();
+        fresh
+            .load_state(steps, |name, _| {
+                Ok(saved.iter().find(|(n, _)| n == name).unwrap().1.clone())
+            })
+            .unwrap();
+        assert_eq!(fresh.first, opt.first);
+        assert_eq!(fresh.second, opt.second);
+        assert_eq!(fresh.steps, 1);
+    }
+}
