@@ -204,7 +204,17 @@ impl Trainer {
         settings.validate()?;
         let tokens = vocab.encode(text, &settings.text)?;
         let (train, val) = split(&tokens, settings.val_frac);
-        let batcher = Batcher::new(train.len(), settings.batch_size, settings.seq_len)?;
+        let (b, t) = (settings.batch_size, settings.seq_len);
+        let batcher = Batcher::new(train.len(), b, t).map_err(|_| {
+            Error::Input(format!(
+                "{}: {} characters, {} of them for training (after --val-frac {}): too short for one batch of {b} streams × {t} steps, which needs {} (lower --batch-size or --seq-len)",
+                settings.text,
+                tokens.len(),
+                train.len(),
+                settings.val_frac,
+                b * t + 1
+            ))
+        })?;
         let sizes: Vec<usize> = model.buffers().iter().map(|b| b.len()).collect();
         let optimizer = Optimizer::new(settings.optimizer.clone(), &sizes)?;
         let state = TrainState {
@@ -501,6 +511,12 @@ impl Trainer {
         lr: f64,
     ) -> Result<Option<EvalReport>> {
         let report = self.validate(threads, |d, t| observer.validating(d, t))?;
+        if let Some(r) = report.filter(|r| !r.loss.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "step {}: the validation loss is {}; training stopped and the last checkpoint was kept (try a lower --lr or a --clip)",
+                self.state.step, r.loss
+            )));
+        }
         let mut best = false;
         if let Some(r) = &report {
             best = self.state.best_val_loss.is_none_or(|b| r.loss < b);
