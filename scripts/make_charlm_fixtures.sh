@@ -13,7 +13,7 @@ rm -rf "$out/recur_model"
 # Train on train.txt with eval.txt appended as the held-out tail, so that the vocabulary covers both.
 cat "$out/train.txt" "$out/eval.txt" > "$out/recur_run_text.txt"
 ./target/release/recur train --text "$out/recur_run_text.txt" --val-frac 0.230769 --cell gru --embed 8 \
-    --hidden 24 --layers 2 --batch-size 8 --seq-len 32 --steps 40 --out "$out/recur_run" --quiet --sample-length 0
+    --hidden 24 --layers 2 --batch-size 8 --seq-len 32 --steps 200 --warmup 10 --out "$out/recur_run" --quiet --sample-length 0
 rm "$out/recur_run_text.txt"
 mkdir -p "$out/recur_model"
 cp "$out/recur_run/config.json" "$out/recur_run/model.safetensors" "$out/recur_model/"

@@ -20,11 +20,11 @@ const BUNDLED_NAME: &str = "data/moby_dick.txt (bundled)";
 
 /// Defaults, chosen for the most learning per second on a 2-core machine (see README).
 mod default {
-    pub const CELL: &str = "lstm";
+    pub const CELL: &str = "gru";
     pub const EMBED: usize = 64;
     pub const HIDDEN: usize = 512;
     pub const LAYERS: usize = 1;
-    pub const BATCH: usize = 64;
+    pub const BATCH: usize = 32;
     pub const SEQ_LEN: usize = 64;
     pub const TIME_BUDGET: f64 = 300.0;
     pub const LR: f64 = 3e-3;
@@ -40,7 +40,7 @@ pub struct TrainArgs {
     /// UTF-8 training text [default: the bundled Moby Dick]
     #[arg(long)]
     text: Option<PathBuf>,
-    /// Recurrent cell: rnn, lstm or gru [default: lstm]
+    /// Recurrent cell: rnn, lstm or gru [default: gru]
     #[arg(long)]
     cell: Option<String>,
     /// RNN nonlinearity: tanh or relu [default: tanh]
@@ -58,7 +58,7 @@ pub struct TrainArgs {
     /// Dropout between recurrent layers, in [0, 1) [default: 0]
     #[arg(long)]
     dropout: Option<f64>,
-    /// Streams per batch [default: 64]
+    /// Streams per batch [default: 32]
     #[arg(long)]
     batch_size: Option<usize>,
     /// Steps of truncated backprop through time [default: 64]
