@@ -1,5 +1,6 @@
 //! The `recur` command line. Thin: every real decision lives in the `recur` library.
 
+mod bench_cmd;
 mod eval_cmd;
 mod progress;
 mod sample_cmd;
@@ -24,6 +25,8 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Generate text from a checkpoint, streamed as it is produced.
     Sample(sample_cmd::SampleArgs),
+    /// Measure training, forward and generation speed of the character model.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_cmd::run(*args),
         Command::Eval(args) => eval_cmd::run(args),
         Command::Sample(args) => sample_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -128,7 +128,7 @@ pub fn matmul<T: Scalar>(
     let pa = SendPtr(a.data.as_ptr() as *mut T);
     let pb = SendPtr(b.data.as_ptr() as *mut T);
     let pc = SendPtr(c.as_mut_ptr());
-    threads.for_each(n.div_ceil(width), |piece| {
+    threads.for_each_sized(n.div_ceil(width), m * n * k, |piece| {
         let j0 = piece * width;
         let cols = width.min(n - j0);
         // SAFETY: bounds were checked above; pieces write disjoint columns of C, and C is a

@@ -130,7 +130,7 @@ pub fn matmul_packed<T: Scalar>(
     let pa = SendPtr(a.as_ptr() as *mut T);
     let pc = SendPtr(c.as_mut_ptr());
     let accumulate = accum == Accum::Add;
-    threads.for_each(panels.div_ceil(per), |piece| {
+    threads.for_each_sized(panels.div_ceil(per), m * n * k, |piece| {
         let first = piece * per;
         let last = (first + per).min(panels);
         for r0 in (0..m).step_by(MC) {

@@ -14,6 +14,7 @@
 //! assert_eq!(out.h_n.shape(), &[2, 4, 8]);
 //! ```
 
+pub mod bench;
 pub mod charlm;
 mod config;
 mod error;

@@ -110,7 +110,18 @@ impl<T: Scalar> Recurrent<T> {
         x: &[T],
         state: &'s mut StepState<T>,
     ) -> Result<&'s [T]> {
-        threads.install(|| self.step_inner(threads, x, &mut *state))?;
+        // A step of a small model is a few microseconds: handing it to the pool would cost more.
+        let c = self.config();
+        let macs = state.batch
+            * c.kernel_cell().gates()
+            * c.hidden_size
+            * (c.input_size + c.hidden_size)
+            * c.num_layers;
+        if threads.worth_parallel(macs) {
+            threads.install(|| self.step_inner(threads, x, &mut *state))?;
+        } else {
+            self.step_inner(threads, x, state)?;
+        }
         Ok(&state.outputs[self.config().num_layers - 1])
     }
 
