@@ -7,9 +7,9 @@
 use crate::activation::{relu_grad, sigmoid_grad, tanh_grad};
 use crate::cell::{Cell, DirGrads, DirWeights, SeqCache, SeqGradWork, SeqShape};
 use crate::gemm::{Accum, Operand};
-use crate::packed::{matmul_packed, transpose};
+use crate::packed::{matmul_packed, matmul_packed_op};
 use crate::scalar::Scalar;
-use crate::threads::Threads;
+use crate::threads::{SendPtr, Threads};
 
 /// The gradient arriving at a direction's per-step outputs: `d_out[(t*B + b) * ld + col + j]`.
 #[derive(Clone, Copy, Debug)]
@@ -70,51 +70,23 @@ pub fn backward_seq<T: Scalar>(
     for s in (0..steps).rev() {
         let t = if reverse { steps - 1 - s } else { s };
         let span = t * batch * gh..(t + 1) * batch * gh;
-        for b in 0..batch {
-            let row = (t * batch + b) * gh..(t * batch + b + 1) * gh;
-            if !SeqShape::valid(lengths, t, b) {
-                work.d_gates[row.clone()].fill(T::zero());
-                if gru {
-                    work.d_gates_hh[row].fill(T::zero());
-                }
-                continue;
+        let p = BackRowPtrs {
+            d_h: SendPtr(d_h.as_mut_ptr()),
+            d_c: SendPtr(
+                d_c.as_deref_mut()
+                    .map_or(std::ptr::null_mut(), |d| d.as_mut_ptr()),
+            ),
+            d_gates: SendPtr(work.d_gates.as_mut_ptr()),
+            d_gates_hh: SendPtr(work.d_gates_hh.as_mut_ptr()),
+        };
+        let chunks = batch.div_ceil(ROWS_PER_PIECE);
+        threads.for_each_sized(chunks, batch * gh * 4, |chunk| {
+            let rows = chunk * ROWS_PER_PIECE..((chunk + 1) * ROWS_PER_PIECE).min(batch);
+            for b in rows {
+                // SAFETY: row `b` of every written buffer is touched by this iteration only.
+                unsafe { backward_row(cell, shape, t, b, lengths, cache, d_out, p) };
             }
-            let dh = &mut d_h[b * hidden..(b + 1) * hidden];
-            let o = (t * batch + b) * d_out.ld + d_out.col;
-            for (dh, &g) in dh.iter_mut().zip(&d_out.data[o..o + hidden]) {
-                *dh += g;
-            }
-            let st = (t * batch + b) * hidden..(t * batch + b + 1) * hidden;
-            let gates = &cache.gates[row.clone()];
-            let da = &mut work.d_gates[row.clone()];
-            match cell {
-                Cell::RnnTanh | Cell::RnnRelu => {
-                    for j in 0..hidden {
-                        let y = gates[j];
-                        let slope = if cell == Cell::RnnTanh {
-                            tanh_grad(y)
-                        } else {
-                            relu_grad(y)
-                        };
-                        da[j] = dh[j] * slope;
-                        dh[j] = T::zero();
-                    }
-                }
-                Cell::Lstm => {
-                    let dc = &mut d_c.as_deref_mut().expect("LSTM has d_c")
-                        [b * hidden..(b + 1) * hidden];
-                    let c_prev = &cache.c_prev[st.clone()];
-                    let tanh_c = &cache.tanh_c[st];
-                    lstm_cell_backward(gates, c_prev, tanh_c, dh, dc, da, hidden);
-                }
-                Cell::Gru => {
-                    let h_prev = &cache.h_prev[st.clone()];
-                    let gh_n = &cache.gh_n[st];
-                    let da_hh = &mut work.d_gates_hh[row];
-                    gru_cell_backward(gates, h_prev, gh_n, dh, da, da_hh, hidden);
-                }
-            }
-        }
+        });
         // dL/dh_{t-1} += dA_hh · W_hh   ([B, G*H] · [G*H, H])
         let da_hh = if gru {
             &work.d_gates_hh[span]
@@ -138,30 +110,24 @@ pub fn backward_seq<T: Scalar>(
 
     let rows = shape.rows();
     // dW_ih += dAᵀ · X and dW_hh += dA_hhᵀ · H_prev, each one product over all T*B rows.
-    transpose(&work.d_gates, rows, gh, &mut work.d_gates_t);
     work.rows_packed.pack(Operand::new(x, input), rows, input);
-    let dat = &work.d_gates_t;
-    matmul_packed(
+    let da = Operand::t(&work.d_gates, gh);
+    matmul_packed_op(
         threads,
         gh,
-        dat,
-        rows,
+        da,
         &work.rows_packed,
         grads.w_ih,
         input,
         Accum::Add,
     );
-    if gru {
-        transpose(&work.d_gates_hh, rows, gh, &mut work.d_gates_t);
-    }
     work.rows_packed
         .pack(Operand::new(&cache.h_prev, hidden), rows, hidden);
-    let dat = &work.d_gates_t;
-    matmul_packed(
+    let da_hh = Operand::t(if gru { &work.d_gates_hh } else { &work.d_gates }, gh);
+    matmul_packed_op(
         threads,
         gh,
-        dat,
-        rows,
+        da_hh,
         &work.rows_packed,
         grads.w_hh,
         hidden,
@@ -186,6 +152,87 @@ pub fn backward_seq<T: Scalar>(
         input,
         Accum::Add,
     );
+}
+
+/// Rows of the backward gate pass handed out at a time.
+const ROWS_PER_PIECE: usize = 4;
+
+/// Base pointers of the buffers one step's backward gate pass writes, row by row.
+#[derive(Clone, Copy)]
+struct BackRowPtrs<T> {
+    d_h: SendPtr<T>,
+    d_c: SendPtr<T>,
+    d_gates: SendPtr<T>,
+    d_gates_hh: SendPtr<T>,
+}
+
+/// `len` elements from `start` of the buffer at `p`.
+///
+/// # Safety
+/// The range must lie inside the buffer and be used by no one else meanwhile.
+unsafe fn part<'a, T>(p: SendPtr<T>, start: usize, len: usize) -> &'a mut [T] {
+    std::slice::from_raw_parts_mut(p.get().add(start), len)
+}
+
+/// The backward gate pass of row `b` at time `t`.
+///
+/// # Safety
+/// The pointers must be those of one `backward_seq` step, and no other thread may touch row `b`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn backward_row<T: Scalar>(
+    cell: Cell,
+    shape: SeqShape,
+    t: usize,
+    b: usize,
+    lengths: Option<&[usize]>,
+    cache: &SeqCache<T>,
+    d_out: GradView<'_, T>,
+    p: BackRowPtrs<T>,
+) {
+    let (batch, hidden) = (shape.batch, shape.hidden);
+    let gh = cell.gates() * hidden;
+    let row = (t * batch + b) * gh;
+    let da = part(p.d_gates, row, gh);
+    if !SeqShape::valid(lengths, t, b) {
+        da.fill(T::zero());
+        if cell == Cell::Gru {
+            part(p.d_gates_hh, row, gh).fill(T::zero());
+        }
+        return;
+    }
+    let dh = part(p.d_h, b * hidden, hidden);
+    let o = (t * batch + b) * d_out.ld + d_out.col;
+    for (dh, &g) in dh.iter_mut().zip(&d_out.data[o..o + hidden]) {
+        *dh += g;
+    }
+    let st = (t * batch + b) * hidden..(t * batch + b + 1) * hidden;
+    let gates = &cache.gates[row..row + gh];
+    match cell {
+        Cell::RnnTanh | Cell::RnnRelu => {
+            for j in 0..hidden {
+                let y = gates[j];
+                let slope = if cell == Cell::RnnTanh {
+                    tanh_grad(y)
+                } else {
+                    relu_grad(y)
+                };
+                da[j] = dh[j] * slope;
+                dh[j] = T::zero();
+            }
+        }
+        Cell::Lstm => {
+            let dc = part(p.d_c, b * hidden, hidden);
+            let c_prev = &cache.c_prev[st.clone()];
+            let tanh_c = &cache.tanh_c[st];
+            lstm_cell_backward(gates, c_prev, tanh_c, dh, dc, da, hidden);
+        }
+        Cell::Gru => {
+            let h_prev = &cache.h_prev[st.clone()];
+            let gh_n = &cache.gh_n[st];
+            let da_hh = part(p.d_gates_hh, row, gh);
+            gru_cell_backward(gates, h_prev, gh_n, dh, da, da_hh, hidden);
+        }
+    }
 }
 
 /// `sums[j] += Σ_rows m[row, j]` for a row-major `m` with rows of length `width`.

@@ -8,7 +8,7 @@ use crate::cell::{Cell, DirWeights, PackedWeights, SeqCache, SeqShape};
 use crate::gemm::Accum;
 use crate::packed::{matmul_packed, PackedB};
 use crate::scalar::Scalar;
-use crate::threads::Threads;
+use crate::threads::{SendPtr, Threads};
 
 /// Where a direction writes its per-step outputs: `out[(t*B + b) * ld + col + j]`.
 #[derive(Debug)]
@@ -101,40 +101,101 @@ pub fn forward_seq<T: Scalar>(
         } else {
             recurrent_product(threads, batch, gh, hidden, h_prev, &packed.w_hh_t, gates);
         }
-        for b in 0..batch {
-            let o = (t * batch + b) * out.ld + out.col;
-            let out_row = &mut out.data[o..o + hidden];
-            if !SeqShape::valid(lengths, t, b) {
-                out_row.fill(T::zero());
-                gates[b * gh..(b + 1) * gh].fill(T::zero());
-                continue;
+        // The fused gate pass, rows spread over the threads (every row is computed the same
+        // way whichever thread takes it).
+        let p = RowPtrs {
+            gates: SendPtr(gates.as_mut_ptr()),
+            h: SendPtr(h.as_mut_ptr()),
+            c: SendPtr(
+                c.as_deref_mut()
+                    .map_or(std::ptr::null_mut(), |c| c.as_mut_ptr()),
+            ),
+            out: SendPtr(out.data.as_mut_ptr()),
+            c_prev: SendPtr(cache.c_prev.as_mut_ptr()),
+            tanh_c: SendPtr(cache.tanh_c.as_mut_ptr()),
+            gh_n: SendPtr(cache.gh_n.as_mut_ptr()),
+            step: SendPtr(cache.step_gates.as_mut_ptr()),
+        };
+        let (out_ld, out_col) = (out.ld, out.col);
+        let chunks = batch.div_ceil(ROWS_PER_PIECE);
+        threads.for_each_sized(chunks, batch * gh * 4, |chunk| {
+            let rows = chunk * ROWS_PER_PIECE..((chunk + 1) * ROWS_PER_PIECE).min(batch);
+            for b in rows {
+                // SAFETY: row `b` of every buffer is touched by this iteration only.
+                unsafe { forward_row(cell, hidden, batch, t, b, lengths, out_ld, out_col, p) };
             }
-            let g = &mut gates[b * gh..(b + 1) * gh];
-            let hb = &mut h[b * hidden..(b + 1) * hidden];
-            let r = (t * batch + b) * hidden..(t * batch + b + 1) * hidden;
-            match cell {
-                Cell::RnnTanh | Cell::RnnRelu => {
-                    if cell == Cell::RnnTanh {
-                        T::tanh_in_place(g);
-                    } else {
-                        g.iter_mut().for_each(|v| *v = relu(*v));
-                    }
-                    hb.copy_from_slice(g);
-                    out_row.copy_from_slice(g);
-                }
-                Cell::Lstm => {
-                    let cb =
-                        &mut c.as_deref_mut().expect("LSTM has c")[b * hidden..(b + 1) * hidden];
-                    cache.c_prev[r.clone()].copy_from_slice(cb);
-                    let tanh_c = &mut cache.tanh_c[r];
-                    lstm_cell(g, cb, hb, tanh_c, out_row, hidden);
-                }
-                Cell::Gru => {
-                    let step = &cache.step_gates[b * gh..(b + 1) * gh];
-                    let gh_n = &mut cache.gh_n[r];
-                    gru_cell(g, step, gh_n, hb, out_row, hidden);
-                }
+        });
+    }
+}
+
+/// Rows of the gate pass handed out at a time.
+const ROWS_PER_PIECE: usize = 4;
+
+/// Base pointers of the buffers one step's gate pass writes, row by row.
+#[derive(Clone, Copy)]
+struct RowPtrs<T> {
+    gates: SendPtr<T>,
+    h: SendPtr<T>,
+    c: SendPtr<T>,
+    out: SendPtr<T>,
+    c_prev: SendPtr<T>,
+    tanh_c: SendPtr<T>,
+    gh_n: SendPtr<T>,
+    step: SendPtr<T>,
+}
+
+/// `len` elements from `start` of the buffer at `p`.
+///
+/// # Safety
+/// The range must lie inside the buffer and be used by no one else meanwhile.
+unsafe fn part<'a, T>(p: SendPtr<T>, start: usize, len: usize) -> &'a mut [T] {
+    std::slice::from_raw_parts_mut(p.get().add(start), len)
+}
+
+/// The gate pass of row `b` at time `t`.
+///
+/// # Safety
+/// The pointers must be those of one `forward_seq` step, and no other thread may touch row `b`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_row<T: Scalar>(
+    cell: Cell,
+    hidden: usize,
+    batch: usize,
+    t: usize,
+    b: usize,
+    lengths: Option<&[usize]>,
+    out_ld: usize,
+    out_col: usize,
+    p: RowPtrs<T>,
+) {
+    let gh = cell.gates() * hidden;
+    let out_row = part(p.out, (t * batch + b) * out_ld + out_col, hidden);
+    let g = part(p.gates, b * gh, gh);
+    if !SeqShape::valid(lengths, t, b) {
+        out_row.fill(T::zero());
+        g.fill(T::zero());
+        return;
+    }
+    let hb = part(p.h, b * hidden, hidden);
+    let r = (t * batch + b) * hidden;
+    match cell {
+        Cell::RnnTanh | Cell::RnnRelu => {
+            if cell == Cell::RnnTanh {
+                T::tanh_in_place(g);
+            } else {
+                g.iter_mut().for_each(|v| *v = relu(*v));
             }
+            hb.copy_from_slice(g);
+            out_row.copy_from_slice(g);
+        }
+        Cell::Lstm => {
+            let cb = part(p.c, b * hidden, hidden);
+            part(p.c_prev, r, hidden).copy_from_slice(cb);
+            lstm_cell(g, cb, hb, part(p.tanh_c, r, hidden), out_row, hidden);
+        }
+        Cell::Gru => {
+            let step = part(p.step, b * gh, gh);
+            gru_cell(g, step, part(p.gh_n, r, hidden), hb, out_row, hidden);
         }
     }
 }

@@ -34,7 +34,7 @@ impl<'a, T> Operand<'a, T> {
     }
 
     /// Row and column strides of the operand as read (`rows × cols` after transposition).
-    fn strides(&self) -> (isize, isize) {
+    pub(crate) fn strides(&self) -> (isize, isize) {
         if self.transposed {
             (1, self.ld as isize)
         } else {
@@ -43,7 +43,7 @@ impl<'a, T> Operand<'a, T> {
     }
 
     /// Panics unless an operand read as `rows × cols` stays inside `data`.
-    fn check(&self, rows: usize, cols: usize, what: &str) {
+    pub(crate) fn check(&self, rows: usize, cols: usize, what: &str) {
         if rows == 0 || cols == 0 {
             return;
         }

@@ -42,6 +42,6 @@ pub use cell::{Cell, DirGrads, DirWeights, PackedWeights, SeqCache, SeqGradWork,
 pub use forward::{forward_seq, OutView};
 pub use gemm::{matmul, matmul_naive, Accum, Operand};
 pub use loss::{softmax_cross_entropy, CrossEntropy};
-pub use packed::{matmul_packed, PackedB};
+pub use packed::{matmul_packed, matmul_packed_op, PackedB};
 pub use scalar::Scalar;
 pub use threads::Threads;

@@ -86,21 +86,6 @@ impl<T: Scalar> PackedB<T> {
     }
 }
 
-/// `dst[cols, rows] = srcᵀ` for a row-major `src[rows, cols]`, in cache-sized tiles.
-pub fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
-    const TILE: usize = 32;
-    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
-    for i0 in (0..rows).step_by(TILE) {
-        for j0 in (0..cols).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(rows) {
-                for j in j0..(j0 + TILE).min(cols) {
-                    dst[j * rows + i] = src[i * cols + j];
-                }
-            }
-        }
-    }
-}
-
 /// Panels per parallel piece: depends on the panel count only, never on the thread count.
 fn panels_per_piece(panels: usize) -> usize {
     panels.div_ceil(8).max(1)
@@ -118,16 +103,32 @@ pub fn matmul_packed<T: Scalar>(
     ldc: usize,
     accum: Accum,
 ) {
+    let ld = if m == 1 { lda.max(b.k) } else { lda };
+    matmul_packed_op(threads, m, Operand::new(a, ld), b, c, ldc, accum)
+}
+
+/// `C[m×n] (+)= op(A)[m×k] · op(B)` with `op(B)` packed; `op(A)` may be a transposed view (the
+/// weight gradients read `δAᵀ` this way, without a transposed copy).
+pub fn matmul_packed_op<T: Scalar>(
+    threads: &Threads,
+    m: usize,
+    a: Operand<'_, T>,
+    b: &PackedB<T>,
+    c: &mut [T],
+    ldc: usize,
+    accum: Accum,
+) {
     let (k, n) = (b.k, b.n);
     if m == 0 || n == 0 {
         return;
     }
-    assert!(k <= lda || m == 1, "A: row length {k} exceeds lda {lda}");
-    assert!((m - 1) * lda + k <= a.len(), "A: too short");
+    a.check(m, k, "A");
     assert!(n <= ldc && (m - 1) * ldc + n <= c.len(), "C: too short");
+    let (rsa, csa) = a.strides();
+    let (rsa, csa) = (rsa as usize, csa as usize);
     let panels = n.div_ceil(NR);
     let per = panels_per_piece(panels);
-    let pa = SendPtr(a.as_ptr() as *mut T);
+    let pa = SendPtr(a.data.as_ptr() as *mut T);
     let pc = SendPtr(c.as_mut_ptr());
     let accumulate = accum == Accum::Add;
     threads.for_each_sized(panels.div_ceil(per), m * n * k, |piece| {
@@ -144,8 +145,9 @@ pub fn matmul_packed<T: Scalar>(
                     T::panel_kernel(
                         rows,
                         k,
-                        pa.get().add(r0 * lda),
-                        lda,
+                        pa.get().add(r0 * rsa),
+                        rsa,
+                        csa,
                         bp,
                         pc.get().add(r0 * ldc + j0),
                         ldc,
@@ -161,14 +163,15 @@ pub fn matmul_packed<T: Scalar>(
 /// Portable panel kernel: `C[rows, cols] (+)= A[rows, k] · P[k, NR]` one chain per element.
 ///
 /// # Safety
-/// `a` must address `rows × k` elements with row stride `lda`, `b` a whole `[k][NR]` panel, and
-/// `c` `rows × cols` elements with row stride `ldc`.
+/// `a` must address `rows × k` elements at `a[r·rsa + p·csa]`, `b` a whole `[k][NR]` panel,
+/// and `c` `rows × cols` elements with row stride `ldc`.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn panel_kernel_generic<T: Scalar>(
     rows: usize,
     k: usize,
     a: *const T,
-    lda: usize,
+    rsa: usize,
+    csa: usize,
     b: *const T,
     c: *mut T,
     ldc: usize,
@@ -180,7 +183,7 @@ pub unsafe fn panel_kernel_generic<T: Scalar>(
             let out = c.add(r * ldc + j);
             let mut s = if accumulate { *out } else { T::zero() };
             for p in 0..k {
-                s = (*a.add(r * lda + p)).mul_add(*b.add(p * NR + j), s);
+                s = (*a.add(r * rsa + p * csa)).mul_add(*b.add(p * NR + j), s);
             }
             *out = s;
         }
@@ -239,7 +242,8 @@ pub(crate) mod x86 {
         rows: usize,
         k: usize,
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         b: *const f32,
         c: *mut f32,
         ldc: usize,
@@ -251,8 +255,9 @@ pub(crate) mod x86 {
             while r + MR512 <= rows {
                 block512::<MR512>(
                     k,
-                    a.add(r * lda),
-                    lda,
+                    a.add(r * rsa),
+                    rsa,
+                    csa,
                     b,
                     c.add(r * ldc),
                     ldc,
@@ -265,7 +270,7 @@ pub(crate) mod x86 {
                 ($($n:literal)*) => {
                     match rows - r {
                         0 => {}
-                        $($n => block512::<$n>(k, a.add(r * lda), lda, b, c.add(r * ldc), ldc, cols, accumulate),)*
+                        $($n => block512::<$n>(k, a.add(r * rsa), rsa, csa, b, c.add(r * ldc), ldc, cols, accumulate),)*
                         _ => unreachable!(),
                     }
                 };
@@ -276,8 +281,9 @@ pub(crate) mod x86 {
             while r + MR256 <= rows {
                 block256::<MR256>(
                     k,
-                    a.add(r * lda),
-                    lda,
+                    a.add(r * rsa),
+                    rsa,
+                    csa,
                     b,
                     c.add(r * ldc),
                     ldc,
@@ -289,8 +295,9 @@ pub(crate) mod x86 {
             if r < rows {
                 block256::<1>(
                     k,
-                    a.add(r * lda),
-                    lda,
+                    a.add(r * rsa),
+                    rsa,
+                    csa,
                     b,
                     c.add(r * ldc),
                     ldc,
@@ -299,7 +306,7 @@ pub(crate) mod x86 {
                 );
             }
         } else {
-            super::panel_kernel_generic(rows, k, a, lda, b, c, ldc, cols, accumulate);
+            super::panel_kernel_generic(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate);
         }
     }
 
@@ -308,7 +315,8 @@ pub(crate) mod x86 {
     unsafe fn block512<const R: usize>(
         k: usize,
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         b: *const f32,
         c: *mut f32,
         ldc: usize,
@@ -339,7 +347,7 @@ pub(crate) mod x86 {
             let b0 = _mm512_loadu_ps(b.add(p * NR));
             let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
             for r in 0..R {
-                let av = _mm512_set1_ps(*a.add(r * lda + p));
+                let av = _mm512_set1_ps(*a.add(r * rsa + p * csa));
                 acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
                 acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
             }
@@ -355,7 +363,8 @@ pub(crate) mod x86 {
     unsafe fn block256<const R: usize>(
         k: usize,
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         b: *const f32,
         c: *mut f32,
         ldc: usize,
@@ -380,7 +389,7 @@ pub(crate) mod x86 {
                 _mm256_loadu_ps(b.add(p * NR + 24)),
             ];
             for r in 0..R {
-                let av = _mm256_set1_ps(*a.add(r * lda + p));
+                let av = _mm256_set1_ps(*a.add(r * rsa + p * csa));
                 for v in 0..4 {
                     acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
                 }

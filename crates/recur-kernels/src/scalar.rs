@@ -32,14 +32,15 @@ pub trait Scalar:
         rows: usize,
         k: usize,
         a: *const Self,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         b: *const Self,
         c: *mut Self,
         ldc: usize,
         cols: usize,
         accumulate: bool,
     ) {
-        crate::packed::panel_kernel_generic(rows, k, a, lda, b, c, ldc, cols, accumulate)
+        crate::packed::panel_kernel_generic(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate)
     }
 
     /// `C = alpha·A·B + beta·C` over strided views, as `matrixmultiply` defines it.
@@ -88,14 +89,15 @@ impl Scalar for f32 {
         rows: usize,
         k: usize,
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         b: *const f32,
         c: *mut f32,
         ldc: usize,
         cols: usize,
         accumulate: bool,
     ) {
-        crate::packed::x86::panel_kernel_f32(rows, k, a, lda, b, c, ldc, cols, accumulate)
+        crate::packed::x86::panel_kernel_f32(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate)
     }
 
     unsafe fn gemm_strided(

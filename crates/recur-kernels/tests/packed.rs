@@ -2,7 +2,7 @@
 //! element), whatever the row count, thread count or column tail.
 
 use recur_kernels::packed::matmul_chain_naive;
-use recur_kernels::{matmul_packed, Accum, Operand, PackedB, Threads};
+use recur_kernels::{matmul_packed, matmul_packed_op, Accum, Operand, PackedB, Threads};
 
 fn data(n: usize, seed: u32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
@@ -69,6 +69,26 @@ fn packed_product_is_bitwise_equal_to_the_naive_chain() {
                     assert_eq!(rowwise, want, "row by row, m={m} n={n} k={k}");
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn a_transposed_left_operand_gives_the_same_bits_as_its_copy() {
+    let threads = [Threads::single(), Threads::new(2).unwrap()];
+    for &(m, n, k) in &[(1, 5, 3), (9, 40, 17), (96, 70, 200), (130, 33, 64)] {
+        let b = data(n * k, 4);
+        let packed = PackedB::packed(Operand::t(&b, k), k, n);
+        // A stored transposed: [k, ld] with ld >= m.
+        let ld = m + 3;
+        let at = data(k * ld, 5);
+        let a: Vec<f32> = (0..m * k).map(|i| at[(i % k) * ld + i / k]).collect();
+        for th in &threads {
+            let mut want = vec![0.5f32; m * n];
+            matmul_packed(th, m, &a, k, &packed, &mut want, n, Accum::Add);
+            let mut got = vec![0.5f32; m * n];
+            matmul_packed_op(th, m, Operand::t(&at, ld), &packed, &mut got, n, Accum::Add);
+            assert_eq!(got, want, "m={m} n={n} k={k}");
         }
     }
 }
