@@ -144,13 +144,18 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
     let head = model.packed_head();
     let (mut logits, mut scratch) = (Vec::new(), Vec::new());
     let mut times = Vec::new();
+    let mut recycled = None;
     for rep in 0..config.warmup + config.reps {
         let (x, y) = batch(&mut rng);
         let start = Instant::now();
         let xs = Tensor::new("input", &[t, b, input], model.input_rows(&x))?;
-        let out = model.rnn().forward(threads, &xs, ForwardArgs::default())?;
+        let out = match recycled.take() {
+            Some(old) => model.rnn().forward_recycling(threads, &xs, ForwardArgs::default(), old)?,
+            None => model.rnn().forward(threads, &xs, ForwardArgs::default())?,
+        };
         model.head_logits(threads, &head, out.output.data(), &mut logits);
         softmax_cross_entropy(&logits, VOCAB, &y, None, 1.0, &mut scratch);
+        recycled = Some(out.cache);
         if rep >= config.warmup {
             times.push(start.elapsed().as_secs_f64());
         }

@@ -47,6 +47,7 @@ pub fn evaluate(
     let mut carry = model.zero_carry(1);
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     let (mut logits, mut scratch) = (Vec::new(), Vec::new());
+    let mut recycled = None;
     for start in (0..total).step_by(CHUNK) {
         let end = (start + CHUNK).min(total);
         let inputs = &tokens[start..end];
@@ -56,21 +57,22 @@ pub fn evaluate(
             &[inputs.len(), 1, input_size],
             model.input_rows(inputs),
         )?;
-        let out = model.rnn().forward(
-            threads,
-            &x,
-            ForwardArgs {
-                h0: Some(&carry.h),
-                c0: carry.c.as_ref(),
-                ..Default::default()
-            },
-        )?;
+        let args = ForwardArgs {
+            h0: Some(&carry.h),
+            c0: carry.c.as_ref(),
+            ..Default::default()
+        };
+        let out = match recycled.take() {
+            Some(old) => model.rnn().forward_recycling(threads, &x, args, old)?,
+            None => model.rnn().forward(threads, &x, args)?,
+        };
         model.head_logits(threads, &head, out.output.data(), &mut logits);
         let ce = softmax_cross_entropy(&logits, v, targets, None, 1.0, &mut scratch);
         loss_sum += ce.loss_sum;
         correct += ce.correct;
         carry.h = out.h_n;
         carry.c = out.c_n;
+        recycled = Some(out.cache);
         progress(end, total);
     }
     let loss = loss_sum / total as f64;
