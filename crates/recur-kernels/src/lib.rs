@@ -41,7 +41,7 @@ pub use backward::{backward_seq, GradView};
 pub use cell::{Cell, DirGrads, DirWeights, PackedWeights, SeqCache, SeqGradWork, SeqShape};
 pub use forward::{forward_seq, OutView};
 pub use gemm::{matmul, matmul_naive, Accum, Operand};
-pub use loss::{softmax_cross_entropy, CrossEntropy};
+pub use loss::{softmax_cross_entropy, softmax_cross_entropy_par, CrossEntropy};
 pub use packed::{matmul_packed, matmul_packed_op, PackedB};
 pub use scalar::Scalar;
 pub use threads::Threads;

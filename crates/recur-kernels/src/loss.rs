@@ -1,6 +1,7 @@
 //! Softmax cross-entropy over rows of logits, fused with its gradient.
 
 use crate::scalar::Scalar;
+use crate::threads::{SendPtr, Threads};
 
 /// Loss figures of one batch of predictions.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -60,6 +61,56 @@ pub fn softmax_cross_entropy<T: Scalar>(
     }
     out
 }
+
+/// [`softmax_cross_entropy`] with the rows spread over `threads` in fixed pieces of
+/// [`CE_ROWS_PER_PIECE`]; the piece sums are added in order, so the result does not depend on
+/// the thread count.
+pub fn softmax_cross_entropy_par<T: Scalar>(
+    threads: &Threads,
+    logits: &[T],
+    vocab: usize,
+    targets: &[u32],
+    grad: Option<&mut [T]>,
+    scale: T,
+) -> CrossEntropy {
+    let n = targets.len();
+    assert_eq!(logits.len(), n * vocab, "logits must be [N, V]");
+    let pieces = n.div_ceil(CE_ROWS_PER_PIECE);
+    let partial: Vec<std::sync::Mutex<CrossEntropy>> = (0..pieces)
+        .map(|_| std::sync::Mutex::new(CrossEntropy::default()))
+        .collect();
+    let g = grad.map(|g| {
+        assert_eq!(g.len(), logits.len(), "grad must be [N, V]");
+        SendPtr(g.as_mut_ptr())
+    });
+    threads.for_each_sized(pieces, n * vocab * 8, |piece| {
+        let rows = piece * CE_ROWS_PER_PIECE..((piece + 1) * CE_ROWS_PER_PIECE).min(n);
+        let span = rows.start * vocab..rows.end * vocab;
+        // SAFETY: pieces cover disjoint rows of the gradient.
+        let g = g.map(|p| unsafe {
+            std::slice::from_raw_parts_mut(p.get().add(span.start), span.len())
+        });
+        let r = softmax_cross_entropy(
+            &logits[span],
+            vocab,
+            &targets[rows],
+            g,
+            scale,
+            &mut Vec::new(),
+        );
+        *partial[piece].lock().unwrap_or_else(|e| e.into_inner()) = r;
+    });
+    partial.into_iter().fold(CrossEntropy::default(), |acc, p| {
+        let p = p.into_inner().unwrap_or_else(|e| e.into_inner());
+        CrossEntropy {
+            loss_sum: acc.loss_sum + p.loss_sum,
+            correct: acc.correct + p.correct,
+        }
+    })
+}
+
+/// Rows per piece of [`softmax_cross_entropy_par`].
+pub const CE_ROWS_PER_PIECE: usize = 128;
 
 /// Naive twin of [`softmax_cross_entropy`], in f64 with the library `exp`.
 pub fn softmax_cross_entropy_naive(
@@ -129,6 +180,37 @@ mod tests {
             .iter()
             .zip(&grad)
             .all(|(&a, b)| (a as f64 - b).abs() < 1e-6));
+    }
+
+    #[test]
+    fn the_parallel_version_agrees_and_ignores_the_thread_count() {
+        let vocab = 11;
+        let n = 300;
+        let logits: Vec<f32> = (0..n * vocab)
+            .map(|i| ((i * 7919 % 101) as f32 - 50.0) * 0.05)
+            .collect();
+        let targets: Vec<u32> = (0..n).map(|i| (i * 7 % vocab) as u32).collect();
+        let mut g0 = vec![0.0f32; logits.len()];
+        let serial = softmax_cross_entropy(
+            &logits,
+            vocab,
+            &targets,
+            Some(&mut g0),
+            0.5,
+            &mut Vec::new(),
+        );
+        let mut results = Vec::new();
+        for count in [1, 2, 3] {
+            let threads = Threads::new(count).unwrap();
+            let mut g = vec![0.0f32; logits.len()];
+            let r =
+                softmax_cross_entropy_par(&threads, &logits, vocab, &targets, Some(&mut g), 0.5);
+            assert_eq!(g, g0);
+            assert_eq!(r.correct, serial.correct);
+            assert!((r.loss_sum - serial.loss_sum).abs() < 1e-9 * serial.loss_sum.abs());
+            results.push(r);
+        }
+        assert!(results.iter().all(|r| *r == results[0]));
     }
 
     #[test]

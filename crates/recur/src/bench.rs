@@ -150,7 +150,11 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
         let start = Instant::now();
         let xs = Tensor::new("input", &[t, b, input], model.input_rows(&x))?;
         let out = match recycled.take() {
-            Some(old) => model.rnn().forward_recycling(threads, &xs, ForwardArgs::default(), old)?,
+            Some(old) => {
+                model
+                    .rnn()
+                    .forward_recycling(threads, &xs, ForwardArgs::default(), old)?
+            }
             None => model.rnn().forward(threads, &xs, ForwardArgs::default())?,
         };
         model.head_logits(threads, &head, out.output.data(), &mut logits);

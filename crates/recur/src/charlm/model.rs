@@ -8,7 +8,7 @@ use crate::recurrent::{ForwardArgs, Recurrent, RecurrentCache};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use recur_kernels::{
-    matmul, matmul_packed, softmax_cross_entropy, Accum, Operand, PackedB, Threads,
+    matmul_packed, matmul_packed_op, softmax_cross_entropy_par, Accum, Operand, PackedB, Threads,
 };
 use serde::{Deserialize, Serialize};
 
@@ -123,8 +123,11 @@ pub struct BatchStats {
 pub struct StepWork {
     logits: Vec<f32>,
     head: PackedB<f32>,
-    scratch: Vec<f32>,
     d_logits: Vec<f32>,
+    /// The recurrent output packed as the right operand of the head's weight gradient.
+    rows: PackedB<f32>,
+    /// The head weight packed as the right operand of `δlogits · W_head`.
+    head_t: PackedB<f32>,
     d_out: Vec<f32>,
     rnn_cache: Option<RecurrentCache<f32>>,
 }
@@ -339,13 +342,13 @@ impl CharLm {
         self.head_logits(threads, &work.head, hs, &mut logits);
         let mut d_logits = std::mem::take(&mut work.d_logits);
         d_logits.resize(logits.len(), 0.0);
-        let ce = softmax_cross_entropy(
+        let ce = softmax_cross_entropy_par(
+            threads,
             &logits,
             v,
             targets,
             Some(&mut d_logits),
             1.0 / n as f32,
-            &mut work.scratch,
         );
         work.logits = logits;
 
@@ -353,30 +356,23 @@ impl CharLm {
         let k = bufs.len();
         let (rest, head_bias) = bufs.split_at_mut(k - 1);
         let (rest, head_weight) = rest.split_at_mut(k - 2);
-        matmul(
-            threads,
-            v,
-            h,
-            n,
-            Operand::t(&d_logits, v),
-            Operand::new(hs, h),
-            head_weight[0],
-            h,
-            Accum::Add,
-        );
+        // δW_head += δlogitsᵀ · hs, δoutput = δlogits · W_head: packed products.
+        work.rows.pack(Operand::new(hs, h), n, h);
+        let dl = Operand::t(&d_logits, v);
+        matmul_packed_op(threads, v, dl, &work.rows, head_weight[0], h, Accum::Add);
         for row in d_logits.chunks_exact(v) {
             for (b, &g) in head_bias[0].iter_mut().zip(row) {
                 *b += g;
             }
         }
         work.d_out.resize(n * h, 0.0);
-        matmul(
+        work.head_t.pack(Operand::new(&self.head_weight, h), v, h);
+        matmul_packed(
             threads,
             n,
-            h,
+            &d_logits,
             v,
-            Operand::new(&d_logits, v),
-            Operand::new(&self.head_weight, h),
+            &work.head_t,
             &mut work.d_out,
             h,
             Accum::Replace,
