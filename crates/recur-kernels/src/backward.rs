@@ -7,7 +7,7 @@
 use crate::activation::{relu_grad, sigmoid_grad, tanh_grad};
 use crate::cell::{Cell, DirGrads, DirWeights, SeqCache, SeqGradWork, SeqShape};
 use crate::gemm::{Accum, Operand};
-use crate::packed::{matmul_packed, matmul_packed_op};
+use crate::packed::{matmul_packed, matmul_packed_op, transpose};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
 
@@ -110,29 +110,63 @@ pub fn backward_seq<T: Scalar>(
 
     let rows = shape.rows();
     // dW_ih += dAᵀ · X and dW_hh += dA_hhᵀ · H_prev, each one product over all T*B rows.
+    // dW_ih += δAᵀ · X and dW_hh += δA_hhᵀ · H_prev read δA transposed. Narrow gate rows are
+    // read in place; wide ones are first copied transposed (in parallel), because reading them in
+    // place strides by G·H floats per step of k, which defeats the caches and the TLB.
     work.rows_packed.pack(Operand::new(x, input), rows, input);
-    let da = Operand::t(&work.d_gates, gh);
-    matmul_packed_op(
-        threads,
-        gh,
-        da,
-        &work.rows_packed,
-        grads.w_ih,
-        input,
-        Accum::Add,
-    );
-    work.rows_packed
-        .pack(Operand::new(&cache.h_prev, hidden), rows, hidden);
-    let da_hh = Operand::t(if gru { &work.d_gates_hh } else { &work.d_gates }, gh);
-    matmul_packed_op(
-        threads,
-        gh,
-        da_hh,
-        &work.rows_packed,
-        grads.w_hh,
-        hidden,
-        Accum::Add,
-    );
+    if gh <= IN_PLACE_MAX_WIDTH {
+        let da = Operand::t(&work.d_gates, gh);
+        matmul_packed_op(
+            threads,
+            gh,
+            da,
+            &work.rows_packed,
+            grads.w_ih,
+            input,
+            Accum::Add,
+        );
+        work.rows_packed
+            .pack(Operand::new(&cache.h_prev, hidden), rows, hidden);
+        let da_hh = Operand::t(if gru { &work.d_gates_hh } else { &work.d_gates }, gh);
+        matmul_packed_op(
+            threads,
+            gh,
+            da_hh,
+            &work.rows_packed,
+            grads.w_hh,
+            hidden,
+            Accum::Add,
+        );
+    } else {
+        transpose(threads, &work.d_gates, rows, gh, &mut work.d_gates_t);
+        let dat = &work.d_gates_t;
+        matmul_packed(
+            threads,
+            gh,
+            dat,
+            rows,
+            &work.rows_packed,
+            grads.w_ih,
+            input,
+            Accum::Add,
+        );
+        if gru {
+            transpose(threads, &work.d_gates_hh, rows, gh, &mut work.d_gates_t);
+        }
+        work.rows_packed
+            .pack(Operand::new(&cache.h_prev, hidden), rows, hidden);
+        let dat = &work.d_gates_t;
+        matmul_packed(
+            threads,
+            gh,
+            dat,
+            rows,
+            &work.rows_packed,
+            grads.w_hh,
+            hidden,
+            Accum::Add,
+        );
+    }
     let d_gates = &work.d_gates[..];
     let d_gates_hh = if gru { &work.d_gates_hh[..] } else { d_gates };
     if let Some(db) = grads.b_ih {
@@ -153,6 +187,9 @@ pub fn backward_seq<T: Scalar>(
         Accum::Add,
     );
 }
+
+/// Widest gate row (`G·H`) whose gradient the weight-gradient products read in place.
+const IN_PLACE_MAX_WIDTH: usize = 512;
 
 /// Rows of the backward gate pass handed out at a time.
 const ROWS_PER_PIECE: usize = 4;

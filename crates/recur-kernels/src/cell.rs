@@ -191,6 +191,8 @@ pub struct SeqGradWork<T> {
     pub(crate) w_hh: PackedB<T>,
     /// `W_ih` packed as the right operand of `δA · W_ih`.
     pub(crate) w_ih: PackedB<T>,
+    /// `[G*H, T*B]`: a gate gradient transposed, left operand of the weight gradients.
+    pub(crate) d_gates_t: Vec<T>,
     /// The layer input or the previous states, packed as the right operand of a weight gradient.
     pub(crate) rows_packed: PackedB<T>,
 }
@@ -204,6 +206,7 @@ impl<T: Scalar> SeqGradWork<T> {
             d_h_step: Vec::new(),
             w_hh: PackedB::new(),
             w_ih: PackedB::new(),
+            d_gates_t: Vec::new(),
             rows_packed: PackedB::new(),
         }
     }
@@ -215,5 +218,6 @@ impl<T: Scalar> SeqGradWork<T> {
         self.d_gates_hh
             .resize(if cell == Cell::Gru { n } else { 0 }, zero);
         self.d_h_step.resize(shape.batch * shape.hidden, zero);
+        self.d_gates_t.resize(n, zero);
     }
 }

@@ -86,6 +86,26 @@ impl<T: Scalar> PackedB<T> {
     }
 }
 
+/// `dst[cols, rows] = srcᵀ` for a row-major `src[rows, cols]`, in cache-sized tiles, the column
+/// blocks spread over `threads` (each writes its own rows of `dst`).
+pub fn transpose<T: Scalar>(threads: &Threads, src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    const TILE: usize = 32;
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
+    let pd = SendPtr(dst.as_mut_ptr());
+    threads.for_each_sized(cols.div_ceil(TILE), rows * cols, |block| {
+        let j0 = block * TILE;
+        let j1 = (j0 + TILE).min(cols);
+        for i0 in (0..rows).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..j1 {
+                    // SAFETY: row j of dst belongs to this block only; bounds asserted above.
+                    unsafe { *pd.get().add(j * rows + i) = src[i * cols + j] };
+                }
+            }
+        }
+    });
+}
+
 /// Panels per parallel piece: depends on the panel count only, never on the thread count.
 fn panels_per_piece(panels: usize) -> usize {
     panels.div_ceil(8).max(1)
