@@ -112,60 +112,37 @@ pub fn backward_seq<T: Scalar>(
     // dW_ih += dAᵀ · X and dW_hh += dA_hhᵀ · H_prev, each one product over all T*B rows.
     // dW_ih += δAᵀ · X and dW_hh += δA_hhᵀ · H_prev read δA transposed. Narrow gate rows are
     // read in place; wide ones are first copied transposed (in parallel), because reading them in
-    // place strides by G·H floats per step of k, which defeats the caches and the TLB.
-    work.rows_packed.pack(Operand::new(x, input), rows, input);
-    if gh <= IN_PLACE_MAX_WIDTH {
-        let da = Operand::t(&work.d_gates, gh);
-        matmul_packed_op(
-            threads,
-            gh,
-            da,
-            &work.rows_packed,
-            grads.w_ih,
-            input,
-            Accum::Add,
-        );
-        work.rows_packed
-            .pack(Operand::new(&cache.h_prev, hidden), rows, hidden);
-        let da_hh = Operand::t(if gru { &work.d_gates_hh } else { &work.d_gates }, gh);
-        matmul_packed_op(
-            threads,
-            gh,
-            da_hh,
-            &work.rows_packed,
-            grads.w_hh,
+    // place strides by G·H floats per step of k, which defeats the caches and the TLB. (The GRU
+    // copies δA_hh for the second product; the others reuse the first copy.)
+    let in_place = gh <= IN_PLACE_MAX_WIDTH;
+    let mut copied_from = std::ptr::null();
+    let SeqGradWork {
+        d_gates,
+        d_gates_hh,
+        d_gates_t,
+        rows_packed,
+        ..
+    } = &mut *work;
+    for (source, rows_of, ld, grad) in [
+        (&*d_gates, x, input, &mut *grads.w_ih),
+        (
+            if gru { &*d_gates_hh } else { &*d_gates },
+            &cache.h_prev[..],
             hidden,
-            Accum::Add,
-        );
-    } else {
-        transpose(threads, &work.d_gates, rows, gh, &mut work.d_gates_t);
-        let dat = &work.d_gates_t;
-        matmul_packed(
-            threads,
-            gh,
-            dat,
-            rows,
-            &work.rows_packed,
-            grads.w_ih,
-            input,
-            Accum::Add,
-        );
-        if gru {
-            transpose(threads, &work.d_gates_hh, rows, gh, &mut work.d_gates_t);
-        }
-        work.rows_packed
-            .pack(Operand::new(&cache.h_prev, hidden), rows, hidden);
-        let dat = &work.d_gates_t;
-        matmul_packed(
-            threads,
-            gh,
-            dat,
-            rows,
-            &work.rows_packed,
-            grads.w_hh,
-            hidden,
-            Accum::Add,
-        );
+            &mut *grads.w_hh,
+        ),
+    ] {
+        rows_packed.pack(Operand::new(rows_of, ld), rows, ld);
+        let da = if in_place {
+            Operand::t(source, gh)
+        } else {
+            if copied_from != source.as_ptr() {
+                transpose(threads, source, rows, gh, d_gates_t);
+                copied_from = source.as_ptr();
+            }
+            Operand::new(&d_gates_t[..], rows)
+        };
+        matmul_packed_op(threads, gh, da, rows_packed, grad, ld, Accum::Add);
     }
     let d_gates = &work.d_gates[..];
     let d_gates_hh = if gru { &work.d_gates_hh[..] } else { d_gates };
@@ -203,14 +180,6 @@ struct BackRowPtrs<T> {
     d_gates_hh: SendPtr<T>,
 }
 
-/// `len` elements from `start` of the buffer at `p`.
-///
-/// # Safety
-/// The range must lie inside the buffer and be used by no one else meanwhile.
-unsafe fn part<'a, T>(p: SendPtr<T>, start: usize, len: usize) -> &'a mut [T] {
-    std::slice::from_raw_parts_mut(p.get().add(start), len)
-}
-
 /// The backward gate pass of row `b` at time `t`.
 ///
 /// # Safety
@@ -229,15 +198,15 @@ unsafe fn backward_row<T: Scalar>(
     let (batch, hidden) = (shape.batch, shape.hidden);
     let gh = cell.gates() * hidden;
     let row = (t * batch + b) * gh;
-    let da = part(p.d_gates, row, gh);
+    let da = p.d_gates.slice(row, gh);
     if !SeqShape::valid(lengths, t, b) {
         da.fill(T::zero());
         if cell == Cell::Gru {
-            part(p.d_gates_hh, row, gh).fill(T::zero());
+            p.d_gates_hh.slice(row, gh).fill(T::zero());
         }
         return;
     }
-    let dh = part(p.d_h, b * hidden, hidden);
+    let dh = p.d_h.slice(b * hidden, hidden);
     let o = (t * batch + b) * d_out.ld + d_out.col;
     for (dh, &g) in dh.iter_mut().zip(&d_out.data[o..o + hidden]) {
         *dh += g;
@@ -258,7 +227,7 @@ unsafe fn backward_row<T: Scalar>(
             }
         }
         Cell::Lstm => {
-            let dc = part(p.d_c, b * hidden, hidden);
+            let dc = p.d_c.slice(b * hidden, hidden);
             let c_prev = &cache.c_prev[st.clone()];
             let tanh_c = &cache.tanh_c[st];
             lstm_cell_backward(gates, c_prev, tanh_c, dh, dc, da, hidden);
@@ -266,7 +235,7 @@ unsafe fn backward_row<T: Scalar>(
         Cell::Gru => {
             let h_prev = &cache.h_prev[st.clone()];
             let gh_n = &cache.gh_n[st];
-            let da_hh = part(p.d_gates_hh, row, gh);
+            let da_hh = p.d_gates_hh.slice(row, gh);
             gru_cell_backward(gates, h_prev, gh_n, dh, da, da_hh, hidden);
         }
     }

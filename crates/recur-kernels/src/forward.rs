@@ -144,14 +144,6 @@ struct RowPtrs<T> {
     step: SendPtr<T>,
 }
 
-/// `len` elements from `start` of the buffer at `p`.
-///
-/// # Safety
-/// The range must lie inside the buffer and be used by no one else meanwhile.
-unsafe fn part<'a, T>(p: SendPtr<T>, start: usize, len: usize) -> &'a mut [T] {
-    std::slice::from_raw_parts_mut(p.get().add(start), len)
-}
-
 /// The gate pass of row `b` at time `t`.
 ///
 /// # Safety
@@ -169,14 +161,14 @@ unsafe fn forward_row<T: Scalar>(
     p: RowPtrs<T>,
 ) {
     let gh = cell.gates() * hidden;
-    let out_row = part(p.out, (t * batch + b) * out_ld + out_col, hidden);
-    let g = part(p.gates, b * gh, gh);
+    let out_row = p.out.slice((t * batch + b) * out_ld + out_col, hidden);
+    let g = p.gates.slice(b * gh, gh);
     if !SeqShape::valid(lengths, t, b) {
         out_row.fill(T::zero());
         g.fill(T::zero());
         return;
     }
-    let hb = part(p.h, b * hidden, hidden);
+    let hb = p.h.slice(b * hidden, hidden);
     let r = (t * batch + b) * hidden;
     match cell {
         Cell::RnnTanh | Cell::RnnRelu => {
@@ -189,13 +181,13 @@ unsafe fn forward_row<T: Scalar>(
             out_row.copy_from_slice(g);
         }
         Cell::Lstm => {
-            let cb = part(p.c, b * hidden, hidden);
-            part(p.c_prev, r, hidden).copy_from_slice(cb);
-            lstm_cell(g, cb, hb, part(p.tanh_c, r, hidden), out_row, hidden);
+            let cb = p.c.slice(b * hidden, hidden);
+            p.c_prev.slice(r, hidden).copy_from_slice(cb);
+            lstm_cell(g, cb, hb, p.tanh_c.slice(r, hidden), out_row, hidden);
         }
         Cell::Gru => {
-            let step = part(p.step, b * gh, gh);
-            gru_cell(g, step, part(p.gh_n, r, hidden), hb, out_row, hidden);
+            let step = p.step.slice(b * gh, gh);
+            gru_cell(g, step, p.gh_n.slice(r, hidden), hb, out_row, hidden);
         }
     }
 }

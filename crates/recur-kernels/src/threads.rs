@@ -271,6 +271,14 @@ impl<T> SendPtr<T> {
     pub(crate) fn get(self) -> *mut T {
         self.0
     }
+
+    /// `len` elements from `start` of the buffer the pointer addresses.
+    ///
+    /// # Safety
+    /// The range must lie inside the buffer and be used by no one else while the slice lives.
+    pub(crate) unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [T] {
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
 }
 
 #[cfg(test)]
