@@ -2,6 +2,7 @@
 
 mod bench_cmd;
 mod eval_cmd;
+mod forecast_cmd;
 mod progress;
 mod sample_cmd;
 mod train_cmd;
@@ -27,6 +28,8 @@ enum Command {
     Sample(sample_cmd::SampleArgs),
     /// Measure training, forward and generation speed of the character model.
     Bench(bench_cmd::BenchArgs),
+    /// Train a forecaster on a CSV series and score it against baselines on its last points.
+    Forecast(Box<forecast_cmd::ForecastArgs>),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval_cmd::run(args),
         Command::Sample(args) => sample_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Forecast(args) => forecast_cmd::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -16,9 +16,9 @@
 
 pub mod bench;
 pub mod charlm;
-pub mod forecast;
 mod config;
 mod error;
+pub mod forecast;
 pub mod io;
 pub mod optim;
 pub mod plot;

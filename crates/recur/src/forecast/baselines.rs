@@ -8,7 +8,10 @@ pub fn naive(history: &[f64], horizon: usize) -> Vec<f64> {
 
 /// The value one season (`period` steps) before each forecast step: the last season repeated.
 pub fn seasonal_naive(history: &[f64], horizon: usize, period: usize) -> Vec<f64> {
-    assert!(period >= 1 && history.len() >= period, "history shorter than one season");
+    assert!(
+        period >= 1 && history.len() >= period,
+        "history shorter than one season"
+    );
     let season = &history[history.len() - period..];
     (0..horizon).map(|h| season[h % period]).collect()
 }
@@ -17,7 +20,11 @@ pub fn seasonal_naive(history: &[f64], horizon: usize, period: usize) -> Vec<f64
 pub fn drift(history: &[f64], horizon: usize) -> Vec<f64> {
     let n = history.len();
     let last = history[n - 1];
-    let slope = if n > 1 { (last - history[0]) / (n - 1) as f64 } else { 0.0 };
+    let slope = if n > 1 {
+        (last - history[0]) / (n - 1) as f64
+    } else {
+        0.0
+    };
     (1..=horizon).map(|h| last + slope * h as f64).collect()
 }
 

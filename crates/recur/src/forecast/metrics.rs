@@ -25,15 +25,33 @@ pub fn mase_scale(train: &[f64], period: usize) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    (period..train.len()).map(|t| (train[t] - train[t - period]).abs()).sum::<f64>() / n as f64
+    (period..train.len())
+        .map(|t| (train[t] - train[t - period]).abs())
+        .sum::<f64>()
+        / n as f64
 }
 
 /// The metrics of `forecast` against `truth` (same length), MASE scaled by `scale`.
 pub fn metrics(truth: &[f64], forecast: &[f64], scale: f64) -> ForecastMetrics {
-    assert_eq!(truth.len(), forecast.len(), "truth and forecast differ in length");
+    assert_eq!(
+        truth.len(),
+        forecast.len(),
+        "truth and forecast differ in length"
+    );
     let n = truth.len() as f64;
-    let mae = truth.iter().zip(forecast).map(|(y, f)| (y - f).abs()).sum::<f64>() / n;
-    let rmse = (truth.iter().zip(forecast).map(|(y, f)| (y - f).powi(2)).sum::<f64>() / n).sqrt();
+    let mae = truth
+        .iter()
+        .zip(forecast)
+        .map(|(y, f)| (y - f).abs())
+        .sum::<f64>()
+        / n;
+    let rmse = (truth
+        .iter()
+        .zip(forecast)
+        .map(|(y, f)| (y - f).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
     let nonzero: Vec<f64> = truth
         .iter()
         .zip(forecast)
@@ -51,7 +69,11 @@ pub fn metrics(truth: &[f64], forecast: &[f64], scale: f64) -> ForecastMetrics {
             .zip(forecast)
             .map(|(y, f)| {
                 let d = y.abs() + f.abs();
-                if d == 0.0 { 0.0 } else { 2.0 * (y - f).abs() / d }
+                if d == 0.0 {
+                    0.0
+                } else {
+                    2.0 * (y - f).abs() / d
+                }
             })
             .sum::<f64>()
         / n;

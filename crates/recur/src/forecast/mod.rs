@@ -6,6 +6,8 @@
 
 pub mod baselines;
 pub mod metrics;
+pub mod model;
+pub mod pipeline;
 pub mod series;
 
 pub use baselines::{drift, naive, seasonal_naive};

@@ -22,19 +22,35 @@ pub struct Series {
 ///
 /// Errors name the file, the row (1-based, the header being row 1) and the column: a missing or
 /// non-numeric cell, a row with the wrong number of fields, an unknown column.
-pub fn read_series(path: &Path, time: &[String], target: &str, covariates: &[String]) -> Result<Series> {
+pub fn read_series(
+    path: &Path,
+    time: &[String],
+    target: &str,
+    covariates: &[String],
+) -> Result<Series> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines.next().ok_or_else(|| Error::format(path, "the file is empty"))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines
+        .next()
+        .ok_or_else(|| Error::format(path, "the file is empty"))?;
     let names: Vec<&str> = header.split(',').map(str::trim).collect();
     let column = |name: &str| -> Result<usize> {
         names.iter().position(|n| *n == name).ok_or_else(|| {
-            Error::format(path, format!("no column '{name}' (columns: {})", names.join(", ")))
+            Error::format(
+                path,
+                format!("no column '{name}' (columns: {})", names.join(", ")),
+            )
         })
     };
     let time_cols: Vec<usize> = time.iter().map(|t| column(t)).collect::<Result<_>>()?;
     let target_col = column(target)?;
-    let cov_cols: Vec<usize> = covariates.iter().map(|c| column(c)).collect::<Result<_>>()?;
+    let cov_cols: Vec<usize> = covariates
+        .iter()
+        .map(|c| column(c))
+        .collect::<Result<_>>()?;
     let mut series = Series {
         times: Vec::new(),
         target: Vec::new(),
@@ -47,7 +63,11 @@ pub fn read_series(path: &Path, time: &[String], target: &str, covariates: &[Str
         if fields.len() != names.len() {
             return Err(Error::format(
                 path,
-                format!("row {row} has {} fields, the header has {}", fields.len(), names.len()),
+                format!(
+                    "row {row} has {} fields, the header has {}",
+                    fields.len(),
+                    names.len()
+                ),
             ));
         }
         let number = |col: usize| -> Result<f64> {
@@ -60,7 +80,10 @@ pub fn read_series(path: &Path, time: &[String], target: &str, covariates: &[Str
                 )),
                 _ => Err(Error::format(
                     path,
-                    format!("row {row}, column '{}': {cell:?} is not a number", names[col]),
+                    format!(
+                        "row {row}, column '{}': {cell:?} is not a number",
+                        names[col]
+                    ),
                 )),
             }
         };
@@ -71,7 +94,11 @@ pub fn read_series(path: &Path, time: &[String], target: &str, covariates: &[Str
         series.times.push(if time_cols.is_empty() {
             series.target.len().to_string()
         } else {
-            time_cols.iter().map(|&c| fields[c]).collect::<Vec<_>>().join("-")
+            time_cols
+                .iter()
+                .map(|&c| fields[c])
+                .collect::<Vec<_>>()
+                .join("-")
         });
     }
     if series.target.is_empty() {
@@ -85,7 +112,8 @@ mod tests {
     use super::*;
 
     fn write(name: &str, text: &str) -> std::path::PathBuf {
-        let path = std::env::temp_dir().join(format!("recur-series-{name}-{}.csv", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("recur-series-{name}-{}.csv", std::process::id()));
         std::fs::write(&path, text).unwrap();
         path
     }
@@ -103,10 +131,16 @@ mod tests {
     fn bad_cells_name_row_and_column() {
         let p = write("bad", "t,y\n1,5\n2,\n");
         let e = read_series(&p, &[], "y", &[]).unwrap_err().to_string();
-        assert!(e.contains("row 3, column 'y'") && e.contains("empty"), "{e}");
+        assert!(
+            e.contains("row 3, column 'y'") && e.contains("empty"),
+            "{e}"
+        );
         let p = write("nan", "t,y\n1,5\n2,abc\n");
         let e = read_series(&p, &[], "y", &[]).unwrap_err().to_string();
-        assert!(e.contains("row 3, column 'y'") && e.contains("\"abc\""), "{e}");
+        assert!(
+            e.contains("row 3, column 'y'") && e.contains("\"abc\""),
+            "{e}"
+        );
         let p = write("ragged", "t,y\n1,5,7\n");
         let e = read_series(&p, &[], "y", &[]).unwrap_err().to_string();
         assert!(e.contains("row 2 has 3 fields"), "{e}");

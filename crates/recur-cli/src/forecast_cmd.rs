@@ -1,0 +1,237 @@
+//! `recur forecast`: train a forecaster on a CSV series and score it, with the naive,
+//! seasonal-naive and drift baselines, on the held-out end of the series.
+
+use clap::Args;
+use recur::forecast::pipeline::{run as forecast, ForecastSettings};
+use recur::forecast::read_series;
+use recur::io::{replace_dir_atomically, write_atomically, write_safetensors};
+use recur::{CellType, Error, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Flags of `recur forecast`.
+#[derive(Args)]
+pub struct ForecastArgs {
+    /// CSV file with a header row
+    #[arg(long)]
+    csv: PathBuf,
+    /// Column to forecast
+    #[arg(long)]
+    target: String,
+    /// Columns that label a row, comma-separated (e.g. year,month)
+    #[arg(long, value_delimiter = ',')]
+    time: Vec<String>,
+    /// Further numeric columns fed to the model, comma-separated
+    #[arg(long, value_delimiter = ',')]
+    covariates: Vec<String>,
+    /// Steps of history the model sees
+    #[arg(long, default_value_t = 24)]
+    lookback: usize,
+    /// Steps predicted from each origin (direct multi-output)
+    #[arg(long, default_value_t = 12)]
+    horizon: usize,
+    /// Points held out at the end as the test span
+    #[arg(long, conflicts_with = "test_frac")]
+    test_size: Option<usize>,
+    /// Fraction of the points held out at the end [default: 0.1]
+    #[arg(long)]
+    test_frac: Option<f64>,
+    /// Season length (seasonal naive, MASE, --seasonal-diff)
+    #[arg(long, default_value_t = 12)]
+    period: usize,
+    /// Model the logarithm of the series
+    #[arg(long)]
+    log: bool,
+    /// Model the change from one season before
+    #[arg(long)]
+    seasonal_diff: bool,
+    /// Model first differences
+    #[arg(long)]
+    diff: bool,
+    /// rnn, lstm or gru
+    #[arg(long, default_value = "gru")]
+    cell: String,
+    /// Hidden units
+    #[arg(long, default_value_t = 32)]
+    hidden: usize,
+    /// Layers
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
+    /// Maximum passes over the training windows
+    #[arg(long, default_value_t = 300)]
+    epochs: usize,
+    /// Stop after this many epochs without a better validation loss
+    #[arg(long, default_value_t = 40)]
+    patience: usize,
+    /// Windows per step
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Adam learning rate
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    /// Seed
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Output directory: forecast.csv, forecast.svg, metrics.json, the model
+    #[arg(long, default_value = "runs/forecast")]
+    out: PathBuf,
+    /// Print the metrics as one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `recur forecast`.
+pub fn run(args: ForecastArgs) -> Result<ExitCode> {
+    let threads = crate::threads(Some(args.threads))?;
+    let series = read_series(&args.csv, &args.time, &args.target, &args.covariates)?;
+    let n = series.target.len();
+    let test_size = match (args.test_size, args.test_frac) {
+        (Some(k), _) => k,
+        (None, f) => {
+            let f = f.unwrap_or(0.1);
+            if !(f > 0.0 && f < 1.0) {
+                return Err(Error::Config(format!(
+                    "--test-frac must be in (0, 1), got {f}"
+                )));
+            }
+            ((n as f64) * f).round().max(1.0) as usize
+        }
+    };
+    let settings = ForecastSettings {
+        lookback: args.lookback,
+        horizon: args.horizon,
+        test_size,
+        period: args.period,
+        log: args.log,
+        seasonal_diff: args.seasonal_diff,
+        diff: args.diff,
+        val_frac: 0.2,
+        cell: args.cell.parse::<CellType>()?,
+        hidden: args.hidden,
+        layers: args.layers,
+        epochs: args.epochs,
+        patience: args.patience,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.seed,
+    };
+    let r = forecast(&series, &settings, &threads)?;
+    let truth = &series.target[r.test_start..];
+    let times = &series.times[r.test_start..];
+    let mut csv = String::from("time,actual");
+    for m in &r.results {
+        csv += &format!(",{}", m.name);
+    }
+    csv.push('\n');
+    for (i, t) in times.iter().enumerate() {
+        csv += &format!("{t},{}", truth[i]);
+        for m in &r.results {
+            csv += &format!(",{:.4}", m.forecast[i]);
+        }
+        csv.push('\n');
+    }
+    let metrics: serde_json::Map<String, serde_json::Value> = r
+        .results
+        .iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                serde_json::to_value(m.metrics).expect("metrics serialise"),
+            )
+        })
+        .collect();
+    let report = serde_json::json!({
+        "csv": args.csv.display().to_string(),
+        "target": args.target,
+        "test_points": truth.len(),
+        "test_start": series.times[r.test_start],
+        "epochs": r.epochs,
+        "settings": settings,
+        "metrics": metrics,
+    });
+    let svg = plot(&series.target, r.test_start, &r.results[0].forecast);
+    replace_dir_atomically(&args.out, &[], |tmp| {
+        write_atomically(&tmp.join("forecast.csv"), csv.as_bytes())?;
+        write_atomically(&tmp.join("forecast.svg"), svg.as_bytes())?;
+        let json = serde_json::to_string_pretty(&report).expect("report serialises");
+        write_atomically(&tmp.join("metrics.json"), format!("{json}\n").as_bytes())?;
+        let config = serde_json::json!({"format": "recur", "version": 1, "task": "forecast",
+            "model": r.model.config(), "settings": settings});
+        write_atomically(&tmp.join("config.json"), format!("{config:#}\n").as_bytes())?;
+        write_safetensors(tmp.join("model.safetensors"), &r.model.named_tensors())
+    })?;
+    if args.json {
+        println!("{}", serde_json::Value::Object(metrics));
+    } else {
+        println!(
+            "{} points, test span {} points from {} (epochs trained: {})",
+            n,
+            truth.len(),
+            series.times[r.test_start],
+            r.epochs
+        );
+        println!(
+            "{:<16}{:>12}{:>12}{:>10}{:>10}{:>8}",
+            "method", "MAE", "RMSE", "MAPE %", "sMAPE %", "MASE"
+        );
+        for m in &r.results {
+            let x = m.metrics;
+            println!(
+                "{:<16}{:>12.3}{:>12.3}{:>10.2}{:>10.2}{:>8.3}",
+                m.name, x.mae, x.rmse, x.mape, x.smape, x.mase
+            );
+        }
+        println!(
+            "outputs: {}/forecast.csv, forecast.svg, metrics.json",
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// History, test truth and the model's forecast as an SVG line chart.
+fn plot(y: &[f64], test_start: usize, forecast: &[f64]) -> String {
+    let (w, h, pad) = (720.0, 360.0, 40.0);
+    let lo = y
+        .iter()
+        .chain(forecast)
+        .cloned()
+        .fold(f64::INFINITY, f64::min);
+    let hi = y
+        .iter()
+        .chain(forecast)
+        .cloned()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let span = (hi - lo).max(1e-9);
+    let sx = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (y.len().max(2) - 1) as f64;
+    let sy = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / span;
+    let line = |pts: Vec<(usize, f64)>, color: &str| {
+        let p: Vec<String> = pts
+            .iter()
+            .map(|&(i, v)| format!("{:.1},{:.1}", sx(i), sy(v)))
+            .collect();
+        format!(
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>\n",
+            p.join(" ")
+        )
+    };
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
+    svg += &line((0..test_start).map(|i| (i, y[i])).collect(), "#555");
+    svg += &line(
+        (test_start..y.len()).map(|i| (i, y[i])).collect(),
+        "#1f77b4",
+    );
+    svg += &line(
+        forecast
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| (test_start + k, v))
+            .collect(),
+        "#d62728",
+    );
+    svg += &format!("<text x=\"{pad}\" y=\"20\">history (grey), test truth (blue), forecast (red); {lo:.1} to {hi:.1}</text>\n</svg>\n");
+    svg
+}
