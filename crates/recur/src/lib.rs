@@ -16,6 +16,7 @@
 
 pub mod bench;
 pub mod charlm;
+pub mod classify;
 mod config;
 mod error;
 pub mod forecast;
