@@ -1,6 +1,7 @@
 //! The `recur` command line. Thin: every real decision lives in the `recur` library.
 
 mod bench_cmd;
+mod classify_cmd;
 mod eval_cmd;
 mod forecast_cmd;
 mod progress;
@@ -30,6 +31,8 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Train a forecaster on a CSV series and score it against baselines on its last points.
     Forecast(Box<forecast_cmd::ForecastArgs>),
+    /// Classify sequences: train, eval, predict.
+    Classify(Box<classify_cmd::ClassifyArgs>),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Forecast(args) => forecast_cmd::run(*args),
+        Command::Classify(args) => classify_cmd::run(*args),
     };
     match result {
         Ok(code) => code,

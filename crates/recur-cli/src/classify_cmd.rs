@@ -1,0 +1,380 @@
+//! `recur classify train | eval | predict`: many-to-one classification of numeric sequences
+//! (`.ts`, per-frame `.csv`) and texts (`.jsonl`).
+
+use clap::{Args, Subcommand};
+use recur::classify::data::{read_dataset, Dataset};
+use recur::classify::model::{Classifier, ClassifierConfig};
+use recur::classify::train::{
+    argmax_rows, class_ids, predict, report, stratified_split, train, ClassifySettings, Report,
+};
+use recur::io::{replace_dir_atomically, write_atomically, write_safetensors, TensorFile};
+use recur::{Error, Result, Rng};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// `recur classify` and its commands.
+#[derive(Args)]
+pub struct ClassifyArgs {
+    #[command(subcommand)]
+    command: ClassifyCommand,
+}
+
+#[derive(Subcommand)]
+enum ClassifyCommand {
+    /// Train on labelled sequences, keep the best model by validation accuracy, and score it on
+    /// a test file or a held-out share.
+    Train(TrainArgs),
+    /// Score a checkpoint on labelled sequences.
+    Eval(EvalArgs),
+    /// Labels and class probabilities for sequences (labels in the file are ignored).
+    Predict(PredictArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Training data: .ts (UCR/UEA), .csv (one row per frame: seq, label, frame, features) or .jsonl (text, label)
+    #[arg(long)]
+    data: PathBuf,
+    /// Test data; without it a stratified --test-frac of --data is held out
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Share of --data held out for testing when there is no --test
+    #[arg(long, default_value_t = 0.2)]
+    test_frac: f64,
+    /// Share of the training data held out for early stopping (stratified)
+    #[arg(long, default_value_t = 0.15)]
+    val_frac: f64,
+    /// rnn, lstm or gru
+    #[arg(long, default_value = "gru")]
+    cell: String,
+    /// Hidden units per direction
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    /// Layers
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
+    /// Run a second direction backwards
+    #[arg(long)]
+    bidirectional: bool,
+    /// Dropout between layers
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f64,
+    /// last, mean or max
+    #[arg(long, default_value = "last")]
+    pooling: String,
+    /// Text: embedding width
+    #[arg(long, default_value_t = 32)]
+    embed: usize,
+    /// Text: characters kept per text
+    #[arg(long, default_value_t = 1000)]
+    max_len: usize,
+    /// Text: most frequent characters with their own embedding
+    #[arg(long, default_value_t = 200)]
+    max_vocab: usize,
+    /// Maximum epochs
+    #[arg(long, default_value_t = 60)]
+    epochs: usize,
+    /// Epochs without a better validation accuracy before stopping
+    #[arg(long, default_value_t = 10)]
+    patience: usize,
+    /// Sequences per step
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Adam learning rate
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    /// Seed of initialisation, splits and shuffling
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads [default: all cores]
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output directory: config.json, model.safetensors, report.json, confusion.svg
+    #[arg(long, default_value = "runs/classify")]
+    out: PathBuf,
+    /// No per-epoch lines
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Checkpoint directory
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Labelled sequences
+    #[arg(long)]
+    data: PathBuf,
+    /// Text: characters kept per text
+    #[arg(long, default_value_t = 1000)]
+    max_len: usize,
+    /// Write the confusion matrix as an SVG here
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Print the report as one JSON object
+    #[arg(long)]
+    json: bool,
+    /// Worker threads [default: all cores]
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Checkpoint directory
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Sequences, in a format the model was trained on
+    #[arg(long)]
+    data: PathBuf,
+    /// Where to write: .csv (index, label, one probability column per class) or .json
+    #[arg(long)]
+    output: PathBuf,
+    /// Text: characters kept per text
+    #[arg(long, default_value_t = 1000)]
+    max_len: usize,
+    /// Worker threads [default: all cores]
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Runs `recur classify`.
+pub fn run(args: ClassifyArgs) -> Result<ExitCode> {
+    match args.command {
+        ClassifyCommand::Train(a) => run_train(a),
+        ClassifyCommand::Eval(a) => run_eval(a),
+        ClassifyCommand::Predict(a) => run_predict(a),
+    }
+}
+
+fn load(dir: &Path) -> Result<Classifier> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("not JSON ({e})")))?;
+    if v["task"] != "classify" {
+        return Err(Error::format(
+            &path,
+            "not a classifier checkpoint (task is not \"classify\")",
+        ));
+    }
+    let config: ClassifierConfig = serde_json::from_value(v["model"].clone())
+        .map_err(|e| Error::format(&path, format!("bad model section ({e})")))?;
+    let mut model = Classifier::new(config, &mut Rng::new(0))?;
+    model.load_tensors(TensorFile::read(dir.join("model.safetensors"))?)?;
+    Ok(model)
+}
+
+fn check_kind(model: &Classifier, data: &Dataset, path: &Path) -> Result<()> {
+    let dims = model.config().dims;
+    if data.dims != dims {
+        return Err(Error::format(
+            path,
+            format!(
+                "sequences have {} features per step, the model expects {dims}",
+                data.dims
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn print_report(r: &Report) {
+    println!(
+        "accuracy {:.4}  macro-F1 {:.4}  ({} sequences)",
+        r.accuracy, r.macro_f1, r.count
+    );
+    println!("{:<14}{:>10}{:>10}", "class", "precision", "recall");
+    for c in &r.classes {
+        println!("{:<14}{:>10.3}{:>10.3}", c, r.precision[c], r.recall[c]);
+    }
+    println!("confusion (rows true, columns predicted):");
+    for (i, row) in r.confusion.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:>5}")).collect();
+        println!("{:<14}{}", r.classes[i], cells.join(""));
+    }
+}
+
+/// The confusion matrix as an SVG heat map.
+fn confusion_svg(r: &Report) -> String {
+    let c = r.classes.len();
+    let cell = (360 / c.max(1)).clamp(24, 60) as f64;
+    let (x0, y0) = (110.0, 40.0);
+    let size = x0 + cell * c as f64 + 20.0;
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{x0}\" y=\"20\">confusion: rows true, columns predicted (accuracy {:.3})</text>\n", size + 20.0, r.accuracy);
+    for (i, row) in r.confusion.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        svg += &format!(
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
+            x0 - 6.0,
+            y0 + cell * (i as f64 + 0.6),
+            r.classes[i]
+        );
+        for (j, &v) in row.iter().enumerate() {
+            let shade = 255.0 - 200.0 * v as f64 / total;
+            svg += &format!(
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{cell}\" height=\"{cell}\" fill=\"rgb({shade:.0},{shade:.0},255)\" stroke=\"#ccc\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{v}</text>\n",
+                x0 + cell * j as f64, y0 + cell * i as f64, x0 + cell * (j as f64 + 0.5), y0 + cell * (i as f64 + 0.6)
+            );
+        }
+    }
+    svg + "</svg>\n"
+}
+
+fn run_train(a: TrainArgs) -> Result<ExitCode> {
+    let threads = crate::threads(a.threads)?;
+    let all = read_dataset(&a.data, a.max_len)?;
+    let (train_data, test_data) = match &a.test {
+        Some(t) => (all, read_dataset(t, a.max_len)?),
+        None => {
+            if !(a.test_frac > 0.0 && a.test_frac < 1.0) {
+                return Err(Error::Config(format!(
+                    "--test-frac must be in (0, 1), got {}",
+                    a.test_frac
+                )));
+            }
+            let (tr, te) = stratified_split(&all.labels, a.test_frac, a.seed.wrapping_add(1));
+            (all.subset(&tr), all.subset(&te))
+        }
+    };
+    if test_data.dims != train_data.dims {
+        return Err(Error::Input(
+            "--test and --data hold different kinds of sequences".into(),
+        ));
+    }
+    let settings = ClassifySettings {
+        cell: a.cell.parse()?,
+        hidden: a.hidden,
+        layers: a.layers,
+        bidirectional: a.bidirectional,
+        dropout: a.dropout,
+        pooling: a.pooling.parse()?,
+        embed: a.embed,
+        max_vocab: a.max_vocab,
+        val_frac: a.val_frac,
+        epochs: a.epochs,
+        patience: a.patience,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        seed: a.seed,
+    };
+    if settings.hidden == 0
+        || settings.layers == 0
+        || !(0.0..1.0).contains(&settings.dropout)
+        || !(a.val_frac > 0.0 && a.val_frac < 1.0)
+    {
+        return Err(Error::Config(
+            "--hidden and --layers must be at least 1, --dropout in [0, 1), --val-frac in (0, 1)"
+                .into(),
+        ));
+    }
+    let quiet = a.quiet;
+    let trained = train(&train_data, &settings, &threads, |epoch, loss, acc| {
+        if !quiet {
+            eprintln!("epoch {epoch}: training loss {loss:.4}, validation accuracy {acc:.4}");
+        }
+    })?;
+    let model = trained.model;
+    let truth = class_ids(&test_data.labels, &model.config().classes)?;
+    let probs = predict(&model, &threads, &test_data, 64)?;
+    let r = report(
+        &truth,
+        &argmax_rows(&probs, model.config().classes.len()),
+        &model.config().classes,
+    );
+    replace_dir_atomically(&a.out, &[], |tmp| {
+        let config = serde_json::json!({"format": "recur", "version": 1, "task": "classify", "model": model.config(), "training": settings});
+        write_atomically(&tmp.join("config.json"), format!("{config:#}\n").as_bytes())?;
+        write_safetensors(tmp.join("model.safetensors"), &model.named_tensors())?;
+        let rj = serde_json::to_string_pretty(&r).expect("report serialises");
+        write_atomically(&tmp.join("report.json"), format!("{rj}\n").as_bytes())?;
+        write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r).as_bytes())
+    })?;
+    eprintln!(
+        "trained {} epochs; best validation accuracy {:.4}",
+        trained.epochs, trained.val_accuracy
+    );
+    println!(
+        "test ({}):",
+        a.test
+            .as_ref()
+            .map_or("held-out share of --data".into(), |p| p
+                .display()
+                .to_string())
+    );
+    print_report(&r);
+    eprintln!("checkpoint and report in {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_eval(a: EvalArgs) -> Result<ExitCode> {
+    let threads = crate::threads(a.threads)?;
+    let model = load(&a.checkpoint)?;
+    let data = read_dataset(&a.data, a.max_len)?;
+    check_kind(&model, &data, &a.data)?;
+    let truth = class_ids(&data.labels, &model.config().classes)?;
+    let probs = predict(&model, &threads, &data, 64)?;
+    let r = report(
+        &truth,
+        &argmax_rows(&probs, model.config().classes.len()),
+        &model.config().classes,
+    );
+    if let Some(p) = &a.plot {
+        write_atomically(p, confusion_svg(&r).as_bytes())?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&r).expect("report serialises"));
+    } else {
+        print_report(&r);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_predict(a: PredictArgs) -> Result<ExitCode> {
+    let threads = crate::threads(a.threads)?;
+    let model = load(&a.checkpoint)?;
+    let data = read_dataset(&a.data, a.max_len)?;
+    check_kind(&model, &data, &a.data)?;
+    let classes = &model.config().classes;
+    let probs = predict(&model, &threads, &data, 64)?;
+    let labels = argmax_rows(&probs, classes.len());
+    let json = a.output.extension().and_then(|e| e.to_str()) == Some("json");
+    let text = if json {
+        let rows: Vec<serde_json::Value> = labels
+            .iter()
+            .zip(probs.chunks_exact(classes.len()))
+            .enumerate()
+            .map(|(i, (&l, p))| {
+                let probs: serde_json::Map<String, serde_json::Value> =
+                    classes.iter().zip(p).map(|(c, &v)| (c.clone(), serde_json::json!(v))).collect();
+                serde_json::json!({"index": i, "label": classes[l as usize], "probabilities": probs})
+            })
+            .collect();
+        format!("{}\n", serde_json::Value::Array(rows))
+    } else {
+        let mut s = format!(
+            "index,label,{}\n",
+            classes
+                .iter()
+                .map(|c| format!("p_{c}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        for (i, (&l, p)) in labels
+            .iter()
+            .zip(probs.chunks_exact(classes.len()))
+            .enumerate()
+        {
+            let ps: Vec<String> = p.iter().map(|v| format!("{v:.6}")).collect();
+            s += &format!("{i},{},{}\n", classes[l as usize], ps.join(","));
+        }
+        s
+    };
+    write_atomically(&a.output, text.as_bytes())?;
+    eprintln!(
+        "{} predictions written to {}",
+        labels.len(),
+        a.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

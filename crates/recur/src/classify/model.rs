@@ -1,0 +1,445 @@
+//! The sequence classifier: (embedding for text) → stacked, optionally bidirectional RNN/LSTM/GRU
+//! over each sequence's valid steps → pooling (final state, mean or max over valid steps) →
+//! linear head → softmax.
+
+use super::data::{Dataset, Item};
+use crate::config::{CellType, RecurrentConfig};
+use crate::error::{Error, Result};
+use crate::io::NamedTensor;
+use crate::recurrent::{ForwardArgs, Recurrent};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use recur_kernels::{matmul, softmax_cross_entropy, Accum, Operand, Threads};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// How a sequence's outputs become one feature vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The final state of each direction (the last valid step forward, the first backward).
+    Last,
+    /// The mean of the outputs over the valid steps.
+    Mean,
+    /// The elementwise maximum of the outputs over the valid steps.
+    Max,
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "last" => Ok(Pooling::Last),
+            "mean" => Ok(Pooling::Mean),
+            "max" => Ok(Pooling::Max),
+            _ => Err(Error::Config(format!(
+                "pooling '{s}' is not one of last, mean, max"
+            ))),
+        }
+    }
+}
+
+/// Everything that defines a classifier besides its weights (stored as `config.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierConfig {
+    /// Recurrent cell.
+    pub cell: CellType,
+    /// Hidden units per direction.
+    pub hidden_size: usize,
+    /// Stacked layers.
+    pub num_layers: usize,
+    /// Two directions.
+    pub bidirectional: bool,
+    /// Dropout between layers.
+    pub dropout: f64,
+    /// Pooling.
+    pub pooling: Pooling,
+    /// Numeric features per step (0 for text).
+    pub dims: usize,
+    /// Text: embedding width.
+    pub embed_dim: usize,
+    /// Text: the characters with an embedding (others share the last row).
+    pub vocab: Vec<char>,
+    /// Class names; the index is the class id.
+    pub classes: Vec<String>,
+    /// Numeric: per-feature mean of the training split.
+    pub mean: Vec<f32>,
+    /// Numeric: per-feature standard deviation of the training split.
+    pub std: Vec<f32>,
+}
+
+/// A classifier.
+#[derive(Clone, Debug)]
+pub struct Classifier {
+    config: ClassifierConfig,
+    /// `[V + 1, E]` for text (the last row for unknown characters); empty for numeric input.
+    embedding: Vec<f32>,
+    rnn: Recurrent<f32>,
+    /// `[C, D·H]`.
+    head_weight: Vec<f32>,
+    /// `[C]`.
+    head_bias: Vec<f32>,
+    char_ids: HashMap<char, usize>,
+}
+
+/// Loss and correct predictions of a batch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchResult {
+    /// Summed cross-entropy.
+    pub loss_sum: f64,
+    /// Correct arg-max predictions.
+    pub correct: usize,
+}
+
+impl Classifier {
+    /// A freshly initialised classifier (PyTorch's schemes; embedding `N(0, 1)`).
+    pub fn new(config: ClassifierConfig, rng: &mut Rng) -> Result<Self> {
+        let input = if config.dims > 0 {
+            config.dims
+        } else {
+            config.embed_dim
+        };
+        if input == 0 || config.classes.len() < 2 {
+            return Err(Error::Config(
+                "a classifier needs input features and at least 2 classes".into(),
+            ));
+        }
+        let rnn_config = RecurrentConfig::new(config.cell, input, config.hidden_size)
+            .layers(config.num_layers)
+            .bidirectional(config.bidirectional)
+            .dropout(config.dropout);
+        let rnn = Recurrent::new(rnn_config, rng)?;
+        let width = rnn.config().output_size();
+        let k = 1.0 / (width as f64).sqrt();
+        let c = config.classes.len();
+        let head_weight = (0..c * width)
+            .map(|_| rng.uniform_range(-k, k) as f32)
+            .collect();
+        let head_bias = (0..c).map(|_| rng.uniform_range(-k, k) as f32).collect();
+        let embedding = if config.dims == 0 {
+            (0..(config.vocab.len() + 1) * config.embed_dim)
+                .map(|_| rng.normal() as f32)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let char_ids = config
+            .vocab
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, i))
+            .collect();
+        Ok(Classifier {
+            config,
+            embedding,
+            rnn,
+            head_weight,
+            head_bias,
+            char_ids,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClassifierConfig {
+        &self.config
+    }
+
+    /// Parameter buffers: embedding (text only), recurrent, head weight, head bias.
+    pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
+        let mut v: Vec<&mut [f32]> = Vec::new();
+        if !self.embedding.is_empty() {
+            v.push(&mut self.embedding);
+        }
+        v.push(self.rnn.params_mut());
+        v.push(&mut self.head_weight);
+        v.push(&mut self.head_bias);
+        v
+    }
+
+    /// Sizes of the parameter buffers.
+    pub fn buffer_sizes(&self) -> Vec<usize> {
+        let mut v = Vec::new();
+        if !self.embedding.is_empty() {
+            v.push(self.embedding.len());
+        }
+        v.extend([
+            self.rnn.params().len(),
+            self.head_weight.len(),
+            self.head_bias.len(),
+        ]);
+        v
+    }
+
+    /// The parameters under PyTorch-style names.
+    pub fn named_tensors(&self) -> Vec<NamedTensor<'_>> {
+        let c = self.config.classes.len();
+        let width = self.rnn.config().output_size();
+        let mut out = Vec::new();
+        if !self.embedding.is_empty() {
+            let rows = self.config.vocab.len() + 1;
+            out.push((
+                "embedding.weight".into(),
+                vec![rows, self.config.embed_dim],
+                &self.embedding[..],
+            ));
+        }
+        out.extend(self.rnn.named_tensors("rnn."));
+        out.push(("head.weight".into(), vec![c, width], &self.head_weight[..]));
+        out.push(("head.bias".into(), vec![c], &self.head_bias[..]));
+        out
+    }
+
+    /// Loads every parameter from a file written from [`Self::named_tensors`].
+    pub fn load_tensors(&mut self, mut file: crate::io::TensorFile) -> Result<()> {
+        let c = self.config.classes.len();
+        let width = self.rnn.config().output_size();
+        if !self.embedding.is_empty() {
+            let rows = self.config.vocab.len() + 1;
+            self.embedding = file.take("embedding.weight", &[rows, self.config.embed_dim])?;
+        }
+        self.rnn.load_tensors(&mut file, "rnn.")?;
+        self.head_weight = file.take("head.weight", &[c, width])?;
+        self.head_bias = file.take("head.bias", &[c])?;
+        file.finish()
+    }
+
+    /// Time-major padded input `[T_max, B, I]` and the lengths of sequences `idx` of `data`.
+    fn inputs(&self, data: &Dataset, idx: &[usize]) -> Result<(Tensor<f32>, Vec<usize>)> {
+        let lengths: Vec<usize> = idx.iter().map(|&i| data.len_of(i)).collect();
+        let steps = *lengths.iter().max().unwrap_or(&1);
+        let b = idx.len();
+        let width = self.rnn.config().input_size;
+        let mut x = vec![0.0f32; steps * b * width];
+        for (k, &i) in idx.iter().enumerate() {
+            for t in 0..lengths[k] {
+                let row = &mut x[(t * b + k) * width..(t * b + k + 1) * width];
+                match &data.items[i] {
+                    Item::Numeric(v) => {
+                        for (j, r) in row.iter_mut().enumerate() {
+                            *r = (v[t * width + j] - self.config.mean[j]) / self.config.std[j];
+                        }
+                    }
+                    Item::Text(chars) => {
+                        let id = self
+                            .char_ids
+                            .get(&chars[t])
+                            .copied()
+                            .unwrap_or(self.config.vocab.len());
+                        row.copy_from_slice(&self.embedding[id * width..(id + 1) * width]);
+                    }
+                }
+            }
+        }
+        Ok((Tensor::new("input", &[steps, b, width], x)?, lengths))
+    }
+
+    /// Class probabilities `[B, C]` of sequences `idx`; with `targets` and `grads` (training
+    /// mode, dropout from `rng`), also adds the gradient of the mean cross-entropy.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        threads: &Threads,
+        data: &Dataset,
+        idx: &[usize],
+        targets: Option<&[u32]>,
+        grads: Option<&mut [Vec<f32>]>,
+        rng: Option<&mut Rng>,
+    ) -> Result<(Vec<f32>, BatchResult)> {
+        let (x, lengths) = self.inputs(data, idx)?;
+        let (steps, b) = (x.shape()[0], idx.len());
+        let rc = self.rnn.config();
+        let (h, dirs, layers) = (rc.hidden_size, rc.directions(), rc.num_layers);
+        let width = rc.output_size();
+        let c = self.config.classes.len();
+        let mut out = self.rnn.forward(
+            threads,
+            &x,
+            ForwardArgs {
+                lengths: Some(&lengths),
+                h0: None,
+                c0: None,
+                dropout_rng: rng,
+            },
+        )?;
+        let o = out.output.data();
+        let hn = out.h_n.data();
+        let mut feat = vec![0.0f32; b * width];
+        let mut argmax = vec![
+            0usize;
+            if self.config.pooling == Pooling::Max {
+                b * width
+            } else {
+                0
+            }
+        ];
+        for k in 0..b {
+            let f = &mut feat[k * width..(k + 1) * width];
+            match self.config.pooling {
+                Pooling::Last => {
+                    for d in 0..dirs {
+                        let s = ((layers - 1) * dirs + d) * b + k;
+                        f[d * h..(d + 1) * h].copy_from_slice(&hn[s * h..(s + 1) * h]);
+                    }
+                }
+                Pooling::Mean => {
+                    for t in 0..lengths[k] {
+                        for (fj, &v) in f
+                            .iter_mut()
+                            .zip(&o[(t * b + k) * width..(t * b + k + 1) * width])
+                        {
+                            *fj += v;
+                        }
+                    }
+                    f.iter_mut().for_each(|v| *v /= lengths[k] as f32);
+                }
+                Pooling::Max => {
+                    f.fill(f32::NEG_INFINITY);
+                    for t in 0..lengths[k] {
+                        for j in 0..width {
+                            let v = o[(t * b + k) * width + j];
+                            if v > f[j] {
+                                f[j] = v;
+                                argmax[k * width + j] = t;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut logits = Vec::with_capacity(b * c);
+        for _ in 0..b {
+            logits.extend_from_slice(&self.head_bias);
+        }
+        let w = Operand::t(&self.head_weight, width);
+        matmul(
+            threads,
+            b,
+            c,
+            width,
+            Operand::new(&feat, width),
+            w,
+            &mut logits,
+            c,
+            Accum::Add,
+        );
+        let mut probs = logits.clone();
+        for row in probs.chunks_exact_mut(c) {
+            let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let mut s = 0.0;
+            for v in row.iter_mut() {
+                *v = (*v - m).exp();
+                s += *v;
+            }
+            row.iter_mut().for_each(|v| *v /= s);
+        }
+        let Some(targets) = targets else {
+            return Ok((probs, BatchResult::default()));
+        };
+        let mut d_logits = grads.as_ref().map(|_| vec![0.0f32; b * c]);
+        let ce = softmax_cross_entropy(
+            &logits,
+            c,
+            targets,
+            d_logits.as_deref_mut(),
+            1.0 / b as f32,
+            &mut Vec::new(),
+        );
+        let result = BatchResult {
+            loss_sum: ce.loss_sum,
+            correct: ce.correct,
+        };
+        let (Some(grads), Some(d_logits)) = (grads, d_logits) else {
+            return Ok((probs, result));
+        };
+        let text = !self.embedding.is_empty();
+        let (emb_g, rest) = if text {
+            let (a, r) = grads.split_at_mut(1);
+            (Some(&mut a[0]), r)
+        } else {
+            (None, &mut grads[..])
+        };
+        let [rnn_g, w_g, b_g] = rest else {
+            unreachable!("three buffers")
+        };
+        matmul(
+            threads,
+            c,
+            width,
+            b,
+            Operand::t(&d_logits, c),
+            Operand::new(&feat, width),
+            w_g,
+            width,
+            Accum::Add,
+        );
+        for row in d_logits.chunks_exact(c) {
+            for (g, &d) in b_g.iter_mut().zip(row) {
+                *g += d;
+            }
+        }
+        let mut d_feat = vec![0.0f32; b * width];
+        let w = Operand::new(&self.head_weight, width);
+        matmul(
+            threads,
+            b,
+            width,
+            c,
+            Operand::new(&d_logits, c),
+            w,
+            &mut d_feat,
+            width,
+            Accum::Replace,
+        );
+        let mut d_out = Tensor::zeros(&[steps, b, width]);
+        let mut d_hn = Tensor::zeros(&[layers * dirs, b, h]);
+        for k in 0..b {
+            let df = &d_feat[k * width..(k + 1) * width];
+            match self.config.pooling {
+                Pooling::Last => {
+                    for d in 0..dirs {
+                        let s = ((layers - 1) * dirs + d) * b + k;
+                        d_hn.data_mut()[s * h..(s + 1) * h]
+                            .copy_from_slice(&df[d * h..(d + 1) * h]);
+                    }
+                }
+                Pooling::Mean => {
+                    for t in 0..lengths[k] {
+                        let row =
+                            &mut d_out.data_mut()[(t * b + k) * width..(t * b + k + 1) * width];
+                        for (r, &g) in row.iter_mut().zip(df) {
+                            *r = g / lengths[k] as f32;
+                        }
+                    }
+                }
+                Pooling::Max => {
+                    for j in 0..width {
+                        let t = argmax[k * width + j];
+                        d_out.data_mut()[(t * b + k) * width + j] = df[j];
+                    }
+                }
+            }
+        }
+        let d_in = self
+            .rnn
+            .backward(threads, &mut out.cache, rnn_g, &d_out, Some(&d_hn), None)?;
+        if let Some(eg) = emb_g {
+            let e = self.config.embed_dim;
+            for (k, &i) in idx.iter().enumerate() {
+                if let Item::Text(chars) = &data.items[i] {
+                    for (t, ch) in chars.iter().enumerate() {
+                        let id = self
+                            .char_ids
+                            .get(ch)
+                            .copied()
+                            .unwrap_or(self.config.vocab.len());
+                        let src = &d_in.input.data()[(t * b + k) * e..(t * b + k + 1) * e];
+                        for (g, &s) in eg[id * e..(id + 1) * e].iter_mut().zip(src) {
+                            *g += s;
+                        }
+                    }
+                }
+            }
+        }
+        Ok((probs, result))
+    }
+}

@@ -1,0 +1,377 @@
+//! Training a classifier with a stratified validation split and early stopping, and scoring it:
+//! accuracy, macro-F1, per-class precision and recall, confusion matrix.
+
+use super::data::{Dataset, Item};
+use super::model::{Classifier, ClassifierConfig, Pooling};
+use crate::config::CellType;
+use crate::error::{Error, Result};
+use crate::optim::{clip_grad_norm, Optimizer, OptimizerConfig, OptimizerKind};
+use crate::rng::Rng;
+use recur_kernels::Threads;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// Hyperparameters of `recur classify train`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassifySettings {
+    /// Recurrent cell.
+    pub cell: CellType,
+    /// Hidden units per direction.
+    pub hidden: usize,
+    /// Layers.
+    pub layers: usize,
+    /// Two directions.
+    pub bidirectional: bool,
+    /// Dropout between layers.
+    pub dropout: f64,
+    /// Pooling.
+    pub pooling: Pooling,
+    /// Text: embedding width.
+    pub embed: usize,
+    /// Text: most frequent characters given an embedding.
+    pub max_vocab: usize,
+    /// Fraction of the training data (stratified) held out for early stopping.
+    pub val_frac: f64,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Epochs without a better validation score before stopping.
+    pub patience: usize,
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed of initialisation, splits and shuffling.
+    pub seed: u64,
+}
+
+/// A stratified split of `labels` into (first, second) index lists, `frac` of each class in the
+/// second, seeded.
+pub fn stratified_split(labels: &[String], frac: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut by_class: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, l) in labels.iter().enumerate() {
+        by_class.entry(l).or_default().push(i);
+    }
+    let mut rng = Rng::new(seed);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (_, mut idx) in by_class {
+        for i in (1..idx.len()).rev() {
+            idx.swap(i, rng.below(i + 1));
+        }
+        let k = ((idx.len() as f64) * frac).round() as usize;
+        b.extend_from_slice(&idx[..k]);
+        a.extend_from_slice(&idx[k..]);
+    }
+    a.sort_unstable();
+    b.sort_unstable();
+    (a, b)
+}
+
+/// Scores of predictions against the truth.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// Mean over classes of F1.
+    pub macro_f1: f64,
+    /// Per class: precision.
+    pub precision: BTreeMap<String, f64>,
+    /// Per class: recall.
+    pub recall: BTreeMap<String, f64>,
+    /// `confusion[true][predicted]`, classes in model order.
+    pub confusion: Vec<Vec<usize>>,
+    /// Class names, in the order of the confusion matrix.
+    pub classes: Vec<String>,
+    /// Sequences scored.
+    pub count: usize,
+}
+
+/// The report of `predicted` against `truth` (class ids) for `classes`.
+pub fn report(truth: &[u32], predicted: &[u32], classes: &[String]) -> Report {
+    let c = classes.len();
+    let mut confusion = vec![vec![0usize; c]; c];
+    for (&t, &p) in truth.iter().zip(predicted) {
+        confusion[t as usize][p as usize] += 1;
+    }
+    let (mut precision, mut recall) = (BTreeMap::new(), BTreeMap::new());
+    let mut f1_sum = 0.0;
+    for k in 0..c {
+        let tp = confusion[k][k] as f64;
+        let predicted_k: usize = (0..c).map(|t| confusion[t][k]).sum();
+        let actual_k: usize = confusion[k].iter().sum();
+        let p = if predicted_k > 0 {
+            tp / predicted_k as f64
+        } else {
+            0.0
+        };
+        let r = if actual_k > 0 {
+            tp / actual_k as f64
+        } else {
+            0.0
+        };
+        f1_sum += if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+        precision.insert(classes[k].clone(), p);
+        recall.insert(classes[k].clone(), r);
+    }
+    let correct = (0..c).map(|k| confusion[k][k]).sum::<usize>();
+    Report {
+        accuracy: correct as f64 / truth.len().max(1) as f64,
+        macro_f1: f1_sum / c as f64,
+        precision,
+        recall,
+        confusion,
+        classes: classes.to_vec(),
+        count: truth.len(),
+    }
+}
+
+/// Class ids of `labels` under `classes`; a label the model never saw is an error naming it.
+pub fn class_ids(labels: &[String], classes: &[String]) -> Result<Vec<u32>> {
+    let ids: HashMap<&str, u32> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u32))
+        .collect();
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            ids.get(l.as_str()).copied().ok_or_else(|| {
+                Error::Input(format!(
+                    "sequence {}: label '{l}' was not seen in training (classes: {})",
+                    i + 1,
+                    classes.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Class probabilities `[N, C]` for every sequence of `data`, in batches.
+pub fn predict(
+    model: &Classifier,
+    threads: &Threads,
+    data: &Dataset,
+    batch: usize,
+) -> Result<Vec<f32>> {
+    let idx: Vec<usize> = (0..data.items.len()).collect();
+    let mut probs = Vec::new();
+    for chunk in idx.chunks(batch.max(1)) {
+        probs.extend(model.run(threads, data, chunk, None, None, None)?.0);
+    }
+    Ok(probs)
+}
+
+/// Arg-max class of each row of `probs`.
+pub fn argmax_rows(probs: &[f32], classes: usize) -> Vec<u32> {
+    probs
+        .chunks_exact(classes)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+                )
+                .0 as u32
+        })
+        .collect()
+}
+
+/// What training produced.
+pub struct Trained {
+    /// The classifier of the best validation epoch.
+    pub model: Classifier,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Validation accuracy of the kept model.
+    pub val_accuracy: f64,
+}
+
+/// Trains on `data`: a stratified `val_frac` is held out for early stopping; feature scaling and
+/// the text vocabulary come from the rest only. `progress(epoch, train_loss, val_accuracy)` is
+/// called after every epoch.
+pub fn train(
+    data: &Dataset,
+    s: &ClassifySettings,
+    threads: &Threads,
+    mut progress: impl FnMut(usize, f64, f64),
+) -> Result<Trained> {
+    let mut classes: Vec<String> = data.labels.clone();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        return Err(Error::Input(
+            "training data needs at least 2 classes".into(),
+        ));
+    }
+    let (train_idx, val_idx) = stratified_split(&data.labels, s.val_frac, s.seed);
+    if train_idx.is_empty() || val_idx.is_empty() {
+        return Err(Error::Input(
+            "too little data for a training and a validation split".into(),
+        ));
+    }
+    let targets = class_ids(&data.labels, &classes)?;
+    // Scaling and vocabulary from the training split only.
+    let (mut mean, mut std, mut vocab) = (Vec::new(), Vec::new(), Vec::new());
+    if data.dims > 0 {
+        let d = data.dims;
+        let (mut sum, mut sq, mut n) = (vec![0.0f64; d], vec![0.0f64; d], 0usize);
+        for &i in &train_idx {
+            if let Item::Numeric(v) = &data.items[i] {
+                for row in v.chunks_exact(d) {
+                    for j in 0..d {
+                        sum[j] += row[j] as f64;
+                        sq[j] += (row[j] as f64).powi(2);
+                    }
+                    n += 1;
+                }
+            }
+        }
+        mean = sum.iter().map(|s| (s / n as f64) as f32).collect();
+        std = (0..d)
+            .map(|j| {
+                ((sq[j] / n as f64 - (sum[j] / n as f64).powi(2))
+                    .max(0.0)
+                    .sqrt()
+                    .max(1e-6)) as f32
+            })
+            .collect();
+    } else {
+        let mut counts: HashMap<char, usize> = HashMap::new();
+        for &i in &train_idx {
+            if let Item::Text(c) = &data.items[i] {
+                for &ch in c {
+                    *counts.entry(ch).or_default() += 1;
+                }
+            }
+        }
+        let mut by_count: Vec<(char, usize)> = counts.into_iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        vocab = by_count
+            .into_iter()
+            .take(s.max_vocab)
+            .map(|p| p.0)
+            .collect();
+        vocab.sort_unstable();
+    }
+    let config = ClassifierConfig {
+        cell: s.cell,
+        hidden_size: s.hidden,
+        num_layers: s.layers,
+        bidirectional: s.bidirectional,
+        dropout: s.dropout,
+        pooling: s.pooling,
+        dims: data.dims,
+        embed_dim: if data.dims == 0 { s.embed } else { 0 },
+        vocab,
+        classes: classes.clone(),
+        mean,
+        std,
+    };
+    let mut rng = Rng::new(s.seed);
+    let mut model = Classifier::new(config, &mut rng)?;
+    let sizes = model.buffer_sizes();
+    let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Adam), &sizes)?;
+    let val = data.subset(&val_idx);
+    let val_targets: Vec<u32> = val_idx.iter().map(|&i| targets[i]).collect();
+    let score = |m: &Classifier| -> Result<f64> {
+        let p = predict(m, threads, &val, 64)?;
+        let pred = argmax_rows(&p, classes.len());
+        Ok(pred
+            .iter()
+            .zip(&val_targets)
+            .filter(|(a, b)| a == b)
+            .count() as f64
+            / pred.len() as f64)
+    };
+    let mut best = (score(&model)?, model.clone());
+    let (mut since, mut epochs) = (0, 0);
+    let mut order = train_idx.clone();
+    let mut dropout_rng = Rng::new(s.seed ^ 0xd0);
+    for epoch in 1..=s.epochs {
+        epochs = epoch;
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        for chunk in order.chunks(s.batch_size.max(1)) {
+            let t: Vec<u32> = chunk.iter().map(|&i| targets[i]).collect();
+            let mut grads: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+            let (_, r) = model.run(
+                threads,
+                data,
+                chunk,
+                Some(&t),
+                Some(&mut grads),
+                Some(&mut dropout_rng),
+            )?;
+            if !r.loss_sum.is_finite() {
+                return Err(Error::Diverged(format!(
+                    "epoch {epoch}: the loss is {}; lower --lr",
+                    r.loss_sum
+                )));
+            }
+            loss_sum += r.loss_sum;
+            seen += chunk.len();
+            let mut g: Vec<&mut [f32]> = grads.iter_mut().map(|g| &mut g[..]).collect();
+            clip_grad_norm(&mut g, 1.0);
+            let g: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+            opt.step(&mut model.buffers_mut(), &g, s.lr);
+        }
+        let acc = score(&model)?;
+        progress(epoch, loss_sum / seen as f64, acc);
+        if acc > best.0 {
+            best = (acc, model.clone());
+            since = 0;
+        } else {
+            since += 1;
+            if since >= s.patience {
+                break;
+            }
+        }
+    }
+    Ok(Trained {
+        model: best.1,
+        epochs,
+        val_accuracy: best.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_matches_hand_counts() {
+        let classes = vec!["a".to_string(), "b".to_string()];
+        let r = report(&[0, 0, 1, 1, 1], &[0, 1, 1, 1, 0], &classes);
+        assert_eq!(r.confusion, vec![vec![1, 1], vec![1, 2]]);
+        assert!((r.accuracy - 0.6).abs() < 1e-12);
+        assert!(
+            (r.precision["a"] - 0.5).abs() < 1e-12 && (r.recall["b"] - 2.0 / 3.0).abs() < 1e-12
+        );
+        let f1a = 0.5;
+        let f1b = 2.0 * (2.0 / 3.0) * (2.0 / 3.0) / (4.0 / 3.0);
+        assert!((r.macro_f1 - (f1a + f1b) / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn stratified_split_keeps_class_shares_and_is_seeded() {
+        let labels: Vec<String> = (0..100)
+            .map(|i| if i % 4 == 0 { "x".into() } else { "y".into() })
+            .collect();
+        let (a, b) = stratified_split(&labels, 0.2, 3);
+        assert_eq!(b.len(), 20);
+        assert_eq!(b.iter().filter(|&&i| labels[i] == "x").count(), 5);
+        assert_eq!(a.len() + b.len(), 100);
+        assert_eq!(stratified_split(&labels, 0.2, 3), (a, b));
+        let e = class_ids(&["z".into()], &["x".into(), "y".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'z' was not seen in training"), "{e}");
+    }
+}
