@@ -1,0 +1,224 @@
+//! `recur classify` end to end on the shipped JapaneseVowels split: train, eval, predict, and
+//! malformed input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn recur(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(args)
+        .output()
+        .expect("recur runs")
+}
+
+fn data(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/sequences")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("recur-classify-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn japanese_vowels_train_eval_predict() {
+    let dir = temp("jv");
+    let out = dir.join("run").display().to_string();
+    let (train, test) = (
+        data("JapaneseVowels_TRAIN.ts"),
+        data("JapaneseVowels_TEST.ts"),
+    );
+    let o = recur(&[
+        "classify",
+        "train",
+        "--data",
+        &train,
+        "--test",
+        &test,
+        "--bidirectional",
+        "--pooling",
+        "mean",
+        "--out",
+        &out,
+        "--quiet",
+        "--threads",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "report.json",
+        "confusion.svg",
+    ] {
+        assert!(Path::new(&out).join(f).is_file(), "{f}");
+    }
+    let e = recur(&[
+        "classify",
+        "eval",
+        "--checkpoint",
+        &out,
+        "--data",
+        &test,
+        "--json",
+        "--plot",
+        &dir.join("c.svg").display().to_string(),
+    ]);
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    let acc = r["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.95, "JapaneseVowels test accuracy {acc}");
+    assert_eq!(r["count"], 370);
+    assert_eq!(r["confusion"].as_array().unwrap().len(), 9);
+    // eval reproduces the report written at training time.
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&out).join("report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["accuracy"], r["accuracy"]);
+    let pred = dir.join("p.csv").display().to_string();
+    let p = recur(&[
+        "classify",
+        "predict",
+        "--checkpoint",
+        &out,
+        "--data",
+        &test,
+        "--output",
+        &pred,
+    ]);
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let csv = std::fs::read_to_string(&pred).unwrap();
+    assert!(csv.starts_with("index,label,p_1,p_2,"));
+    assert_eq!(csv.lines().count(), 371);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn padding_a_batch_differently_changes_nothing() {
+    // The same test sequences scored one by one (no padding) and in batches of 64 (padded to
+    // the longest) give the same report.
+    let dir = temp("pad");
+    let out = dir.join("run").display().to_string();
+    let train = data("JapaneseVowels_TRAIN.ts");
+    let o = recur(&[
+        "classify", "train", "--data", &train, "--epochs", "3", "--out", &out, "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let one = dir.join("one.ts");
+    let text = std::fs::read_to_string(&train).unwrap();
+    let body: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("@data"))
+        .skip(1)
+        .take(5)
+        .collect();
+    std::fs::write(
+        &one,
+        format!("@dimensions 12\n@data\n{}\n", body.join("\n")),
+    )
+    .unwrap();
+    let batched = recur(&[
+        "classify",
+        "predict",
+        "--checkpoint",
+        &out,
+        "--data",
+        &one.display().to_string(),
+        "--output",
+        &dir.join("a.csv").display().to_string(),
+    ]);
+    assert!(batched.status.success());
+    let mut singles = String::new();
+    for (i, line) in body.iter().enumerate() {
+        let f = dir.join(format!("s{i}.ts"));
+        std::fs::write(&f, format!("@dimensions 12\n@data\n{line}\n")).unwrap();
+        let o = dir.join(format!("s{i}.csv"));
+        assert!(recur(&[
+            "classify",
+            "predict",
+            "--checkpoint",
+            &out,
+            "--data",
+            &f.display().to_string(),
+            "--output",
+            &o.display().to_string()
+        ])
+        .status
+        .success());
+        let csv = std::fs::read_to_string(&o).unwrap();
+        singles.push_str(csv.lines().nth(1).unwrap().split_once(',').unwrap().1);
+        singles.push('\n');
+    }
+    let all = std::fs::read_to_string(dir.join("a.csv")).unwrap();
+    let rows: String = all
+        .lines()
+        .skip(1)
+        .map(|l| format!("{}\n", l.split_once(',').unwrap().1))
+        .collect();
+    assert_eq!(rows, singles);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn malformed_or_mismatched_input_gets_one_line() {
+    let dir = temp("bad");
+    let out = dir.join("out").display().to_string();
+    let w = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let cases = [
+        (
+            w("ragged.ts", "@dimensions 2\n@data\n1,2:3:a\n"),
+            vec!["line 3", "different lengths"],
+        ),
+        (
+            w("dims.ts", "@dimensions 2\n@data\n1,2:a\n"),
+            vec!["line 3", "1 dimensions, expected 2"],
+        ),
+        (
+            w("empty.jsonl", "{\"label\": \"x\", \"text\": \"\"}\n"),
+            vec!["line 1", "empty"],
+        ),
+        (w("x.txt", "hello"), vec!["unknown format"]),
+        (
+            w("one.ts", "@dimensions 1\n@data\n1,2:a\n3,4:a\n"),
+            vec!["at least 2 classes"],
+        ),
+    ];
+    for (path, needles) in cases {
+        let o = recur(&["classify", "train", "--data", &path, "--out", &out]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{path}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{err:?} lacks {n:?}");
+        }
+        assert!(!Path::new(&out).exists());
+    }
+    // A label the model never saw.
+    let run = dir.join("run").display().to_string();
+    let train = data("JapaneseVowels_TRAIN.ts");
+    assert!(recur(&[
+        "classify", "train", "--data", &train, "--epochs", "1", "--out", &run, "--quiet"
+    ])
+    .status
+    .success());
+    let unseen = w(
+        "unseen.ts",
+        &format!("@dimensions 12\n@data\n{}:42\n", vec!["0.5"; 12].join(":")),
+    );
+    let o = recur(&["classify", "eval", "--checkpoint", &run, "--data", &unseen]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("label '42' was not seen in training"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
