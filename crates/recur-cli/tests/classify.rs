@@ -214,7 +214,7 @@ fn malformed_or_mismatched_input_gets_one_line() {
     .success());
     let unseen = w(
         "unseen.ts",
-        &format!("@dimensions 12\n@data\n{}:42\n", vec!["0.5"; 12].join(":")),
+        &format!("@dimensions 12\n@data\n{}:42\n", ["0.5"; 12].join(":")),
     );
     let o = recur(&["classify", "eval", "--checkpoint", &run, "--data", &unseen]);
     let err = String::from_utf8_lossy(&o.stderr);
