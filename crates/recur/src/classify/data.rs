@@ -230,15 +230,116 @@ pub fn read_jsonl(path: &Path, max_len: usize) -> Result<Dataset> {
     Ok(ds)
 }
 
-/// Reads `path` by its extension: `.ts`, `.jsonl`, or a frame `.csv`.
+/// Splits CSV text into records of fields (RFC 4180: quoted fields may hold commas, newlines and
+/// doubled quotes). Returns each record with the 1-based line it starts on, or the line of an
+/// unclosed quote.
+fn csv_records(text: &str) -> std::result::Result<Vec<(usize, Vec<String>)>, usize> {
+    let mut records = Vec::new();
+    let (mut field, mut record) = (String::new(), Vec::new());
+    let (mut line, mut start, mut quoted) = (1, 1, false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field));
+                let blank = record.len() == 1 && record[0].trim().is_empty();
+                if !blank {
+                    records.push((start, std::mem::take(&mut record)));
+                }
+                record.clear();
+                line += 1;
+                start = line;
+            }
+            (false, '\r') => {}
+            (_, c) => {
+                if c == '\n' {
+                    line += 1;
+                }
+                field.push(c);
+            }
+        }
+    }
+    if quoted {
+        return Err(start);
+    }
+    if !field.is_empty() || !record.is_empty() {
+        record.push(field);
+        records.push((start, record));
+    }
+    Ok(records)
+}
+
+/// Reads a CSV with a `text` and a `label` column (other columns ignored); texts are cut to
+/// `max_len` characters.
+pub fn read_text_csv(path: &Path, max_len: usize) -> Result<Dataset> {
+    let text = read(path)?;
+    let records = csv_records(&text).map_err(|line| {
+        Error::format(path, format!("line {line}: a quoted field is never closed"))
+    })?;
+    let mut it = records.into_iter();
+    let (_, header) = it
+        .next()
+        .ok_or_else(|| Error::format(path, "the file is empty"))?;
+    let col = |n: &str| header.iter().position(|c| c.trim() == n);
+    let (tc, lc) = match (col("text"), col("label")) {
+        (Some(t), Some(l)) => (t, l),
+        _ => return Err(Error::format(path, "needs a 'text' and a 'label' column")),
+    };
+    let mut ds = Dataset {
+        dims: 0,
+        items: Vec::new(),
+        labels: Vec::new(),
+    };
+    for (line, fields) in it {
+        let at = |m: String| Error::format(path, format!("line {line}: {m}"));
+        if fields.len() != header.len() {
+            return Err(at(format!(
+                "{} fields, the header has {}",
+                fields.len(),
+                header.len()
+            )));
+        }
+        let chars: Vec<char> = fields[tc].chars().take(max_len).collect();
+        if chars.is_empty() {
+            return Err(at("the text is empty".into()));
+        }
+        ds.items.push(Item::Text(chars));
+        ds.labels.push(fields[lc].trim().to_string());
+    }
+    if ds.items.is_empty() {
+        return Err(Error::format(path, "no records"));
+    }
+    Ok(ds)
+}
+
+/// Reads `path` by its extension: `.ts`, `.jsonl`, or `.csv` (texts when its header has a
+/// `text` column, otherwise one row per frame).
 pub fn read_dataset(path: &Path, max_len: usize) -> Result<Dataset> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("ts") => read_ts(path),
         Some("jsonl") => read_jsonl(path, max_len),
-        Some("csv") => read_frames_csv(path),
+        Some("csv") => {
+            let head = read(path)?;
+            let first = head.lines().next().unwrap_or_default();
+            if first
+                .split(',')
+                .any(|c| c.trim().trim_matches('"') == "text")
+            {
+                read_text_csv(path, max_len)
+            } else {
+                read_frames_csv(path)
+            }
+        }
         _ => Err(Error::format(
             path,
-            "unknown format: expected a .ts, .csv (one row per frame) or .jsonl file",
+            "unknown format: expected a .ts, .csv (texts, or one row per frame) or .jsonl file",
         )),
     }
 }
@@ -283,6 +384,25 @@ mod tests {
         let d = read_jsonl(&p, 3).unwrap();
         assert_eq!(d.items[0], Item::Text(vec!['b', 'u', 'y']));
         assert_eq!(d.labels, ["spam", "1"]);
+    }
+
+    #[test]
+    fn text_csv_with_quotes_commas_and_newlines() {
+        let p = write(
+            "t.csv",
+            "label,text\nspam,\"buy, now\"\nham,\"line one\nline \"\"two\"\"\"\n",
+        );
+        let d = read_dataset(&p, 100).unwrap();
+        assert_eq!(d.labels, ["spam", "ham"]);
+        assert_eq!(d.items[0], Item::Text("buy, now".chars().collect()));
+        assert_eq!(
+            d.items[1],
+            Item::Text("line one\nline \"two\"".chars().collect())
+        );
+        let e = read_text_csv(&write("u.csv", "label,text\na,\"open\n"), 10)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("never closed"), "{e}");
     }
 
     #[test]
