@@ -360,6 +360,53 @@ mod tests {
     }
 
     #[test]
+    fn scaling_comes_from_the_training_split_only() {
+        // 20 sequences of one feature; class "b" has large values. The validation split's values
+        // must not enter the mean.
+        let mut items = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..20 {
+            let v = i as f32;
+            items.push(Item::Numeric(vec![v, v + 0.5, v + 1.0]));
+            labels.push(if i % 2 == 0 {
+                "a".to_string()
+            } else {
+                "b".to_string()
+            });
+        }
+        let data = Dataset {
+            dims: 1,
+            items,
+            labels,
+        };
+        let s = ClassifySettings {
+            cell: CellType::Gru,
+            hidden: 4,
+            layers: 1,
+            bidirectional: true,
+            dropout: 0.0,
+            pooling: Pooling::Max,
+            embed: 0,
+            max_vocab: 0,
+            val_frac: 0.2,
+            epochs: 2,
+            patience: 2,
+            batch_size: 4,
+            lr: 1e-2,
+            seed: 5,
+        };
+        let trained = train(&data, &s, &Threads::single(), |_, _, _| {}).unwrap();
+        let (train_idx, _) = stratified_split(&data.labels, 0.2, 5);
+        let values: Vec<f64> = train_idx
+            .iter()
+            .flat_map(|&i| [i as f64, i as f64 + 0.5, i as f64 + 1.0])
+            .collect();
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        assert!((trained.model.config().mean[0] as f64 - mean).abs() < 1e-4);
+        assert_eq!(train_idx.len(), 16);
+    }
+
+    #[test]
     fn stratified_split_keeps_class_shares_and_is_seeded() {
         let labels: Vec<String> = (0..100)
             .map(|i| if i % 4 == 0 { "x".into() } else { "y".into() })

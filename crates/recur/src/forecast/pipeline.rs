@@ -75,6 +75,8 @@ pub struct ForecastRun {
     pub epochs: usize,
     /// Best validation MSE in scaled units.
     pub best_val: f64,
+    /// Mean and standard deviation of the transformed training span (the scaling).
+    pub scale: (f64, f64),
 }
 
 /// The series as the model sees it, and how to undo it.
@@ -316,12 +318,75 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
         results,
         epochs,
         best_val,
+        scale: (mean, std),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings() -> ForecastSettings {
+        ForecastSettings {
+            lookback: 4,
+            horizon: 2,
+            test_size: 6,
+            period: 4,
+            log: false,
+            seasonal_diff: false,
+            diff: false,
+            val_frac: 0.2,
+            cell: CellType::Gru,
+            hidden: 4,
+            layers: 1,
+            epochs: 2,
+            patience: 2,
+            batch_size: 4,
+            lr: 1e-3,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn scaling_is_fitted_on_the_training_span_only_and_origins_cover_the_test_span() {
+        // A series whose test span is wildly different: the scaling must not see it.
+        let mut target: Vec<f64> = (0..30).map(|t| (t % 4) as f64).collect();
+        target.extend([1000.0; 6]);
+        let series = Series {
+            times: (0..36).map(|t| t.to_string()).collect(),
+            target,
+            covariates: Vec::new(),
+            covariate_names: Vec::new(),
+        };
+        let run = super::run(&series, &settings(), &Threads::single()).unwrap();
+        let train = &series.target[..30];
+        let mean = train.iter().sum::<f64>() / 30.0;
+        let std = (train.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 30.0).sqrt();
+        assert!((run.scale.0 - mean).abs() < 1e-12 && (run.scale.1 - std).abs() < 1e-12);
+        assert_eq!(run.test_start, 30);
+        for r in &run.results {
+            assert_eq!(r.forecast.len(), 6, "{}", r.name);
+        }
+        // Origins every horizon (2) steps with the actual history: naive repeats y[29], y[31], y[33].
+        let naive = &run.results[1].forecast;
+        assert_eq!(naive, &[1.0, 1.0, 1000.0, 1000.0, 1000.0, 1000.0]);
+        let seasonal = &run.results[2].forecast;
+        assert_eq!(&seasonal[..2], &[2.0, 3.0]);
+    }
+
+    #[test]
+    fn too_short_a_series_is_refused() {
+        let series = Series {
+            times: vec!["1".into(); 8],
+            target: vec![1.0; 8],
+            covariates: Vec::new(),
+            covariate_names: Vec::new(),
+        };
+        let e = super::run(&series, &settings(), &Threads::single())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("too few"), "{e}");
+    }
 
     #[test]
     fn transforms_invert_exactly() {
