@@ -139,6 +139,15 @@ impl Transform {
     }
 }
 
+/// The ends (exclusive) of the input windows used for training: every window of `lookback`
+/// steps whose `horizon` targets all lie inside the first `train_len` points.
+pub fn training_window_ends(train_len: usize, lookback: usize, horizon: usize) -> Vec<usize> {
+    if train_len < lookback + horizon {
+        return Vec::new();
+    }
+    (lookback..=train_len - horizon).collect()
+}
+
 /// Trains on the series before the test span and forecasts the span from rolling origins every
 /// `horizon` steps (each using the actual history up to its origin); the baselines forecast from
 /// the same origins.
@@ -201,9 +210,7 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
             }
         }
     };
-    // Training windows: every origin whose targets end inside the training span.
-    let train_len = train_z.len();
-    let ends: Vec<usize> = (s.lookback..=train_len - s.horizon).collect();
+    let ends = training_window_ends(train_z.len(), s.lookback, s.horizon);
     if ends.len() < 2 {
         return Err(Error::Input(
             "too few training windows: lower --lookback or --horizon".into(),
@@ -372,6 +379,13 @@ mod tests {
         assert_eq!(naive, &[1.0, 1.0, 1000.0, 1000.0, 1000.0, 1000.0]);
         let seasonal = &run.results[2].forecast;
         assert_eq!(&seasonal[..2], &[2.0, 3.0]);
+    }
+
+    #[test]
+    fn training_windows_never_reach_past_the_training_span() {
+        assert_eq!(training_window_ends(10, 3, 2), vec![3, 4, 5, 6, 7, 8]);
+        // The last window's targets are points 8 and 9, the last two of the span.
+        assert!(training_window_ends(4, 3, 2).is_empty());
     }
 
     #[test]
