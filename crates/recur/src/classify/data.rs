@@ -132,7 +132,10 @@ pub fn read_ts(path: &Path) -> Result<Dataset> {
 /// Reads a CSV with one row per frame: a sequence-id column `seq`, a `label` column, an optional
 /// `frame` column (ignored; rows are taken in file order), and the features in every other column.
 pub fn read_frames_csv(path: &Path) -> Result<Dataset> {
-    let text = read(path)?;
+    frames_csv(path, &read(path)?)
+}
+
+fn frames_csv(path: &Path, text: &str) -> Result<Dataset> {
     let mut lines = text.lines().enumerate();
     let (_, header) = lines
         .next()
@@ -279,8 +282,11 @@ fn csv_records(text: &str) -> std::result::Result<Vec<(usize, Vec<String>)>, usi
 /// Reads a CSV with a `text` and a `label` column (other columns ignored); texts are cut to
 /// `max_len` characters.
 pub fn read_text_csv(path: &Path, max_len: usize) -> Result<Dataset> {
-    let text = read(path)?;
-    let records = csv_records(&text).map_err(|line| {
+    text_csv(path, &read(path)?, max_len)
+}
+
+fn text_csv(path: &Path, text: &str, max_len: usize) -> Result<Dataset> {
+    let records = csv_records(text).map_err(|line| {
         Error::format(path, format!("line {line}: a quoted field is never closed"))
     })?;
     let mut it = records.into_iter();
