@@ -1,29 +1,12 @@
 //! `recur classify` end to end on the shipped JapaneseVowels split: train, eval, predict, and
 //! malformed input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn recur(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recur"))
-        .args(args)
-        .output()
-        .expect("recur runs")
-}
+mod common;
+use common::{recur, temp};
+use std::path::Path;
 
 fn data(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/sequences")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("recur-classify-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::data(&format!("sequences/{name}"))
 }
 
 #[test]

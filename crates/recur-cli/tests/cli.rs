@@ -4,12 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn recur(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recur"))
-        .args(args)
-        .output()
-        .expect("the recur binary runs")
-}
+mod common;
+use common::recur;
 
 fn ok(args: &[&str]) -> Output {
     let out = recur(args);
