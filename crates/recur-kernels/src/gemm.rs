@@ -33,6 +33,19 @@ impl<'a, T> Operand<'a, T> {
         }
     }
 
+    /// Element `(row, col)` of the operand as read (after transposition).
+    #[inline]
+    pub fn at(&self, row: usize, col: usize) -> T
+    where
+        T: Copy,
+    {
+        if self.transposed {
+            self.data[col * self.ld + row]
+        } else {
+            self.data[row * self.ld + col]
+        }
+    }
+
     /// Row and column strides of the operand as read (`rows × cols` after transposition).
     pub(crate) fn strides(&self) -> (isize, isize) {
         if self.transposed {
@@ -166,25 +179,11 @@ pub fn matmul_naive<T: Scalar>(
     ldc: usize,
     accum: Accum,
 ) {
-    let at = |i: usize, p: usize| {
-        if a.transposed {
-            a.data[p * a.ld + i]
-        } else {
-            a.data[i * a.ld + p]
-        }
-    };
-    let bt = |p: usize, j: usize| {
-        if b.transposed {
-            b.data[j * b.ld + p]
-        } else {
-            b.data[p * b.ld + j]
-        }
-    };
     for i in 0..m {
         for j in 0..n {
             let mut sum = T::zero();
             for p in 0..k {
-                sum += at(i, p) * bt(p, j);
+                sum += a.at(i, p) * b.at(p, j);
             }
             let out = &mut c[i * ldc + j];
             *out = match accum {

@@ -44,13 +44,6 @@ impl<T: Scalar> PackedB<T> {
         if k == 0 {
             return;
         }
-        let at = |p: usize, j: usize| {
-            if b.transposed {
-                b.data[j * b.ld + p]
-            } else {
-                b.data[p * b.ld + j]
-            }
-        };
         for panel in 0..panels {
             let j0 = panel * NR;
             let cols = NR.min(n - j0);
@@ -66,7 +59,7 @@ impl<T: Scalar> PackedB<T> {
             } else {
                 for p in 0..k {
                     for jj in 0..cols {
-                        dst[p * NR + jj] = at(p, j0 + jj);
+                        dst[p * NR + jj] = b.at(p, j0 + jj);
                     }
                 }
             }
@@ -230,12 +223,7 @@ pub fn matmul_chain_naive<T: Scalar>(
                 Accum::Replace => T::zero(),
             };
             for p in 0..k {
-                let bv = if b.transposed {
-                    b.data[j * b.ld + p]
-                } else {
-                    b.data[p * b.ld + j]
-                };
-                s = a[i * lda + p].mul_add(bv, s);
+                s = a[i * lda + p].mul_add(b.at(p, j), s);
             }
             c[i * ldc + j] = s;
         }

@@ -5,7 +5,7 @@ use crate::charlm::sample::{Generator, SampleOptions};
 use crate::charlm::{CharLm, CharLmConfig};
 use crate::config::{CellType, Nonlinearity};
 use crate::error::Result;
-use crate::optim::{clip_grad_norm, Optimizer, OptimizerConfig, OptimizerKind};
+use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::recurrent::ForwardArgs;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -126,9 +126,7 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
             &mut grads,
             &mut work,
         )?;
-        clip_grad_norm(&mut grads.slices_mut(), 5.0);
-        let g = grads.slices();
-        optimizer.step(&mut model.buffers_mut(), &g, 2e-3);
+        optimizer.clip_and_step(&mut model.buffers_mut(), &mut grads.buffers, 5.0, 2e-3);
         if rep >= config.warmup {
             times.push(start.elapsed().as_secs_f64());
         }

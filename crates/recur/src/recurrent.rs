@@ -90,17 +90,33 @@ pub struct RecurrentCache<T> {
 }
 
 impl<T: Scalar> RecurrentCache<T> {
-    /// Takes the cache apart into reusable memory: sequence caches, scratch and free buffers.
-    fn recycle(self) -> (Vec<SeqCache<T>>, SeqGradWork<T>, Vec<Vec<T>>) {
+    /// Takes the cache apart into reusable memory. Sequence caches and packed weights come back
+    /// last layer first, so that popping them hands each layer its own again.
+    fn recycle(self) -> Recycled<T> {
         let mut spare = self.spare;
-        let mut seq = Vec::new();
-        for layer in self.layers {
+        let (mut seq, mut packed) = (Vec::new(), Vec::new());
+        for layer in self.layers.into_iter().rev() {
             spare.push(layer.input);
             spare.extend(layer.mask);
-            seq.extend(layer.dirs);
+            seq.extend(layer.dirs.into_iter().rev());
+            packed.extend(layer.packed.into_iter().rev());
         }
-        (seq, self.work, spare)
+        Recycled {
+            seq,
+            packed,
+            work: self.work,
+            spare,
+        }
     }
+}
+
+/// The memory of an earlier pass, ready to be reused.
+#[derive(Default)]
+struct Recycled<T> {
+    seq: Vec<SeqCache<T>>,
+    packed: Vec<PackedWeights<T>>,
+    work: SeqGradWork<T>,
+    spare: Vec<Vec<T>>,
 }
 
 /// A zeroed buffer of `len`, reusing one from `spare` when there is one.
@@ -118,6 +134,8 @@ struct LayerCache<T> {
     /// The dropout mask (already scaled by `1/(1-p)`) that produced `input`, if any.
     mask: Option<Vec<T>>,
     dirs: Vec<SeqCache<T>>,
+    /// The weights of each direction as packed for this pass (kept to reuse their memory).
+    packed: Vec<PackedWeights<T>>,
 }
 
 impl<T> RecurrentCache<T> {
@@ -291,10 +309,12 @@ impl<T: Scalar> Recurrent<T> {
         args: ForwardArgs<'_, T>,
         recycled: Option<RecurrentCache<T>>,
     ) -> Result<RecurrentOutput<T>> {
-        let (mut seq_caches, work, mut spare) = match recycled {
-            Some(c) => c.recycle(),
-            None => (Vec::new(), SeqGradWork::new(), Vec::new()),
-        };
+        let Recycled {
+            seq: mut seq_caches,
+            packed: mut packs,
+            work,
+            mut spare,
+        } = recycled.map(RecurrentCache::recycle).unwrap_or_default();
         let (steps, batch) = self.input_dims(input)?;
         let c = &self.config;
         let cell = c.kernel_cell();
@@ -335,11 +355,13 @@ impl<T: Scalar> Recurrent<T> {
             };
             out = take_buffer(&mut spare, steps * batch * dirs * hidden);
             let mut caches = Vec::with_capacity(dirs);
+            let mut packed_dirs = Vec::with_capacity(dirs);
             for dir in 0..dirs {
                 let slot = (layer * dirs + dir) * bh..(layer * dirs + dir + 1) * bh;
                 let mut cache = seq_caches.pop().unwrap_or_default();
                 let weights = self.dir_weights(&self.params, layer, dir);
-                let packed = PackedWeights::new(cell, shape.input, hidden, weights);
+                let mut packed = packs.pop().unwrap_or_default();
+                packed.repack(cell, shape.input, hidden, weights);
                 forward_seq(
                     threads,
                     cell,
@@ -359,11 +381,13 @@ impl<T: Scalar> Recurrent<T> {
                     &mut cache,
                 );
                 caches.push(cache);
+                packed_dirs.push(packed);
             }
             layers.push(LayerCache {
                 input: std::mem::take(&mut layer_input),
                 mask: mask.take(),
                 dirs: caches,
+                packed: packed_dirs,
             });
             if layer + 1 < c.num_layers {
                 layer_input = match dropout_rng.as_deref_mut() {

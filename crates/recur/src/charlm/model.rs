@@ -258,19 +258,24 @@ impl CharLm {
 
     /// The recurrent input for `tokens`: embedding rows or one-hot vectors, `[N, I]`.
     pub fn input_rows(&self, tokens: &[u32]) -> Vec<f32> {
+        let mut x = Vec::new();
+        self.input_rows_into(tokens, &mut x);
+        x
+    }
+
+    /// [`Self::input_rows`] into `x`, reusing its memory.
+    pub fn input_rows_into(&self, tokens: &[u32], x: &mut Vec<f32>) {
         let (v, e) = (self.config.vocab_size, self.config.embed_dim);
+        x.clear();
         if e == 0 {
-            let mut x = vec![0.0; tokens.len() * v];
+            x.resize(tokens.len() * v, 0.0);
             for (row, &t) in x.chunks_exact_mut(v).zip(tokens) {
                 row[t as usize] = 1.0;
             }
-            x
         } else {
-            let mut x = Vec::with_capacity(tokens.len() * e);
             for &t in tokens {
                 x.extend_from_slice(&self.embedding[t as usize * e..(t as usize + 1) * e]);
             }
-            x
         }
     }
 

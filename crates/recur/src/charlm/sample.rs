@@ -77,14 +77,7 @@ impl<'m> Generator<'m> {
 
     /// Feeds one character; afterwards [`Self::logits`] predicts the next.
     pub fn feed(&mut self, threads: &Threads, token: u32) -> Result<()> {
-        let c = self.model.config();
-        if c.embed_dim == 0 {
-            self.x.clear();
-            self.x.resize(c.vocab_size, 0.0);
-            self.x[token as usize] = 1.0;
-        } else {
-            self.x = self.model.input_rows(&[token]);
-        }
+        self.model.input_rows_into(&[token], &mut self.x);
         let h = self.model.rnn().step(threads, &self.x, &mut self.state)?;
         self.model
             .head_logits(threads, &self.head, h, &mut self.logits);

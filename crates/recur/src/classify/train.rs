@@ -5,7 +5,7 @@ use super::data::{Dataset, Item};
 use super::model::{Classifier, ClassifierConfig, Pooling};
 use crate::config::CellType;
 use crate::error::{Error, Result};
-use crate::optim::{clip_grad_norm, Optimizer, OptimizerConfig, OptimizerKind};
+use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::rng::Rng;
 use recur_kernels::Threads;
 use serde::Serialize;
@@ -276,6 +276,7 @@ pub fn train(
     let mut model = Classifier::new(config, &mut rng)?;
     let sizes = model.buffer_sizes();
     let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Adam), &sizes)?;
+    let mut grads: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
     let val = data.subset(&val_idx);
     let val_targets: Vec<u32> = val_idx.iter().map(|&i| targets[i]).collect();
     let score = |m: &Classifier| -> Result<f64> {
@@ -300,7 +301,7 @@ pub fn train(
         let (mut loss_sum, mut seen) = (0.0, 0usize);
         for chunk in order.chunks(s.batch_size.max(1)) {
             let t: Vec<u32> = chunk.iter().map(|&i| targets[i]).collect();
-            let mut grads: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+            grads.iter_mut().for_each(|g| g.fill(0.0));
             let (_, r) = model.run(
                 threads,
                 data,
@@ -317,10 +318,7 @@ pub fn train(
             }
             loss_sum += r.loss_sum;
             seen += chunk.len();
-            let mut g: Vec<&mut [f32]> = grads.iter_mut().map(|g| &mut g[..]).collect();
-            clip_grad_norm(&mut g, 1.0);
-            let g: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-            opt.step(&mut model.buffers_mut(), &g, s.lr);
+            opt.clip_and_step(&mut model.buffers_mut(), &mut grads, 1.0, s.lr);
         }
         let acc = score(&model)?;
         progress(epoch, loss_sum / seen as f64, acc);

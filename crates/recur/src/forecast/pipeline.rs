@@ -8,7 +8,7 @@ use super::model::{Forecaster, ForecasterConfig};
 use super::series::Series;
 use crate::config::CellType;
 use crate::error::{Error, Result};
-use crate::optim::{clip_grad_norm, Optimizer, OptimizerConfig, OptimizerKind};
+use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use recur_kernels::Threads;
@@ -230,6 +230,7 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
     let mut model = Forecaster::new(config, &mut rng)?;
     let sizes: Vec<usize> = model.buffers().iter().map(|b| b.len()).collect();
     let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Adam), &sizes)?;
+    let mut grads: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
     let batch_of = |ends: &[usize]| -> Result<(Tensor<f32>, Vec<f32>)> {
         let b = ends.len();
         let mut x = vec![0.0f32; s.lookback * b * inputs];
@@ -259,17 +260,14 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
         }
         for chunk in order.chunks(s.batch_size.max(1)) {
             let (x, t) = batch_of(chunk)?;
-            let mut grads: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+            grads.iter_mut().for_each(|g| g.fill(0.0));
             let (_, loss) = model.run(threads, &x, Some(&t), Some(&mut grads))?;
             if !loss.is_finite() {
                 return Err(Error::Diverged(format!(
                     "epoch {epochs}: the training loss is {loss}; lower --lr"
                 )));
             }
-            let mut g: Vec<&mut [f32]> = grads.iter_mut().map(|g| &mut g[..]).collect();
-            clip_grad_norm(&mut g, 1.0);
-            let g: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-            opt.step(&mut model.buffers_mut(), &g, s.lr);
+            opt.clip_and_step(&mut model.buffers_mut(), &mut grads, 1.0, s.lr);
         }
         let v = val_loss(&model)?;
         if v < best.0 {

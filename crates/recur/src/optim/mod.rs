@@ -163,6 +163,22 @@ impl Optimizer {
         }
     }
 
+    /// Clips `grads` to a global norm of `clip` (0: no clipping), then steps; returns the norm
+    /// before clipping. The common tail of a training step over flat gradient buffers.
+    pub fn clip_and_step(
+        &mut self,
+        params: &mut [&mut [f32]],
+        grads: &mut [Vec<f32>],
+        clip: f64,
+        lr: f64,
+    ) -> f64 {
+        let mut g: Vec<&mut [f32]> = grads.iter_mut().map(|g| &mut g[..]).collect();
+        let norm = clip_grad_norm(&mut g, clip);
+        let g: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+        self.step(params, &g, lr);
+        norm
+    }
+
     /// The state as named buffers (`first.{i}`, `second.{i}`) for a checkpoint, plus the step count.
     pub fn state(&self) -> (u64, Vec<(String, &[f32])>) {
         let mut out = Vec::new();
