@@ -7,7 +7,7 @@
 use crate::activation::{relu_grad, sigmoid_grad, tanh_grad};
 use crate::cell::{Cell, DirGrads, DirWeights, SeqCache, SeqGradWork, SeqShape};
 use crate::gemm::{Accum, Operand};
-use crate::packed::{matmul_packed, matmul_packed_op, transpose};
+use crate::packed::{matmul_packed, matmul_packed_op, transpose, PackedB};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
 
@@ -40,9 +40,56 @@ pub fn backward_seq<T: Scalar>(
     cache: &SeqCache<T>,
     d_out: GradView<'_, T>,
     d_h: &mut [T],
-    mut d_c: Option<&mut [T]>,
+    d_c: Option<&mut [T]>,
     grads: DirGrads<'_, T>,
     d_x: &mut [T],
+    work: &mut SeqGradWork<T>,
+) {
+    let input = SeqGradInput::Rows { x, d_x };
+    backward_seq_input(
+        threads, cell, shape, reverse, input, w, lengths, cache, d_out, d_h, d_c, grads, work,
+    )
+}
+
+/// The input side of [`backward_seq_input`]: what the forward pass read, and where the
+/// gradient with respect to it goes.
+#[derive(Debug)]
+pub enum SeqGradInput<'a, T> {
+    /// The rows `x [T, B, I]` of [`crate::SeqInput::Rows`]; `dL/dx` is *added* to `d_x`.
+    Rows {
+        /// The forward input.
+        x: &'a [T],
+        /// `[T, B, I]`, added to.
+        d_x: &'a mut [T],
+    },
+    /// The tokens and table of [`crate::SeqInput::Tokens`]. The gate gradients of all rows
+    /// with the same token are summed first (`S [V, G*H]`), so that `dW_ih += Sᵀ · table` and
+    /// `d_table += S · W_ih` cost `V` rows instead of `T·B`.
+    Tokens {
+        /// Token of every row, time-major `[T, B]`.
+        tokens: &'a [u32],
+        /// `[V, I]`.
+        table: &'a [T],
+        /// `[V, I]`, added to; `None` when the table is not trained (one-hot inputs).
+        d_table: Option<&'a mut [T]>,
+    },
+}
+
+/// [`backward_seq`] for either kind of input.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_seq_input<T: Scalar>(
+    threads: &Threads,
+    cell: Cell,
+    shape: SeqShape,
+    reverse: bool,
+    x: SeqGradInput<'_, T>,
+    w: DirWeights<'_, T>,
+    lengths: Option<&[usize]>,
+    cache: &SeqCache<T>,
+    d_out: GradView<'_, T>,
+    d_h: &mut [T],
+    mut d_c: Option<&mut [T]>,
+    grads: DirGrads<'_, T>,
     work: &mut SeqGradWork<T>,
 ) {
     assert_eq!(
@@ -63,10 +110,28 @@ pub fn backward_seq<T: Scalar>(
     } = shape;
     let gh = cell.gates() * hidden;
     work.prepare(cell, shape);
-    work.w_hh.pack(Operand::new(w.w_hh, hidden), gh, hidden);
-    work.w_ih.pack(Operand::new(w.w_ih, input), gh, input);
+    work.w_hh
+        .pack_in(threads, Operand::new(w.w_hh, hidden), gh, hidden);
+    let need_w_ih = match &x {
+        SeqGradInput::Rows { .. } => true,
+        SeqGradInput::Tokens {
+            tokens,
+            table,
+            d_table,
+        } => {
+            assert_eq!(tokens.len(), shape.rows(), "tokens must be [T, B]");
+            assert_eq!(table.len() % input, 0, "table must be [V, I]");
+            if let Some(d) = d_table {
+                assert_eq!(d.len(), table.len(), "d_table must be shaped as the table");
+            }
+            d_table.is_some()
+        }
+    };
+    if need_w_ih {
+        work.w_ih
+            .pack_in(threads, Operand::new(w.w_ih, input), gh, input);
+    }
     let gru = cell == Cell::Gru;
-
     for s in (0..steps).rev() {
         let t = if reverse { steps - 1 - s } else { s };
         let span = t * batch * gh..(t + 1) * batch * gh;
@@ -109,60 +174,132 @@ pub fn backward_seq<T: Scalar>(
     }
 
     let rows = shape.rows();
-    // dW_ih += dAᵀ · X and dW_hh += dA_hhᵀ · H_prev, each one product over all T*B rows.
-    // dW_ih += δAᵀ · X and dW_hh += δA_hhᵀ · H_prev read δA transposed. Narrow gate rows are
-    // read in place; wide ones are first copied transposed (in parallel), because reading them in
-    // place strides by G·H floats per step of k, which defeats the caches and the TLB. (The GRU
-    // copies δA_hh for the second product; the others reuse the first copy.)
-    let in_place = gh <= IN_PLACE_MAX_WIDTH;
-    let mut copied_from = std::ptr::null();
     let SeqGradWork {
         d_gates,
         d_gates_hh,
         d_gates_t,
         rows_packed,
+        token_sums,
+        w_ih,
         ..
     } = &mut *work;
-    for (source, rows_of, ld, grad) in [
-        (&*d_gates, x, input, &mut *grads.w_ih),
-        (
-            if gru { &*d_gates_hh } else { &*d_gates },
-            &cache.h_prev[..],
-            hidden,
-            &mut *grads.w_hh,
-        ),
-    ] {
-        rows_packed.pack(Operand::new(rows_of, ld), rows, ld);
-        let da = if in_place {
-            Operand::t(source, gh)
-        } else {
-            if copied_from != source.as_ptr() {
-                transpose(threads, source, rows, gh, d_gates_t);
-                copied_from = source.as_ptr();
+    let d_gates_hh = if gru { &d_gates_hh[..] } else { &d_gates[..] };
+    let mut wg = WeightGrads {
+        threads,
+        gh,
+        rows_packed,
+        d_gates_t,
+        copied_from: std::ptr::null(),
+    };
+    match x {
+        SeqGradInput::Rows { x, d_x } => {
+            assert_eq!(x.len(), rows * input, "x must be [T, B, I]");
+            wg.add(d_gates, rows, x, input, grads.w_ih);
+            wg.add(d_gates_hh, rows, &cache.h_prev, hidden, grads.w_hh);
+            // dX += dA · W_ih   ([T*B, G*H] · [G*H, I])
+            matmul_packed(threads, rows, d_gates, gh, w_ih, d_x, input, Accum::Add);
+        }
+        SeqGradInput::Tokens {
+            tokens,
+            table,
+            d_table,
+        } => {
+            let vocab = table.len() / input;
+            scatter_rows(threads, d_gates, gh, tokens, vocab, token_sums);
+            // dW_ih += Sᵀ · table   ([G*H, V] · [V, I])
+            wg.rows_packed
+                .pack(Operand::new(table, input), vocab, input);
+            let s_t = Operand::t(&token_sums[..], gh);
+            matmul_packed_op(
+                threads,
+                gh,
+                s_t,
+                wg.rows_packed,
+                grads.w_ih,
+                input,
+                Accum::Add,
+            );
+            wg.add(d_gates_hh, rows, &cache.h_prev, hidden, grads.w_hh);
+            if let Some(d_table) = d_table {
+                // d_table += S · W_ih   ([V, G*H] · [G*H, I])
+                matmul_packed(
+                    threads,
+                    vocab,
+                    token_sums,
+                    gh,
+                    w_ih,
+                    d_table,
+                    input,
+                    Accum::Add,
+                );
             }
-            Operand::new(&d_gates_t[..], rows)
-        };
-        matmul_packed_op(threads, gh, da, rows_packed, grad, ld, Accum::Add);
+        }
     }
-    let d_gates = &work.d_gates[..];
-    let d_gates_hh = if gru { &work.d_gates_hh[..] } else { d_gates };
     if let Some(db) = grads.b_ih {
         add_column_sums(db, d_gates, gh);
     }
     if let Some(db) = grads.b_hh {
         add_column_sums(db, d_gates_hh, gh);
     }
-    // dX += dA · W_ih   ([T*B, G*H] · [G*H, I])
-    matmul_packed(
-        threads,
-        rows,
-        d_gates,
-        gh,
-        &work.w_ih,
-        d_x,
-        input,
-        Accum::Add,
-    );
+}
+
+/// The weight-gradient products of one backward pass, `grad [G*H, ld] += δAᵀ · rows_of`, each
+/// one product over all `T·B` rows. Narrow gate rows are read in place; wide ones are first
+/// copied transposed (in parallel), because reading them in place strides by G·H floats per
+/// step of k, which defeats the caches and the TLB. A copy is reused when the next product reads
+/// the same δA (all cells but the GRU).
+struct WeightGrads<'a, 'w, T> {
+    threads: &'a Threads,
+    gh: usize,
+    rows_packed: &'w mut PackedB<T>,
+    d_gates_t: &'w mut Vec<T>,
+    copied_from: *const T,
+}
+
+impl<T: Scalar> WeightGrads<'_, '_, T> {
+    fn add(&mut self, source: &[T], rows: usize, rows_of: &[T], ld: usize, grad: &mut [T]) {
+        let gh = self.gh;
+        self.rows_packed
+            .pack_in(self.threads, Operand::new(rows_of, ld), rows, ld);
+        let da = if gh <= IN_PLACE_MAX_WIDTH {
+            Operand::t(source, gh)
+        } else {
+            if self.copied_from != source.as_ptr() {
+                transpose(self.threads, source, rows, gh, self.d_gates_t);
+                self.copied_from = source.as_ptr();
+            }
+            Operand::new(&self.d_gates_t[..], rows)
+        };
+        matmul_packed_op(self.threads, gh, da, self.rows_packed, grad, ld, Accum::Add);
+    }
+}
+
+/// `sums [V, width] = Σ` of the rows of `m [N, width]` with the same token, row order kept, the
+/// columns spread over the threads (so the sums do not depend on the thread count).
+fn scatter_rows<T: Scalar>(
+    threads: &Threads,
+    m: &[T],
+    width: usize,
+    tokens: &[u32],
+    vocab: usize,
+    sums: &mut Vec<T>,
+) {
+    const COLS: usize = 64;
+    sums.clear();
+    sums.resize(vocab * width, T::zero());
+    let dst = SendPtr(sums.as_mut_ptr());
+    threads.for_each_sized(width.div_ceil(COLS), m.len(), |piece| {
+        let j0 = piece * COLS;
+        let j1 = (j0 + COLS).min(width);
+        for (row, &t) in m.chunks_exact(width).zip(tokens) {
+            // SAFETY: columns j0..j1 of `sums` belong to this piece only; t < vocab (checked by
+            // the forward pass that produced these rows).
+            let d = unsafe { dst.slice(t as usize * width + j0, j1 - j0) };
+            for (d, &v) in d.iter_mut().zip(&row[j0..j1]) {
+                *d += v;
+            }
+        }
+    });
 }
 
 /// Widest gate row (`G·H`) whose gradient the weight-gradient products read in place.

@@ -3,6 +3,7 @@
 use crate::gemm::Operand;
 use crate::packed::PackedB;
 use crate::scalar::Scalar;
+use crate::threads::Threads;
 
 /// The recurrent cell a kernel computes, with PyTorch's equations and gate order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,11 +108,25 @@ impl<T: Scalar> PackedWeights<T> {
 
     /// Packs `w` again into the same memory.
     pub fn repack(&mut self, cell: Cell, input: usize, hidden: usize, w: DirWeights<'_, T>) {
+        self.repack_in(&Threads::single(), cell, input, hidden, w)
+    }
+
+    /// [`Self::repack`] with the work spread over `threads`.
+    pub fn repack_in(
+        &mut self,
+        threads: &Threads,
+        cell: Cell,
+        input: usize,
+        hidden: usize,
+        w: DirWeights<'_, T>,
+    ) {
         let gh = cell.gates() * hidden;
         assert_eq!(w.w_ih.len(), gh * input, "w_ih must be [G*H, I]");
         assert_eq!(w.w_hh.len(), gh * hidden, "w_hh must be [G*H, H]");
-        self.w_ih_t.pack(Operand::t(w.w_ih, input), input, gh);
-        self.w_hh_t.pack(Operand::t(w.w_hh, hidden), hidden, gh);
+        self.w_ih_t
+            .pack_in(threads, Operand::t(w.w_ih, input), input, gh);
+        self.w_hh_t
+            .pack_in(threads, Operand::t(w.w_hh, hidden), hidden, gh);
     }
 }
 
@@ -195,6 +210,8 @@ pub struct SeqGradWork<T> {
     pub(crate) d_gates_t: Vec<T>,
     /// The layer input or the previous states, packed as the right operand of a weight gradient.
     pub(crate) rows_packed: PackedB<T>,
+    /// `[V, G*H]`: gate gradients summed by token (token inputs only).
+    pub(crate) token_sums: Vec<T>,
 }
 
 impl<T: Scalar> SeqGradWork<T> {
@@ -208,6 +225,7 @@ impl<T: Scalar> SeqGradWork<T> {
             w_ih: PackedB::new(),
             d_gates_t: Vec::new(),
             rows_packed: PackedB::new(),
+            token_sums: Vec::new(),
         }
     }
 

@@ -21,6 +21,81 @@ pub struct OutView<'a, T> {
     pub col: usize,
 }
 
+/// The input of one direction of one layer over a sequence.
+#[derive(Clone, Copy, Debug)]
+pub enum SeqInput<'a, T> {
+    /// `x [T, B, I]`, time-major.
+    Rows(&'a [T]),
+    /// Row `r` of the input is row `tokens[r]` of a table (an embedding, or the identity for
+    /// one-hot inputs), and `projected [V, G*H]` holds that table already multiplied by `W_ihᵀ`
+    /// with the biases added, by [`project_table`]. Each step then copies rows of `projected`
+    /// instead of multiplying `T·B` input rows; the gates are bitwise the same as with
+    /// [`SeqInput::Rows`] of the gathered table rows.
+    Tokens {
+        /// Token of every row, time-major `[T, B]`.
+        tokens: &'a [u32],
+        /// `[V, G*H]` from [`project_table`].
+        projected: &'a [T],
+    },
+}
+
+/// `projected [V, G*H] = table [V, I] · W_ihᵀ + biases`, the input projection of every row of a
+/// table, computed exactly as [`forward_seq`] projects rows (so that a row of it is bitwise the
+/// projection of that table row).
+pub fn project_table<T: Scalar>(
+    threads: &Threads,
+    cell: Cell,
+    table: &[T],
+    input: usize,
+    w: DirWeights<'_, T>,
+    packed: &PackedWeights<T>,
+    projected: &mut Vec<T>,
+) {
+    let gh = packed.w_ih_t.dims().1;
+    assert!(
+        input > 0 && table.len().is_multiple_of(input),
+        "table must be [V, I]"
+    );
+    let vocab = table.len() / input;
+    projected.clear();
+    projected.resize(vocab * gh, T::zero());
+    project_rows(threads, cell, vocab, table, input, w, packed, projected);
+}
+
+/// `gates [rows, G*H] = x [rows, I] · W_ihᵀ + b_ih (+ b_hh, except for the GRU, which keeps
+/// `b_hh` for the step product)`.
+#[allow(clippy::too_many_arguments)]
+fn project_rows<T: Scalar>(
+    threads: &Threads,
+    cell: Cell,
+    rows: usize,
+    x: &[T],
+    input: usize,
+    w: DirWeights<'_, T>,
+    packed: &PackedWeights<T>,
+    gates: &mut [T],
+) {
+    let gh = packed.w_ih_t.dims().1;
+    assert_eq!(
+        packed.w_ih_t.dims(),
+        (input, gh),
+        "packed W_ih does not fit the shape"
+    );
+    for row in gates[..rows * gh].chunks_exact_mut(gh) {
+        fill_bias(row, w.b_ih, if cell == Cell::Gru { None } else { w.b_hh });
+    }
+    matmul_packed(
+        threads,
+        rows,
+        x,
+        input,
+        &packed.w_ih_t,
+        gates,
+        gh,
+        Accum::Add,
+    );
+}
+
 /// Runs one direction of one layer over a sequence.
 ///
 /// Shapes: `x [T, B, I]` time-major; `h [B, H]` holds `h0` on entry and `h_n` on return; `c`
@@ -39,6 +114,28 @@ pub fn forward_seq<T: Scalar>(
     packed: &PackedWeights<T>,
     lengths: Option<&[usize]>,
     h: &mut [T],
+    c: Option<&mut [T]>,
+    out: OutView<'_, T>,
+    cache: &mut SeqCache<T>,
+) {
+    let input = SeqInput::Rows(x);
+    forward_seq_input(
+        threads, cell, shape, reverse, input, w, packed, lengths, h, c, out, cache,
+    )
+}
+
+/// [`forward_seq`] for either kind of [`SeqInput`].
+#[allow(clippy::too_many_arguments)]
+pub fn forward_seq_input<T: Scalar>(
+    threads: &Threads,
+    cell: Cell,
+    shape: SeqShape,
+    reverse: bool,
+    x: SeqInput<'_, T>,
+    w: DirWeights<'_, T>,
+    packed: &PackedWeights<T>,
+    lengths: Option<&[usize]>,
+    h: &mut [T],
     mut c: Option<&mut [T]>,
     out: OutView<'_, T>,
     cache: &mut SeqCache<T>,
@@ -50,7 +147,6 @@ pub fn forward_seq<T: Scalar>(
         hidden,
     } = shape;
     let gh = cell.gates() * hidden;
-    assert_eq!(x.len(), shape.rows() * input, "x must be [T, B, I]");
     assert_eq!(h.len(), batch * hidden, "h must be [B, H]");
     assert_eq!(
         c.is_some(),
@@ -59,32 +155,38 @@ pub fn forward_seq<T: Scalar>(
     );
     cache.prepare(cell, shape);
 
-    // Input projection of every step, biases folded in (GRU keeps b_hh for the step product).
-    for row in cache.gates.chunks_exact_mut(gh) {
-        fill_bias(row, w.b_ih, if cell == Cell::Gru { None } else { w.b_hh });
-    }
-    assert_eq!(
-        packed.w_ih_t.dims(),
-        (input, gh),
-        "packed W_ih does not fit the shape"
-    );
     assert_eq!(
         packed.w_hh_t.dims(),
         (hidden, gh),
         "packed W_hh does not fit the shape"
     );
     let rows = shape.rows();
-    matmul_packed(
-        threads,
-        rows,
-        x,
-        input,
-        &packed.w_ih_t,
-        &mut cache.gates,
-        gh,
-        Accum::Add,
-    );
-
+    match x {
+        SeqInput::Rows(x) => {
+            assert_eq!(x.len(), rows * input, "x must be [T, B, I]");
+            project_rows(threads, cell, rows, x, input, w, packed, &mut cache.gates);
+        }
+        SeqInput::Tokens { tokens, projected } => {
+            assert_eq!(tokens.len(), rows, "tokens must be [T, B]");
+            assert_eq!(projected.len() % gh, 0, "projected table must be [V, G*H]");
+            let vocab = projected.len() / gh;
+            assert!(
+                tokens.iter().all(|&t| (t as usize) < vocab),
+                "token outside the projected table"
+            );
+            let dst = SendPtr(cache.gates.as_mut_ptr());
+            let pieces = rows.div_ceil(COPY_ROWS_PER_PIECE);
+            threads.for_each_sized(pieces, rows * gh, |piece| {
+                let r0 = piece * COPY_ROWS_PER_PIECE;
+                for r in r0..(r0 + COPY_ROWS_PER_PIECE).min(rows) {
+                    let t = tokens[r] as usize;
+                    // SAFETY: row r of the gates belongs to this piece only.
+                    unsafe { dst.slice(r * gh, gh) }
+                        .copy_from_slice(&projected[t * gh..(t + 1) * gh]);
+                }
+            });
+        }
+    }
     let bh = batch * hidden;
     for s in 0..steps {
         let t = if reverse { steps - 1 - s } else { s };
@@ -127,6 +229,9 @@ pub fn forward_seq<T: Scalar>(
         });
     }
 }
+
+/// Rows of the token-input copy handed out at a time.
+const COPY_ROWS_PER_PIECE: usize = 64;
 
 /// Rows of the gate pass handed out at a time.
 const ROWS_PER_PIECE: usize = 4;

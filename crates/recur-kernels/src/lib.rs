@@ -37,9 +37,9 @@ pub mod packed;
 mod scalar;
 mod threads;
 
-pub use backward::{backward_seq, GradView};
+pub use backward::{backward_seq, backward_seq_input, GradView, SeqGradInput};
 pub use cell::{Cell, DirGrads, DirWeights, PackedWeights, SeqCache, SeqGradWork, SeqShape};
-pub use forward::{forward_seq, OutView};
+pub use forward::{forward_seq, forward_seq_input, project_table, OutView, SeqInput};
 pub use gemm::{matmul, matmul_naive, Accum, Operand};
 pub use loss::{softmax_cross_entropy, softmax_cross_entropy_par, CrossEntropy};
 pub use packed::{matmul_packed, matmul_packed_op, PackedB};

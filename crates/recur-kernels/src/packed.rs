@@ -36,18 +36,30 @@ impl<T: Scalar> PackedB<T> {
 
     /// Packs `op(B)` of shape `[k, n]`, reusing this buffer's memory.
     pub fn pack(&mut self, b: Operand<'_, T>, k: usize, n: usize) {
+        self.pack_in(&Threads::single(), b, k, n)
+    }
+
+    /// [`Self::pack`] with the panels spread over `threads`.
+    pub fn pack_in(&mut self, threads: &Threads, b: Operand<'_, T>, k: usize, n: usize) {
         let panels = n.div_ceil(NR);
         self.k = k;
         self.n = n;
         self.panels.clear();
         self.panels.resize(panels * k * NR, T::zero());
-        if k == 0 {
+        if k == 0 || n == 0 {
             return;
         }
-        for panel in 0..panels {
+        if b.transposed {
+            assert!(b.data.len() >= (n - 1) * b.ld + k, "B: too short");
+        } else {
+            assert!(b.data.len() >= (k - 1) * b.ld + n, "B: too short");
+        }
+        let out = SendPtr(self.panels.as_mut_ptr());
+        threads.for_each_sized(panels, k * n, |panel| {
             let j0 = panel * NR;
             let cols = NR.min(n - j0);
-            let dst = &mut self.panels[panel * k * NR..(panel + 1) * k * NR];
+            // SAFETY: panel `panel` of the buffer belongs to this piece only.
+            let dst = unsafe { out.slice(panel * k * NR, k * NR) };
             if b.transposed {
                 // Row j of the stored matrix is column j of op(B): walk it contiguously.
                 for jj in 0..cols {
@@ -57,13 +69,11 @@ impl<T: Scalar> PackedB<T> {
                     }
                 }
             } else {
-                for p in 0..k {
-                    for jj in 0..cols {
-                        dst[p * NR + jj] = b.at(p, j0 + jj);
-                    }
+                for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                    d[..cols].copy_from_slice(&b.data[p * b.ld + j0..p * b.ld + j0 + cols]);
                 }
             }
-        }
+        });
     }
 
     /// A fresh packing of `op(B) [k, n]`.
@@ -79,24 +89,44 @@ impl<T: Scalar> PackedB<T> {
     }
 }
 
-/// `dst[cols, rows] = srcᵀ` for a row-major `src[rows, cols]`, in cache-sized tiles, the column
-/// blocks spread over `threads` (each writes its own rows of `dst`).
+/// `dst[cols, rows] = srcᵀ` for a row-major `src[rows, cols]`, the columns cut into pieces of
+/// [`TRANSPOSE_COLS`] spread over `threads` (each writes its own rows of `dst`). The f32 path
+/// moves 8×8 blocks through registers: with power-of-two strides, element-wise copies of larger
+/// tiles evict their own cache lines (every destination row of a tile maps to the same set).
 pub fn transpose<T: Scalar>(threads: &Threads, src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
-    const TILE: usize = 32;
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
     let pd = SendPtr(dst.as_mut_ptr());
-    threads.for_each_sized(cols.div_ceil(TILE), rows * cols, |block| {
-        let j0 = block * TILE;
-        let j1 = (j0 + TILE).min(cols);
-        for i0 in (0..rows).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(rows) {
-                for j in j0..j1 {
-                    // SAFETY: row j of dst belongs to this block only; bounds asserted above.
-                    unsafe { *pd.get().add(j * rows + i) = src[i * cols + j] };
-                }
+    let ps = SendPtr(src.as_ptr() as *mut T);
+    threads.for_each_sized(cols.div_ceil(TRANSPOSE_COLS), rows * cols, |block| {
+        let j0 = block * TRANSPOSE_COLS;
+        let j1 = (j0 + TRANSPOSE_COLS).min(cols);
+        // SAFETY: rows j0..j1 of dst belong to this block only; bounds asserted above.
+        unsafe { T::transpose_cols(ps.get(), rows, cols, j0, j1, pd.get()) };
+    });
+}
+
+/// Columns of the source per piece of [`transpose`].
+const TRANSPOSE_COLS: usize = 32;
+
+/// Portable [`Scalar::transpose_cols`].
+///
+/// # Safety
+/// As [`Scalar::transpose_cols`].
+pub unsafe fn transpose_cols_generic<T: Copy>(
+    src: *const T,
+    rows: usize,
+    cols: usize,
+    j0: usize,
+    j1: usize,
+    dst: *mut T,
+) {
+    for i0 in (0..rows).step_by(8) {
+        for j in j0..j1 {
+            for i in i0..(i0 + 8).min(rows) {
+                *dst.add(j * rows + i) = *src.add(i * cols + j);
             }
         }
-    });
+    }
 }
 
 /// Panels per parallel piece: depends on the panel count only, never on the thread count.
@@ -141,19 +171,29 @@ pub fn matmul_packed_op<T: Scalar>(
     let (rsa, csa) = (rsa as usize, csa as usize);
     let panels = n.div_ceil(NR);
     let per = panels_per_piece(panels);
+    let panel_pieces = panels.div_ceil(per);
+    // Few panels and many rows (a language model's head over all steps): split the rows too.
+    let row_blocks = if panel_pieces < 8 && m >= 2 * MC {
+        m.div_ceil(MC)
+    } else {
+        1
+    };
+    let rows_per_block = m.div_ceil(row_blocks);
     let pa = SendPtr(a.data.as_ptr() as *mut T);
     let pc = SendPtr(c.as_mut_ptr());
     let accumulate = accum == Accum::Add;
-    threads.for_each_sized(panels.div_ceil(per), m * n * k, |piece| {
+    threads.for_each_sized(panel_pieces * row_blocks, m * n * k, |piece| {
+        let (piece, block) = (piece % panel_pieces, piece / panel_pieces);
         let first = piece * per;
         let last = (first + per).min(panels);
-        for r0 in (0..m).step_by(MC) {
-            let rows = MC.min(m - r0);
+        let block_rows = block * rows_per_block..((block + 1) * rows_per_block).min(m);
+        for r0 in block_rows.clone().step_by(MC) {
+            let rows = MC.min(block_rows.end - r0);
             for panel in first..last {
                 let j0 = panel * NR;
                 let cols = NR.min(n - j0);
                 let bp = b.panels[panel * k * NR..].as_ptr();
-                // SAFETY: bounds checked above; pieces own disjoint column ranges of C.
+                // SAFETY: bounds checked above; pieces own disjoint blocks of C.
                 unsafe {
                     T::panel_kernel(
                         rows,
@@ -232,9 +272,82 @@ pub fn matmul_chain_naive<T: Scalar>(
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    //! AVX-512 and AVX2 panel kernels for f32.
+    //! AVX-512 and AVX2 panel kernels for f32, and an AVX transpose.
     use super::NR;
     use std::arch::x86_64::*;
+
+    /// [`crate::Scalar::transpose_cols`] for f32: 8×8 blocks through AVX registers where the
+    /// CPU has AVX, element by element at the edges and elsewhere.
+    ///
+    /// # Safety
+    /// As [`crate::Scalar::transpose_cols`].
+    pub unsafe fn transpose_cols_f32(
+        src: *const f32,
+        rows: usize,
+        cols: usize,
+        j0: usize,
+        j1: usize,
+        dst: *mut f32,
+    ) {
+        if !is_x86_feature_detected!("avx") {
+            return super::transpose_cols_generic(src, rows, cols, j0, j1, dst);
+        }
+        let full = rows - rows % 8;
+        let j_end = j0 + (j1 - j0) / 8 * 8;
+        let mut i = 0;
+        while i < full {
+            let mut j = j0;
+            while j < j_end {
+                block8x8(src.add(i * cols + j), cols, dst.add(j * rows + i), rows);
+                j += 8;
+            }
+            i += 8;
+        }
+        for jj in j0..j_end {
+            for ii in full..rows {
+                *dst.add(jj * rows + ii) = *src.add(ii * cols + jj);
+            }
+        }
+        let j = j_end;
+        if j < j1 {
+            super::transpose_cols_generic(src, rows, cols, j, j1, dst);
+        }
+    }
+
+    /// `dst[q][p] = src[p][q]` for an 8×8 block with row strides `lds` and `ldd`.
+    #[target_feature(enable = "avx")]
+    unsafe fn block8x8(src: *const f32, lds: usize, dst: *mut f32, ldd: usize) {
+        let r: [__m256; 8] = std::array::from_fn(|p| _mm256_loadu_ps(src.add(p * lds)));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let out = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (q, v) in out.iter().enumerate() {
+            _mm256_storeu_ps(dst.add(q * ldd), *v);
+        }
+    }
 
     /// Rows per register block (AVX-512: 8 rows × 2 vectors = 16 accumulators).
     const MR512: usize = 8;
@@ -259,9 +372,12 @@ pub(crate) mod x86 {
         accumulate: bool,
     ) {
         if is_x86_feature_detected!("avx512f") {
+            if cols <= 16 {
+                return narrow512(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate);
+            }
             let mut r = 0;
             while r + MR512 <= rows {
-                block512::<MR512>(
+                block512::<MR512, true>(
                     k,
                     a.add(r * rsa),
                     rsa,
@@ -278,7 +394,7 @@ pub(crate) mod x86 {
                 ($($n:literal)*) => {
                     match rows - r {
                         0 => {}
-                        $($n => block512::<$n>(k, a.add(r * rsa), rsa, csa, b, c.add(r * ldc), ldc, cols, accumulate),)*
+                        $($n => block512::<$n, true>(k, a.add(r * rsa), rsa, csa, b, c.add(r * ldc), ldc, cols, accumulate),)*
                         _ => unreachable!(),
                     }
                 };
@@ -318,9 +434,53 @@ pub(crate) mod x86 {
         }
     }
 
+    /// A panel with at most 16 live columns (the tail of an odd width, such as a 65-character
+    /// head): one vector per row, so the dead half of the panel costs nothing. Each element is
+    /// the same chain as in the full kernel.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn narrow512(
+        rows: usize,
+        k: usize,
+        a: *const f32,
+        rsa: usize,
+        csa: usize,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        const MR: usize = 16;
+        let mut r = 0;
+        while r + MR <= rows {
+            block512::<MR, false>(
+                k,
+                a.add(r * rsa),
+                rsa,
+                csa,
+                b,
+                c.add(r * ldc),
+                ldc,
+                cols,
+                accumulate,
+            );
+            r += MR;
+        }
+        macro_rules! tail {
+            ($($n:literal)*) => {
+                match rows - r {
+                    0 => {}
+                    $($n => block512::<$n, false>(k, a.add(r * rsa), rsa, csa, b, c.add(r * ldc), ldc, cols, accumulate),)*
+                    _ => unreachable!(),
+                }
+            };
+        }
+        tail!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    }
+
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
-    unsafe fn block512<const R: usize>(
+    unsafe fn block512<const R: usize, const WIDE: bool>(
         k: usize,
         a: *const f32,
         rsa: usize,
@@ -348,21 +508,32 @@ pub(crate) mod x86 {
         if accumulate {
             for r in 0..R {
                 acc0[r] = _mm512_maskz_loadu_ps(m0, c.add(r * ldc));
-                acc1[r] = _mm512_maskz_loadu_ps(m1, c.add(r * ldc + 16));
+                if WIDE {
+                    acc1[r] = _mm512_maskz_loadu_ps(m1, c.add(r * ldc + 16));
+                }
             }
         }
         for p in 0..k {
             let b0 = _mm512_loadu_ps(b.add(p * NR));
-            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
-            for r in 0..R {
-                let av = _mm512_set1_ps(*a.add(r * rsa + p * csa));
-                acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-                acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+            if WIDE {
+                let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+                for r in 0..R {
+                    let av = _mm512_set1_ps(*a.add(r * rsa + p * csa));
+                    acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+                    acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+                }
+            } else {
+                for r in 0..R {
+                    let av = _mm512_set1_ps(*a.add(r * rsa + p * csa));
+                    acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+                }
             }
         }
         for r in 0..R {
             _mm512_mask_storeu_ps(c.add(r * ldc), m0, acc0[r]);
-            _mm512_mask_storeu_ps(c.add(r * ldc + 16), m1, acc1[r]);
+            if WIDE {
+                _mm512_mask_storeu_ps(c.add(r * ldc + 16), m1, acc1[r]);
+            }
         }
     }
 

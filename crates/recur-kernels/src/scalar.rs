@@ -43,6 +43,23 @@ pub trait Scalar:
         crate::packed::panel_kernel_generic(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate)
     }
 
+    /// Columns `j0..j1` of a row-major `src [rows, cols]` into rows `j0..j1` of
+    /// `dst [cols, rows]` (one piece of [`crate::packed::transpose`]).
+    ///
+    /// # Safety
+    /// `src` must address `rows × cols` elements and `dst` `cols × rows`; no other thread may
+    /// write rows `j0..j1` of `dst` meanwhile.
+    unsafe fn transpose_cols(
+        src: *const Self,
+        rows: usize,
+        cols: usize,
+        j0: usize,
+        j1: usize,
+        dst: *mut Self,
+    ) {
+        crate::packed::transpose_cols_generic(src, rows, cols, j0, j1, dst)
+    }
+
     /// `C = alpha·A·B + beta·C` over strided views, as `matrixmultiply` defines it.
     ///
     /// # Safety
@@ -98,6 +115,18 @@ impl Scalar for f32 {
         accumulate: bool,
     ) {
         crate::packed::x86::panel_kernel_f32(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn transpose_cols(
+        src: *const f32,
+        rows: usize,
+        cols: usize,
+        j0: usize,
+        j1: usize,
+        dst: *mut f32,
+    ) {
+        crate::packed::x86::transpose_cols_f32(src, rows, cols, j0, j1, dst)
     }
 
     unsafe fn gemm_strided(

@@ -92,3 +92,70 @@ fn a_transposed_left_operand_gives_the_same_bits_as_its_copy() {
         }
     }
 }
+
+#[test]
+fn transpose_matches_the_element_wise_copy() {
+    let threads = [Threads::single(), Threads::new(2).unwrap()];
+    // Edges in both directions (not multiples of 8 or of a piece), and sizes that take several
+    // pieces and threads.
+    for &(rows, cols) in &[
+        (1, 1),
+        (1, 9),
+        (9, 1),
+        (7, 13),
+        (8, 8),
+        (16, 40),
+        (33, 65),
+        (130, 250),
+        (2048, 64),
+    ] {
+        let src = data(rows * cols, 3);
+        let mut want = vec![0.0f32; rows * cols];
+        for i in 0..rows {
+            for j in 0..cols {
+                want[j * rows + i] = src[i * cols + j];
+            }
+        }
+        for t in &threads {
+            let mut got = vec![f32::NAN; rows * cols];
+            recur_kernels::packed::transpose(t, &src, rows, cols, &mut got);
+            assert_eq!(got, want, "rows={rows} cols={cols} threads={}", t.count());
+            let src64: Vec<f64> = src.iter().map(|&v| v as f64).collect();
+            let mut got64 = vec![f64::NAN; rows * cols];
+            recur_kernels::packed::transpose(t, &src64, rows, cols, &mut got64);
+            assert!(got64.iter().zip(&want).all(|(&a, &b)| a == b as f64));
+        }
+    }
+}
+
+#[test]
+fn packing_over_threads_gives_the_same_panels() {
+    let two = Threads::new(2).unwrap();
+    for &(k, n) in &[(1, 1), (5, 33), (64, 96), (300, 70)] {
+        for transposed in [false, true] {
+            let ld = if transposed { k + 2 } else { n + 5 };
+            let b = data(if transposed { n * ld } else { k * ld }, 7);
+            let op = Operand {
+                data: &b,
+                ld,
+                transposed,
+            };
+            let (mut one, mut par) = (PackedB::new(), PackedB::new());
+            one.pack(op, k, n);
+            par.pack_in(&two, op, k, n);
+            // Equal packings give equal products; compare through a product with the identity.
+            let eye: Vec<f32> = (0..k * k)
+                .map(|i| if i / k == i % k { 1.0 } else { 0.0 })
+                .collect();
+            let (mut c1, mut c2) = (vec![0.0f32; k * n], vec![0.0f32; k * n]);
+            matmul_packed(&two, k, &eye, k, &one, &mut c1, n, Accum::Replace);
+            matmul_packed(&two, k, &eye, k, &par, &mut c2, n, Accum::Replace);
+            assert_eq!(c1, c2);
+            for p in 0..k {
+                for j in 0..n {
+                    assert_eq!(c1[p * n + j], op.at(p, j), "k={k} n={n} t={transposed}");
+                }
+            }
+        }
+    }
+}

@@ -8,7 +8,6 @@ use crate::error::Result;
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::recurrent::ForwardArgs;
 use crate::rng::Rng;
-use crate::tensor::Tensor;
 use recur_kernels::{softmax_cross_entropy, Threads};
 use serde::Serialize;
 use std::time::Instant;
@@ -130,15 +129,12 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
         if rep >= config.warmup {
             times.push(start.elapsed().as_secs_f64());
         }
+        if rep + 1 == config.warmup {}
     }
     let train_tokens_per_s = n as f64 / median(times);
 
     // Forward only (evaluation mode), with the loss.
-    let input = if config.embed == 0 {
-        VOCAB
-    } else {
-        config.embed
-    };
+    let table = model.input_table()?;
     let head = model.packed_head();
     let (mut logits, mut scratch) = (Vec::new(), Vec::new());
     let mut times = Vec::new();
@@ -146,15 +142,10 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
     for rep in 0..config.warmup + config.reps {
         let (x, y) = batch(&mut rng);
         let start = Instant::now();
-        let xs = Tensor::new("input", &[t, b, input], model.input_rows(&x))?;
-        let out = match recycled.take() {
-            Some(old) => {
-                model
-                    .rnn()
-                    .forward_recycling(threads, &xs, ForwardArgs::default(), old)?
-            }
-            None => model.rnn().forward(threads, &xs, ForwardArgs::default())?,
-        };
+        let args = ForwardArgs::default();
+        let out = model
+            .rnn()
+            .forward_tokens(threads, &table, &x, b, args, recycled.take())?;
         model.head_logits(threads, &head, out.output.data(), &mut logits);
         softmax_cross_entropy(&logits, VOCAB, &y, None, 1.0, &mut scratch);
         recycled = Some(out.cache);

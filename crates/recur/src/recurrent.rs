@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{swap_leading_axes, Tensor};
 use recur_kernels::{
-    backward_seq, forward_seq, DirGrads, DirWeights, GradView, OutView, PackedWeights, Scalar,
-    SeqCache, SeqGradWork, SeqShape, Threads,
+    backward_seq_input, forward_seq_input, project_table, DirGrads, DirWeights, GradView, OutView,
+    PackedWeights, Scalar, SeqCache, SeqGradInput, SeqGradWork, SeqInput, SeqShape, Threads,
 };
 
 /// Name, shape and place of one parameter tensor inside the flat buffer.
@@ -127,10 +127,23 @@ fn take_buffer<T: Scalar>(spare: &mut Vec<Vec<T>>, len: usize) -> Vec<T> {
     b
 }
 
+/// What a forward pass reads: input rows, or tokens looked up in a table.
+#[derive(Clone, Copy)]
+enum Input<'a, T> {
+    Dense(&'a Tensor<T>),
+    Tokens {
+        table: &'a Tensor<T>,
+        tokens: &'a [u32],
+        batch: usize,
+    },
+}
+
 #[derive(Debug)]
 struct LayerCache<T> {
-    /// The layer's input, time-major, after dropout.
+    /// The layer's input, time-major, after dropout; for token input, the table `[V, I]`.
     input: Vec<T>,
+    /// Token of every row, time-major, when the layer read a table.
+    tokens: Option<Vec<u32>>,
     /// The dropout mask (already scaled by `1/(1-p)`) that produced `input`, if any.
     mask: Option<Vec<T>>,
     dirs: Vec<SeqCache<T>>,
@@ -150,7 +163,8 @@ impl<T> RecurrentCache<T> {
 /// Gradients with respect to the inputs of a forward pass.
 #[derive(Debug)]
 pub struct InputGrads<T> {
-    /// `dL/d input`, shaped as the input.
+    /// `dL/d input`, shaped as the input; after [`Recurrent::forward_tokens`], the gradient of
+    /// the table `[V, input_size]`.
     pub input: Tensor<T>,
     /// `dL/dh0 [layers * directions, B, H]`.
     pub h0: Tensor<T>,
@@ -287,7 +301,7 @@ impl<T: Scalar> Recurrent<T> {
         input: &Tensor<T>,
         args: ForwardArgs<'_, T>,
     ) -> Result<RecurrentOutput<T>> {
-        threads.install(|| self.forward_inner(threads, input, args, None))
+        threads.install(|| self.forward_inner(threads, Input::Dense(input), args, None))
     }
 
     /// [`Self::forward`] reusing the memory of an earlier pass's cache (training loops call
@@ -299,13 +313,65 @@ impl<T: Scalar> Recurrent<T> {
         args: ForwardArgs<'_, T>,
         recycled: RecurrentCache<T>,
     ) -> Result<RecurrentOutput<T>> {
-        threads.install(|| self.forward_inner(threads, input, args, Some(recycled)))
+        threads.install(|| self.forward_inner(threads, Input::Dense(input), args, Some(recycled)))
+    }
+
+    /// [`Self::forward`] on inputs that are rows of a table: the input at each step of sequence
+    /// `b` is row `tokens[…]` of `table [V, input_size]` (an embedding, or the identity for
+    /// one-hot inputs). `tokens` is `[T, B]`, or `[B, T]` for a batch-first layer. The outputs
+    /// are bitwise those of [`Self::forward`] on the gathered rows, but the first layer projects
+    /// the `V` table rows once instead of `T·B` input rows, and [`Self::backward`] returns the
+    /// gradient of the table. `recycled` is an earlier pass's cache whose memory to reuse.
+    pub fn forward_tokens(
+        &self,
+        threads: &Threads,
+        table: &Tensor<T>,
+        tokens: &[u32],
+        batch: usize,
+        args: ForwardArgs<'_, T>,
+        recycled: Option<RecurrentCache<T>>,
+    ) -> Result<RecurrentOutput<T>> {
+        let input = Input::Tokens {
+            table,
+            tokens,
+            batch,
+        };
+        threads.install(|| self.forward_inner(threads, input, args, recycled))
+    }
+
+    /// `(steps, batch)` of token input, checking the table and the tokens.
+    fn token_dims(
+        &self,
+        table: &Tensor<T>,
+        tokens: &[u32],
+        batch: usize,
+    ) -> Result<(usize, usize)> {
+        let i = self.config.input_size;
+        let s = table.shape();
+        if s.len() != 2 || s[1] != i || s[0] == 0 {
+            return Err(Error::Input(format!(
+                "table: expected shape [V, {i}] with V >= 1, found {s:?}"
+            )));
+        }
+        if batch == 0 || !tokens.len().is_multiple_of(batch) {
+            return Err(Error::Input(format!(
+                "tokens: {} tokens do not split into {batch} sequences",
+                tokens.len()
+            )));
+        }
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= s[0]) {
+            return Err(Error::Input(format!(
+                "tokens: token {t} is outside the table's {} rows",
+                s[0]
+            )));
+        }
+        Ok((tokens.len() / batch, batch))
     }
 
     fn forward_inner(
         &self,
         threads: &Threads,
-        input: &Tensor<T>,
+        input: Input<'_, T>,
         args: ForwardArgs<'_, T>,
         recycled: Option<RecurrentCache<T>>,
     ) -> Result<RecurrentOutput<T>> {
@@ -315,7 +381,14 @@ impl<T: Scalar> Recurrent<T> {
             work,
             mut spare,
         } = recycled.map(RecurrentCache::recycle).unwrap_or_default();
-        let (steps, batch) = self.input_dims(input)?;
+        let (steps, batch) = match input {
+            Input::Dense(x) => self.input_dims(x)?,
+            Input::Tokens {
+                table,
+                tokens,
+                batch,
+            } => self.token_dims(table, tokens, batch)?,
+        };
         let c = &self.config;
         let cell = c.kernel_cell();
         let (dirs, hidden) = (c.directions(), c.hidden_size);
@@ -334,13 +407,33 @@ impl<T: Scalar> Recurrent<T> {
                 )))
             }
         };
-        let mut layer_input = if c.batch_first {
-            swap_leading_axes(input.data(), batch, steps, c.input_size)
-        } else {
-            let mut b = take_buffer(&mut spare, 0);
-            b.extend_from_slice(input.data());
-            b
+        // Layer 0 reads rows (copied time-major) or looks tokens up in the projected table.
+        let mut tokens = None;
+        let mut layer_input = match input {
+            Input::Dense(x) if c.batch_first => {
+                swap_leading_axes(x.data(), batch, steps, c.input_size)
+            }
+            Input::Dense(x) => {
+                let mut b = take_buffer(&mut spare, 0);
+                b.extend_from_slice(x.data());
+                b
+            }
+            Input::Tokens {
+                table, tokens: t, ..
+            } => {
+                tokens = Some(if c.batch_first {
+                    (0..steps * batch)
+                        .map(|r| t[(r % batch) * steps + r / batch])
+                        .collect()
+                } else {
+                    t.to_vec()
+                });
+                let mut b = take_buffer(&mut spare, 0);
+                b.extend_from_slice(table.data());
+                b
+            }
         };
+        let mut projected = take_buffer(&mut spare, 0);
         let mut mask = None;
         let mut dropout_rng = args.dropout_rng;
         let mut layers = Vec::with_capacity(c.num_layers);
@@ -361,13 +454,32 @@ impl<T: Scalar> Recurrent<T> {
                 let mut cache = seq_caches.pop().unwrap_or_default();
                 let weights = self.dir_weights(&self.params, layer, dir);
                 let mut packed = packs.pop().unwrap_or_default();
-                packed.repack(cell, shape.input, hidden, weights);
-                forward_seq(
+                packed.repack_in(threads, cell, shape.input, hidden, weights);
+                let seq_input = match (&tokens, layer) {
+                    (Some(t), 0) => {
+                        let (table, input) = (&layer_input[..], shape.input);
+                        project_table(
+                            threads,
+                            cell,
+                            table,
+                            input,
+                            weights,
+                            &packed,
+                            &mut projected,
+                        );
+                        SeqInput::Tokens {
+                            tokens: t,
+                            projected: &projected,
+                        }
+                    }
+                    _ => SeqInput::Rows(&layer_input),
+                };
+                forward_seq_input(
                     threads,
                     cell,
                     shape,
                     dir == 1,
-                    &layer_input,
+                    seq_input,
                     weights,
                     &packed,
                     args.lengths,
@@ -385,6 +497,7 @@ impl<T: Scalar> Recurrent<T> {
             }
             layers.push(LayerCache {
                 input: std::mem::take(&mut layer_input),
+                tokens: if layer == 0 { tokens.take() } else { None },
                 mask: mask.take(),
                 dirs: caches,
                 packed: packed_dirs,
@@ -404,6 +517,7 @@ impl<T: Scalar> Recurrent<T> {
                 };
             }
         }
+        spare.push(projected);
         let width = dirs * hidden;
         let output = if c.batch_first {
             Tensor::new(
@@ -503,15 +617,26 @@ impl<T: Scalar> Recurrent<T> {
                 input,
                 hidden,
             };
-            let mut d_x = take_buffer(spare, steps * batch * input);
+            let mut d_x = take_buffer(spare, lc.input.len());
             for dir in 0..dirs {
                 let slot = (layer * dirs + dir) * bh..(layer * dirs + dir + 1) * bh;
-                backward_seq(
+                let x = match &lc.tokens {
+                    Some(tokens) => SeqGradInput::Tokens {
+                        tokens,
+                        table: &lc.input,
+                        d_table: Some(&mut d_x),
+                    },
+                    None => SeqGradInput::Rows {
+                        x: &lc.input,
+                        d_x: &mut d_x,
+                    },
+                };
+                backward_seq_input(
                     threads,
                     cell,
                     shape,
                     dir == 1,
-                    &lc.input,
+                    x,
                     self.dir_weights(&self.params, layer, dir),
                     lengths,
                     &lc.dirs[dir],
@@ -523,7 +648,6 @@ impl<T: Scalar> Recurrent<T> {
                     &mut d_h0.data_mut()[slot.clone()],
                     d_c0.as_mut().map(|d| &mut d.data_mut()[slot]),
                     self.dir_grads(grads, layer, dir),
-                    &mut d_x,
                     work,
                 );
             }
@@ -534,7 +658,10 @@ impl<T: Scalar> Recurrent<T> {
             }
             spare.push(std::mem::replace(&mut d_cur, d_x));
         }
-        let d_input = if c.batch_first {
+        let d_input = if layers[0].tokens.is_some() {
+            let vocab = d_cur.len() / c.input_size;
+            Tensor::new("d_table", &[vocab, c.input_size], d_cur)?
+        } else if c.batch_first {
             Tensor::new(
                 "d_input",
                 &[batch, steps, c.input_size],

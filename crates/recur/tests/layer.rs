@@ -322,3 +322,93 @@ fn bad_arguments_give_clear_errors() {
     .unwrap();
     assert!(bi.step_state(1, None, None).is_err());
 }
+
+/// Token input (`forward_tokens`) against the same rows gathered into a dense input: outputs and
+/// states bitwise equal, parameter gradients equal up to summation order, and the table's
+/// gradient equal to the input gradient summed by token.
+#[test]
+fn token_input_matches_the_gathered_rows() {
+    let two = Threads::new(2).unwrap();
+    for cell in CELLS {
+        for (bidirectional, batch_first, ragged, layers) in [
+            (false, false, false, 1),
+            (true, false, true, 2),
+            (false, true, false, 2),
+            (true, true, true, 1),
+        ] {
+            let (vocab, input, hidden, steps, batch) = (11, 6, 9, 7, 5);
+            let config = RecurrentConfig::new(cell, input, hidden)
+                .layers(layers)
+                .bidirectional(bidirectional)
+                .batch_first(batch_first);
+            let mut rng = Rng::new(3);
+            let layer = Recurrent::<f32>::new(config, &mut rng).unwrap();
+            let table = random(&mut rng, &[vocab, input], 1.0);
+            let tokens: Vec<u32> = (0..steps * batch)
+                .map(|_| rng.below(vocab) as u32)
+                .collect();
+            let lengths = [7, 3, 1, 7, 5];
+            let lengths = ragged.then_some(&lengths[..]);
+            let mut rows = Vec::new();
+            for &t in &tokens {
+                let t = t as usize;
+                rows.extend_from_slice(&table.data()[t * input..(t + 1) * input]);
+            }
+            let shape = if batch_first {
+                [batch, steps, input]
+            } else {
+                [steps, batch, input]
+            };
+            let x = Tensor::new("x", &shape, rows).unwrap();
+            let args = || ForwardArgs {
+                lengths,
+                ..Default::default()
+            };
+            let mut dense = layer.forward(&two, &x, args()).unwrap();
+            let mut tok = layer
+                .forward_tokens(&two, &table, &tokens, batch, args(), None)
+                .unwrap();
+            let what = format!("{cell:?} bi={bidirectional} bf={batch_first} ragged={ragged}");
+            assert_eq!(dense.output.data(), tok.output.data(), "{what}");
+            assert_eq!(dense.h_n.data(), tok.h_n.data(), "{what}");
+            assert_eq!(
+                dense.c_n.as_ref().map(|c| c.data().to_vec()),
+                tok.c_n.as_ref().map(|c| c.data().to_vec())
+            );
+
+            let d_out = random(&mut rng, dense.output.shape(), 1.0);
+            let n = layer.params().len();
+            let (mut g_dense, mut g_tok) = (vec![0.0f32; n], vec![0.0f32; n]);
+            let d_dense = layer
+                .backward(&two, &mut dense.cache, &mut g_dense, &d_out, None, None)
+                .unwrap();
+            let d_tok = layer
+                .backward(&two, &mut tok.cache, &mut g_tok, &d_out, None, None)
+                .unwrap();
+            assert!(max_rel_err(&g_dense, &g_tok) < 1e-5, "{what}");
+            assert_eq!(d_dense.h0.data(), d_tok.h0.data(), "{what}");
+            assert_eq!(d_tok.input.shape(), &[vocab, input]);
+            let mut d_table = vec![0.0f32; vocab * input];
+            for (row, &t) in d_dense.input.data().chunks_exact(input).zip(&tokens) {
+                let t = t as usize;
+                for (d, &v) in d_table[t * input..(t + 1) * input].iter_mut().zip(row) {
+                    *d += v;
+                }
+            }
+            assert!(max_rel_err(&d_table, d_tok.input.data()) < 1e-5, "{what}");
+
+            // Bad tokens and tables are refused with errors that name them.
+            let bad = layer
+                .forward_tokens(&two, &table, &[vocab as u32], 1, args(), None)
+                .unwrap_err()
+                .to_string();
+            assert!(bad.contains("tokens") && bad.contains("outside"), "{bad}");
+            let narrow = random(&mut rng, &[vocab, input + 1], 1.0);
+            let bad = layer
+                .forward_tokens(&two, &narrow, &tokens, batch, args(), None)
+                .unwrap_err()
+                .to_string();
+            assert!(bad.contains("table"), "{bad}");
+        }
+    }
+}

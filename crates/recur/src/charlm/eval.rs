@@ -4,7 +4,6 @@
 use super::model::CharLm;
 use crate::error::{Error, Result};
 use crate::recurrent::ForwardArgs;
-use crate::tensor::Tensor;
 use recur_kernels::{softmax_cross_entropy, Threads};
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +40,7 @@ pub fn evaluate(
     }
     let c = model.config();
     let v = c.vocab_size;
-    let input_size = if c.embed_dim == 0 { v } else { c.embed_dim };
+    let table = model.input_table()?;
     let total = tokens.len() - 1;
     let head = model.packed_head();
     let mut carry = model.zero_carry(1);
@@ -52,20 +51,14 @@ pub fn evaluate(
         let end = (start + CHUNK).min(total);
         let inputs = &tokens[start..end];
         let targets = &tokens[start + 1..end + 1];
-        let x = Tensor::new(
-            "input",
-            &[inputs.len(), 1, input_size],
-            model.input_rows(inputs),
-        )?;
         let args = ForwardArgs {
             h0: Some(&carry.h),
             c0: carry.c.as_ref(),
             ..Default::default()
         };
-        let out = match recycled.take() {
-            Some(old) => model.rnn().forward_recycling(threads, &x, args, old)?,
-            None => model.rnn().forward(threads, &x, args)?,
-        };
+        let out = model
+            .rnn()
+            .forward_tokens(threads, &table, inputs, 1, args, recycled.take())?;
         model.head_logits(threads, &head, out.output.data(), &mut logits);
         let ce = softmax_cross_entropy(&logits, v, targets, None, 1.0, &mut scratch);
         loss_sum += ce.loss_sum;

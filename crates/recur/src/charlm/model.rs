@@ -279,6 +279,20 @@ impl CharLm {
         }
     }
 
+    /// The table the recurrent layers look tokens up in: the embedding `[V, E]`, or the identity
+    /// `[V, V]` for one-hot input.
+    pub fn input_table(&self) -> Result<Tensor<f32>> {
+        let (v, e) = (self.config.vocab_size, self.config.embed_dim);
+        if e > 0 {
+            return Tensor::new("embedding.weight", &[v, e], self.embedding.clone());
+        }
+        let mut eye = vec![0.0; v * v];
+        for i in 0..v {
+            eye[i * v + i] = 1.0;
+        }
+        Tensor::new("one-hot table", &[v, v], eye)
+    }
+
     /// The head packed as the right operand of `h · W_headᵀ`.
     pub fn packed_head(&self) -> PackedB<f32> {
         let h = self.config.hidden_size;
@@ -325,24 +339,20 @@ impl CharLm {
         );
         let n = inputs.len();
         let steps = n / batch;
-        let input_size = if e == 0 { v } else { e };
-        let x = Tensor::new(
-            "input",
-            &[steps, batch, input_size],
-            self.input_rows(inputs),
-        )?;
         let args = ForwardArgs {
             lengths: None,
             h0: Some(&carry.h),
             c0: carry.c.as_ref(),
             dropout_rng: Some(dropout_rng),
         };
-        let mut out = match work.rnn_cache.take() {
-            Some(old) => self.rnn.forward_recycling(threads, &x, args, old)?,
-            None => self.rnn.forward(threads, &x, args)?,
-        };
+        let table = self.input_table()?;
+        let recycled = work.rnn_cache.take();
+        let mut out = self
+            .rnn
+            .forward_tokens(threads, &table, inputs, batch, args, recycled)?;
         let hs = out.output.data();
-        work.head.pack(Operand::t(&self.head_weight, h), h, v);
+        work.head
+            .pack_in(threads, Operand::t(&self.head_weight, h), h, v);
         let mut logits = std::mem::take(&mut work.logits);
         self.head_logits(threads, &work.head, hs, &mut logits);
         let mut d_logits = std::mem::take(&mut work.d_logits);
@@ -362,7 +372,7 @@ impl CharLm {
         let (rest, head_bias) = bufs.split_at_mut(k - 1);
         let (rest, head_weight) = rest.split_at_mut(k - 2);
         // δW_head += δlogitsᵀ · hs, δoutput = δlogits · W_head: packed products.
-        work.rows.pack(Operand::new(hs, h), n, h);
+        work.rows.pack_in(threads, Operand::new(hs, h), n, h);
         let dl = Operand::t(&d_logits, v);
         matmul_packed_op(threads, v, dl, &work.rows, head_weight[0], h, Accum::Add);
         for row in d_logits.chunks_exact(v) {
@@ -371,7 +381,8 @@ impl CharLm {
             }
         }
         work.d_out.resize(n * h, 0.0);
-        work.head_t.pack(Operand::new(&self.head_weight, h), v, h);
+        work.head_t
+            .pack_in(threads, Operand::new(&self.head_weight, h), v, h);
         matmul_packed(
             threads,
             n,
@@ -398,11 +409,8 @@ impl CharLm {
             .backward(threads, &mut out.cache, rnn_grad, &d_out, None, None)?;
         work.d_out = d_out.into_data();
         if let Some(g) = emb_grad {
-            for (row, &t) in d_in.input.data().chunks_exact(e).zip(inputs) {
-                let dst = &mut g[t as usize * e..(t as usize + 1) * e];
-                for (d, &s) in dst.iter_mut().zip(row) {
-                    *d += s;
-                }
+            for (d, &s) in g.iter_mut().zip(d_in.input.data()) {
+                *d += s;
             }
         }
         work.d_logits = d_logits;
