@@ -104,12 +104,16 @@ fn matmul_matches_naive_on_awkward_shapes() {
 }
 
 const CELLS: [Cell; 4] = [Cell::RnnTanh, Cell::RnnRelu, Cell::Lstm, Cell::Gru];
-const SHAPES: [(usize, usize, usize, usize); 5] = [
+/// `(steps, batch, input, hidden)`: hidden sizes off and on the 32-column panels of the packed
+/// weights.
+const SHAPES: [(usize, usize, usize, usize); 7] = [
     (1, 1, 1, 1),
     (5, 3, 4, 7),
     (3, 2, 9, 17),
     (4, 5, 33, 70),
     (2, 1, 3, 130),
+    (4, 3, 5, 32),
+    (3, 9, 6, 64),
 ];
 
 struct Case<T> {

@@ -104,14 +104,15 @@ fn dropout_sits_between_layers_only_and_only_in_training() {
 
 #[test]
 fn step_api_is_bitwise_identical_to_the_sequence_path() {
-    for cell in CELLS {
-        let config = RecurrentConfig::new(cell, 3, 20).layers(2);
+    // A size below and one above the 32-column panels of the packed weights.
+    for (cell, hidden) in CELLS.into_iter().flat_map(|c| [(c, 20), (c, 64)]) {
+        let config = RecurrentConfig::new(cell, 3, hidden).layers(2);
         let mut rng = Rng::new(3);
         let layer = Recurrent::<f32>::new(config, &mut rng).unwrap();
         let (steps, batch) = (6, 2);
         let x = random(&mut rng, &[steps, batch, 3], 1.0);
-        let h0 = random(&mut rng, &[2, batch, 20], 0.5);
-        let c0 = (cell == CellType::Lstm).then(|| random(&mut rng, &[2, batch, 20], 0.5));
+        let h0 = random(&mut rng, &[2, batch, hidden], 0.5);
+        let c0 = (cell == CellType::Lstm).then(|| random(&mut rng, &[2, batch, hidden], 0.5));
         let threads = Threads::new(2).unwrap();
         let seq = layer
             .forward(
@@ -130,7 +131,7 @@ fn step_api_is_bitwise_identical_to_the_sequence_path() {
             let out = layer.step(&threads, xt, &mut state).unwrap();
             assert_eq!(
                 out,
-                &seq.output.data()[t * batch * 20..(t + 1) * batch * 20],
+                &seq.output.data()[t * batch * hidden..(t + 1) * batch * hidden],
                 "{cell:?} step {t}"
             );
         }
