@@ -236,10 +236,10 @@ pub fn backward_seq_input<T: Scalar>(
         }
     }
     if let Some(db) = grads.b_ih {
-        add_column_sums(db, d_gates, gh);
+        add_column_sums(threads, db, d_gates, gh);
     }
     if let Some(db) = grads.b_hh {
-        add_column_sums(db, d_gates_hh, gh);
+        add_column_sums(threads, db, d_gates_hh, gh);
     }
 }
 
@@ -379,12 +379,22 @@ unsafe fn backward_row<T: Scalar>(
 }
 
 /// `sums[j] += Σ_rows m[row, j]` for a row-major `m` with rows of length `width`.
-fn add_column_sums<T: Scalar>(sums: &mut [T], m: &[T], width: usize) {
-    for row in m.chunks_exact(width) {
-        for (s, &v) in sums.iter_mut().zip(row) {
-            *s += v;
+fn add_column_sums<T: Scalar>(threads: &Threads, sums: &mut [T], m: &[T], width: usize) {
+    // Column blocks over the threads; each column is summed in row order whatever the thread
+    // count.
+    const COLS: usize = 64;
+    let dst = SendPtr(sums.as_mut_ptr());
+    threads.for_each_sized(width.div_ceil(COLS), m.len(), |piece| {
+        let j0 = piece * COLS;
+        let j1 = (j0 + COLS).min(width);
+        // SAFETY: columns j0..j1 of `sums` belong to this piece only.
+        let s = unsafe { dst.slice(j0, j1 - j0) };
+        for row in m.chunks_exact(width) {
+            for (s, &v) in s.iter_mut().zip(&row[j0..j1]) {
+                *s += v;
+            }
         }
-    }
+    });
 }
 
 /// One LSTM row. On entry `dh` is `dL/dh_t`, `dc` is `dL/dc_t` from the step after; on return
