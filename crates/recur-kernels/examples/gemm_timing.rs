@@ -1,5 +1,6 @@
 //! GFLOP/s of the packed product against the general one on RNN-shaped products.
-//! `cargo run --release -p recur-kernels --example gemm_timing -- [threads]`
+//! `cargo run --release -p recur-kernels --example gemm_timing -- [threads]`; with `TRANSPOSE=1`
+//! in the environment it times the transposed copy and the parallel packing instead (2 threads).
 
 use recur_kernels::{matmul, matmul_packed, matmul_packed_op, Accum, Operand, PackedB, Threads};
 use std::time::Instant;
