@@ -274,8 +274,7 @@ impl<T: Scalar> WeightGrads<'_, '_, T> {
     }
 }
 
-/// `sums [V, width] = Σ` of the rows of `m [N, width]` with the same token, row order kept, the
-/// columns spread over the threads (so the sums do not depend on the thread count).
+/// `sums [V, width] = Σ` of the rows of `m [N, width]` with the same token (starting from zero).
 fn scatter_rows<T: Scalar>(
     threads: &Threads,
     m: &[T],
@@ -284,22 +283,9 @@ fn scatter_rows<T: Scalar>(
     vocab: usize,
     sums: &mut Vec<T>,
 ) {
-    const COLS: usize = 64;
     sums.clear();
     sums.resize(vocab * width, T::zero());
-    let dst = SendPtr(sums.as_mut_ptr());
-    threads.for_each_sized(width.div_ceil(COLS), m.len(), |piece| {
-        let j0 = piece * COLS;
-        let j1 = (j0 + COLS).min(width);
-        for (row, &t) in m.chunks_exact(width).zip(tokens) {
-            // SAFETY: columns j0..j1 of `sums` belong to this piece only; t < vocab (checked by
-            // the forward pass that produced these rows).
-            let d = unsafe { dst.slice(t as usize * width + j0, j1 - j0) };
-            for (d, &v) in d.iter_mut().zip(&row[j0..j1]) {
-                *d += v;
-            }
-        }
-    });
+    add_rows_by(threads, sums, m, width, |r| tokens[r] as usize);
 }
 
 /// Widest gate row (`G·H`) whose gradient the weight-gradient products read in place.
@@ -380,18 +366,31 @@ unsafe fn backward_row<T: Scalar>(
 
 /// `sums[j] += Σ_rows m[row, j]` for a row-major `m` with rows of length `width`.
 fn add_column_sums<T: Scalar>(threads: &Threads, sums: &mut [T], m: &[T], width: usize) {
-    // Column blocks over the threads; each column is summed in row order whatever the thread
-    // count.
+    add_rows_by(threads, sums, m, width, |_| 0);
+}
+
+/// Adds row `r` of `m [N, width]` into row `target(r)` of `sums`, the columns cut into blocks
+/// spread over the threads; every column is summed in row order whatever the thread count.
+fn add_rows_by<T: Scalar>(
+    threads: &Threads,
+    sums: &mut [T],
+    m: &[T],
+    width: usize,
+    target: impl Fn(usize) -> usize + Sync,
+) {
     const COLS: usize = 64;
+    let rows = m.len() / width;
+    assert!((0..rows).all(|r| (target(r) + 1) * width <= sums.len()));
     let dst = SendPtr(sums.as_mut_ptr());
     threads.for_each_sized(width.div_ceil(COLS), m.len(), |piece| {
         let j0 = piece * COLS;
         let j1 = (j0 + COLS).min(width);
-        // SAFETY: columns j0..j1 of `sums` belong to this piece only.
-        let s = unsafe { dst.slice(j0, j1 - j0) };
-        for row in m.chunks_exact(width) {
-            for (s, &v) in s.iter_mut().zip(&row[j0..j1]) {
-                *s += v;
+        for (r, row) in m.chunks_exact(width).enumerate() {
+            // SAFETY: columns j0..j1 of every row of `sums` belong to this piece only; the
+            // target rows lie inside `sums` (asserted above).
+            let d = unsafe { dst.slice(target(r) * width + j0, j1 - j0) };
+            for (d, &v) in d.iter_mut().zip(&row[j0..j1]) {
+                *d += v;
             }
         }
     });
