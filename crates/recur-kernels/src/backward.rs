@@ -207,18 +207,7 @@ pub fn backward_seq_input<T: Scalar>(
             let vocab = table.len() / input;
             scatter_rows(threads, d_gates, gh, tokens, vocab, token_sums);
             // dW_ih += Sᵀ · table   ([G*H, V] · [V, I])
-            wg.rows_packed
-                .pack(Operand::new(table, input), vocab, input);
-            let s_t = Operand::t(&token_sums[..], gh);
-            matmul_packed_op(
-                threads,
-                gh,
-                s_t,
-                wg.rows_packed,
-                grads.w_ih,
-                input,
-                Accum::Add,
-            );
+            wg.add(token_sums, vocab, table, input, grads.w_ih);
             wg.add(d_gates_hh, rows, &cache.h_prev, hidden, grads.w_hh);
             if let Some(d_table) = d_table {
                 // d_table += S · W_ih   ([V, G*H] · [G*H, I])
@@ -244,7 +233,7 @@ pub fn backward_seq_input<T: Scalar>(
 }
 
 /// The weight-gradient products of one backward pass, `grad [G*H, ld] += δAᵀ · rows_of`, each
-/// one product over all `T·B` rows. Narrow gate rows are read in place; wide ones are first
+/// one product over all rows (the `T·B` steps, or the `V` token sums of a token input). Narrow gate rows are read in place; wide ones are first
 /// copied transposed (in parallel), because reading them in place strides by G·H floats per
 /// step of k, which defeats the caches and the TLB. A copy is reused when the next product reads
 /// the same δA (all cells but the GRU).

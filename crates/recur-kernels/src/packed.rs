@@ -120,9 +120,24 @@ pub unsafe fn transpose_cols_generic<T: Copy>(
     j1: usize,
     dst: *mut T,
 ) {
-    for i0 in (0..rows).step_by(8) {
-        for j in j0..j1 {
-            for i in i0..(i0 + 8).min(rows) {
+    transpose_block(src, rows, cols, 0..rows, j0..j1, dst)
+}
+
+/// `dst[j][i] = src[i][j]` for `i` in `is`, `j` in `js`, element by element in strips of 8 rows.
+///
+/// # Safety
+/// As [`Scalar::transpose_cols`], for the rows `js` of `dst`.
+pub(crate) unsafe fn transpose_block<T: Copy>(
+    src: *const T,
+    rows: usize,
+    cols: usize,
+    is: std::ops::Range<usize>,
+    js: std::ops::Range<usize>,
+    dst: *mut T,
+) {
+    for i0 in is.clone().step_by(8) {
+        for j in js.clone() {
+            for i in i0..(i0 + 8).min(is.end) {
                 *dst.add(j * rows + i) = *src.add(i * cols + j);
             }
         }
@@ -303,15 +318,9 @@ pub(crate) mod x86 {
             }
             i += 8;
         }
-        for jj in j0..j_end {
-            for ii in full..rows {
-                *dst.add(jj * rows + ii) = *src.add(ii * cols + jj);
-            }
-        }
-        let j = j_end;
-        if j < j1 {
-            super::transpose_cols_generic(src, rows, cols, j, j1, dst);
-        }
+        // The rows below the last whole block, then the columns right of it.
+        super::transpose_block(src, rows, cols, full..rows, j0..j_end, dst);
+        super::transpose_block(src, rows, cols, 0..rows, j_end..j1, dst);
     }
 
     /// `dst[q][p] = src[p][q]` for an 8×8 block with row strides `lds` and `ldd`.
@@ -372,34 +381,13 @@ pub(crate) mod x86 {
         accumulate: bool,
     ) {
         if is_x86_feature_detected!("avx512f") {
+            // At most 16 live columns (the tail of an odd width, such as a 65-character head):
+            // one vector per row, so the dead half of the panel costs nothing.
             if cols <= 16 {
-                return narrow512(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate);
+                rows512::<16, false>(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate);
+            } else {
+                rows512::<MR512, true>(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate);
             }
-            let mut r = 0;
-            while r + MR512 <= rows {
-                block512::<MR512, true>(
-                    k,
-                    a.add(r * rsa),
-                    rsa,
-                    csa,
-                    b,
-                    c.add(r * ldc),
-                    ldc,
-                    cols,
-                    accumulate,
-                );
-                r += MR512;
-            }
-            macro_rules! tail {
-                ($($n:literal)*) => {
-                    match rows - r {
-                        0 => {}
-                        $($n => block512::<$n, true>(k, a.add(r * rsa), rsa, csa, b, c.add(r * ldc), ldc, cols, accumulate),)*
-                        _ => unreachable!(),
-                    }
-                };
-            }
-            tail!(1 2 3 4 5 6 7);
         } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             let mut r = 0;
             while r + MR256 <= rows {
@@ -434,11 +422,10 @@ pub(crate) mod x86 {
         }
     }
 
-    /// A panel with at most 16 live columns (the tail of an odd width, such as a 65-character
-    /// head): one vector per row, so the dead half of the panel costs nothing. Each element is
-    /// the same chain as in the full kernel.
+    /// All rows of one panel in blocks of `MR` rows (then one block of the rest), each element
+    /// the same chain whichever block computes it. `WIDE`: both halves of the panel are live.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn narrow512(
+    unsafe fn rows512<const MR: usize, const WIDE: bool>(
         rows: usize,
         k: usize,
         a: *const f32,
@@ -450,10 +437,9 @@ pub(crate) mod x86 {
         cols: usize,
         accumulate: bool,
     ) {
-        const MR: usize = 16;
         let mut r = 0;
         while r + MR <= rows {
-            block512::<MR, false>(
+            block512::<MR, WIDE>(
                 k,
                 a.add(r * rsa),
                 rsa,
@@ -470,8 +456,8 @@ pub(crate) mod x86 {
             ($($n:literal)*) => {
                 match rows - r {
                     0 => {}
-                    $($n => block512::<$n, false>(k, a.add(r * rsa), rsa, csa, b, c.add(r * ldc), ldc, cols, accumulate),)*
-                    _ => unreachable!(),
+                    $($n => block512::<$n, WIDE>(k, a.add(r * rsa), rsa, csa, b, c.add(r * ldc), ldc, cols, accumulate),)*
+                    _ => unreachable!("a tail is shorter than MR <= 16"),
                 }
             };
         }
