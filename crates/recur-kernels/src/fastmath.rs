@@ -1,7 +1,7 @@
 //! Vectorisable `exp`, `sigmoid` and `tanh` over f32 slices.
 //!
 //! Written as straight-line arithmetic (no branches, no libm calls) so that the compiler turns
-//! each loop into SIMD code; compiled twice, for AVX2 and for the baseline, and chosen at run time.
+//! each loop into SIMD code; compiled for AVX-512, for AVX2 and for the baseline, and chosen at run time.
 //! Both builds do the same operations in the same order (plain multiply and add, no fused
 //! multiply-add), so results are bitwise identical on every x86-64 machine.
 
@@ -16,7 +16,8 @@ fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let rounded = x * LOG2E + ROUND;
+    let n = rounded - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_2e-4;
     p = p * r + 1.398_199_9e-3;
@@ -25,7 +26,10 @@ fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // 2^n from the integer n held in the low bits of `rounded` (integer arithmetic on the
+    // bits vectorises; a float-to-int conversion would not, for its saturation rules).
+    let n_int = (rounded.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    y * f32::from_bits((n_int.wrapping_add(127) << 23) as u32)
 }
 
 /// `tanh x` as a [13/6] rational minimax approximation on [-7.9, 7.9] (within a few ulp),
@@ -55,15 +59,30 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 macro_rules! dispatch {
-    ($(#[$doc:meta])* $name:ident, $avx2:ident, $f:ident) => {
+    ($(#[$doc:meta])* $name:ident, $avx512:ident, $avx2:ident, $f:ident) => {
         $(#[$doc])*
         pub fn $name(v: &mut [f32]) {
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                unsafe { $avx2(v) };
-                return;
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F (and so AVX2).
+                    unsafe { $avx512(v) };
+                    return;
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    unsafe { $avx2(v) };
+                    return;
+                }
             }
+            for x in v.iter_mut() {
+                *x = $f(*x);
+            }
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx2")]
+        unsafe fn $avx512(v: &mut [f32]) {
             for x in v.iter_mut() {
                 *x = $f(*x);
             }
@@ -81,15 +100,15 @@ macro_rules! dispatch {
 
 dispatch!(
     /// `v[i] = sigmoid(v[i])`.
-    sigmoid_in_place, sigmoid_avx2, sigmoid
+    sigmoid_in_place, sigmoid_avx512, sigmoid_avx2, sigmoid
 );
 dispatch!(
     /// `v[i] = tanh(v[i])`.
-    tanh_in_place, tanh_avx2, tanh
+    tanh_in_place, tanh_avx512, tanh_avx2, tanh
 );
 dispatch!(
     /// `v[i] = e^v[i]`.
-    exp_in_place, exp_avx2, exp
+    exp_in_place, exp_avx512, exp_avx2, exp
 );
 
 #[cfg(test)]
@@ -149,14 +168,55 @@ mod tests {
 
     #[test]
     fn every_path_gives_the_same_bits() {
-        let xs = grid();
-        let (mut a, mut b) = (xs.clone(), xs.clone());
-        sigmoid_in_place(&mut a);
-        b.iter_mut().for_each(|x| *x = sigmoid(*x));
-        assert_eq!(a, b);
-        let (mut a, mut b) = (xs.clone(), xs);
-        tanh_in_place(&mut a);
-        b.iter_mut().for_each(|x| *x = tanh(*x));
-        assert_eq!(a, b);
+        let mut xs = grid();
+        xs.extend([
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e30,
+            -1e30,
+            -0.0,
+        ]);
+        type One = fn(f32) -> f32;
+        type Path = fn(&mut [f32]);
+        let funcs: [(One, Path); 3] = [
+            (sigmoid, sigmoid_in_place),
+            (tanh, tanh_in_place),
+            (exp, exp_in_place),
+        ];
+        for (f, dispatched) in funcs {
+            let mut want = xs.clone();
+            want.iter_mut().for_each(|x| *x = f(*x));
+            let mut got = xs.clone();
+            dispatched(&mut got);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want));
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            type Simd = unsafe fn(&mut [f32]);
+            let simd: [(One, Simd, Simd); 3] = [
+                (sigmoid, sigmoid_avx512, sigmoid_avx2),
+                (tanh, tanh_avx512, tanh_avx2),
+                (exp, exp_avx512, exp_avx2),
+            ];
+            for (f, wide, narrow) in simd {
+                let mut want = xs.clone();
+                want.iter_mut().for_each(|x| *x = f(*x));
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    let mut got = xs.clone();
+                    // SAFETY: the CPU has AVX-512F.
+                    unsafe { wide(&mut got) };
+                    assert_eq!(bits(&got), bits(&want));
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    let mut got = xs.clone();
+                    // SAFETY: the CPU has AVX2.
+                    unsafe { narrow(&mut got) };
+                    assert_eq!(bits(&got), bits(&want));
+                }
+            }
+        }
     }
 }

@@ -34,22 +34,19 @@ pub fn softmax_cross_entropy<T: Scalar>(
             target < vocab,
             "target {target} outside the vocabulary of {vocab}"
         );
-        let (mut max, mut arg) = (row[0], 0);
-        for (j, &v) in row.iter().enumerate() {
-            if v > max {
-                max = v;
-                arg = j;
-            }
-        }
+        let max = row_max(row);
+        // The target is the arg-max (the first maximum) if it holds the maximum and nothing
+        // before it does.
+        let hit = row[target] == max && !row[..target].contains(&max);
         let p = &mut scratch[..];
         for (e, &v) in p.iter_mut().zip(row) {
             *e = v - max;
         }
         T::exp_in_place(p);
-        let sum: f64 = p.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).sum();
+        let sum = sum_f64(p);
         let shifted = (row[target] - max).to_f64().unwrap_or(f64::NAN);
         out.loss_sum += sum.ln() - shifted;
-        out.correct += usize::from(arg == target);
+        out.correct += usize::from(hit);
         if let Some(g) = grad.as_deref_mut() {
             let g = &mut g[r * vocab..(r + 1) * vocab];
             let inv = T::of(1.0 / sum) * scale;
@@ -60,6 +57,53 @@ pub fn softmax_cross_entropy<T: Scalar>(
         }
     }
     out
+}
+
+/// Lanes of the vectorisable scans below.
+const LANES: usize = 8;
+
+/// The largest element, by the comparison `v > max` (NaNs are passed over unless the row
+/// starts with one), in independent lanes so that the compiler vectorises the scan.
+fn row_max<T: Scalar>(row: &[T]) -> T {
+    let mut lanes = [row[0]; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            if v > *m {
+                *m = v;
+            }
+        }
+    }
+    let mut max = lanes[0];
+    for &v in lanes[1..].iter().chain(chunks.remainder()) {
+        if v > max {
+            max = v;
+        }
+    }
+    max
+}
+
+/// `Σ v` in f64, in [`LANES`] partial sums added pairwise at the end (a fixed order).
+fn sum_f64<T: Scalar>(v: &[T]) -> f64 {
+    let wide = |x: T| x.to_f64().unwrap_or(f64::NAN);
+    let mut lanes = [0.0f64; LANES];
+    let mut chunks = v.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (s, &x) in lanes.iter_mut().zip(c) {
+            *s += wide(x);
+        }
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            lanes[i] += lanes[i + width];
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .fold(lanes[0], |s, &x| s + wide(x))
 }
 
 /// [`softmax_cross_entropy`] with the rows spread over `threads` in fixed pieces of
