@@ -181,6 +181,7 @@ pub fn backward_seq_input<T: Scalar>(
         rows_packed,
         token_sums,
         w_ih,
+        bias_sums,
         ..
     } = &mut *work;
     let d_gates_hh = if gru { &d_gates_hh[..] } else { &d_gates[..] };
@@ -224,19 +225,35 @@ pub fn backward_seq_input<T: Scalar>(
             }
         }
     }
-    if let Some(db) = grads.b_ih {
-        add_column_sums(threads, db, d_gates, gh);
-    }
-    if let Some(db) = grads.b_hh {
-        add_column_sums(threads, db, d_gates_hh, gh);
+    match (grads.b_ih, grads.b_hh) {
+        // Both biases see the same gate gradient (all cells but the GRU): sum it once.
+        (Some(db_ih), Some(db_hh)) if !gru => {
+            bias_sums.clear();
+            bias_sums.resize(gh, T::zero());
+            add_column_sums(threads, bias_sums, d_gates, gh);
+            for db in [db_ih, db_hh] {
+                for (d, &s) in db.iter_mut().zip(bias_sums.iter()) {
+                    *d += s;
+                }
+            }
+        }
+        (b_ih, b_hh) => {
+            if let Some(db) = b_ih {
+                add_column_sums(threads, db, d_gates, gh);
+            }
+            if let Some(db) = b_hh {
+                add_column_sums(threads, db, d_gates_hh, gh);
+            }
+        }
     }
 }
 
 /// The weight-gradient products of one backward pass, `grad [G*H, ld] += δAᵀ · rows_of`, each
-/// one product over all rows (the `T·B` steps, or the `V` token sums of a token input). Narrow gate rows are read in place; wide ones are first
-/// copied transposed (in parallel), because reading them in place strides by G·H floats per
-/// step of k, which defeats the caches and the TLB. A copy is reused when the next product reads
-/// the same δA (all cells but the GRU).
+/// one product over all rows (the `T·B` steps, or the `V` token sums of a token input). Narrow
+/// gate rows, and any feeding a narrow product, are read in place; wide ones are first copied
+/// transposed (in parallel), because reading them in place strides by G·H floats per step of k,
+/// which defeats the caches and the TLB (see [`COPY_MIN_WIDTH`]). A copy is reused when the next
+/// product reads the same δA (all cells but the GRU).
 struct WeightGrads<'a, 'w, T> {
     threads: &'a Threads,
     gh: usize,
@@ -250,7 +267,7 @@ impl<T: Scalar> WeightGrads<'_, '_, T> {
         let gh = self.gh;
         self.rows_packed
             .pack_in(self.threads, Operand::new(rows_of, ld), rows, ld);
-        let da = if gh <= IN_PLACE_MAX_WIDTH {
+        let da = if gh < COPY_MIN_WIDTH || ld <= IN_PLACE_MAX_COLS {
             Operand::t(source, gh)
         } else {
             if self.copied_from != source.as_ptr() {
@@ -277,8 +294,14 @@ fn scatter_rows<T: Scalar>(
     add_rows_by(threads, sums, m, width, |r| tokens[r] as usize);
 }
 
-/// Widest gate row (`G·H`) whose gradient the weight-gradient products read in place.
-const IN_PLACE_MAX_WIDTH: usize = 512;
+/// Gate rows at least this wide (`G·H` floats) are copied transposed before a weight-gradient
+/// product: read in place, each step of the product's k-loop strides by `G·H` floats, and at
+/// 2 KiB and above (a power of two here) every such read lands in the same few cache sets.
+const COPY_MIN_WIDTH: usize = 512;
+
+/// Products with at most this many output columns read the gate gradient in place whatever
+/// its width: the transposed copy would cost more than the product loses.
+const IN_PLACE_MAX_COLS: usize = 128;
 
 /// Rows of the backward gate pass handed out at a time.
 const ROWS_PER_PIECE: usize = 4;

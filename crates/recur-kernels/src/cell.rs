@@ -212,6 +212,8 @@ pub struct SeqGradWork<T> {
     pub(crate) rows_packed: PackedB<T>,
     /// `[V, G*H]`: gate gradients summed by token (token inputs only).
     pub(crate) token_sums: Vec<T>,
+    /// `[G*H]`: the column sums of the gate gradient, when both biases receive them.
+    pub(crate) bias_sums: Vec<T>,
 }
 
 impl<T: Scalar> SeqGradWork<T> {
@@ -226,6 +228,7 @@ impl<T: Scalar> SeqGradWork<T> {
             d_gates_t: Vec::new(),
             rows_packed: PackedB::new(),
             token_sums: Vec::new(),
+            bias_sums: Vec::new(),
         }
     }
 
