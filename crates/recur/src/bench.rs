@@ -129,7 +129,6 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
         if rep >= config.warmup {
             times.push(start.elapsed().as_secs_f64());
         }
-        if rep + 1 == config.warmup {}
     }
     let train_tokens_per_s = n as f64 / median(times);
 

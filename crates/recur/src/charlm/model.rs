@@ -8,7 +8,8 @@ use crate::recurrent::{ForwardArgs, Recurrent, RecurrentCache};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use recur_kernels::{
-    matmul_packed, matmul_packed_op, softmax_cross_entropy_par, Accum, Operand, PackedB, Threads,
+    linear_cross_entropy, matmul_packed, Accum, HeadGrads, HeadWeights, HeadWork, Operand, PackedB,
+    Threads,
 };
 use serde::{Deserialize, Serialize};
 
@@ -121,13 +122,11 @@ pub struct BatchStats {
 /// Reused buffers of training steps.
 #[derive(Debug, Default)]
 pub struct StepWork {
-    logits: Vec<f32>,
+    /// The head weight packed as the right operand of `hs · W_headᵀ`.
     head: PackedB<f32>,
-    d_logits: Vec<f32>,
-    /// The recurrent output packed as the right operand of the head's weight gradient.
-    rows: PackedB<f32>,
     /// The head weight packed as the right operand of `δlogits · W_head`.
     head_t: PackedB<f32>,
+    head_work: HeadWork<f32>,
     d_out: Vec<f32>,
     rnn_cache: Option<RecurrentCache<f32>>,
 }
@@ -353,45 +352,32 @@ impl CharLm {
         let hs = out.output.data();
         work.head
             .pack_in(threads, Operand::t(&self.head_weight, h), h, v);
-        let mut logits = std::mem::take(&mut work.logits);
-        self.head_logits(threads, &work.head, hs, &mut logits);
-        let mut d_logits = std::mem::take(&mut work.d_logits);
-        d_logits.resize(logits.len(), 0.0);
-        let ce = softmax_cross_entropy_par(
-            threads,
-            &logits,
-            v,
-            targets,
-            Some(&mut d_logits),
-            1.0 / n as f32,
-        );
-        work.logits = logits;
-
+        work.head_t
+            .pack_in(threads, Operand::new(&self.head_weight, h), v, h);
         let mut bufs = grads.slices_mut();
         let k = bufs.len();
         let (rest, head_bias) = bufs.split_at_mut(k - 1);
         let (rest, head_weight) = rest.split_at_mut(k - 2);
-        // δW_head += δlogitsᵀ · hs, δoutput = δlogits · W_head: packed products.
-        work.rows.pack_in(threads, Operand::new(hs, h), n, h);
-        let dl = Operand::t(&d_logits, v);
-        matmul_packed_op(threads, v, dl, &work.rows, head_weight[0], h, Accum::Add);
-        for row in d_logits.chunks_exact(v) {
-            for (b, &g) in head_bias[0].iter_mut().zip(row) {
-                *b += g;
-            }
-        }
         work.d_out.resize(n * h, 0.0);
-        work.head_t
-            .pack_in(threads, Operand::new(&self.head_weight, h), v, h);
-        matmul_packed(
+        let head = HeadWeights {
+            weight_t: &work.head,
+            bias: &self.head_bias,
+        };
+        let head_grads = HeadGrads {
+            weight: &work.head_t,
+            d_weight: head_weight[0],
+            d_bias: head_bias[0],
+            d_x: &mut work.d_out,
+        };
+        let scale = 1.0 / n as f32;
+        let ce = linear_cross_entropy(
             threads,
-            n,
-            &d_logits,
-            v,
-            &work.head_t,
-            &mut work.d_out,
-            h,
-            Accum::Replace,
+            hs,
+            targets,
+            head,
+            scale,
+            Some(head_grads),
+            &mut work.head_work,
         );
         let d_out = Tensor::new(
             "d_output",
@@ -413,7 +399,6 @@ impl CharLm {
                 *d += s;
             }
         }
-        work.d_logits = d_logits;
         work.rnn_cache = Some(out.cache);
         carry.h = out.h_n;
         carry.c = out.c_n;
