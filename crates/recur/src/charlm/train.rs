@@ -9,7 +9,7 @@ use super::model::{BatchStats, Carry, CharLm, CharLmGrads, StepWork};
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
 use crate::io::{replace_dir_atomically, write_atomically, write_safetensors, TensorFile};
-use crate::optim::{clip_grad_norm, clip_grad_value, Optimizer, OptimizerConfig, Schedule};
+use crate::optim::{clip_grad_norm_in, clip_grad_value, Optimizer, OptimizerConfig, Schedule};
 use crate::plot::loss_curve_svg;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -390,7 +390,7 @@ impl Trainer {
             )));
         }
         let mut g = self.grads.slices_mut();
-        let grad_norm = clip_grad_norm(&mut g, self.settings.clip);
+        let grad_norm = clip_grad_norm_in(threads, &mut g, self.settings.clip);
         if !grad_norm.is_finite() {
             return Err(Error::Diverged(format!(
                 "step {}: the gradient norm is {grad_norm}; training stopped and the last checkpoint was kept (try a lower --lr or a --clip)",
@@ -403,7 +403,7 @@ impl Trainer {
         let lr = self.settings.schedule.lr_at(step, self.fraction_done());
         let grads = self.grads.slices();
         self.optimizer
-            .step(&mut self.model.buffers_mut(), &grads, lr);
+            .step_in(threads, &mut self.model.buffers_mut(), &grads, lr);
         self.state.step += 1;
         self.state.step_in_epoch += 1;
         if self.state.step_in_epoch == self.steps_per_epoch() {

@@ -318,7 +318,7 @@ pub fn train(
             }
             loss_sum += r.loss_sum;
             seen += chunk.len();
-            opt.clip_and_step(&mut model.buffers_mut(), &mut grads, 1.0, s.lr);
+            opt.clip_and_step_in(threads, &mut model.buffers_mut(), &mut grads, 1.0, s.lr);
         }
         let acc = score(&model)?;
         progress(epoch, loss_sum / seen as f64, acc);

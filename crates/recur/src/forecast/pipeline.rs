@@ -267,7 +267,7 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
                     "epoch {epochs}: the training loss is {loss}; lower --lr"
                 )));
             }
-            opt.clip_and_step(&mut model.buffers_mut(), &mut grads, 1.0, s.lr);
+            opt.clip_and_step_in(threads, &mut model.buffers_mut(), &mut grads, 1.0, s.lr);
         }
         let v = val_loss(&model)?;
         if v < best.0 {

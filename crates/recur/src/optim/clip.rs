@@ -1,11 +1,33 @@
 //! Gradient clipping as `torch.nn.utils.clip_grad_norm_` and `clip_grad_value_`.
 
+use super::pieces;
+use recur_kernels::Threads;
+use std::sync::Mutex;
+
 /// Scales all gradients so that their global L2 norm is at most `max_norm` (with PyTorch's
 /// `1e-6` guard) and returns the norm before clipping. `max_norm <= 0` only measures.
 pub fn clip_grad_norm(grads: &mut [&mut [f32]], max_norm: f64) -> f64 {
-    let total: f64 = grads
-        .iter()
-        .map(|g| g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>())
+    clip_grad_norm_in(&Threads::single(), grads, max_norm)
+}
+
+/// [`clip_grad_norm`] with the buffers cut into fixed pieces spread over `threads`: the squares
+/// are summed in f64 per piece and the piece sums added in order, so the norm is the same for
+/// any thread count.
+pub fn clip_grad_norm_in(threads: &Threads, grads: &mut [&mut [f32]], max_norm: f64) -> f64 {
+    let ranges = pieces(grads.iter().map(|g| g.len()));
+    let total_len: usize = grads.iter().map(|g| g.len()).sum();
+    let sums: Vec<Mutex<f64>> = ranges.iter().map(|_| Mutex::new(0.0)).collect();
+    {
+        let view: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+        threads.for_each_sized(ranges.len(), total_len, |i| {
+            let (b, lo, hi) = ranges[i];
+            let s = sum_squares(&view[b][lo..hi]);
+            *sums[i].lock().unwrap_or_else(|e| e.into_inner()) = s;
+        });
+    }
+    let total = sums
+        .into_iter()
+        .map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner()))
         .sum::<f64>()
         .sqrt();
     if max_norm > 0.0 {
@@ -18,6 +40,23 @@ pub fn clip_grad_norm(grads: &mut [&mut [f32]], max_norm: f64) -> f64 {
         }
     }
     total
+}
+
+/// `Σ v²` in f64, in eight lanes added pairwise at the end (a fixed order that vectorises).
+fn sum_squares(v: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for (s, &x) in lanes.iter_mut().zip(c) {
+            *s += (x as f64) * (x as f64);
+        }
+    }
+    let [a, b, c, d, e, f, g, h] = lanes;
+    let sum = ((a + e) + (c + g)) + ((b + f) + (d + h));
+    chunks
+        .remainder()
+        .iter()
+        .fold(sum, |s, &x| s + (x as f64) * (x as f64))
 }
 
 /// Clamps every gradient element to `[-limit, limit]`.

@@ -7,11 +7,29 @@
 mod clip;
 mod schedule;
 
-pub use clip::{clip_grad_norm, clip_grad_value};
+pub use clip::{clip_grad_norm, clip_grad_norm_in, clip_grad_value};
 pub use schedule::{Schedule, ScheduleKind};
 
 use crate::error::{Error, Result};
+use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+/// Elements per parallel piece of an optimiser step or a gradient norm. The pieces depend on
+/// the buffer sizes only, never on the thread count, and every update is element-wise, so the
+/// result is the same for any number of threads.
+pub(crate) const PIECE: usize = 16 * 1024;
+
+/// `(buffer, start, end)` of every piece of buffers of `sizes`.
+pub(crate) fn pieces(sizes: impl Iterator<Item = usize>) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    for (i, n) in sizes.enumerate() {
+        for lo in (0..n).step_by(PIECE) {
+            out.push((i, lo, (lo + PIECE).min(n)));
+        }
+    }
+    out
+}
 
 /// Which update rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,20 +165,61 @@ impl Optimizer {
 
     /// One update of every buffer with learning rate `lr`.
     pub fn step(&mut self, params: &mut [&mut [f32]], grads: &[&[f32]], lr: f64) {
+        self.step_in(&Threads::single(), params, grads, lr)
+    }
+
+    /// [`Self::step`] with the buffers cut into fixed pieces spread over `threads` (the same
+    /// result for any thread count: every update is element-wise).
+    pub fn step_in(
+        &mut self,
+        threads: &Threads,
+        params: &mut [&mut [f32]],
+        grads: &[&[f32]],
+        lr: f64,
+    ) {
         assert_eq!(params.len(), self.sizes.len(), "parameter list changed");
+        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
+            assert_eq!(p.len(), self.sizes[i]);
+            assert_eq!(g.len(), self.sizes[i]);
+        }
         self.steps += 1;
         let c = self.config.clone();
         let t = self.steps as i32;
-        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            assert_eq!(p.len(), self.sizes[i]);
-            assert_eq!(g.len(), self.sizes[i]);
-            let (first, second) = (&mut self.first[i], &mut self.second[i]);
+        let ranges = pieces(self.sizes.iter().copied());
+        // Every piece's slices, taken apart once so that each piece can borrow its own.
+        type Piece<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
+        let mut work: Vec<Mutex<Piece<'_>>> = Vec::with_capacity(ranges.len());
+        for (((p, g), first), second) in params
+            .iter_mut()
+            .zip(grads)
+            .zip(&mut self.first)
+            .zip(&mut self.second)
+        {
+            let (mut p, mut g) = (&mut p[..], &g[..]);
+            let (mut first, mut second) = (&mut first[..], &mut second[..]);
+            while !p.is_empty() {
+                let n = PIECE.min(p.len());
+                let (ph, pt) = std::mem::take(&mut p).split_at_mut(n);
+                let (gh, gt) = g.split_at(n);
+                // State buffers are empty when the rule does not use them.
+                let (nf, ns) = (n.min(first.len()), n.min(second.len()));
+                let (fh, ft) = std::mem::take(&mut first).split_at_mut(nf);
+                let (sh, st) = std::mem::take(&mut second).split_at_mut(ns);
+                work.push(Mutex::new((ph, gh, fh, sh)));
+                (p, g, first, second) = (pt, gt, ft, st);
+            }
+        }
+        debug_assert_eq!(work.len(), ranges.len());
+        let total: usize = self.sizes.iter().sum();
+        threads.for_each_sized(work.len(), total * 4, |i| {
+            let mut guard = work[i].lock().unwrap_or_else(|e| e.into_inner());
+            let (p, g, first, second) = &mut *guard;
             match c.kind {
                 OptimizerKind::Sgd => sgd(p, g, first, &c, lr as f32, t == 1),
                 OptimizerKind::Adam | OptimizerKind::Adamw => adam(p, g, first, second, &c, lr, t),
                 OptimizerKind::Rmsprop => rmsprop(p, g, first, second, &c, lr as f32),
             }
-        }
+        });
     }
 
     /// Clips `grads` to a global norm of `clip` (0: no clipping), then steps; returns the norm
@@ -172,10 +231,22 @@ impl Optimizer {
         clip: f64,
         lr: f64,
     ) -> f64 {
+        self.clip_and_step_in(&Threads::single(), params, grads, clip, lr)
+    }
+
+    /// [`Self::clip_and_step`] spread over `threads`.
+    pub fn clip_and_step_in(
+        &mut self,
+        threads: &Threads,
+        params: &mut [&mut [f32]],
+        grads: &mut [Vec<f32>],
+        clip: f64,
+        lr: f64,
+    ) -> f64 {
         let mut g: Vec<&mut [f32]> = grads.iter_mut().map(|g| &mut g[..]).collect();
-        let norm = clip_grad_norm(&mut g, clip);
+        let norm = clip_grad_norm_in(threads, &mut g, clip);
         let g: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        self.step(params, &g, lr);
+        self.step_in(threads, params, &g, lr);
         norm
     }
 
@@ -356,5 +427,59 @@ mod tests {
         assert_eq!(fresh.first, opt.first);
         assert_eq!(fresh.second, opt.second);
         assert_eq!(fresh.steps, 1);
+    }
+
+    #[test]
+    fn threaded_steps_and_norms_do_not_depend_on_the_thread_count() {
+        // Buffers over several pieces, one under a piece, one empty.
+        let sizes = [3 * PIECE + 17, 100, 0, PIECE];
+        let grad = |s: usize| -> Vec<Vec<f32>> {
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(b, &n)| {
+                    (0..n)
+                        .map(|j| (((j * 31 + b * 7 + s * 13) % 201) as f32 - 100.0) * 0.01)
+                        .collect()
+                })
+                .collect()
+        };
+        for kind in [
+            OptimizerKind::Sgd,
+            OptimizerKind::Adam,
+            OptimizerKind::Adamw,
+            OptimizerKind::Rmsprop,
+        ] {
+            let mut c = OptimizerConfig::new(kind);
+            c.momentum = 0.9;
+            c.weight_decay = 0.01;
+            let mut results = Vec::new();
+            for count in [1, 2, 3] {
+                let threads = Threads::new(count).unwrap();
+                let mut opt = Optimizer::new(c.clone(), &sizes).unwrap();
+                let mut params: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.5; n]).collect();
+                let mut norms = Vec::new();
+                for step in 0..3 {
+                    let mut g = grad(step);
+                    let mut p: Vec<&mut [f32]> = params.iter_mut().map(|p| &mut p[..]).collect();
+                    norms.push(opt.clip_and_step_in(&threads, &mut p, &mut g, 1.0, 0.01));
+                }
+                if count == 1 {
+                    // The single-threaded entry points agree with the threaded ones.
+                    let mut serial = Optimizer::new(c.clone(), &sizes).unwrap();
+                    let mut ps: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.5; n]).collect();
+                    for (step, &norm) in norms.iter().enumerate() {
+                        let mut g = grad(step);
+                        let mut p: Vec<&mut [f32]> = ps.iter_mut().map(|p| &mut p[..]).collect();
+                        assert_eq!(serial.clip_and_step(&mut p, &mut g, 1.0, 0.01), norm);
+                    }
+                    assert_eq!(ps, params);
+                }
+                assert!(params.iter().flatten().all(|v| v.is_finite()));
+                assert!(params[0].iter().any(|&v| v != 0.5));
+                results.push((params, norms, opt.first, opt.second));
+            }
+            assert!(results.iter().all(|r| *r == results[0]), "{kind:?}");
+        }
     }
 }
