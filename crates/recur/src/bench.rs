@@ -125,7 +125,13 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
             &mut grads,
             &mut work,
         )?;
-        optimizer.clip_and_step(&mut model.buffers_mut(), &mut grads.buffers, 5.0, 2e-3);
+        optimizer.clip_and_step_in(
+            threads,
+            &mut model.buffers_mut(),
+            &mut grads.buffers,
+            5.0,
+            2e-3,
+        );
         if rep >= config.warmup {
             times.push(start.elapsed().as_secs_f64());
         }
