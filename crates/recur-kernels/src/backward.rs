@@ -132,6 +132,18 @@ pub fn backward_seq_input<T: Scalar>(
             .pack_in(threads, Operand::new(w.w_ih, input), gh, input);
     }
     let gru = cell == Cell::Gru;
+    // The bias gradients are summed as the gate pass writes each row (while it is in cache):
+    // one partial sum per piece of rows, the pieces added in order at the end.
+    let chunks = batch.div_ceil(ROWS_PER_PIECE);
+    let sum_bias = grads.b_ih.is_some() || grads.b_hh.is_some();
+    let sum_bias_hh = gru && grads.b_hh.is_some();
+    for (part, on) in [
+        (&mut work.bias_part, sum_bias),
+        (&mut work.bias_part_hh, sum_bias_hh),
+    ] {
+        part.clear();
+        part.resize(if on { chunks * gh } else { 0 }, T::zero());
+    }
     for s in (0..steps).rev() {
         let t = if reverse { steps - 1 - s } else { s };
         let span = t * batch * gh..(t + 1) * batch * gh;
@@ -144,12 +156,23 @@ pub fn backward_seq_input<T: Scalar>(
             d_gates: SendPtr(work.d_gates.as_mut_ptr()),
             d_gates_hh: SendPtr(work.d_gates_hh.as_mut_ptr()),
         };
-        let chunks = batch.div_ceil(ROWS_PER_PIECE);
+        let part = SendPtr(work.bias_part.as_mut_ptr());
+        let part_hh = SendPtr(work.bias_part_hh.as_mut_ptr());
         threads.for_each_sized(chunks, batch * gh * 4, |chunk| {
             let rows = chunk * ROWS_PER_PIECE..((chunk + 1) * ROWS_PER_PIECE).min(batch);
             for b in rows {
-                // SAFETY: row `b` of every written buffer is touched by this iteration only.
-                unsafe { backward_row(cell, shape, t, b, lengths, cache, d_out, p) };
+                // SAFETY: row `b` of every written buffer is touched by this iteration only,
+                // and so is the piece's own partial bias sum.
+                unsafe {
+                    backward_row(cell, shape, t, b, lengths, cache, d_out, p);
+                    let row = (t * batch + b) * gh;
+                    if sum_bias {
+                        add_to(part.slice(chunk * gh, gh), p.d_gates.slice(row, gh));
+                    }
+                    if sum_bias_hh {
+                        add_to(part_hh.slice(chunk * gh, gh), p.d_gates_hh.slice(row, gh));
+                    }
+                }
             }
         });
         // dL/dh_{t-1} += dA_hh · W_hh   ([B, G*H] · [G*H, H])
@@ -181,7 +204,8 @@ pub fn backward_seq_input<T: Scalar>(
         rows_packed,
         token_sums,
         w_ih,
-        bias_sums,
+        bias_part,
+        bias_part_hh,
         ..
     } = &mut *work;
     let d_gates_hh = if gru { &d_gates_hh[..] } else { &d_gates[..] };
@@ -225,24 +249,16 @@ pub fn backward_seq_input<T: Scalar>(
             }
         }
     }
-    match (grads.b_ih, grads.b_hh) {
-        // Both biases see the same gate gradient (all cells but the GRU): sum it once.
-        (Some(db_ih), Some(db_hh)) if !gru => {
-            bias_sums.clear();
-            bias_sums.resize(gh, T::zero());
-            add_column_sums(threads, bias_sums, d_gates, gh);
-            for db in [db_ih, db_hh] {
-                for (d, &s) in db.iter_mut().zip(bias_sums.iter()) {
-                    *d += s;
-                }
-            }
-        }
-        (b_ih, b_hh) => {
-            if let Some(db) = b_ih {
-                add_column_sums(threads, db, d_gates, gh);
-            }
-            if let Some(db) = b_hh {
-                add_column_sums(threads, db, d_gates_hh, gh);
+    // Both biases see the same gate gradient in all cells but the GRU.
+    let parts_hh = if gru {
+        &bias_part_hh[..]
+    } else {
+        &bias_part[..]
+    };
+    for (db, parts) in [(grads.b_ih, &bias_part[..]), (grads.b_hh, parts_hh)] {
+        if let Some(db) = db {
+            for part in parts.chunks_exact(gh) {
+                add_to(db, part);
             }
         }
     }
@@ -376,9 +392,11 @@ unsafe fn backward_row<T: Scalar>(
     }
 }
 
-/// `sums[j] += Σ_rows m[row, j]` for a row-major `m` with rows of length `width`.
-fn add_column_sums<T: Scalar>(threads: &Threads, sums: &mut [T], m: &[T], width: usize) {
-    add_rows_by(threads, sums, m, width, |_| 0);
+/// `sum[j] += row[j]`.
+fn add_to<T: Scalar>(sum: &mut [T], row: &[T]) {
+    for (s, &v) in sum.iter_mut().zip(row) {
+        *s += v;
+    }
 }
 
 /// Adds row `r` of `m [N, width]` into row `target(r)` of `sums`, the columns cut into blocks

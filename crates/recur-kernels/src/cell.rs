@@ -212,8 +212,11 @@ pub struct SeqGradWork<T> {
     pub(crate) rows_packed: PackedB<T>,
     /// `[V, G*H]`: gate gradients summed by token (token inputs only).
     pub(crate) token_sums: Vec<T>,
-    /// `[G*H]`: the column sums of the gate gradient, when both biases receive them.
-    pub(crate) bias_sums: Vec<T>,
+    /// `[pieces, G*H]`: per piece of rows of the backward gate pass, the sum of its gate
+    /// gradients over the steps (the bias gradient once the pieces are added).
+    pub(crate) bias_part: Vec<T>,
+    /// The same for the hidden-side gate gradient of a GRU.
+    pub(crate) bias_part_hh: Vec<T>,
 }
 
 impl<T: Scalar> SeqGradWork<T> {
@@ -228,7 +231,8 @@ impl<T: Scalar> SeqGradWork<T> {
             d_gates_t: Vec::new(),
             rows_packed: PackedB::new(),
             token_sums: Vec::new(),
-            bias_sums: Vec::new(),
+            bias_part: Vec::new(),
+            bias_part_hh: Vec::new(),
         }
     }
 
