@@ -158,7 +158,7 @@ pub fn backward_seq_input<T: Scalar>(
         };
         let part = SendPtr(work.bias_part.as_mut_ptr());
         let part_hh = SendPtr(work.bias_part_hh.as_mut_ptr());
-        threads.for_each_sized(chunks, batch * gh * 4, |chunk| {
+        threads.for_each_sized(chunks, batch * gh * GATE_COST, |chunk| {
             let rows = chunk * ROWS_PER_PIECE..((chunk + 1) * ROWS_PER_PIECE).min(batch);
             for b in rows {
                 // SAFETY: row `b` of every written buffer is touched by this iteration only,
@@ -321,6 +321,10 @@ const IN_PLACE_MAX_COLS: usize = 128;
 
 /// Rows of the backward gate pass handed out at a time.
 const ROWS_PER_PIECE: usize = 4;
+
+/// Multiply-adds a gate-pass element counts as when deciding whether to spread a step's gate
+/// pass over the threads (a transcendental function and the row's memory traffic).
+const GATE_COST: usize = 8;
 
 /// Base pointers of the buffers one step's backward gate pass writes, row by row.
 #[derive(Clone, Copy)]

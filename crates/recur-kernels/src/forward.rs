@@ -220,7 +220,7 @@ pub fn forward_seq_input<T: Scalar>(
         };
         let (out_ld, out_col) = (out.ld, out.col);
         let chunks = batch.div_ceil(ROWS_PER_PIECE);
-        threads.for_each_sized(chunks, batch * gh * 4, |chunk| {
+        threads.for_each_sized(chunks, batch * gh * GATE_COST, |chunk| {
             let rows = chunk * ROWS_PER_PIECE..((chunk + 1) * ROWS_PER_PIECE).min(batch);
             for b in rows {
                 // SAFETY: row `b` of every buffer is touched by this iteration only.
@@ -235,6 +235,10 @@ const COPY_ROWS_PER_PIECE: usize = 64;
 
 /// Rows of the gate pass handed out at a time.
 const ROWS_PER_PIECE: usize = 4;
+
+/// Multiply-adds a gate-pass element counts as when deciding whether to spread a step's gate
+/// pass over the threads (a transcendental function and the row's memory traffic).
+const GATE_COST: usize = 8;
 
 /// Base pointers of the buffers one step's gate pass writes, row by row.
 #[derive(Clone, Copy)]

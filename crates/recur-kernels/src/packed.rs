@@ -44,7 +44,8 @@ impl<T: Scalar> PackedB<T> {
         let panels = n.div_ceil(NR);
         self.k = k;
         self.n = n;
-        self.panels.clear();
+        // Every element is written below (the columns past `n` with zeros), so a buffer of the
+        // right size is reused as it is.
         self.panels.resize(panels * k * NR, T::zero());
         if k == 0 || n == 0 {
             return;
@@ -60,6 +61,11 @@ impl<T: Scalar> PackedB<T> {
             let cols = NR.min(n - j0);
             // SAFETY: panel `panel` of the buffer belongs to this piece only.
             let dst = unsafe { out.slice(panel * k * NR, k * NR) };
+            if cols < NR {
+                for d in dst.chunks_exact_mut(NR) {
+                    d[cols..].fill(T::zero());
+                }
+            }
             if b.transposed {
                 // Row j of the stored matrix is column j of op(B): walk it contiguously.
                 for jj in 0..cols {

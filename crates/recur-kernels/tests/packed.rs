@@ -142,6 +142,10 @@ fn packing_over_threads_gives_the_same_panels() {
             };
             let (mut one, mut par) = (PackedB::new(), PackedB::new());
             one.pack(op, k, n);
+            // A buffer that held other panels of the same size first.
+            let other = data(k * 2 * n.div_ceil(32) * 32, 9);
+            let other_n = n.div_ceil(32) * 32;
+            par.pack(Operand::new(&other, other_n), k, other_n);
             par.pack_in(&two, op, k, n);
             // Equal packings give equal products; compare through a product with the identity.
             let eye: Vec<f32> = (0..k * k)
