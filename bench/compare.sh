@@ -3,6 +3,7 @@
 # alternating which goes first so that machine drift hits both alike, and prints a table of
 # ratios (recur / PyTorch).
 #   PYTHON=~/torch-venv/bin/python bench/compare.sh [threads] [rounds]
+# With RAW=path in the environment the JSON of every run is kept there, one line per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -11,7 +12,7 @@ ROUNDS=${2:-1}
 cargo build --release -q
 RECUR=./target/release/recur
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+trap 'if [[ -n "${RAW:-}" ]]; then cp "$results" "$RAW"; fi; rm -f "$results"' EXIT
 configs=(
   "rnn 64 128 1" "lstm 64 128 1" "gru 64 128 1"
   "rnn 128 256 2" "lstm 128 256 2" "gru 128 256 2"
@@ -49,4 +50,11 @@ for (cell, e, h, l), who in runs.items():
     print(f"| {cell} | ({e}, {h}, {l}) | {tr:,.0f} | {tt:,.0f} | {tr/tt:.2f}× | {gr:,.0f} | {gt:,.0f} | {gr/gt:.1f}× "
           f"| {fr/ft:.2f}× | {med(r, 'train_gflops'):.0f} / {med(t, 'train_gflops'):.0f} "
           f"| {med(r, 'peak_rss_mb'):.0f} / {med(t, 'peak_rss_mb'):.0f} |")
+print("\nTraining ratio of each round (the runs of one round ran back to back):\n")
+print("| cell | (embed, hidden, layers) | per round |")
+print("|---|---|---|")
+for (cell, e, h, l), who in runs.items():
+    pairs = zip(who["recur"], who["torch"])
+    rounds = ", ".join(f"{a['train_tokens_per_s'] / b['train_tokens_per_s']:.2f}" for a, b in pairs)
+    print(f"| {cell} | ({e}, {h}, {l}) | {rounds} |")
 PY
