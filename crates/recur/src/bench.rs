@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::recurrent::ForwardArgs;
 use crate::rng::Rng;
-use recur_kernels::{softmax_cross_entropy, Threads};
+use recur_kernels::{HeadWork, Threads};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -141,7 +141,7 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
     // Forward only (evaluation mode), with the loss.
     let table = model.input_table()?;
     let head = model.packed_head();
-    let (mut logits, mut scratch) = (Vec::new(), Vec::new());
+    let mut head_work = HeadWork::new();
     let mut times = Vec::new();
     let mut recycled = None;
     for rep in 0..config.warmup + config.reps {
@@ -151,8 +151,7 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
         let out = model
             .rnn()
             .forward_tokens(threads, &table, &x, b, args, recycled.take())?;
-        model.head_logits(threads, &head, out.output.data(), &mut logits);
-        softmax_cross_entropy(&logits, VOCAB, &y, None, 1.0, &mut scratch);
+        model.head_loss(threads, &head, out.output.data(), &y, &mut head_work);
         recycled = Some(out.cache);
         if rep >= config.warmup {
             times.push(start.elapsed().as_secs_f64());

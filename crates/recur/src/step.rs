@@ -4,7 +4,10 @@
 use crate::error::{Error, Result};
 use crate::recurrent::Recurrent;
 use crate::tensor::Tensor;
-use recur_kernels::{forward_seq, OutView, PackedWeights, Scalar, SeqCache, SeqShape, Threads};
+use recur_kernels::{
+    forward_seq_input, project_table, OutView, PackedWeights, Scalar, SeqCache, SeqInput, SeqShape,
+    Threads,
+};
 
 /// The running state of a unidirectional [`Recurrent`] stepped one input at a time.
 ///
@@ -21,6 +24,9 @@ pub struct StepState<T> {
     packed: Vec<PackedWeights<T>>,
     /// Each layer's output of the last step, `[B, H]`.
     outputs: Vec<Vec<T>>,
+    /// The first layer's input projection of every row of a token table, for
+    /// [`Recurrent::step_tokens`] (`[V, G*H]`, from [`Recurrent::set_step_table`]).
+    projected: Option<Vec<T>>,
 }
 
 impl<T: Scalar> StepState<T> {
@@ -89,12 +95,41 @@ impl<T: Scalar> Recurrent<T> {
                 })
                 .collect(),
             outputs: vec![vec![T::zero(); batch * c.hidden_size]; c.num_layers],
+            projected: None,
         })
     }
 
+    /// Gives `state` a token table `[V, input_size]` (an embedding, or the identity for one-hot
+    /// inputs) for [`Self::step_tokens`]: the first layer's input projection of every table row
+    /// is computed once here, so that a step copies a row instead of multiplying one.
+    pub fn set_step_table(&self, state: &mut StepState<T>, table: &[T]) -> Result<()> {
+        let c = self.config();
+        let input = c.input_size;
+        if input == 0 || table.is_empty() || !table.len().is_multiple_of(input) {
+            return Err(Error::Input(format!(
+                "step table: expected [V, {input}] with V >= 1, got {} values",
+                table.len()
+            )));
+        }
+        let mut projected = Vec::new();
+        project_table(
+            &Threads::single(),
+            c.kernel_cell(),
+            table,
+            input,
+            self.dir_weights(self.params(), 0, 0),
+            &state.packed[0],
+            &mut projected,
+        );
+        state.projected = Some(projected);
+        Ok(())
+    }
+
     /// Packs the current parameters into `state` (after an optimiser step, say), keeping its
-    /// hidden state.
+    /// hidden state. A token table set by [`Self::set_step_table`] is dropped (it was projected
+    /// with the old weights): set it again before [`Self::step_tokens`].
     pub fn repack_step_state(&self, state: &mut StepState<T>) {
+        state.projected = None;
         let c = self.config();
         for (l, p) in state.packed.iter_mut().enumerate() {
             let w = self.dir_weights(self.params(), l, 0);
@@ -118,28 +153,85 @@ impl<T: Scalar> Recurrent<T> {
             * (c.input_size + c.hidden_size)
             * c.num_layers;
         if threads.worth_parallel(macs) {
-            threads.install(|| self.step_inner(threads, x, &mut *state))?;
+            threads.install(|| self.step_inner(threads, StepInput::Rows(x), &mut *state))?;
         } else {
-            self.step_inner(threads, x, state)?;
+            self.step_inner(threads, StepInput::Rows(x), state)?;
         }
         Ok(&state.outputs[self.config().num_layers - 1])
     }
 
-    fn step_inner(&self, threads: &Threads, x: &[T], state: &mut StepState<T>) -> Result<()> {
+    /// [`Self::step`] on one token per sequence (`tokens [B]`), whose input rows are rows of
+    /// the table given to [`Self::set_step_table`]: the same outputs, bit for bit, as `step` on
+    /// the gathered rows, without the first layer's input product.
+    pub fn step_tokens<'s>(
+        &self,
+        threads: &Threads,
+        tokens: &[u32],
+        state: &'s mut StepState<T>,
+    ) -> Result<&'s [T]> {
+        let c = self.config();
+        let macs = state.batch
+            * c.kernel_cell().gates()
+            * c.hidden_size
+            * (c.hidden_size + c.hidden_size * (c.num_layers - 1) * 2);
+        if threads.worth_parallel(macs) {
+            threads.install(|| self.step_inner(threads, StepInput::Tokens(tokens), &mut *state))?;
+        } else {
+            self.step_inner(threads, StepInput::Tokens(tokens), state)?;
+        }
+        Ok(&state.outputs[self.config().num_layers - 1])
+    }
+
+    fn step_inner(
+        &self,
+        threads: &Threads,
+        x: StepInput<'_, T>,
+        state: &mut StepState<T>,
+    ) -> Result<()> {
         let c = self.config();
         let batch = state.batch;
-        if x.len() != batch * c.input_size {
-            return Err(Error::Shape {
-                name: "step input".into(),
-                expected: vec![batch, c.input_size],
-                found: vec![x.len()],
-            });
+        match x {
+            StepInput::Rows(x) if x.len() != batch * c.input_size => {
+                return Err(Error::Shape {
+                    name: "step input".into(),
+                    expected: vec![batch, c.input_size],
+                    found: vec![x.len()],
+                });
+            }
+            StepInput::Rows(_) => {}
+            StepInput::Tokens(tokens) => {
+                let Some(projected) = &state.projected else {
+                    return Err(Error::Input(
+                        "step_tokens: no token table; call set_step_table first".into(),
+                    ));
+                };
+                if tokens.len() != batch {
+                    return Err(Error::Shape {
+                        name: "step tokens".into(),
+                        expected: vec![batch],
+                        found: vec![tokens.len()],
+                    });
+                }
+                let vocab = projected.len() / (c.kernel_cell().gates() * c.hidden_size);
+                if let Some(&t) = tokens.iter().find(|&&t| t as usize >= vocab) {
+                    return Err(Error::Input(format!(
+                        "step tokens: token {t} outside the table of {vocab} rows"
+                    )));
+                }
+            }
         }
         let cell = c.kernel_cell();
         let (hidden, bh) = (c.hidden_size, batch * c.hidden_size);
         for layer in 0..c.num_layers {
             let (below, rest) = state.outputs.split_at_mut(layer);
-            let input = if layer == 0 { x } else { &below[layer - 1][..] };
+            let input = match (layer, x) {
+                (0, StepInput::Rows(x)) => SeqInput::Rows(x),
+                (0, StepInput::Tokens(tokens)) => SeqInput::Tokens {
+                    tokens,
+                    projected: state.projected.as_deref().unwrap_or_default(),
+                },
+                _ => SeqInput::Rows(&below[layer - 1][..]),
+            };
             let shape = SeqShape {
                 steps: 1,
                 batch,
@@ -147,7 +239,7 @@ impl<T: Scalar> Recurrent<T> {
                 hidden,
             };
             let slot = layer * bh..(layer + 1) * bh;
-            forward_seq(
+            forward_seq_input(
                 threads,
                 cell,
                 shape,
@@ -168,4 +260,11 @@ impl<T: Scalar> Recurrent<T> {
         }
         Ok(())
     }
+}
+
+/// The first layer's input of one step.
+#[derive(Clone, Copy)]
+enum StepInput<'a, T> {
+    Rows(&'a [T]),
+    Tokens(&'a [u32]),
 }

@@ -141,6 +141,43 @@ fn step_api_is_bitwise_identical_to_the_sequence_path() {
 }
 
 #[test]
+fn token_steps_are_bitwise_the_steps_on_the_gathered_rows() {
+    for (cell, hidden) in CELLS.into_iter().flat_map(|c| [(c, 20), (c, 64)]) {
+        let (vocab, input, batch) = (7, 3, 2);
+        let config = RecurrentConfig::new(cell, input, hidden).layers(2);
+        let mut rng = Rng::new(5);
+        let layer = Recurrent::<f32>::new(config, &mut rng).unwrap();
+        let table = random(&mut rng, &[vocab, input], 1.0);
+        let threads = Threads::new(2).unwrap();
+        let mut rows = layer.step_state(batch, None, None).unwrap();
+        let mut toks = layer.step_state(batch, None, None).unwrap();
+        let err = layer.step_tokens(&threads, &[0, 1], &mut toks).unwrap_err();
+        assert!(err.to_string().contains("set_step_table"), "{err}");
+        layer.set_step_table(&mut toks, table.data()).unwrap();
+        for t in 0..6u32 {
+            let tokens = [t % vocab as u32, (t * 3 + 1) % vocab as u32];
+            let x: Vec<f32> = tokens
+                .iter()
+                .flat_map(|&k| table.data()[k as usize * input..][..input].to_vec())
+                .collect();
+            let want = layer.step(&threads, &x, &mut rows).unwrap().to_vec();
+            let got = layer.step_tokens(&threads, &tokens, &mut toks).unwrap();
+            assert_eq!(got, &want[..], "{cell:?} step {t}");
+        }
+        assert_eq!(toks.h(), rows.h());
+        let err = layer.step_tokens(&threads, &[0, 7], &mut toks).unwrap_err();
+        assert!(err.to_string().contains("token 7"), "{err}");
+        let err = layer.step_tokens(&threads, &[0], &mut toks).unwrap_err();
+        assert!(err.to_string().contains("step tokens"), "{err}");
+        let err = layer.set_step_table(&mut toks, &[0.0; 4]).unwrap_err();
+        assert!(err.to_string().contains("step table"), "{err}");
+        // New weights make the projected table stale: it is dropped.
+        layer.repack_step_state(&mut toks);
+        assert!(layer.step_tokens(&threads, &[0, 1], &mut toks).is_err());
+    }
+}
+
+#[test]
 fn batch_first_is_the_transpose_of_time_first() {
     for cell in CELLS {
         let config = RecurrentConfig::new(cell, 4, 5)

@@ -4,7 +4,7 @@
 use super::model::CharLm;
 use crate::error::{Error, Result};
 use crate::recurrent::ForwardArgs;
-use recur_kernels::{softmax_cross_entropy, Threads};
+use recur_kernels::{HeadWork, Threads};
 use serde::{Deserialize, Serialize};
 
 /// What `recur eval` reports.
@@ -38,14 +38,12 @@ pub fn evaluate(
             tokens.len()
         )));
     }
-    let c = model.config();
-    let v = c.vocab_size;
     let table = model.input_table()?;
     let total = tokens.len() - 1;
     let head = model.packed_head();
     let mut carry = model.zero_carry(1);
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-    let (mut logits, mut scratch) = (Vec::new(), Vec::new());
+    let mut work = HeadWork::new();
     let mut recycled = None;
     for start in (0..total).step_by(CHUNK) {
         let end = (start + CHUNK).min(total);
@@ -59,8 +57,7 @@ pub fn evaluate(
         let out = model
             .rnn()
             .forward_tokens(threads, &table, inputs, 1, args, recycled.take())?;
-        model.head_logits(threads, &head, out.output.data(), &mut logits);
-        let ce = softmax_cross_entropy(&logits, v, targets, None, 1.0, &mut scratch);
+        let ce = model.head_loss(threads, &head, out.output.data(), targets, &mut work);
         loss_sum += ce.loss_sum;
         correct += ce.correct;
         carry.h = out.h_n;

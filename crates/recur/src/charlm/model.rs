@@ -8,8 +8,8 @@ use crate::recurrent::{ForwardArgs, Recurrent, RecurrentCache};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use recur_kernels::{
-    linear_cross_entropy, matmul_packed, Accum, HeadGrads, HeadWeights, HeadWork, Operand, PackedB,
-    Threads,
+    linear_cross_entropy, matmul_packed, Accum, CrossEntropy, HeadGrads, HeadWeights, HeadWork,
+    Operand, PackedB, Threads,
 };
 use serde::{Deserialize, Serialize};
 
@@ -296,6 +296,24 @@ impl CharLm {
     pub fn packed_head(&self) -> PackedB<f32> {
         let h = self.config.hidden_size;
         PackedB::packed(Operand::t(&self.head_weight, h), h, self.config.vocab_size)
+    }
+
+    /// The summed cross-entropy of the head's predictions from `hs [N, H]` against
+    /// `targets [N]` (and the count of right arg-max predictions), in one parallel pass over
+    /// blocks of rows; `packed` is [`Self::packed_head`].
+    pub fn head_loss(
+        &self,
+        threads: &Threads,
+        packed: &PackedB<f32>,
+        hs: &[f32],
+        targets: &[u32],
+        work: &mut HeadWork<f32>,
+    ) -> CrossEntropy {
+        let head = HeadWeights {
+            weight_t: packed,
+            bias: &self.head_bias,
+        };
+        linear_cross_entropy(threads, hs, targets, head, 1.0, None, work)
     }
 
     /// `logits [N, V] = hs [N, H] · W_headᵀ + b`.

@@ -56,7 +56,6 @@ pub struct Generator<'m> {
     model: &'m CharLm,
     state: StepState<f32>,
     head: PackedB<f32>,
-    x: Vec<f32>,
     logits: Vec<f32>,
     probs: Vec<(f32, u32)>,
 }
@@ -65,11 +64,13 @@ impl<'m> Generator<'m> {
     /// A generator from the zero state.
     pub fn new(model: &'m CharLm) -> Result<Self> {
         let rnn: &Recurrent<f32> = model.rnn();
+        let mut state = rnn.step_state(1, None, None)?;
+        // The first layer reads its input as rows of the token table, projected once.
+        rnn.set_step_table(&mut state, model.input_table()?.data())?;
         Ok(Generator {
             model,
-            state: rnn.step_state(1, None, None)?,
+            state,
             head: model.packed_head(),
-            x: Vec::new(),
             logits: Vec::new(),
             probs: Vec::new(),
         })
@@ -77,8 +78,10 @@ impl<'m> Generator<'m> {
 
     /// Feeds one character; afterwards [`Self::logits`] predicts the next.
     pub fn feed(&mut self, threads: &Threads, token: u32) -> Result<()> {
-        self.model.input_rows_into(&[token], &mut self.x);
-        let h = self.model.rnn().step(threads, &self.x, &mut self.state)?;
+        let h = self
+            .model
+            .rnn()
+            .step_tokens(threads, &[token], &mut self.state)?;
         self.model
             .head_logits(threads, &self.head, h, &mut self.logits);
         Ok(())
