@@ -175,7 +175,8 @@ pub fn backward_seq_input<T: Scalar>(
                 }
             }
         });
-        // dL/dh_{t-1} += dA_hh · W_hh   ([B, G*H] · [G*H, H])
+        // dL/dh_{t-1} += dA_hh · W_hh   ([B, G*H] · [G*H, H]), accumulated in the product
+        // (the gate pass left in d_h only the part that bypasses W_hh: zero but for the GRU).
         let da_hh = if gru {
             &work.d_gates_hh[span]
         } else {
@@ -187,13 +188,10 @@ pub fn backward_seq_input<T: Scalar>(
             da_hh,
             gh,
             &work.w_hh,
-            &mut work.d_h_step,
+            d_h,
             hidden,
-            Accum::Replace,
+            Accum::Add,
         );
-        for (dh, &p) in d_h.iter_mut().zip(&work.d_h_step) {
-            *dh += p;
-        }
     }
 
     let rows = shape.rows();

@@ -200,8 +200,6 @@ pub struct SeqGradWork<T> {
     pub(crate) d_gates: Vec<T>,
     /// `[T, B, G*H]`: gradient at the hidden-side pre-activations (GRU only; equal otherwise).
     pub(crate) d_gates_hh: Vec<T>,
-    /// `[B, H]`: the recurrent product of one step.
-    pub(crate) d_h_step: Vec<T>,
     /// `W_hh` packed as the right operand of `δA · W_hh`.
     pub(crate) w_hh: PackedB<T>,
     /// `W_ih` packed as the right operand of `δA · W_ih`.
@@ -225,7 +223,6 @@ impl<T: Scalar> SeqGradWork<T> {
         SeqGradWork {
             d_gates: Vec::new(),
             d_gates_hh: Vec::new(),
-            d_h_step: Vec::new(),
             w_hh: PackedB::new(),
             w_ih: PackedB::new(),
             d_gates_t: Vec::new(),
@@ -242,7 +239,6 @@ impl<T: Scalar> SeqGradWork<T> {
         self.d_gates.resize(n, zero);
         self.d_gates_hh
             .resize(if cell == Cell::Gru { n } else { 0 }, zero);
-        self.d_h_step.resize(shape.batch * shape.hidden, zero);
         self.d_gates_t.resize(n, zero);
     }
 }
