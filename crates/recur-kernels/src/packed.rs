@@ -66,7 +66,22 @@ impl<T: Scalar> PackedB<T> {
                     d[cols..].fill(T::zero());
                 }
             }
-            if b.transposed {
+            if b.transposed && cols == NR {
+                // A whole panel is the transpose of NR stored rows: the register-block transpose
+                // (stored rows j0..j0+NR, columns 0..k, row stride ld → dst [k, NR]).
+                // SAFETY: it reads rows j0..j0+NR of the stored matrix at columns below k, all
+                // inside `b.data` (asserted above), and writes this piece's panel only.
+                unsafe {
+                    T::transpose_cols(
+                        b.data.as_ptr().add(j0 * b.ld),
+                        NR,
+                        b.ld,
+                        0,
+                        k,
+                        dst.as_mut_ptr(),
+                    )
+                };
+            } else if b.transposed {
                 // Row j of the stored matrix is column j of op(B): walk it contiguously.
                 for jj in 0..cols {
                     let row = &b.data[(j0 + jj) * b.ld..(j0 + jj) * b.ld + k];
