@@ -5,8 +5,8 @@
 
 use crate::activation::relu;
 use crate::cell::{Cell, DirWeights, PackedWeights, SeqCache, SeqShape};
-use crate::gemm::Accum;
-use crate::packed::{matmul_packed, PackedB};
+use crate::gemm::Operand;
+use crate::packed::{matmul_packed_bias, product, Init, PackedB};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
 
@@ -81,19 +81,13 @@ fn project_rows<T: Scalar>(
         (input, gh),
         "packed W_ih does not fit the shape"
     );
-    for row in gates[..rows * gh].chunks_exact_mut(gh) {
-        fill_bias(row, w.b_ih, if cell == Cell::Gru { None } else { w.b_hh });
-    }
-    matmul_packed(
-        threads,
-        rows,
-        x,
-        input,
-        &packed.w_ih_t,
-        gates,
-        gh,
-        Accum::Add,
+    let mut bias = vec![T::zero(); gh];
+    fill_bias(
+        &mut bias,
+        w.b_ih,
+        if cell == Cell::Gru { None } else { w.b_hh },
     );
+    matmul_packed_bias(threads, rows, x, input, &packed.w_ih_t, &bias, gates, gh);
 }
 
 /// Runs one direction of one layer over a sequence.
@@ -174,19 +168,14 @@ pub fn forward_seq_input<T: Scalar>(
                 tokens.iter().all(|&t| (t as usize) < vocab),
                 "token outside the projected table"
             );
-            let dst = SendPtr(cache.gates.as_mut_ptr());
-            let pieces = rows.div_ceil(COPY_ROWS_PER_PIECE);
-            threads.for_each_sized(pieces, rows * gh, |piece| {
-                let r0 = piece * COPY_ROWS_PER_PIECE;
-                for r in r0..(r0 + COPY_ROWS_PER_PIECE).min(rows) {
-                    let t = tokens[r] as usize;
-                    // SAFETY: row r of the gates belongs to this piece only.
-                    unsafe { dst.slice(r * gh, gh) }
-                        .copy_from_slice(&projected[t * gh..(t + 1) * gh]);
-                }
-            });
+            // The rows of `projected` are copied into the gates step by step, each just before
+            // it is used (by the thread that uses it), in the loop below.
         }
     }
+    let token_rows = match x {
+        SeqInput::Tokens { tokens, projected } => Some((tokens, projected)),
+        SeqInput::Rows(_) => None,
+    };
     let bh = batch * hidden;
     for s in 0..steps {
         let t = if reverse { steps - 1 - s } else { s };
@@ -194,14 +183,23 @@ pub fn forward_seq_input<T: Scalar>(
         h_prev.copy_from_slice(h);
         let gates = &mut cache.gates[t * batch * gh..(t + 1) * batch * gh];
         let h_prev = &cache.h_prev[t * bh..(t + 1) * bh];
+        // This step's tokens and their projected rows (token input only).
+        let step_tokens =
+            token_rows.map(|(tokens, projected)| (&tokens[t * batch..(t + 1) * batch], projected));
         if cell == Cell::Gru {
-            for row in cache.step_gates.chunks_exact_mut(gh) {
-                fill_bias(row, w.b_hh, None);
-            }
+            // The hidden side starts from b_hh (or zero); the gate pass fills the input side.
             let step = &mut cache.step_gates;
-            recurrent_product(threads, batch, gh, hidden, h_prev, &packed.w_hh_t, step);
+            let init = w.b_hh.map(Init::Row);
+            let add = init.is_some();
+            recurrent_product(threads, batch, h_prev, &packed.w_hh_t, step, add, init);
         } else {
-            recurrent_product(threads, batch, gh, hidden, h_prev, &packed.w_hh_t, gates);
+            // Gates start from the input projection: already there, or a row of the table.
+            let init = step_tokens.map(|(rows, table)| Init::Gather {
+                table,
+                ld: gh,
+                rows,
+            });
+            recurrent_product(threads, batch, h_prev, &packed.w_hh_t, gates, true, init);
         }
         // The fused gate pass, rows spread over the threads (every row is computed the same
         // way whichever thread takes it).
@@ -223,15 +221,18 @@ pub fn forward_seq_input<T: Scalar>(
         threads.for_each_sized(chunks, batch * gh * GATE_COST, |chunk| {
             let rows = chunk * ROWS_PER_PIECE..((chunk + 1) * ROWS_PER_PIECE).min(batch);
             for b in rows {
+                if let (Cell::Gru, Some((tokens, table))) = (cell, step_tokens) {
+                    // The GRU's input side comes from the projected table row of the token.
+                    let s = tokens[b] as usize * gh;
+                    // SAFETY: row `b` of the gates is touched by this iteration only.
+                    unsafe { p.gates.slice(b * gh, gh) }.copy_from_slice(&table[s..s + gh]);
+                }
                 // SAFETY: row `b` of every buffer is touched by this iteration only.
                 unsafe { forward_row(cell, hidden, batch, t, b, lengths, out_ld, out_col, p) };
             }
         });
     }
 }
-
-/// Rows of the token-input copy handed out at a time.
-const COPY_ROWS_PER_PIECE: usize = 64;
 
 /// Rows of the gate pass handed out at a time.
 const ROWS_PER_PIECE: usize = 4;
@@ -315,26 +316,20 @@ fn fill_bias<T: Scalar>(row: &mut [T], b_ih: Option<&[T]>, b_hh: Option<&[T]>) {
 }
 
 /// `gates[B, G*H] += h_prev[B, H] · W_hhᵀ`.
+/// `gates[B, G*H] (+)= h_prev[B, H] · W_hhᵀ`: added to what `gates` holds (`add`), to the rows
+/// of `init` (which implies `add`), or from zero.
 fn recurrent_product<T: Scalar>(
     threads: &Threads,
     batch: usize,
-    gh: usize,
-    hidden: usize,
     h_prev: &[T],
     w_hh_t: &PackedB<T>,
     gates: &mut [T],
+    add: bool,
+    init: Option<Init<'_, T>>,
 ) {
-    debug_assert_eq!(w_hh_t.dims(), (hidden, gh));
-    matmul_packed(
-        threads,
-        batch,
-        h_prev,
-        hidden,
-        w_hh_t,
-        gates,
-        gh,
-        Accum::Add,
-    );
+    let (hidden, gh) = w_hh_t.dims();
+    let a = Operand::new(h_prev, hidden.max(1));
+    product(threads, batch, a, w_hh_t, gates, gh, add, init);
 }
 
 /// One LSTM row: activates `g = [i f g o]` in place, updates `c` and `h`.

@@ -197,6 +197,75 @@ pub fn matmul_packed_op<T: Scalar>(
     ldc: usize,
     accum: Accum,
 ) {
+    product(threads, m, a, b, c, ldc, accum == Accum::Add, None)
+}
+
+/// `C[m×n] = bias + A[m×k] · op(B)`, `bias [n]` added to every row: the same bits as filling
+/// each row of `C` with `bias` and accumulating, but each tile of `C` is filled just before its
+/// product, while it is in cache, and by the thread that computes it.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_packed_bias<T: Scalar>(
+    threads: &Threads,
+    m: usize,
+    a: &[T],
+    lda: usize,
+    b: &PackedB<T>,
+    bias: &[T],
+    c: &mut [T],
+    ldc: usize,
+) {
+    assert_eq!(bias.len(), b.n, "bias must have one value per column");
+    let ld = if m == 1 { lda.max(b.k) } else { lda };
+    product(
+        threads,
+        m,
+        Operand::new(a, ld),
+        b,
+        c,
+        ldc,
+        true,
+        Some(Init::Row(bias)),
+    )
+}
+
+/// What the tiles of `C` start from in [`product`].
+#[derive(Clone, Copy)]
+pub(crate) enum Init<'a, T> {
+    /// The same row for every row of `C`.
+    Row(&'a [T]),
+    /// Row `r` of `C` starts as row `rows[r]` of `table` (row stride `ld`).
+    Gather {
+        table: &'a [T],
+        ld: usize,
+        rows: &'a [u32],
+    },
+}
+
+/// The product behind [`matmul_packed_op`] and [`matmul_packed_bias`]: with `init`, each tile
+/// of `C` is first filled from it, just before its product accumulates onto it (`accumulate`
+/// must then be set).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn product<T: Scalar>(
+    threads: &Threads,
+    m: usize,
+    a: Operand<'_, T>,
+    b: &PackedB<T>,
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+    init: Option<Init<'_, T>>,
+) {
+    debug_assert!(init.is_none() || accumulate);
+    if let Some(Init::Gather { table, ld, rows }) = init {
+        assert!(rows.len() >= m, "a gathered start row for every row of C");
+        let n = b.n;
+        assert!(
+            rows[..m]
+                .iter()
+                .all(|&r| r as usize * ld + n <= table.len()),
+            "gathered start row outside its table"
+        );
+    }
     let (k, n) = (b.k, b.n);
     if m == 0 || n == 0 {
         return;
@@ -217,7 +286,6 @@ pub fn matmul_packed_op<T: Scalar>(
     let rows_per_block = m.div_ceil(row_blocks);
     let pa = SendPtr(a.data.as_ptr() as *mut T);
     let pc = SendPtr(c.as_mut_ptr());
-    let accumulate = accum == Accum::Add;
     threads.for_each_sized(panel_pieces * row_blocks, m * n * k, |piece| {
         let (piece, block) = (piece % panel_pieces, piece / panel_pieces);
         let first = piece * per;
@@ -229,6 +297,19 @@ pub fn matmul_packed_op<T: Scalar>(
                 let j0 = panel * NR;
                 let cols = NR.min(n - j0);
                 let bp = b.panels[panel * k * NR..].as_ptr();
+                if let Some(init) = init {
+                    for r in r0..r0 + rows {
+                        let from = match init {
+                            Init::Row(row) => &row[j0..j0 + cols],
+                            Init::Gather { table, ld, rows } => {
+                                let s = rows[r] as usize * ld + j0;
+                                &table[s..s + cols]
+                            }
+                        };
+                        // SAFETY: as below: this block of C belongs to this piece.
+                        unsafe { pc.slice(r * ldc + j0, cols) }.copy_from_slice(from);
+                    }
+                }
                 // SAFETY: bounds checked above; pieces own disjoint blocks of C.
                 unsafe {
                     T::panel_kernel(

@@ -1,7 +1,7 @@
 //! The packed-operand product: bitwise equal to its naive twin (same fused multiply-add chain per
 //! element), whatever the row count, thread count or column tail.
 
-use recur_kernels::packed::matmul_chain_naive;
+use recur_kernels::packed::{matmul_chain_naive, matmul_packed_bias};
 use recur_kernels::{matmul_packed, matmul_packed_op, Accum, Operand, PackedB, Threads};
 
 fn data(n: usize, seed: u32) -> Vec<f32> {
@@ -160,6 +160,28 @@ fn packing_over_threads_gives_the_same_panels() {
                     assert_eq!(c1[p * n + j], op.at(p, j), "k={k} n={n} t={transposed}");
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn a_bias_product_equals_filling_then_accumulating() {
+    let two = Threads::new(2).unwrap();
+    // Row counts below, at and above the row blocks; widths off and on the panels.
+    for &(m, n, k) in &[(1, 5, 3), (7, 33, 9), (200, 96, 17), (400, 65, 40)] {
+        let a = data(m * k, 3);
+        let w = data(n * k, 4);
+        let bias = data(n, 5);
+        let packed = PackedB::packed(Operand::t(&w, k), k, n);
+        let mut want = vec![0.0f32; m * n];
+        for row in want.chunks_exact_mut(n) {
+            row.copy_from_slice(&bias);
+        }
+        matmul_packed(&two, m, &a, k, &packed, &mut want, n, Accum::Add);
+        for threads in [Threads::single(), Threads::new(2).unwrap()] {
+            let mut got = vec![f32::NAN; m * n];
+            matmul_packed_bias(&threads, m, &a, k, &packed, &bias, &mut got, n);
+            assert_eq!(got, want, "({m}, {n}, {k})");
         }
     }
 }
