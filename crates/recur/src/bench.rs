@@ -114,7 +114,7 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
     for rep in 0..config.warmup + config.reps {
         let (x, y) = batch(&mut rng);
         let start = Instant::now();
-        grads.zero();
+        grads.zero_in(threads);
         model.train_batch(
             threads,
             &x,

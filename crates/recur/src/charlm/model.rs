@@ -90,6 +90,20 @@ impl CharLmGrads {
         self.buffers.iter_mut().for_each(|b| b.fill(0.0));
     }
 
+    /// [`Self::zero`] spread over `threads`.
+    pub fn zero_in(&mut self, threads: &Threads) {
+        let total: usize = self.buffers.iter().map(|b| b.len()).sum();
+        let parts: Vec<std::sync::Mutex<&mut [f32]>> = self
+            .buffers
+            .iter_mut()
+            .flat_map(|b| b.chunks_mut(crate::optim::PIECE))
+            .map(std::sync::Mutex::new)
+            .collect();
+        threads.for_each_sized(parts.len(), total, |i| {
+            parts[i].lock().unwrap_or_else(|e| e.into_inner()).fill(0.0);
+        });
+    }
+
     /// The buffers as mutable slices.
     pub fn slices_mut(&mut self) -> Vec<&mut [f32]> {
         self.buffers.iter_mut().map(|b| &mut b[..]).collect()
@@ -424,5 +438,30 @@ impl CharLm {
             loss: ce.loss_sum / n as f64,
             accuracy: ce.correct as f64 / n as f64,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeroing_over_threads_clears_every_buffer() {
+        let config = CharLmConfig {
+            cell: CellType::Gru,
+            nonlinearity: None,
+            vocab_size: 300,
+            embed_dim: 64,
+            hidden_size: 128,
+            num_layers: 2,
+            dropout: 0.0,
+            bias: true,
+        };
+        let model = CharLm::new(config, &mut Rng::new(1)).unwrap();
+        let mut grads = model.zero_grads();
+        grads.buffers.iter_mut().for_each(|b| b.fill(1.5));
+        assert!(grads.buffers.iter().map(|b| b.len()).sum::<usize>() > 4 * crate::optim::PIECE);
+        grads.zero_in(&Threads::new(2).unwrap());
+        assert!(grads.buffers.iter().flatten().all(|&v| v == 0.0));
     }
 }

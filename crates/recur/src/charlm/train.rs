@@ -370,7 +370,7 @@ impl Trainer {
         let k = self.state.step_in_epoch as usize;
         self.batcher
             .batch(&self.train, k, &mut self.inputs, &mut self.targets);
-        self.grads.zero();
+        self.grads.zero_in(threads);
         let stats = self.model.train_batch(
             threads,
             &self.inputs,
