@@ -3,7 +3,8 @@
 # alternating which goes first so that machine drift hits both alike, and prints a table of
 # ratios (recur / PyTorch).
 #   PYTHON=~/torch-venv/bin/python bench/compare.sh [threads] [rounds]
-# With RAW=path in the environment the JSON of every run is kept there, one line per run.
+# With RAW=path in the environment the JSON of every run is kept there, one line per run;
+# CONFIGS="cell embed hidden layers; ..." limits the matrix to those rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -18,13 +19,17 @@ configs=(
   "rnn 128 256 2" "lstm 128 256 2" "gru 128 256 2"
   "rnn 256 512 2" "lstm 256 512 2" "gru 256 512 2"
 )
+# CONFIGS="lstm 256 512 2; gru 256 512 2" runs only those rows.
+if [[ -n "${CONFIGS:-}" ]]; then
+  IFS=';' read -r -a configs <<<"$CONFIGS"
+fi
 i=0
 for round in $(seq "$ROUNDS"); do
   for c in "${configs[@]}"; do
     read -r cell embed hidden layers <<<"$c"
     args=(--cell "$cell" --embed "$embed" --hidden "$hidden" --layers "$layers" --batch-size 32 --seq-len 64 --threads "$THREADS")
-    run_recur() { echo "recur $c $($RECUR bench "${args[@]}" --json)" >>"$results"; }
-    run_torch() { echo "torch $c $("$PYTHON" bench/torch_charrnn.py "${args[@]}")" >>"$results"; }
+    run_recur() { echo "recur $cell $embed $hidden $layers $($RECUR bench "${args[@]}" --json)" >>"$results"; }
+    run_torch() { echo "torch $cell $embed $hidden $layers $("$PYTHON" bench/torch_charrnn.py "${args[@]}")" >>"$results"; }
     if (( i % 2 == 0 )); then run_recur; run_torch; else run_torch; run_recur; fi
     i=$((i + 1))
     echo "done: round $round, $c" >&2
