@@ -145,19 +145,7 @@ impl<T: Scalar> Recurrent<T> {
         x: &[T],
         state: &'s mut StepState<T>,
     ) -> Result<&'s [T]> {
-        // A step of a small model is a few microseconds: handing it to the pool would cost more.
-        let c = self.config();
-        let macs = state.batch
-            * c.kernel_cell().gates()
-            * c.hidden_size
-            * (c.input_size + c.hidden_size)
-            * c.num_layers;
-        if threads.worth_parallel(macs) {
-            threads.install(|| self.step_inner(threads, StepInput::Rows(x), &mut *state))?;
-        } else {
-            self.step_inner(threads, StepInput::Rows(x), state)?;
-        }
-        Ok(&state.outputs[self.config().num_layers - 1])
+        self.step_with(threads, StepInput::Rows(x), state)
     }
 
     /// [`Self::step`] on one token per sequence (`tokens [B]`), whose input rows are rows of
@@ -169,17 +157,32 @@ impl<T: Scalar> Recurrent<T> {
         tokens: &[u32],
         state: &'s mut StepState<T>,
     ) -> Result<&'s [T]> {
+        self.step_with(threads, StepInput::Tokens(tokens), state)
+    }
+
+    fn step_with<'s>(
+        &self,
+        threads: &Threads,
+        x: StepInput<'_, T>,
+        state: &'s mut StepState<T>,
+    ) -> Result<&'s [T]> {
+        // A step of a small model is a few microseconds: handing it to the pool would cost more.
         let c = self.config();
+        let first_input = match x {
+            StepInput::Rows(_) => c.input_size,
+            StepInput::Tokens(_) => 0,
+        };
+        let inputs = first_input + c.hidden_size * (c.num_layers - 1);
         let macs = state.batch
             * c.kernel_cell().gates()
             * c.hidden_size
-            * (c.hidden_size + c.hidden_size * (c.num_layers - 1) * 2);
+            * (inputs + c.hidden_size * c.num_layers);
         if threads.worth_parallel(macs) {
-            threads.install(|| self.step_inner(threads, StepInput::Tokens(tokens), &mut *state))?;
+            threads.install(|| self.step_inner(threads, x, &mut *state))?;
         } else {
-            self.step_inner(threads, StepInput::Tokens(tokens), state)?;
+            self.step_inner(threads, x, state)?;
         }
-        Ok(&state.outputs[self.config().num_layers - 1])
+        Ok(&state.outputs[c.num_layers - 1])
     }
 
     fn step_inner(
