@@ -5,7 +5,9 @@
 //! GEMMs over all `T*B` rows, and the input gradient as one more. Equations: `docs/BACKWARD.md`.
 
 use crate::activation::{relu_grad, sigmoid_grad, tanh_grad};
-use crate::cell::{Cell, DirGrads, DirWeights, SeqCache, SeqGradWork, SeqShape};
+use crate::cell::{
+    Cell, DirGrads, DirWeights, SeqCache, SeqGradWork, SeqShape, GATE_COST, ROWS_PER_PIECE,
+};
 use crate::gemm::{Accum, Operand};
 use crate::packed::{matmul_packed, matmul_packed_op, transpose, PackedB};
 use crate::scalar::Scalar;
@@ -316,13 +318,6 @@ const COPY_MIN_WIDTH: usize = 512;
 /// Products with at most this many output columns read the gate gradient in place whatever
 /// its width: the transposed copy would cost more than the product loses.
 const IN_PLACE_MAX_COLS: usize = 128;
-
-/// Rows of the backward gate pass handed out at a time.
-const ROWS_PER_PIECE: usize = 4;
-
-/// Multiply-adds a gate-pass element counts as when deciding whether to spread a step's gate
-/// pass over the threads (a transcendental function and the row's memory traffic).
-const GATE_COST: usize = 8;
 
 /// Base pointers of the buffers one step's backward gate pass writes, row by row.
 #[derive(Clone, Copy)]

@@ -193,6 +193,13 @@ impl<T: Scalar> SeqCache<T> {
     }
 }
 
+/// Rows of a step's gate pass (forward and backward) handed out at a time.
+pub(crate) const ROWS_PER_PIECE: usize = 4;
+
+/// Multiply-adds a gate-pass element counts as when deciding whether to spread a step's gate
+/// pass over the threads (a transcendental function and the row's memory traffic).
+pub(crate) const GATE_COST: usize = 8;
+
 /// Scratch space of a backward pass, sized once per sequence and reused.
 #[derive(Clone, Debug, Default)]
 pub struct SeqGradWork<T> {

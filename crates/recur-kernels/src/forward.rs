@@ -4,7 +4,7 @@
 //! fused pass over its gates. Nothing is allocated inside the time loop.
 
 use crate::activation::relu;
-use crate::cell::{Cell, DirWeights, PackedWeights, SeqCache, SeqShape};
+use crate::cell::{Cell, DirWeights, PackedWeights, SeqCache, SeqShape, GATE_COST, ROWS_PER_PIECE};
 use crate::gemm::Operand;
 use crate::packed::{matmul_packed_bias, product, Init, PackedB};
 use crate::scalar::Scalar;
@@ -234,13 +234,6 @@ pub fn forward_seq_input<T: Scalar>(
     }
 }
 
-/// Rows of the gate pass handed out at a time.
-const ROWS_PER_PIECE: usize = 4;
-
-/// Multiply-adds a gate-pass element counts as when deciding whether to spread a step's gate
-/// pass over the threads (a transcendental function and the row's memory traffic).
-const GATE_COST: usize = 8;
-
 /// Base pointers of the buffers one step's gate pass writes, row by row.
 #[derive(Clone, Copy)]
 struct RowPtrs<T> {
@@ -315,7 +308,6 @@ fn fill_bias<T: Scalar>(row: &mut [T], b_ih: Option<&[T]>, b_hh: Option<&[T]>) {
     }
 }
 
-/// `gates[B, G*H] += h_prev[B, H] · W_hhᵀ`.
 /// `gates[B, G*H] (+)= h_prev[B, H] · W_hhᵀ`: added to what `gates` holds (`add`), to the rows
 /// of `init` (which implies `add`), or from zero.
 fn recurrent_product<T: Scalar>(

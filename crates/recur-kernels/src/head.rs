@@ -9,8 +9,8 @@
 //! result is bitwise the same for any number of threads.
 
 use crate::gemm::{Accum, Operand};
-use crate::loss::{softmax_cross_entropy, CrossEntropy};
-use crate::packed::{matmul_packed_op, PackedB};
+use crate::loss::{softmax_cross_entropy, sum_in_order, CrossEntropy};
+use crate::packed::{matmul_packed_bias, matmul_packed_op, PackedB};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
 
@@ -122,22 +122,17 @@ pub fn linear_cross_entropy<T: Scalar>(
         // SAFETY: block `block` owns rows r0..r0+rows of the logits, their gradient and δx, its
         // own packed rows and its own partial sums; nothing else touches them during the job.
         let lg = unsafe { logits.slice(r0 * v, rows * v) };
-        for row in lg.chunks_exact_mut(v) {
-            row.copy_from_slice(head.bias);
-        }
         let serial = Threads::single();
-        let xa = Operand::new(xb, h);
-        matmul_packed_op(&serial, rows, xa, head.weight_t, lg, v, Accum::Add);
+        matmul_packed_bias(&serial, rows, xb, h, head.weight_t, head.bias, lg, v);
         let targets = &targets[r0..r0 + rows];
-        let Some(weight) = weight else {
-            let ce = softmax_cross_entropy(lg, v, targets, None, scale, &mut Vec::new());
-            *partial_ce[block].lock().unwrap_or_else(|e| e.into_inner()) = ce;
+        let mut dl = weight.map(|_| unsafe { d_logits.slice(r0 * v, rows * v) });
+        let ce = softmax_cross_entropy(lg, v, targets, dl.as_deref_mut(), scale, &mut Vec::new());
+        *partial_ce[block].lock().unwrap_or_else(|e| e.into_inner()) = ce;
+        let (Some(weight), Some(dl)) = (weight, dl) else {
             return;
         };
-        let dl = unsafe { d_logits.slice(r0 * v, rows * v) };
-        let ce = softmax_cross_entropy(lg, v, targets, Some(dl), scale, &mut Vec::new());
-        *partial_ce[block].lock().unwrap_or_else(|e| e.into_inner()) = ce;
         let dl = &*dl;
+        let xa = Operand::new(xb, h);
         // δx rows = δlogits · W.
         let dx = unsafe { d_x.expect("training").slice(r0 * h, rows * h) };
         let dla = Operand::new(dl, v);
@@ -159,15 +154,7 @@ pub fn linear_cross_entropy<T: Scalar>(
         add_partials(threads, g.d_weight, &work.partial_w, blocks);
         add_partials(threads, g.d_bias, &work.partial_b, blocks);
     }
-    partial_ce
-        .into_iter()
-        .fold(CrossEntropy::default(), |acc, p| {
-            let p = p.into_inner().unwrap_or_else(|e| e.into_inner());
-            CrossEntropy {
-                loss_sum: acc.loss_sum + p.loss_sum,
-                correct: acc.correct + p.correct,
-            }
-        })
+    sum_in_order(partial_ce)
 }
 
 /// `dst[i] += Σ_b partial[b][i]`, the blocks added in order; the elements spread over the

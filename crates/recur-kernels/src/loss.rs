@@ -144,6 +144,12 @@ pub fn softmax_cross_entropy_par<T: Scalar>(
         );
         *partial[piece].lock().unwrap_or_else(|e| e.into_inner()) = r;
     });
+    sum_in_order(partial)
+}
+
+/// The sum of per-piece results, added in piece order (so it does not depend on which thread
+/// computed which piece).
+pub(crate) fn sum_in_order(partial: Vec<std::sync::Mutex<CrossEntropy>>) -> CrossEntropy {
     partial.into_iter().fold(CrossEntropy::default(), |acc, p| {
         let p = p.into_inner().unwrap_or_else(|e| e.into_inner());
         CrossEntropy {

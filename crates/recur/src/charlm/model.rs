@@ -92,16 +92,8 @@ impl CharLmGrads {
 
     /// [`Self::zero`] spread over `threads`.
     pub fn zero_in(&mut self, threads: &Threads) {
-        let total: usize = self.buffers.iter().map(|b| b.len()).sum();
-        let parts: Vec<std::sync::Mutex<&mut [f32]>> = self
-            .buffers
-            .iter_mut()
-            .flat_map(|b| b.chunks_mut(crate::optim::PIECE))
-            .map(std::sync::Mutex::new)
-            .collect();
-        threads.for_each_sized(parts.len(), total, |i| {
-            parts[i].lock().unwrap_or_else(|e| e.into_inner()).fill(0.0);
-        });
+        let bufs = self.buffers.iter_mut().map(|b| &mut b[..]);
+        crate::optim::for_each_piece(threads, bufs, |_, piece| piece.fill(0.0));
     }
 
     /// The buffers as mutable slices.

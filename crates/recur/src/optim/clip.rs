@@ -1,6 +1,6 @@
 //! Gradient clipping as `torch.nn.utils.clip_grad_norm_` and `clip_grad_value_`.
 
-use super::pieces;
+use super::{for_each_piece, PIECE};
 use recur_kernels::Threads;
 use std::sync::Mutex;
 
@@ -14,17 +14,11 @@ pub fn clip_grad_norm(grads: &mut [&mut [f32]], max_norm: f64) -> f64 {
 /// are summed in f64 per piece and the piece sums added in order, so the norm is the same for
 /// any thread count.
 pub fn clip_grad_norm_in(threads: &Threads, grads: &mut [&mut [f32]], max_norm: f64) -> f64 {
-    let ranges = pieces(grads.iter().map(|g| g.len()));
-    let total_len: usize = grads.iter().map(|g| g.len()).sum();
-    let sums: Vec<Mutex<f64>> = ranges.iter().map(|_| Mutex::new(0.0)).collect();
-    {
-        let view: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        threads.for_each_sized(ranges.len(), total_len, |i| {
-            let (b, lo, hi) = ranges[i];
-            let s = sum_squares(&view[b][lo..hi]);
-            *sums[i].lock().unwrap_or_else(|e| e.into_inner()) = s;
-        });
-    }
+    let count: usize = grads.iter().map(|g| g.len().div_ceil(PIECE)).sum();
+    let sums: Vec<Mutex<f64>> = (0..count).map(|_| Mutex::new(0.0)).collect();
+    for_each_piece(threads, grads.iter_mut().map(|g| &mut **g), |i, piece| {
+        *sums[i].lock().unwrap_or_else(|e| e.into_inner()) = sum_squares(piece);
+    });
     let total = sums
         .into_iter()
         .map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner()))
@@ -34,9 +28,9 @@ pub fn clip_grad_norm_in(threads: &Threads, grads: &mut [&mut [f32]], max_norm: 
         let coef = max_norm / (total + 1e-6);
         if coef < 1.0 {
             let coef = coef as f32;
-            for g in grads.iter_mut() {
-                g.iter_mut().for_each(|v| *v *= coef);
-            }
+            for_each_piece(threads, grads.iter_mut().map(|g| &mut **g), |_, piece| {
+                piece.iter_mut().for_each(|v| *v *= coef);
+            });
         }
     }
     total

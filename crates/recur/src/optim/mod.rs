@@ -20,15 +20,21 @@ use std::sync::Mutex;
 /// result is the same for any number of threads.
 pub(crate) const PIECE: usize = 16 * 1024;
 
-/// `(buffer, start, end)` of every piece of buffers of `sizes`.
-pub(crate) fn pieces(sizes: impl Iterator<Item = usize>) -> Vec<(usize, usize, usize)> {
-    let mut out = Vec::new();
-    for (i, n) in sizes.enumerate() {
-        for lo in (0..n).step_by(PIECE) {
-            out.push((i, lo, (lo + PIECE).min(n)));
-        }
-    }
-    out
+/// Calls `f(i, piece)` for the `i`-th piece of [`PIECE`] elements of `bufs` (the buffers cut
+/// in order), the pieces spread over `threads`.
+pub(crate) fn for_each_piece<'a>(
+    threads: &Threads,
+    bufs: impl Iterator<Item = &'a mut [f32]>,
+    f: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    let pieces: Vec<Mutex<&mut [f32]>> = bufs
+        .flat_map(|b| b.chunks_mut(PIECE))
+        .map(Mutex::new)
+        .collect();
+    let total = pieces.len() * PIECE;
+    threads.for_each_sized(pieces.len(), total, |i| {
+        f(i, &mut pieces[i].lock().unwrap_or_else(|e| e.into_inner()));
+    });
 }
 
 /// Which update rule.
@@ -185,10 +191,9 @@ impl Optimizer {
         self.steps += 1;
         let c = self.config.clone();
         let t = self.steps as i32;
-        let ranges = pieces(self.sizes.iter().copied());
         // Every piece's slices, taken apart once so that each piece can borrow its own.
         type Piece<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
-        let mut work: Vec<Mutex<Piece<'_>>> = Vec::with_capacity(ranges.len());
+        let mut work: Vec<Mutex<Piece<'_>>> = Vec::new();
         for (((p, g), first), second) in params
             .iter_mut()
             .zip(grads)
@@ -209,7 +214,6 @@ impl Optimizer {
                 (p, g, first, second) = (pt, gt, ft, st);
             }
         }
-        debug_assert_eq!(work.len(), ranges.len());
         let total: usize = self.sizes.iter().sum();
         threads.for_each_sized(work.len(), total * 4, |i| {
             let mut guard = work[i].lock().unwrap_or_else(|e| e.into_inner());
