@@ -3,12 +3,12 @@
 
 use clap::{Args, Subcommand};
 use recur::classify::data::{read_dataset, Dataset};
-use recur::classify::model::{Classifier, ClassifierConfig};
+use recur::classify::model::Classifier;
 use recur::classify::train::{
     argmax_rows, class_ids, predict, report, stratified_split, train, ClassifySettings, Report,
 };
-use recur::io::{replace_dir_atomically, write_atomically, write_safetensors, TensorFile};
-use recur::{Error, Result, Rng};
+use recur::io::{replace_dir_atomically, write_atomically, write_safetensors};
+use recur::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -148,21 +148,7 @@ pub fn run(args: ClassifyArgs) -> Result<ExitCode> {
 }
 
 fn load(dir: &Path) -> Result<Classifier> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("not JSON ({e})")))?;
-    if v["task"] != "classify" {
-        return Err(Error::format(
-            &path,
-            "not a classifier checkpoint (task is not \"classify\")",
-        ));
-    }
-    let config: ClassifierConfig = serde_json::from_value(v["model"].clone())
-        .map_err(|e| Error::format(&path, format!("bad model section ({e})")))?;
-    let mut model = Classifier::new(config, &mut Rng::new(0))?;
-    model.load_tensors(TensorFile::read(dir.join("model.safetensors"))?)?;
-    Ok(model)
+    recur::classify::model::load(dir)
 }
 
 fn check_kind(model: &Classifier, data: &Dataset, path: &Path) -> Result<()> {
@@ -281,7 +267,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         &truth,
         &argmax_rows(&probs, model.config().classes.len()),
         &model.config().classes,
-    );
+    )?;
     replace_dir_atomically(&a.out, &[], |tmp| {
         let config = serde_json::json!({"format": "recur", "version": 1, "task": "classify", "model": model.config(), "training": settings});
         write_atomically(&tmp.join("config.json"), format!("{config:#}\n").as_bytes())?;
@@ -318,7 +304,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         &truth,
         &argmax_rows(&probs, model.config().classes.len()),
         &model.config().classes,
-    );
+    )?;
     if let Some(p) = &a.plot {
         write_atomically(p, confusion_svg(&r).as_bytes())?;
     }

@@ -168,7 +168,7 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
         let start = Instant::now();
         for _ in 0..config.generate_tokens {
             gen.feed(threads, token)?;
-            token = gen.pick(&options, &mut rng);
+            token = gen.pick(&options, &mut rng)?;
         }
         if rep >= config.warmup {
             times.push(start.elapsed().as_secs_f64());

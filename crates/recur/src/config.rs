@@ -5,6 +5,79 @@ use crate::error::{Error, Result};
 use recur_kernels::Cell;
 use serde::{Deserialize, Serialize};
 
+/// The most parameters a model may have: 2^28 (268,435,456), 1 GiB of f32 weights (about four
+/// times that with gradients and optimiser state while training). Every size field of a
+/// configuration, given as a flag or read from a checkpoint, is checked against it before anything
+/// is allocated.
+pub const MAX_PARAMETERS: usize = 1 << 28;
+
+/// The most stacked recurrent layers a model may have.
+pub const MAX_LAYERS: usize = 1024;
+
+/// `a * b + c` and friends without overflow: `None` when the count leaves `usize`.
+fn product(factors: &[usize]) -> Option<usize> {
+    factors
+        .iter()
+        .try_fold(1usize, |acc, &f| acc.checked_mul(f))
+}
+
+/// Parameters of a recurrent stack of `cell` (`gates` blocks per unit), with checked arithmetic:
+/// `None` when the count does not fit in `usize`.
+pub fn recurrent_param_count(
+    gates: usize,
+    input_size: usize,
+    hidden_size: usize,
+    num_layers: usize,
+    directions: usize,
+    bias: bool,
+) -> Option<usize> {
+    let gh = gates.checked_mul(hidden_size)?;
+    let mut total = 0usize;
+    for layer in 0..num_layers.min(2) {
+        let input = if layer == 0 {
+            input_size
+        } else {
+            hidden_size.checked_mul(directions)?
+        };
+        let biases = if bias { 2 } else { 0 };
+        let per_dir = product(&[gh, input])?
+            .checked_add(product(&[gh, hidden_size])?)?
+            .checked_add(product(&[gh, biases])?)?;
+        let per_layer = per_dir.checked_mul(directions)?;
+        let copies = if layer == 0 { 1 } else { num_layers - 1 };
+        total = total.checked_add(per_layer.checked_mul(copies)?)?;
+    }
+    Some(total)
+}
+
+/// Fails unless `count` (the parameters of a model, `None` if it overflowed) is at most
+/// [`MAX_PARAMETERS`]; `sizes` names the fields that decide it, e.g. `"hidden_size 10"`.
+pub fn check_param_count(count: Option<usize>, sizes: &str) -> Result<()> {
+    match count {
+        Some(n) if n <= MAX_PARAMETERS => Ok(()),
+        Some(n) => Err(Error::Config(format!(
+            "{sizes} make a model of {n} parameters, more than the limit of {MAX_PARAMETERS} (2^28)"
+        ))),
+        None => Err(Error::Config(format!(
+            "{sizes} make a model of more parameters than can be counted, far above the limit of {MAX_PARAMETERS} (2^28)"
+        ))),
+    }
+}
+
+/// A zeroed buffer of `len` values allocated fallibly: an error naming `what` instead of an abort
+/// when the memory is not there.
+pub fn try_zeros<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        Error::Config(format!(
+            "{what}: cannot allocate {len} values ({} bytes); use smaller sizes",
+            len.saturating_mul(std::mem::size_of::<T>())
+        ))
+    })?;
+    v.resize(len, T::default());
+    Ok(v)
+}
+
 /// Which recurrent cell a layer uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -179,12 +252,33 @@ impl RecurrentConfig {
         if self.hidden_size == 0 {
             return bad("hidden_size must be at least 1".into());
         }
-        if self.num_layers == 0 {
-            return bad("num_layers must be at least 1".into());
+        if self.num_layers == 0 || self.num_layers > MAX_LAYERS {
+            return bad(format!(
+                "num_layers must be in 1..={MAX_LAYERS}, got {}",
+                self.num_layers
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
-        Ok(())
+        check_param_count(
+            self.param_count(),
+            &format!(
+                "input_size {}, hidden_size {}, num_layers {}",
+                self.input_size, self.hidden_size, self.num_layers
+            ),
+        )
+    }
+
+    /// Parameters of this layer, counted without overflow (`None` if the count overflows).
+    pub fn param_count(&self) -> Option<usize> {
+        recurrent_param_count(
+            self.kernel_cell().gates(),
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            self.directions(),
+            self.bias,
+        )
     }
 }

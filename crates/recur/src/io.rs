@@ -23,7 +23,9 @@ impl TensorFile {
         Self::parse(path, &bytes)
     }
 
-    /// Parses safetensors `bytes`; `path` names them in errors.
+    /// Parses safetensors `bytes`; `path` names them in errors. Every tensor must be F32 and hold
+    /// finite values only: a NaN or infinite weight or optimiser moment is an error naming the
+    /// tensor and the element, never a silently broken model.
     pub fn parse(path: impl Into<PathBuf>, bytes: &[u8]) -> Result<Self> {
         let path = path.into();
         let st = SafeTensors::deserialize(bytes)
@@ -36,11 +38,20 @@ impl TensorFile {
                     format!("tensor '{name}' is {:?}, expected F32", view.dtype()),
                 ));
             }
-            let data = view
+            let data: Vec<f32> = view
                 .data()
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
+            if let Some((i, v)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(Error::format(
+                    &path,
+                    format!(
+                        "tensor '{name}' holds a non-finite value ({v}) at element {i} of {}; the file is corrupt",
+                        data.len()
+                    ),
+                ));
+            }
             tensors.insert(name, (view.shape().to_vec(), data));
         }
         Ok(TensorFile { path, tensors })
@@ -54,6 +65,27 @@ impl TensorFile {
     /// Names of the tensors not yet taken.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.tensors.keys().map(String::as_str)
+    }
+
+    /// Values in all the tensors not yet taken (what loading them can cost at most).
+    pub fn value_count(&self) -> usize {
+        self.tensors.values().map(|(_, d)| d.len()).sum()
+    }
+
+    /// Fails, naming `sizes` (the configuration fields that decide the model's size), unless the
+    /// file holds at least `params` values: checked before a model of that size is allocated, so
+    /// that a corrupt or hostile size field costs nothing.
+    pub fn check_holds(&self, params: usize, sizes: &str) -> Result<()> {
+        let have = self.value_count();
+        if params > have {
+            return Err(Error::format(
+                &self.path,
+                format!(
+                    "holds {have} values, but {sizes} make a model of {params} parameters: the file does not fit the configuration"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Shape and data of `name`, if present (without taking it).

@@ -28,7 +28,10 @@ mod rng;
 mod step;
 mod tensor;
 
-pub use config::{CellType, Nonlinearity, RecurrentConfig};
+pub use config::{
+    check_param_count, recurrent_param_count, try_zeros, CellType, Nonlinearity, RecurrentConfig,
+    MAX_LAYERS, MAX_PARAMETERS,
+};
 pub use error::{Error, Result};
 pub use recur_kernels::{Scalar, Threads};
 pub use recurrent::{

@@ -189,9 +189,10 @@ impl<T: Scalar> Recurrent<T> {
         config.validate()?;
         let layout = param_layout(&config);
         let total = layout.last().map_or(0, |p| p.offset + p.len());
+        let params = crate::config::try_zeros::<T>(total, "recurrent parameters")?;
         Ok(Recurrent {
             config,
-            params: vec![T::zero(); total],
+            params,
             layout,
         })
     }

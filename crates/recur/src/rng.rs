@@ -27,6 +27,12 @@ impl Rng {
         }
     }
 
+    /// Whether the state can produce random numbers: the all-zero state of xoshiro never leaves
+    /// zero (a restored state is checked with this).
+    pub fn is_usable(&self) -> bool {
+        self.state != [0; 4]
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.state;

@@ -72,6 +72,14 @@ pub fn read_config(dir: &Path) -> Result<CheckpointConfig> {
             ),
         ));
     }
+    config
+        .model
+        .validate()
+        .map_err(|e| Error::format(&path, format!("model: {}", config_message(&e))))?;
+    if let Some(t) = &config.training {
+        t.validate()
+            .map_err(|e| Error::format(&path, format!("training: {}", config_message(&e))))?;
+    }
     if config.vocab.len() != config.model.vocab_size {
         return Err(Error::format(
             &path,
@@ -85,15 +93,39 @@ pub fn read_config(dir: &Path) -> Result<CheckpointConfig> {
     Ok(config)
 }
 
-/// Loads the model and vocabulary of checkpoint `dir`.
+/// The message of a configuration error without its "invalid configuration" prefix, for errors
+/// that already name the file.
+pub(crate) fn config_message(e: &Error) -> String {
+    match e {
+        Error::Config(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Loads the model and vocabulary of checkpoint `dir`. Every field of `config.json` is checked
+/// (sizes against [`crate::MAX_PARAMETERS`], the vocabulary against `vocab_size`), and the
+/// tensors of `model.safetensors` against the configuration, before the model is allocated.
 pub fn load(dir: &Path) -> Result<Loaded> {
     let config = read_config(dir)?;
     let path = dir.join("config.json");
     let vocab =
-        Vocab::from_strings(&config.vocab).map_err(|e| Error::format(&path, e.to_string()))?;
-    let mut model =
-        CharLm::zeros(config.model.clone()).map_err(|e| Error::format(&path, e.to_string()))?;
-    model.load_tensors(TensorFile::read(dir.join("model.safetensors"))?)?;
+        Vocab::from_strings(&config.vocab).map_err(|e| Error::format(&path, config_message(&e)))?;
+    let file = TensorFile::read(dir.join("model.safetensors"))?;
+    let m = &config.model;
+    file.check_holds(
+        m.param_count().unwrap_or(usize::MAX),
+        &format!(
+            "{}'s hidden_size {}, embed_dim {}, num_layers {} and vocab_size {}",
+            path.display(),
+            m.hidden_size,
+            m.embed_dim,
+            m.num_layers,
+            m.vocab_size
+        ),
+    )?;
+    let mut model = CharLm::zeros(config.model.clone())
+        .map_err(|e| Error::format(&path, config_message(&e)))?;
+    model.load_tensors(file)?;
     Ok(Loaded {
         config,
         model,

@@ -48,7 +48,7 @@ impl Batcher {
         if batch == 0 || seq_len == 0 || stream_len < seq_len {
             return Err(Error::Input(format!(
                 "the training text has {tokens} characters, too short for one batch of {batch} streams × {seq_len} steps (needs at least {})",
-                batch * seq_len + 1
+                batch.saturating_mul(seq_len).saturating_add(1)
             )));
         }
         Ok(Batcher {

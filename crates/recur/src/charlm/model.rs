@@ -50,16 +50,51 @@ impl CharLmConfig {
             .bias(self.bias)
     }
 
-    /// Checks every field.
+    /// Parameters of the whole model (embedding, recurrent layers, head), counted without
+    /// overflow: `None` when the count does not fit in `usize`.
+    pub fn param_count(&self) -> Option<usize> {
+        let (v, e, h) = (self.vocab_size, self.embed_dim, self.hidden_size);
+        v.checked_mul(e)?
+            .checked_add(self.rnn().param_count()?)?
+            .checked_add(v.checked_mul(h)?)?
+            .checked_add(v)
+    }
+
+    /// Checks every field: sizes at least 1 (`embed_dim` may be 0), at most
+    /// [`crate::MAX_LAYERS`] layers, and at most [`crate::MAX_PARAMETERS`] parameters in all.
+    /// Messages name the fields (`hidden_size`, `embed_dim`, `num_layers`, `vocab_size`).
     pub fn validate(&self) -> Result<()> {
         if self.vocab_size == 0 {
             return Err(Error::Config("vocab_size must be at least 1".into()));
+        }
+        if self.hidden_size == 0 {
+            return Err(Error::Config("hidden_size must be at least 1".into()));
+        }
+        if self.num_layers == 0 || self.num_layers > crate::MAX_LAYERS {
+            return Err(Error::Config(format!(
+                "num_layers must be in 1..={}, got {}",
+                crate::MAX_LAYERS,
+                self.num_layers
+            )));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Config(format!(
+                "dropout must be in [0, 1), got {}",
+                self.dropout
+            )));
         }
         if self.cell != CellType::Rnn && self.nonlinearity == Some(Nonlinearity::Relu) {
             return Err(Error::Config(
                 "nonlinearity relu applies to the rnn cell only".into(),
             ));
         }
+        crate::check_param_count(
+            self.param_count(),
+            &format!(
+                "hidden_size {}, embed_dim {}, num_layers {} and vocab_size {}",
+                self.hidden_size, self.embed_dim, self.num_layers, self.vocab_size
+            ),
+        )?;
         self.rnn().validate()
     }
 }
@@ -158,10 +193,10 @@ impl CharLm {
         config.validate()?;
         let (v, e, h) = (config.vocab_size, config.embed_dim, config.hidden_size);
         Ok(CharLm {
-            embedding: vec![0.0; v * e],
+            embedding: crate::try_zeros(v * e, "embedding.weight")?,
             rnn: Recurrent::zeros(config.rnn())?,
-            head_weight: vec![0.0; v * h],
-            head_bias: vec![0.0; v],
+            head_weight: crate::try_zeros(v * h, "head.weight")?,
+            head_bias: crate::try_zeros(v, "head.bias")?,
             config,
         })
     }

@@ -117,6 +117,76 @@ pub struct TrainState {
     pub text_hash: String,
 }
 
+/// The largest step count a saved state may hold (the optimiser counts steps in an `i32`).
+pub const MAX_STEPS: u64 = i32::MAX as u64;
+
+impl TrainState {
+    /// Checks the fields that do not depend on the data; errors name `path` and the field.
+    pub fn check_values(&self, path: &Path) -> Result<()> {
+        let bad = |m: String| Err(Error::format(path, m));
+        if self.step > MAX_STEPS {
+            return bad(format!(
+                "step {} is more than the limit of {MAX_STEPS} steps",
+                self.step
+            ));
+        }
+        if self.epoch > self.step || self.step_in_epoch > self.step {
+            return bad(format!(
+                "epoch {} and step_in_epoch {} do not fit step {}",
+                self.epoch, self.step_in_epoch, self.step
+            ));
+        }
+        for (name, v) in [
+            ("best_val_loss", self.best_val_loss),
+            ("last_val_loss", self.last_val_loss),
+        ] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                return bad(format!(
+                    "{name} is {v}, expected a finite loss >= 0 or null"
+                ));
+            }
+        }
+        if !(self.train_seconds.is_finite() && self.train_seconds >= 0.0) {
+            return bad(format!(
+                "train_seconds is {}, expected a finite number >= 0",
+                self.train_seconds
+            ));
+        }
+        if !self.dropout_rng.is_usable() {
+            return bad("dropout_rng is the all-zero state, which never leaves zero".into());
+        }
+        Ok(())
+    }
+
+    /// Checks the counters against the data: `step_in_epoch` inside an epoch of
+    /// `steps_per_epoch` steps, and `step = epoch * steps_per_epoch + step_in_epoch`.
+    pub fn check_position(&self, path: &Path, steps_per_epoch: u64) -> Result<()> {
+        if self.step_in_epoch >= steps_per_epoch {
+            return Err(Error::format(
+                path,
+                format!(
+                    "step_in_epoch {} is beyond the {steps_per_epoch} steps of an epoch over this text",
+                    self.step_in_epoch
+                ),
+            ));
+        }
+        let expected = self
+            .epoch
+            .checked_mul(steps_per_epoch)
+            .and_then(|s| s.checked_add(self.step_in_epoch));
+        if expected != Some(self.step) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "step {} does not match epoch {} × {steps_per_epoch} steps per epoch + step_in_epoch {}",
+                    self.step, self.epoch, self.step_in_epoch
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One line of `metrics.jsonl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRow {
@@ -212,7 +282,7 @@ impl Trainer {
                 tokens.len(),
                 train.len(),
                 settings.val_frac,
-                b * t + 1
+                b.saturating_mul(t).saturating_add(1)
             ))
         })?;
         let sizes: Vec<usize> = model.buffers().iter().map(|b| b.len()).collect();
@@ -264,6 +334,7 @@ impl Trainer {
             std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
         let state: TrainState = serde_json::from_str(&state_text)
             .map_err(|e| Error::format(&state_path, format!("not a recur training state ({e})")))?;
+        state.check_values(&state_path)?;
         if state.text_hash != fingerprint(text) {
             return Err(Error::Input(format!(
                 "{}: the text differs from the one this run was trained on; resume needs the same text",
@@ -271,6 +342,7 @@ impl Trainer {
             )));
         }
         let mut trainer = Trainer::new(loaded.model, loaded.vocab, settings, text)?;
+        state.check_position(&state_path, trainer.steps_per_epoch())?;
         let mut optim = TensorFile::read(dir.join("optim.safetensors"))?;
         let c = trainer.model.config();
         let shape = [c.num_layers, trainer.settings.batch_size, c.hidden_size];

@@ -68,6 +68,98 @@ pub struct ClassifierConfig {
     pub std: Vec<f32>,
 }
 
+/// Task name of classifier checkpoints.
+pub const TASK: &str = "classify";
+
+/// `config.json` of a classifier checkpoint: `format`, `version`, `task`, `model`, and the
+/// training settings (informational; checked against `model` when present).
+#[derive(Clone, Debug, Deserialize)]
+struct CheckpointFile {
+    format: String,
+    version: u32,
+    model: ClassifierConfig,
+    #[serde(default)]
+    training: Option<super::train::ClassifySettings>,
+}
+
+/// Loads the classifier of checkpoint `dir` (`config.json` and `model.safetensors`). Every field
+/// is checked, the scaling vectors against the feature count, the sizes against
+/// [`crate::MAX_PARAMETERS`] and the tensors' shapes against the configuration (before the
+/// model is allocated); errors name the file and the field or tensor.
+pub fn load(dir: &std::path::Path) -> Result<Classifier> {
+    let path = dir.join("config.json");
+    if !dir.is_dir() {
+        return Err(Error::format(dir, "no such checkpoint directory"));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("not JSON ({e})")))?;
+    if v.get("task").and_then(|t| t.as_str()) != Some(TASK) {
+        return Err(Error::format(
+            &path,
+            "not a classifier checkpoint (task is not \"classify\")",
+        ));
+    }
+    let file: CheckpointFile = serde_json::from_value(v)
+        .map_err(|e| Error::format(&path, format!("not a recur classifier config ({e})")))?;
+    if file.format != "recur" || file.version != 1 {
+        return Err(Error::format(
+            &path,
+            format!(
+                "format {:?} version {}, expected \"recur\" 1",
+                file.format, file.version
+            ),
+        ));
+    }
+    let config = file.model;
+    config
+        .validate()
+        .map_err(|e| Error::format(&path, format!("model: {}", config_message(&e))))?;
+    if let Some(t) = &file.training {
+        let checks = [
+            ("hidden", t.hidden, "hidden_size", config.hidden_size),
+            ("layers", t.layers, "num_layers", config.num_layers),
+        ];
+        for (field, a, model_field, b) in checks {
+            if a != b {
+                return Err(Error::format(
+                    &path,
+                    format!("training.{field} is {a} but model.{model_field} is {b}"),
+                ));
+            }
+        }
+        if t.cell != config.cell || t.bidirectional != config.bidirectional {
+            return Err(Error::format(
+                &path,
+                "training.cell and training.bidirectional do not match the model section",
+            ));
+        }
+    }
+    let tensors = crate::io::TensorFile::read(dir.join("model.safetensors"))?;
+    tensors.check_holds(
+        config.param_count().unwrap_or(usize::MAX),
+        &format!(
+            "{}'s hidden_size {}, num_layers {}, embed_dim {} and dims {}",
+            path.display(),
+            config.hidden_size,
+            config.num_layers,
+            config.embed_dim,
+            config.dims
+        ),
+    )?;
+    let mut model =
+        Classifier::zeros(config).map_err(|e| Error::format(&path, config_message(&e)))?;
+    model.load_tensors(tensors)?;
+    Ok(model)
+}
+
+fn config_message(e: &Error) -> String {
+    match e {
+        Error::Config(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// A classifier.
 #[derive(Clone, Debug)]
 pub struct Classifier {
@@ -91,35 +183,165 @@ pub struct BatchResult {
     pub correct: usize,
 }
 
+impl ClassifierConfig {
+    /// Features per input step of the recurrent layers: `dims` for numeric data, `embed_dim`
+    /// for text.
+    pub fn input_size(&self) -> usize {
+        if self.dims > 0 {
+            self.dims
+        } else {
+            self.embed_dim
+        }
+    }
+
+    /// The recurrent part.
+    pub fn rnn(&self) -> RecurrentConfig {
+        RecurrentConfig::new(self.cell, self.input_size(), self.hidden_size)
+            .layers(self.num_layers)
+            .bidirectional(self.bidirectional)
+            .dropout(self.dropout)
+    }
+
+    /// Parameters of the whole classifier, counted without overflow (`None` on overflow).
+    pub fn param_count(&self) -> Option<usize> {
+        let c = self.classes.len();
+        let width = self
+            .hidden_size
+            .checked_mul(if self.bidirectional { 2 } else { 1 })?;
+        let embedding = if self.dims == 0 {
+            self.vocab
+                .len()
+                .checked_add(1)?
+                .checked_mul(self.embed_dim)?
+        } else {
+            0
+        };
+        embedding
+            .checked_add(self.rnn().param_count()?)?
+            .checked_add(c.checked_mul(width)?)?
+            .checked_add(c)
+    }
+
+    /// Checks every field and that they agree: numeric data (`dims > 0`) has no embedding and
+    /// one finite `mean` and one finite, positive `std` per feature; text (`dims == 0`) has an
+    /// `embed_dim` and no scaling; at least 2 distinct classes; distinct vocabulary characters;
+    /// sizes within [`crate::MAX_LAYERS`] and [`crate::MAX_PARAMETERS`]. Messages name the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.hidden_size == 0 {
+            return bad("hidden_size must be at least 1".into());
+        }
+        if self.num_layers == 0 || self.num_layers > crate::MAX_LAYERS {
+            return bad(format!(
+                "num_layers must be in 1..={}, got {}",
+                crate::MAX_LAYERS,
+                self.num_layers
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if self.classes.len() < 2 {
+            return bad(format!(
+                "classes lists {} class(es); a classifier needs at least 2",
+                self.classes.len()
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(c) = self.classes.iter().find(|c| !seen.insert(c.as_str())) {
+            return bad(format!("classes lists '{c}' twice"));
+        }
+        if self.dims > 0 {
+            if self.embed_dim != 0 || !self.vocab.is_empty() {
+                return bad(format!(
+                    "embed_dim {} and a vocab of {} characters, but a model of numeric features (dims {}) has neither",
+                    self.embed_dim,
+                    self.vocab.len(),
+                    self.dims
+                ));
+            }
+            for (name, v) in [("mean", &self.mean), ("std", &self.std)] {
+                if v.len() != self.dims {
+                    return bad(format!(
+                        "{name} has {} values but dims is {}: one per feature is needed",
+                        v.len(),
+                        self.dims
+                    ));
+                }
+            }
+            if let Some((j, m)) = self.mean.iter().enumerate().find(|(_, m)| !m.is_finite()) {
+                return bad(format!("mean[{j}] is {m}, expected a finite number"));
+            }
+            if let Some((j, s)) = self
+                .std
+                .iter()
+                .enumerate()
+                .find(|(_, s)| !(s.is_finite() && **s > 0.0))
+            {
+                return bad(format!("std[{j}] is {s}, expected a finite number > 0"));
+            }
+        } else {
+            if self.embed_dim == 0 {
+                return bad(
+                    "embed_dim must be at least 1 for text (dims 0); numeric data needs dims >= 1"
+                        .into(),
+                );
+            }
+            if !self.mean.is_empty() || !self.std.is_empty() {
+                return bad(format!(
+                    "mean and std hold {} and {} values, but a text model (dims 0) has no feature scaling",
+                    self.mean.len(),
+                    self.std.len()
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(c) = self.vocab.iter().find(|c| !seen.insert(**c)) {
+                return bad(format!("vocab lists {c:?} twice"));
+            }
+        }
+        crate::check_param_count(
+            self.param_count(),
+            &format!(
+                "hidden_size {}, num_layers {}, embed_dim {}, dims {}, {} vocab characters and {} classes",
+                self.hidden_size,
+                self.num_layers,
+                self.embed_dim,
+                self.dims,
+                self.vocab.len(),
+                self.classes.len()
+            ),
+        )?;
+        self.rnn().validate()
+    }
+}
+
 impl Classifier {
     /// A freshly initialised classifier (PyTorch's schemes; embedding `N(0, 1)`).
     pub fn new(config: ClassifierConfig, rng: &mut Rng) -> Result<Self> {
-        let input = if config.dims > 0 {
-            config.dims
-        } else {
-            config.embed_dim
-        };
-        if input == 0 || config.classes.len() < 2 {
-            return Err(Error::Config(
-                "a classifier needs input features and at least 2 classes".into(),
-            ));
+        let mut model = Self::zeros(config)?;
+        model.rnn = Recurrent::new(model.config.rnn(), rng)?;
+        let k = 1.0 / (model.rnn.config().output_size() as f64).sqrt();
+        for v in model.head_weight.iter_mut().chain(&mut model.head_bias) {
+            *v = rng.uniform_range(-k, k) as f32;
         }
-        let rnn_config = RecurrentConfig::new(config.cell, input, config.hidden_size)
-            .layers(config.num_layers)
-            .bidirectional(config.bidirectional)
-            .dropout(config.dropout);
-        let rnn = Recurrent::new(rnn_config, rng)?;
+        for v in &mut model.embedding {
+            *v = rng.normal() as f32;
+        }
+        Ok(model)
+    }
+
+    /// A classifier with every parameter zero (to be loaded); the configuration is validated
+    /// first ([`ClassifierConfig::validate`]).
+    pub fn zeros(config: ClassifierConfig) -> Result<Self> {
+        config.validate()?;
+        let rnn = Recurrent::zeros(config.rnn())?;
         let width = rnn.config().output_size();
-        let k = 1.0 / (width as f64).sqrt();
         let c = config.classes.len();
-        let head_weight = (0..c * width)
-            .map(|_| rng.uniform_range(-k, k) as f32)
-            .collect();
-        let head_bias = (0..c).map(|_| rng.uniform_range(-k, k) as f32).collect();
         let embedding = if config.dims == 0 {
-            (0..(config.vocab.len() + 1) * config.embed_dim)
-                .map(|_| rng.normal() as f32)
-                .collect()
+            crate::try_zeros(
+                (config.vocab.len() + 1) * config.embed_dim,
+                "embedding.weight",
+            )?
         } else {
             Vec::new()
         };
@@ -130,11 +352,11 @@ impl Classifier {
             .map(|(i, &c)| (c, i))
             .collect();
         Ok(Classifier {
+            head_weight: crate::try_zeros(c * width, "head.weight")?,
+            head_bias: crate::try_zeros(c, "head.bias")?,
             config,
             embedding,
             rnn,
-            head_weight,
-            head_bias,
             char_ids,
         })
     }
@@ -203,8 +425,46 @@ impl Classifier {
         file.finish()
     }
 
+    /// Checks that sequences `idx` of `data` are of the kind and width this model reads, and not
+    /// empty.
+    pub fn check_data(&self, data: &Dataset, idx: &[usize]) -> Result<()> {
+        let dims = self.config.dims;
+        if data.dims != dims {
+            return Err(Error::Input(format!(
+                "the sequences have {} features per step, the model expects {dims}{}",
+                data.dims,
+                if dims == 0 { " (text)" } else { "" }
+            )));
+        }
+        for &i in idx {
+            let item = data.items.get(i).ok_or_else(|| {
+                Error::Input(format!(
+                    "sequence index {i} is out of range ({} sequences)",
+                    data.items.len()
+                ))
+            })?;
+            let fits = match item {
+                Item::Numeric(v) => dims > 0 && !v.is_empty() && v.len() % dims == 0,
+                Item::Text(c) => dims == 0 && !c.is_empty(),
+            };
+            if !fits {
+                return Err(Error::Input(format!(
+                    "sequence {}: empty, or not of the model's kind ({})",
+                    i + 1,
+                    if dims == 0 {
+                        "text".to_string()
+                    } else {
+                        format!("{dims} numeric features per step")
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Time-major padded input `[T_max, B, I]` and the lengths of sequences `idx` of `data`.
     fn inputs(&self, data: &Dataset, idx: &[usize]) -> Result<(Tensor<f32>, Vec<usize>)> {
+        self.check_data(data, idx)?;
         let lengths: Vec<usize> = idx.iter().map(|&i| data.len_of(i)).collect();
         let steps = *lengths.iter().max().unwrap_or(&1);
         let b = idx.len();
@@ -245,12 +505,39 @@ impl Classifier {
         grads: Option<&mut [Vec<f32>]>,
         rng: Option<&mut Rng>,
     ) -> Result<(Vec<f32>, BatchResult)> {
+        if idx.is_empty() {
+            return Ok((Vec::new(), BatchResult::default()));
+        }
+        let c = self.config.classes.len();
+        if let Some(t) = targets {
+            if t.len() != idx.len() {
+                return Err(Error::Input(format!(
+                    "targets: {} for {} sequences",
+                    t.len(),
+                    idx.len()
+                )));
+            }
+            if let Some(&bad) = t.iter().find(|&&t| t as usize >= c) {
+                return Err(Error::Input(format!(
+                    "targets: class id {bad} is not below the {c} classes"
+                )));
+            }
+        }
+        if let Some(g) = grads.as_deref() {
+            let sizes = self.buffer_sizes();
+            if g.len() != sizes.len() || g.iter().zip(&sizes).any(|(g, &n)| g.len() != n) {
+                return Err(Error::Input(format!(
+                    "grads: {} buffers of sizes {:?}, expected sizes {sizes:?}",
+                    g.len(),
+                    g.iter().map(Vec::len).collect::<Vec<_>>()
+                )));
+            }
+        }
         let (x, lengths) = self.inputs(data, idx)?;
         let (steps, b) = (x.shape()[0], idx.len());
         let rc = self.rnn.config();
         let (h, dirs, layers) = (rc.hidden_size, rc.directions(), rc.num_layers);
         let width = rc.output_size();
-        let c = self.config.classes.len();
         let mut out = self.rnn.forward(
             threads,
             &x,

@@ -8,11 +8,11 @@ use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::rng::Rng;
 use recur_kernels::Threads;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Hyperparameters of `recur classify train`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClassifySettings {
     /// Recurrent cell.
     pub cell: CellType,
@@ -57,7 +57,7 @@ pub fn stratified_split(labels: &[String], frac: f64, seed: u64) -> (Vec<usize>,
         for i in (1..idx.len()).rev() {
             idx.swap(i, rng.below(i + 1));
         }
-        let k = ((idx.len() as f64) * frac).round() as usize;
+        let k = (((idx.len() as f64) * frac).round() as usize).min(idx.len());
         b.extend_from_slice(&idx[..k]);
         a.extend_from_slice(&idx[k..]);
     }
@@ -85,8 +85,26 @@ pub struct Report {
     pub count: usize,
 }
 
-/// The report of `predicted` against `truth` (class ids) for `classes`.
-pub fn report(truth: &[u32], predicted: &[u32], classes: &[String]) -> Report {
+/// The report of `predicted` against `truth` (class ids) for `classes`; an error if the lists
+/// differ in length or hold an id that is not a class.
+pub fn report(truth: &[u32], predicted: &[u32], classes: &[String]) -> Result<Report> {
+    if truth.len() != predicted.len() {
+        return Err(Error::Input(format!(
+            "{} true labels but {} predictions",
+            truth.len(),
+            predicted.len()
+        )));
+    }
+    if let Some(&bad) = truth
+        .iter()
+        .chain(predicted)
+        .find(|&&k| k as usize >= classes.len())
+    {
+        return Err(Error::Input(format!(
+            "class id {bad} is not below the {} classes",
+            classes.len()
+        )));
+    }
     let c = classes.len();
     let mut confusion = vec![vec![0usize; c]; c];
     for (&t, &p) in truth.iter().zip(predicted) {
@@ -117,15 +135,15 @@ pub fn report(truth: &[u32], predicted: &[u32], classes: &[String]) -> Report {
         recall.insert(classes[k].clone(), r);
     }
     let correct = (0..c).map(|k| confusion[k][k]).sum::<usize>();
-    Report {
+    Ok(Report {
         accuracy: correct as f64 / truth.len().max(1) as f64,
-        macro_f1: f1_sum / c as f64,
+        macro_f1: f1_sum / c.max(1) as f64,
         precision,
         recall,
         confusion,
         classes: classes.to_vec(),
         count: truth.len(),
-    }
+    })
 }
 
 /// Class ids of `labels` under `classes`; a label the model never saw is an error naming it.
@@ -150,7 +168,8 @@ pub fn class_ids(labels: &[String], classes: &[String]) -> Result<Vec<u32>> {
         .collect()
 }
 
-/// Class probabilities `[N, C]` for every sequence of `data`, in batches.
+/// Class probabilities `[N, C]` for every sequence of `data`, in batches; an error (never a
+/// panic) when the sequences are not of the kind or width the model reads.
 pub fn predict(
     model: &Classifier,
     threads: &Threads,
@@ -158,6 +177,7 @@ pub fn predict(
     batch: usize,
 ) -> Result<Vec<f32>> {
     let idx: Vec<usize> = (0..data.items.len()).collect();
+    model.check_data(data, &idx)?;
     let mut probs = Vec::new();
     for chunk in idx.chunks(batch.max(1)) {
         probs.extend(model.run(threads, data, chunk, None, None, None)?.0);
@@ -165,8 +185,11 @@ pub fn predict(
     Ok(probs)
 }
 
-/// Arg-max class of each row of `probs`.
+/// Arg-max class of each row of `probs` (none when `classes` is 0).
 pub fn argmax_rows(probs: &[f32], classes: usize) -> Vec<u32> {
+    if classes == 0 {
+        return Vec::new();
+    }
     probs
         .chunks_exact(classes)
         .map(|r| {
@@ -200,6 +223,13 @@ pub fn train(
     threads: &Threads,
     mut progress: impl FnMut(usize, f64, f64),
 ) -> Result<Trained> {
+    if data.labels.len() != data.items.len() {
+        return Err(Error::Input(format!(
+            "{} labels for {} sequences",
+            data.labels.len(),
+            data.items.len()
+        )));
+    }
     let mut classes: Vec<String> = data.labels.clone();
     classes.sort();
     classes.dedup();
@@ -346,7 +376,7 @@ mod tests {
     #[test]
     fn report_matches_hand_counts() {
         let classes = vec!["a".to_string(), "b".to_string()];
-        let r = report(&[0, 0, 1, 1, 1], &[0, 1, 1, 1, 0], &classes);
+        let r = report(&[0, 0, 1, 1, 1], &[0, 1, 1, 1, 0], &classes).unwrap();
         assert_eq!(r.confusion, vec![vec![1, 1], vec![1, 2]]);
         assert!((r.accuracy - 0.6).abs() < 1e-12);
         assert!(

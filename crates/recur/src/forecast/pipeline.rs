@@ -12,10 +12,10 @@ use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use recur_kernels::Threads;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How to forecast.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ForecastSettings {
     /// Steps of history the model sees.
     pub lookback: usize,
