@@ -259,6 +259,16 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         if !quiet {
             eprintln!("epoch {epoch}: training loss {loss:.4}, validation accuracy {acc:.4}");
         }
+    })
+    .map_err(|e| {
+        crate::with_flags(
+            e,
+            &[
+                ("hidden_size", "--hidden"),
+                ("embed_dim", "--embed"),
+                ("num_layers", "--layers"),
+            ],
+        )
     })?;
     let model = trained.model;
     let truth = class_ids(&test_data.labels, &model.config().classes)?;

@@ -118,7 +118,16 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         lr: args.lr,
         seed: args.seed,
     };
-    let r = forecast(&series, &settings, &threads)?;
+    let r = forecast(&series, &settings, &threads).map_err(|e| {
+        crate::with_flags(
+            e,
+            &[
+                ("hidden_size", "--hidden"),
+                ("num_layers", "--layers"),
+                ("horizon", "--horizon"),
+            ],
+        )
+    })?;
     let truth = &series.target[r.test_start..];
     let times = &series.times[r.test_start..];
     let mut csv = String::from("time,actual");

@@ -88,3 +88,53 @@ pub fn threads(flag: Option<usize>) -> recur::Result<recur::Threads> {
     }
     recur::Threads::new(n).map_err(recur::Error::Config)
 }
+
+/// A configuration error of the library, which names configuration fields (`hidden_size`),
+/// retold with the flags that set them (`--hidden`): `names` pairs each field with its flag.
+pub fn with_flags(e: recur::Error, names: &[(&str, &str)]) -> recur::Error {
+    match e {
+        recur::Error::Config(mut m) => {
+            for (field, flag) in names {
+                m = replace_word(&m, field, flag);
+            }
+            recur::Error::Config(m)
+        }
+        other => other,
+    }
+}
+
+/// `text` with every whole-word `word` (not part of a longer name or a flag) replaced by `by`.
+fn replace_word(text: &str, word: &str, by: &str) -> String {
+    let name_char = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(word) {
+        let before = rest[..i].chars().next_back().or(out.chars().next_back());
+        let after = rest[i + word.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(name_char) || after.is_some_and(name_char) {
+            out.push_str(word);
+        } else {
+            out.push_str(by);
+        }
+        rest = &rest[i + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fields_are_retold_as_flags_only_as_whole_words() {
+        let e = recur::Error::Config(
+            "hidden_size 9, horizon 3 (--horizon, horizons, hidden_size_x) make a model".into(),
+        );
+        let m = super::with_flags(e, &[("hidden_size", "--hidden"), ("horizon", "--horizon")])
+            .to_string();
+        assert_eq!(
+            m,
+            "invalid configuration: --hidden 9, --horizon 3 (--horizon, horizons, hidden_size_x) make a model"
+        );
+    }
+}

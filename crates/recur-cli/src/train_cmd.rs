@@ -209,7 +209,17 @@ fn model_config(args: &TrainArgs, vocab_size: usize) -> Result<CharLmConfig> {
             config.dropout
         )));
     }
-    config.validate()?;
+    config.validate().map_err(|e| {
+        crate::with_flags(
+            e,
+            &[
+                ("hidden_size", "--hidden"),
+                ("embed_dim", "--embed"),
+                ("num_layers", "--layers"),
+                ("vocab_size", "the text's vocabulary size"),
+            ],
+        )
+    })?;
     Ok(config)
 }
 

@@ -301,15 +301,24 @@ impl ClassifierConfig {
         }
         crate::check_param_count(
             self.param_count(),
-            &format!(
-                "hidden_size {}, num_layers {}, embed_dim {}, dims {}, {} vocab characters and {} classes",
-                self.hidden_size,
-                self.num_layers,
-                self.embed_dim,
-                self.dims,
-                self.vocab.len(),
-                self.classes.len()
-            ),
+            &if self.dims > 0 {
+                format!(
+                    "hidden_size {}, num_layers {}, {} features per step and {} classes",
+                    self.hidden_size,
+                    self.num_layers,
+                    self.dims,
+                    self.classes.len()
+                )
+            } else {
+                format!(
+                    "hidden_size {}, num_layers {}, embed_dim {}, {} vocabulary characters and {} classes",
+                    self.hidden_size,
+                    self.num_layers,
+                    self.embed_dim,
+                    self.vocab.len(),
+                    self.classes.len()
+                )
+            },
         )?;
         self.rnn().validate()
     }
