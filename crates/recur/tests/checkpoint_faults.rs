@@ -6,7 +6,7 @@
 mod checkpoints;
 
 use checkpoints::*;
-use recur::charlm::{checkpoint, CharLmConfig, Trainer};
+use recur::charlm::{checkpoint, evaluate, CharLmConfig, Trainer};
 use recur::classify::data::{Dataset, Item};
 use recur::classify::model::{self as classify_model, Classifier};
 use recur::classify::train::{argmax_rows, predict, report};
@@ -436,4 +436,73 @@ fn library_functions_return_errors_on_bad_arguments() {
         .run(&threads, &x, Some(&[0.0; 6]), Some(&mut grads))
         .is_err());
     assert!(f.run(&threads, &x, Some(&[0.0; 5]), None).is_err());
+    // A character model given a bad batch or tokens outside its vocabulary.
+    let lm = recur::charlm::CharLm::new(
+        CharLmConfig {
+            cell: CellType::Gru,
+            nonlinearity: None,
+            vocab_size: 5,
+            embed_dim: 3,
+            hidden_size: 4,
+            num_layers: 1,
+            dropout: 0.0,
+            bias: true,
+        },
+        &mut Rng::new(1),
+    )
+    .unwrap();
+    let mut grads = lm.zero_grads();
+    let mut work = recur::charlm::StepWork::default();
+    let mut drop_rng = Rng::new(1);
+    for (inputs, targets, batch) in [
+        (vec![0u32, 1, 2, 3], vec![1u32, 2, 3, 4], 0usize),
+        (vec![0, 1, 2], vec![1, 2, 3], 2),
+        (vec![0, 1], vec![1], 1),
+        (vec![0, 1], vec![1, 9], 1),
+        (vec![0, 7], vec![1, 2], 1),
+    ] {
+        let mut carry = lm.zero_carry(batch.max(1));
+        let r = lm.train_batch(
+            &threads,
+            &inputs,
+            &targets,
+            batch,
+            &mut carry,
+            &mut drop_rng,
+            &mut grads,
+            &mut work,
+        );
+        assert!(r.is_err(), "{inputs:?} {targets:?} {batch}");
+    }
+    let mut carry = lm.zero_carry(1);
+    let mut wrong = recur::charlm::CharLmGrads {
+        buffers: vec![vec![0.0; 2]],
+    };
+    assert!(lm
+        .train_batch(
+            &threads,
+            &[0, 1],
+            &[1, 2],
+            1,
+            &mut carry,
+            &mut drop_rng,
+            &mut wrong,
+            &mut work
+        )
+        .is_err());
+    assert!(evaluate(&lm, &threads, &[0, 1, 2, 5], |_, _| {}).is_err());
+    assert!(evaluate(&lm, &threads, &[0, 1, 2, 4], |_, _| {}).is_ok());
+    let vocab = recur::charlm::Vocab::from_text("ab");
+    let e = recur::charlm::generate(
+        &lm,
+        &vocab,
+        &threads,
+        "a",
+        3,
+        &Default::default(),
+        1,
+        |_| Ok(()),
+    )
+    .unwrap_err();
+    assert_mentions(&e, &["vocab_size is 5"]);
 }

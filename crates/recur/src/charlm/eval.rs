@@ -38,6 +38,12 @@ pub fn evaluate(
             tokens.len()
         )));
     }
+    let v = model.config().vocab_size;
+    if let Some((i, &t)) = tokens.iter().enumerate().find(|(_, &t)| t as usize >= v) {
+        return Err(Error::Input(format!(
+            "token {t} at position {i} is outside the model's vocabulary of {v}"
+        )));
+    }
     let table = model.input_table()?;
     let total = tokens.len() - 1;
     let head = model.packed_head();

@@ -396,6 +396,29 @@ impl CharLm {
             self.config.hidden_size,
         );
         let n = inputs.len();
+        if batch == 0 || n == 0 || !n.is_multiple_of(batch) || targets.len() != n {
+            return Err(Error::Input(format!(
+                "train_batch: {n} inputs and {} targets do not make a batch of {batch} sequences",
+                targets.len()
+            )));
+        }
+        if let Some(&t) = targets.iter().find(|&&t| t as usize >= v) {
+            return Err(Error::Input(format!(
+                "train_batch: target {t} is outside the vocabulary of {v}"
+            )));
+        }
+        let expected: Vec<usize> = self.buffers().iter().map(|b| b.len()).collect();
+        if grads.buffers.len() != expected.len()
+            || grads
+                .buffers
+                .iter()
+                .zip(&expected)
+                .any(|(g, &e)| g.len() != e)
+        {
+            return Err(Error::Input(
+                "train_batch: the gradients are not shaped like this model's parameters".into(),
+            ));
+        }
         let steps = n / batch;
         let args = ForwardArgs {
             lengths: None,
