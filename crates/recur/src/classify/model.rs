@@ -128,10 +128,27 @@ pub fn load(dir: &std::path::Path) -> Result<Classifier> {
                 ));
             }
         }
-        if t.cell != config.cell || t.bidirectional != config.bidirectional {
+        if t.cell != config.cell
+            || t.bidirectional != config.bidirectional
+            || t.pooling != config.pooling
+            || t.dropout != config.dropout
+            || (config.dims == 0 && t.embed != config.embed_dim)
+        {
             return Err(Error::format(
                 &path,
-                "training.cell and training.bidirectional do not match the model section",
+                "training.cell, bidirectional, pooling, dropout or embed do not match the model section",
+            ));
+        }
+        if !(t.lr.is_finite() && t.lr > 0.0)
+            || t.batch_size == 0
+            || !(0.0..1.0).contains(&t.val_frac)
+        {
+            return Err(Error::format(
+                &path,
+                format!(
+                    "training: lr {} (expected > 0), batch_size {} (expected >= 1) or val_frac {} (expected in [0, 1)) out of range",
+                    t.lr, t.batch_size, t.val_frac
+                ),
             ));
         }
     }
