@@ -129,7 +129,7 @@ pub fn pick(
     if options.argmax {
         return Ok(best.0 as u32);
     }
-    if !(options.temperature > 0.0) {
+    if options.temperature.is_nan() || options.temperature <= 0.0 {
         return Err(Error::Config(format!(
             "temperature must be > 0, got {}",
             options.temperature
