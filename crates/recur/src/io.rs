@@ -67,23 +67,31 @@ impl TensorFile {
         self.tensors.keys().map(String::as_str)
     }
 
-    /// Values in all the tensors not yet taken (what loading them can cost at most).
-    pub fn value_count(&self) -> usize {
-        self.tensors.values().map(|(_, d)| d.len()).sum()
-    }
-
-    /// Fails, naming `sizes` (the configuration fields that decide the model's size), unless the
-    /// file holds at least `params` values: checked before a model of that size is allocated, so
-    /// that a corrupt or hostile size field costs nothing.
-    pub fn check_holds(&self, params: usize, sizes: &str) -> Result<()> {
-        let have = self.value_count();
-        if params > have {
-            return Err(Error::format(
-                &self.path,
-                format!(
-                    "holds {have} values, but {sizes} make a model of {params} parameters: the file does not fit the configuration"
-                ),
-            ));
+    /// Fails unless every tensor of `expected` (name, shape) is present with that shape; the
+    /// error names the tensor, both shapes and `context` (the configuration fields that decide
+    /// the shapes). Checked before a model is allocated, so that a corrupt or hostile size field
+    /// costs no more memory than the file itself holds.
+    pub fn check_shapes(&self, expected: &[(String, Vec<usize>)], context: &str) -> Result<()> {
+        for (name, shape) in expected {
+            match self.tensors.get(name) {
+                None => {
+                    return Err(Error::format(
+                        &self.path,
+                        format!(
+                            "tensor '{name}' (shape {shape:?}) is missing, expected by {context}"
+                        ),
+                    ))
+                }
+                Some((found, _)) if found != shape => {
+                    return Err(Error::format(
+                        &self.path,
+                        format!(
+                            "tensor '{name}' has shape {found:?}, expected {shape:?} by {context}"
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }

@@ -112,8 +112,8 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         Vocab::from_strings(&config.vocab).map_err(|e| Error::format(&path, config_message(&e)))?;
     let file = TensorFile::read(dir.join("model.safetensors"))?;
     let m = &config.model;
-    file.check_holds(
-        m.param_count().unwrap_or(usize::MAX),
+    file.check_shapes(
+        &m.tensor_shapes(),
         &format!(
             "{}'s hidden_size {}, embed_dim {}, num_layers {} and vocab_size {}",
             path.display(),

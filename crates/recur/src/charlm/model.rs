@@ -60,6 +60,24 @@ impl CharLmConfig {
             .checked_add(v)
     }
 
+    /// The tensors of a model of this configuration: (name, shape), as [`CharLm::named_tensors`]
+    /// names them.
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let (v, e, h) = (self.vocab_size, self.embed_dim, self.hidden_size);
+        let mut out = Vec::new();
+        if e > 0 {
+            out.push(("embedding.weight".to_string(), vec![v, e]));
+        }
+        out.extend(
+            crate::param_layout(&self.rnn())
+                .into_iter()
+                .map(|p| (format!("rnn.{}", p.name), p.shape)),
+        );
+        out.push(("head.weight".to_string(), vec![v, h]));
+        out.push(("head.bias".to_string(), vec![v]));
+        out
+    }
+
     /// Checks every field: sizes at least 1 (`embed_dim` may be 0), at most
     /// [`crate::MAX_LAYERS`] layers, and at most [`crate::MAX_PARAMETERS`] parameters in all.
     /// Messages name the fields (`hidden_size`, `embed_dim`, `num_layers`, `vocab_size`).

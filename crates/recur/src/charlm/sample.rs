@@ -281,7 +281,7 @@ mod tests {
         let logits = [0.5f32, 3.0, 2.999, -5.0, 1.0];
         let mut rng = Rng::new(7);
         let mut probs = Vec::new();
-        for t in [1e-3, 1e-30, 1e-40, 1e-300, 5e-324] {
+        for t in [1e-6, 1e-30, 1e-40, 1e-300, 5e-324] {
             let options = SampleOptions {
                 temperature: t,
                 ..Default::default()

@@ -153,8 +153,8 @@ pub fn load(dir: &std::path::Path) -> Result<Classifier> {
         }
     }
     let tensors = crate::io::TensorFile::read(dir.join("model.safetensors"))?;
-    tensors.check_holds(
-        config.param_count().unwrap_or(usize::MAX),
+    tensors.check_shapes(
+        &config.tensor_shapes(),
         &format!(
             "{}'s hidden_size {}, num_layers {}, embed_dim {} and dims {}",
             path.display(),
@@ -237,6 +237,28 @@ impl ClassifierConfig {
             .checked_add(self.rnn().param_count()?)?
             .checked_add(c.checked_mul(width)?)?
             .checked_add(c)
+    }
+
+    /// The tensors of a classifier of this configuration: (name, shape), as
+    /// [`Classifier::named_tensors`] names them.
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let c = self.classes.len();
+        let rnn = self.rnn();
+        let mut out = Vec::new();
+        if self.dims == 0 {
+            out.push((
+                "embedding.weight".to_string(),
+                vec![self.vocab.len() + 1, self.embed_dim],
+            ));
+        }
+        out.extend(
+            crate::param_layout(&rnn)
+                .into_iter()
+                .map(|p| (format!("rnn.{}", p.name), p.shape)),
+        );
+        out.push(("head.weight".to_string(), vec![c, rnn.output_size()]));
+        out.push(("head.bias".to_string(), vec![c]));
+        out
     }
 
     /// Checks every field and that they agree: numeric data (`dims > 0`) has no embedding and

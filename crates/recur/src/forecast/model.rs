@@ -50,6 +50,18 @@ impl ForecasterConfig {
             .checked_add(self.horizon)
     }
 
+    /// The tensors of a forecaster of this configuration: (name, shape), as
+    /// [`Forecaster::named_tensors`] names them.
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out: Vec<(String, Vec<usize>)> = crate::param_layout(&self.rnn())
+            .into_iter()
+            .map(|p| (format!("rnn.{}", p.name), p.shape))
+            .collect();
+        out.push(("head.weight".into(), vec![self.horizon, self.hidden_size]));
+        out.push(("head.bias".into(), vec![self.horizon]));
+        out
+    }
+
     /// Checks every field: sizes at least 1, at most [`crate::MAX_LAYERS`] layers and
     /// [`crate::MAX_PARAMETERS`] parameters; messages name the field (`inputs`, `hidden_size`,
     /// `num_layers`, `horizon`).
@@ -344,8 +356,8 @@ pub fn load(dir: &std::path::Path) -> Result<LoadedForecaster> {
         ));
     }
     let tensors = crate::io::TensorFile::read(dir.join("model.safetensors"))?;
-    tensors.check_holds(
-        m.param_count().unwrap_or(usize::MAX),
+    tensors.check_shapes(
+        &m.tensor_shapes(),
         &format!(
             "{}'s hidden_size {}, num_layers {}, inputs {} and horizon {}",
             path.display(),
