@@ -66,7 +66,18 @@ pub fn run(args: BenchArgs) -> recur::Result<ExitCode> {
         warmup: args.warmup,
         generate_tokens: 200,
     };
-    let r = bench(&config, &threads)?;
+    let r = bench(&config, &threads).map_err(|e| {
+        crate::with_flags(
+            e,
+            &[
+                ("hidden_size", "--hidden"),
+                ("embed_dim", "--embed"),
+                ("num_layers", "--layers"),
+                ("batch", "--batch-size"),
+                ("seq_len", "--seq-len"),
+            ],
+        )
+    })?;
     if args.json {
         println!("{}", serde_json::to_string(&r).expect("report serialises"));
     } else {

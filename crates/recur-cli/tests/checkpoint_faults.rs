@@ -163,6 +163,12 @@ fn allocation_sizes_from_flags_are_refused_naming_the_flag_and_the_limit() {
             &[flag],
         );
     }
+    for (args, flag) in [
+        (["bench", "--hidden", "1000000000"], "--hidden"),
+        (["bench", "--batch-size", "100000000"], "--batch-size"),
+    ] {
+        refused(&recur(&args), &format!("{args:?}"), &[flag, "268435456"]);
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -4,7 +4,7 @@
 use crate::charlm::sample::{Generator, SampleOptions};
 use crate::charlm::{CharLm, CharLmConfig};
 use crate::config::{CellType, Nonlinearity};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
 use crate::recurrent::ForwardArgs;
 use crate::rng::Rng;
@@ -94,6 +94,26 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
         dropout: 0.0,
         bias: true,
     };
+    model_config.validate()?;
+    // The activations of one batch grow with batch × seq_len × hidden_size × num_layers: the
+    // same limit as the parameters, checked without overflow before anything is allocated.
+    let activations = [config.hidden, config.layers, 4]
+        .iter()
+        .try_fold(config.batch.max(1), |acc, &f| acc.checked_mul(f))
+        .and_then(|v| v.checked_mul(config.seq_len.max(1)));
+    if config.batch == 0 || config.seq_len == 0 {
+        return Err(Error::Config("batch and seq_len must be at least 1".into()));
+    }
+    if activations.is_none_or(|a| a > crate::MAX_PARAMETERS) {
+        return Err(Error::Config(format!(
+            "batch {} × seq_len {} × hidden_size {} × num_layers {} make more activations than the limit of {} (2^28)",
+            config.batch,
+            config.seq_len,
+            config.hidden,
+            config.layers,
+            crate::MAX_PARAMETERS
+        )));
+    }
     let mut rng = Rng::new(0);
     let mut model = CharLm::new(model_config.clone(), &mut rng)?;
     let (b, t) = (config.batch, config.seq_len);
