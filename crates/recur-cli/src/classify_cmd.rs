@@ -7,7 +7,7 @@ use recur::classify::model::{Classifier, ClassifierConfig};
 use recur::classify::train::{
     argmax_rows, class_ids, predict, report, stratified_split, train, ClassifySettings, Report,
 };
-use recur::io::{replace_dir_atomically, write_atomically, write_safetensors, TensorFile};
+use recur::io::{write_atomically, write_safetensors, TensorFile};
 use recur::{Error, Result, Rng};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -89,9 +89,12 @@ struct TrainArgs {
     /// Worker threads [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
-    /// Output directory: config.json, model.safetensors, report.json, confusion.svg
-    #[arg(long, default_value = "runs/classify")]
-    out: PathBuf,
+    /// Output directory: config.json, model.safetensors, report.json, confusion.svg [default: runs/classify, numbered (runs/classify-2, …) when that holds a run]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Let this run replace the files of an earlier run in --out (files recur did not write are kept)
+    #[arg(long)]
+    overwrite: bool,
     /// No per-epoch lines
     #[arg(long)]
     quiet: bool,
@@ -223,6 +226,7 @@ fn confusion_svg(r: &Report) -> String {
 
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
+    let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?;
     let all = read_dataset(&a.data, a.max_len)?;
     let (train_data, test_data) = match &a.test {
         Some(t) => (all, read_dataset(t, a.max_len)?),
@@ -282,7 +286,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         &argmax_rows(&probs, model.config().classes.len()),
         &model.config().classes,
     );
-    replace_dir_atomically(&a.out, &[], |tmp| {
+    out.save(|tmp| {
         let config = serde_json::json!({"format": "recur", "version": 1, "task": "classify", "model": model.config(), "training": settings});
         write_atomically(&tmp.join("config.json"), format!("{config:#}\n").as_bytes())?;
         write_safetensors(tmp.join("model.safetensors"), &model.named_tensors())?;
@@ -303,7 +307,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
                 .to_string())
     );
     print_report(&r);
-    eprintln!("checkpoint and report in {}", a.out.display());
+    eprintln!("checkpoint and report in {}", out.path().display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,7 +4,7 @@
 use clap::Args;
 use recur::forecast::pipeline::{run as forecast, ForecastSettings};
 use recur::forecast::read_series;
-use recur::io::{replace_dir_atomically, write_atomically, write_safetensors};
+use recur::io::{write_atomically, write_safetensors};
 use recur::{CellType, Error, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,9 +75,12 @@ pub struct ForecastArgs {
     /// Worker threads
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Output directory: forecast.csv, forecast.svg, metrics.json, the model
-    #[arg(long, default_value = "runs/forecast")]
-    out: PathBuf,
+    /// Output directory: forecast.csv, forecast.svg, metrics.json, the model [default: runs/forecast, numbered (runs/forecast-2, …) when that holds a run]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Let this run replace the files of an earlier run in --out (files recur did not write are kept)
+    #[arg(long)]
+    overwrite: bool,
     /// Print the metrics as one JSON object
     #[arg(long)]
     json: bool,
@@ -86,6 +89,7 @@ pub struct ForecastArgs {
 /// Runs `recur forecast`.
 pub fn run(args: ForecastArgs) -> Result<ExitCode> {
     let threads = crate::threads(Some(args.threads))?;
+    let mut out = crate::outdir::open(args.out.as_deref(), "runs/forecast", args.overwrite)?;
     let series = read_series(&args.csv, &args.time, &args.target, &args.covariates)?;
     let n = series.target.len();
     let test_size = match (args.test_size, args.test_frac) {
@@ -153,7 +157,7 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         "metrics": metrics,
     });
     let svg = plot(&series.target, r.test_start, &r.results[0].forecast);
-    replace_dir_atomically(&args.out, &[], |tmp| {
+    out.save(|tmp| {
         write_atomically(&tmp.join("forecast.csv"), csv.as_bytes())?;
         write_atomically(&tmp.join("forecast.svg"), svg.as_bytes())?;
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
@@ -186,7 +190,7 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         }
         println!(
             "outputs: {}/forecast.csv, forecast.svg, metrics.json",
-            args.out.display()
+            out.path().display()
         );
     }
     Ok(ExitCode::SUCCESS)

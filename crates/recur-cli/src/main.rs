@@ -4,6 +4,7 @@ mod bench_cmd;
 mod classify_cmd;
 mod eval_cmd;
 mod forecast_cmd;
+mod outdir;
 mod progress;
 mod sample_cmd;
 mod train_cmd;
@@ -70,6 +71,18 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(recur::Error::OutputExists(dir)) => {
+            let holds = if dir.join("config.json").is_file() {
+                "already holds a recur run"
+            } else {
+                "is not a recur output directory: it holds other files"
+            };
+            eprintln!(
+                "error: {}: {holds}; choose another --out, or add --overwrite to replace recur's files there (other files are kept)",
+                dir.display()
+            );
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             match e {

@@ -25,6 +25,7 @@ pub mod optim;
 pub mod plot;
 mod recurrent;
 mod rng;
+pub mod rundir;
 mod step;
 mod tensor;
 

@@ -8,10 +8,11 @@ use super::eval::{evaluate, EvalReport};
 use super::model::{BatchStats, Carry, CharLm, CharLmGrads, StepWork};
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
-use crate::io::{replace_dir_atomically, write_atomically, write_safetensors, TensorFile};
+use crate::io::{write_atomically, write_safetensors, TensorFile};
 use crate::optim::{clip_grad_norm_in, clip_grad_value, Optimizer, OptimizerConfig, Schedule};
 use crate::plot::loss_curve_svg;
 use crate::rng::Rng;
+use crate::rundir::RunDir;
 use crate::tensor::Tensor;
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
@@ -187,6 +188,8 @@ pub struct Trainer {
     pending: (f64, u64, f64),
     inputs: Vec<u32>,
     targets: Vec<u32>,
+    /// Whether a checkpoint of this run exists (saved, or resumed from).
+    saved: bool,
 }
 
 /// FNV-1a of the text, as hex.
@@ -243,6 +246,7 @@ impl Trainer {
             pending: (0.0, 0, 0.0),
             inputs: Vec::new(),
             targets: Vec::new(),
+            saved: false,
         })
     }
 
@@ -300,6 +304,7 @@ impl Trainer {
             }
         }
         trainer.state = state;
+        trainer.saved = true;
         Ok(trainer)
     }
 
@@ -384,17 +389,19 @@ impl Trainer {
         let step = self.state.step;
         if !stats.loss.is_finite() {
             return Err(Error::Diverged(format!(
-                "step {}: the training loss is {}; training stopped and the last checkpoint was kept (try a lower --lr or a --clip)",
+                "step {}: the training loss is {}; {}",
                 step + 1,
-                stats.loss
+                stats.loss,
+                self.divergence_advice()
             )));
         }
         let mut g = self.grads.slices_mut();
         let grad_norm = clip_grad_norm_in(threads, &mut g, self.settings.clip);
         if !grad_norm.is_finite() {
             return Err(Error::Diverged(format!(
-                "step {}: the gradient norm is {grad_norm}; training stopped and the last checkpoint was kept (try a lower --lr or a --clip)",
-                step + 1
+                "step {}: the gradient norm is {grad_norm}; {}",
+                step + 1,
+                self.divergence_advice()
             )));
         }
         if self.settings.clip_value > 0.0 {
@@ -443,9 +450,12 @@ impl Trainer {
     }
 
     /// Writes the checkpoint of the current step into `dir` (replacing it atomically), and into
-    /// `dir/best` as well when `best`.
-    pub fn save(&self, dir: &Path, best: bool) -> Result<()> {
-        replace_dir_atomically(dir, &["best"], |tmp| {
+    /// `dir/best` as well when `best` (otherwise the existing `best/` stays).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file that could not be written; `dir` is then unchanged.
+    pub fn save(&mut self, dir: &mut RunDir, best: bool) -> Result<()> {
+        dir.save(|tmp| {
             write_model(tmp, &self.model, &self.vocab, Some(&self.settings))?;
             let (steps, moments) = self.optimizer.state();
             debug_assert_eq!(steps, self.state.step);
@@ -478,7 +488,18 @@ impl Trainer {
                 write_model(&best_dir, &self.model, &self.vocab, Some(&self.settings))?;
             }
             Ok(())
-        })
+        })?;
+        self.saved = true;
+        Ok(())
+    }
+
+    /// What a diverged run left behind, and what to try.
+    fn divergence_advice(&self) -> &'static str {
+        if self.saved {
+            "training stopped and the last checkpoint was kept (try a lower --lr or a --clip)"
+        } else {
+            "training stopped before any checkpoint was saved (try a lower --lr or a --clip)"
+        }
     }
 
     fn push_metrics(&mut self, val_loss: Option<f64>, lr: f64) {
@@ -506,15 +527,17 @@ impl Trainer {
     fn validate_and_save(
         &mut self,
         threads: &Threads,
-        out: &Path,
+        out: &mut RunDir,
         observer: &mut dyn Observer,
         lr: f64,
     ) -> Result<Option<EvalReport>> {
         let report = self.validate(threads, |d, t| observer.validating(d, t))?;
         if let Some(r) = report.filter(|r| !r.loss.is_finite()) {
             return Err(Error::Diverged(format!(
-                "step {}: the validation loss is {}; training stopped and the last checkpoint was kept (try a lower --lr or a --clip)",
-                self.state.step, r.loss
+                "step {}: the validation loss is {}; {}",
+                self.state.step,
+                r.loss,
+                self.divergence_advice()
             )));
         }
         let mut best = false;
@@ -536,7 +559,7 @@ impl Trainer {
     pub fn run(
         &mut self,
         threads: &Threads,
-        out: &Path,
+        out: &mut RunDir,
         observer: &mut dyn Observer,
         stop: &AtomicBool,
         stop_after: Option<u64>,
