@@ -81,7 +81,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
     /// Adam learning rate
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
     lr: f64,
     /// Seed of initialisation, splits and shuffling
     #[arg(long, default_value_t = 1)]
@@ -182,20 +182,23 @@ fn check_kind(model: &Classifier, data: &Dataset, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn print_report(r: &Report) {
-    println!(
+fn print_report(r: &Report) -> Result<()> {
+    outln!(
         "accuracy {:.4}  macro-F1 {:.4}  ({} sequences)",
-        r.accuracy, r.macro_f1, r.count
-    );
-    println!("{:<14}{:>10}{:>10}", "class", "precision", "recall");
+        r.accuracy,
+        r.macro_f1,
+        r.count
+    )?;
+    outln!("{:<14}{:>10}{:>10}", "class", "precision", "recall")?;
     for c in &r.classes {
-        println!("{:<14}{:>10.3}{:>10.3}", c, r.precision[c], r.recall[c]);
+        outln!("{:<14}{:>10.3}{:>10.3}", c, r.precision[c], r.recall[c])?;
     }
-    println!("confusion (rows true, columns predicted):");
+    outln!("confusion (rows true, columns predicted):")?;
     for (i, row) in r.confusion.iter().enumerate() {
         let cells: Vec<String> = row.iter().map(|v| format!("{v:>5}")).collect();
-        println!("{:<14}{}", r.classes[i], cells.join(""));
+        outln!("{:<14}{}", r.classes[i], cells.join(""))?;
     }
+    Ok(())
 }
 
 /// The confusion matrix as an SVG heat map.
@@ -262,16 +265,8 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         lr: a.lr,
         seed: a.seed,
     };
-    if settings.hidden == 0
-        || settings.layers == 0
-        || !(0.0..1.0).contains(&settings.dropout)
-        || !(a.val_frac > 0.0 && a.val_frac < 1.0)
-    {
-        return Err(Error::Config(
-            "--hidden and --layers must be at least 1, --dropout in [0, 1), --val-frac in (0, 1)"
-                .into(),
-        ));
-    }
+    settings.validate()?;
+    crate::warn_inert_dropout(settings.dropout, settings.layers);
     let quiet = a.quiet;
     let trained = train(&train_data, &settings, &threads, |epoch, loss, acc| {
         if !quiet {
@@ -298,15 +293,15 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         "trained {} epochs; best validation accuracy {:.4}",
         trained.epochs, trained.val_accuracy
     );
-    println!(
+    outln!(
         "test ({}):",
         a.test
             .as_ref()
             .map_or("held-out share of --data".into(), |p| p
                 .display()
                 .to_string())
-    );
-    print_report(&r);
+    )?;
+    print_report(&r)?;
     eprintln!("checkpoint and report in {}", out.path().display());
     Ok(ExitCode::SUCCESS)
 }
@@ -327,9 +322,9 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         write_atomically(p, confusion_svg(&r).as_bytes())?;
     }
     if a.json {
-        println!("{}", serde_json::to_string(&r).expect("report serialises"));
+        outln!("{}", serde_json::to_string(&r).expect("report serialises"))?;
     } else {
-        print_report(&r);
+        print_report(&r)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -67,7 +67,7 @@ pub struct ForecastArgs {
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Adam learning rate
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
     lr: f64,
     /// Seed
     #[arg(long, default_value_t = 1)]
@@ -168,30 +168,40 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         write_safetensors(tmp.join("model.safetensors"), &r.model.named_tensors())
     })?;
     if args.json {
-        println!("{}", serde_json::Value::Object(metrics));
+        outln!("{}", serde_json::Value::Object(metrics))?;
     } else {
-        println!(
+        outln!(
             "{} points, test span {} points from {} (epochs trained: {})",
             n,
             truth.len(),
             series.times[r.test_start],
             r.epochs
-        );
-        println!(
+        )?;
+        outln!(
             "{:<16}{:>12}{:>12}{:>10}{:>10}{:>8}",
-            "method", "MAE", "RMSE", "MAPE %", "sMAPE %", "MASE"
-        );
+            "method",
+            "MAE",
+            "RMSE",
+            "MAPE %",
+            "sMAPE %",
+            "MASE"
+        )?;
         for m in &r.results {
             let x = m.metrics;
-            println!(
+            outln!(
                 "{:<16}{:>12.3}{:>12.3}{:>10.2}{:>10.2}{:>8.3}",
-                m.name, x.mae, x.rmse, x.mape, x.smape, x.mase
-            );
+                m.name,
+                x.mae,
+                x.rmse,
+                x.mape,
+                x.smape,
+                x.mase
+            )?;
         }
-        println!(
+        outln!(
             "outputs: {}/forecast.csv, forecast.svg, metrics.json",
             out.path().display()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

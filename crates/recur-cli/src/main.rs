@@ -1,5 +1,14 @@
 //! The `recur` command line. Thin: every real decision lives in the `recur` library.
 
+/// Writes a line to standard output like `println!`, but returns a closed pipe or a full disk
+/// as an error naming standard output instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::stdout_error)
+    }};
+}
+
 mod bench_cmd;
 mod classify_cmd;
 mod eval_cmd;
@@ -10,6 +19,7 @@ mod sample_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Recurrent neural networks (RNN, LSTM, GRU) with PyTorch semantics.
@@ -71,6 +81,17 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // A reader that went away (`recur … | head -1`) ends the command quietly, as other tools.
+        Err(recur::Error::Io { path, source })
+            if path == Path::new(STDOUT) && source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e @ recur::Error::Io { .. }) if matches!(&e, recur::Error::Io { path, .. } if path == Path::new(STDOUT)) =>
+        {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
         Err(recur::Error::OutputExists(dir)) => {
             let holds = if dir.join("config.json").is_file() {
                 "already holds a recur run"
@@ -91,6 +112,23 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Says, as PyTorch warns, that dropout between recurrent layers does nothing with one layer.
+pub fn warn_inert_dropout(dropout: f64, layers: usize) {
+    if dropout > 0.0 && layers == 1 {
+        eprintln!(
+            "warning: --dropout {dropout} has no effect with --layers 1: dropout is applied between stacked recurrent layers (use --layers 2 or more)"
+        );
+    }
+}
+
+/// How errors name standard output.
+pub const STDOUT: &str = "standard output";
+
+/// The error of a failed write to standard output.
+pub fn stdout_error(e: std::io::Error) -> recur::Error {
+    recur::Error::io(STDOUT, e)
 }
 
 /// Threads to use: the flag, or every core the process may run on.

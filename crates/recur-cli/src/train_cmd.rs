@@ -131,7 +131,7 @@ pub struct TrainArgs {
     /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
     #[arg(long)]
     stop_after: Option<u64>,
-    /// Characters of sample text printed at the end; 0 for none [default: 400]
+    /// Characters of sample text printed at the end; 0 for none
     #[arg(long, default_value_t = 400)]
     sample_length: usize,
     /// No progress output
@@ -214,6 +214,7 @@ fn model_config(args: &TrainArgs, vocab_size: usize) -> Result<CharLmConfig> {
         )));
     }
     config.validate()?;
+    crate::warn_inert_dropout(config.dropout, config.num_layers);
     Ok(config)
 }
 
@@ -277,6 +278,14 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
             ("--lr-schedule", args.lr_schedule.is_some()),
             ("--val-frac", args.val_frac.is_some()),
             ("--seed", args.seed.is_some()),
+            ("--clip", args.clip.is_some()),
+            ("--clip-value", args.clip_value.is_some()),
+            ("--momentum", args.momentum.is_some()),
+            ("--weight-decay", args.weight_decay.is_some()),
+            ("--min-lr", args.min_lr.is_some()),
+            ("--warmup", args.warmup.is_some()),
+            ("--lr-gamma", args.lr_gamma.is_some()),
+            ("--eval-every", args.eval_every.is_some()),
         ];
         if let Some(flag) = given
             .into_iter()
@@ -356,7 +365,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         let (train, val) = trainer.split_sizes();
         let stop = match s.stop {
             Stop::Steps(n) => format!("{n} steps"),
-            Stop::Epochs(n) => format!("{n} epochs ({} steps)", n * trainer.steps_per_epoch()),
+            Stop::Epochs(n) => format!("{n} epochs ({} steps)", trainer.total_steps().unwrap_or(n)),
             Stop::TimeBudget(t) => format!("{} of training", clock(t)),
         };
         eprintln!(
@@ -465,11 +474,11 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 Ok(())
             },
         )?;
-        println!(
+        outln!(
             "--- sample (temperature 0.8) ---{}",
             if sample.starts_with('\n') { "" } else { "\n" }
-        );
-        println!("{}", sample.trim_start_matches('\n'));
+        )?;
+        outln!("{}", sample.trim_start_matches('\n'))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -218,6 +218,15 @@ impl Trainer {
                 b * t + 1
             ))
         })?;
+        if let Stop::Epochs(n) = settings.stop {
+            let per_epoch = batcher.steps_per_epoch() as u64;
+            if n.checked_mul(per_epoch).is_none() {
+                return Err(Error::Config(format!(
+                    "--epochs {n} is too many: at {per_epoch} steps an epoch the step count exceeds {}",
+                    u64::MAX
+                )));
+            }
+        }
         let sizes: Vec<usize> = model.buffers().iter().map(|b| b.len()).collect();
         let optimizer = Optimizer::new(settings.optimizer.clone(), &sizes)?;
         let state = TrainState {
@@ -347,7 +356,7 @@ impl Trainer {
     pub fn total_steps(&self) -> Option<u64> {
         match self.settings.stop {
             Stop::Steps(n) => Some(n),
-            Stop::Epochs(n) => Some(n * self.steps_per_epoch()),
+            Stop::Epochs(n) => Some(n.saturating_mul(self.steps_per_epoch())),
             Stop::TimeBudget(_) => None,
         }
     }

@@ -51,6 +51,56 @@ pub struct ForecastSettings {
     pub seed: u64,
 }
 
+impl ForecastSettings {
+    /// Checks every setting's range against a series of `points` values, before any work;
+    /// messages name the flag and the limit.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first setting out of range.
+    pub fn validate(&self, points: usize) -> Result<()> {
+        let at_least_one = [
+            ("--lookback", self.lookback),
+            ("--horizon", self.horizon),
+            ("--test-size", self.test_size),
+            ("--period", self.period),
+            ("--hidden", self.hidden),
+            ("--layers", self.layers),
+            ("--epochs", self.epochs),
+            ("--batch-size", self.batch_size),
+        ];
+        for (flag, v) in at_least_one {
+            if v == 0 {
+                return Err(Error::Config(format!("{flag} must be at least 1")));
+            }
+        }
+        for (flag, v) in [
+            ("--lookback", self.lookback),
+            ("--horizon", self.horizon),
+            ("--test-size", self.test_size),
+            ("--period", self.period),
+        ] {
+            if v >= points {
+                return Err(Error::Config(format!(
+                    "{flag} {v} is not less than the series' {points} points"
+                )));
+            }
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::Config(format!(
+                "--lr must be a positive number, got {}",
+                self.lr
+            )));
+        }
+        if !(self.val_frac > 0.0 && self.val_frac < 1.0) {
+            return Err(Error::Config(format!(
+                "the validation share must be in (0, 1), got {}",
+                self.val_frac
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// One method's forecast of the test span and its accuracy.
 #[derive(Clone, Debug, Serialize)]
 pub struct MethodResult {
@@ -154,11 +204,7 @@ pub fn training_window_ends(train_len: usize, lookback: usize, horizon: usize) -
 pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<ForecastRun> {
     let y = &series.target;
     let n = y.len();
-    if s.lookback == 0 || s.horizon == 0 || s.test_size == 0 || s.hidden == 0 || s.layers == 0 {
-        return Err(Error::Config(
-            "--lookback, --horizon, --test-size, --hidden and --layers must be at least 1".into(),
-        ));
-    }
+    s.validate(n)?;
     if s.log && y.iter().any(|&v| v <= 0.0) {
         return Err(Error::Input("--log needs a positive series".into()));
     }
