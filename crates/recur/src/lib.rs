@@ -21,6 +21,7 @@ mod config;
 mod error;
 pub mod forecast;
 pub mod io;
+pub mod nn;
 pub mod optim;
 pub mod plot;
 mod recurrent;
