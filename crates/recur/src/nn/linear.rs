@@ -113,7 +113,7 @@ impl<T: Scalar> Linear<T> {
     /// Rows of an input of `len` values.
     fn rows(&self, name: &str, len: usize) -> Result<usize> {
         let i = self.config.in_features;
-        if i == 0 || len % i != 0 {
+        if i == 0 || !len.is_multiple_of(i) {
             return Err(Error::Input(format!(
                 "{name}: {len} values is not a whole number of rows of {i}"
             )));

@@ -57,7 +57,7 @@ impl PoolShape<'_> {
             output.len(),
             self.steps * self.batch * self.width,
         )?;
-        if self.directions == 0 || self.width % self.directions != 0 {
+        if self.directions == 0 || !self.width.is_multiple_of(self.directions) {
             return Err(Error::Input(format!(
                 "Pooling: width {} is not a multiple of {} directions",
                 self.width, self.directions
