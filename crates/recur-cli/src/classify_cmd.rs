@@ -202,29 +202,18 @@ fn print_report(r: &Report) -> Result<()> {
 }
 
 /// The confusion matrix as an SVG heat map.
-fn confusion_svg(r: &Report) -> String {
-    let c = r.classes.len();
-    let cell = (360 / c.max(1)).clamp(24, 60) as f64;
-    let (x0, y0) = (110.0, 40.0);
-    let size = x0 + cell * c as f64 + 20.0;
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{x0}\" y=\"20\">confusion: rows true, columns predicted (accuracy {:.3})</text>\n", size + 20.0, r.accuracy);
-    for (i, row) in r.confusion.iter().enumerate() {
-        let total = row.iter().sum::<usize>().max(1) as f64;
-        svg += &format!(
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
-            x0 - 6.0,
-            y0 + cell * (i as f64 + 0.6),
-            r.classes[i]
-        );
-        for (j, &v) in row.iter().enumerate() {
-            let shade = 255.0 - 200.0 * v as f64 / total;
-            svg += &format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{cell}\" height=\"{cell}\" fill=\"rgb({shade:.0},{shade:.0},255)\" stroke=\"#ccc\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{v}</text>\n",
-                x0 + cell * j as f64, y0 + cell * i as f64, x0 + cell * (j as f64 + 0.5), y0 + cell * (i as f64 + 0.6)
-            );
-        }
+/// The confusion matrix of `r` as an SVG heat map, each cell shaded by its share of the row.
+fn confusion_svg(r: &Report) -> Result<String> {
+    recur::plot::HeatMap {
+        title: format!("Confusion matrix (accuracy {:.3})", r.accuracy),
+        row_label: "true class".into(),
+        column_label: "predicted class".into(),
+        rows: r.classes.clone(),
+        columns: r.classes.clone(),
+        values: r.confusion.iter().flatten().map(|&v| v as f64).collect(),
+        shade_by_row: true,
     }
-    svg + "</svg>\n"
+    .to_svg()
 }
 
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
@@ -287,7 +276,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         write_safetensors(tmp.join("model.safetensors"), &model.named_tensors())?;
         let rj = serde_json::to_string_pretty(&r).expect("report serialises");
         write_atomically(&tmp.join("report.json"), format!("{rj}\n").as_bytes())?;
-        write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r).as_bytes())
+        write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r)?.as_bytes())
     })?;
     eprintln!(
         "trained {} epochs; best validation accuracy {:.4}",
@@ -319,7 +308,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         &model.config().classes,
     );
     if let Some(p) = &a.plot {
-        write_atomically(p, confusion_svg(&r).as_bytes())?;
+        write_atomically(p, confusion_svg(&r)?.as_bytes())?;
     }
     if a.json {
         outln!("{}", serde_json::to_string(&r).expect("report serialises"))?;

@@ -156,7 +156,12 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         "settings": settings,
         "metrics": metrics,
     });
-    let svg = plot(&series.target, r.test_start, &r.results[0].forecast);
+    let svg = plot(
+        &args.target,
+        &series.target,
+        r.test_start,
+        &r.results[0].forecast,
+    )?;
     out.save(|tmp| {
         write_atomically(&tmp.join("forecast.csv"), csv.as_bytes())?;
         write_atomically(&tmp.join("forecast.svg"), svg.as_bytes())?;
@@ -206,46 +211,24 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// History, test truth and the model's forecast as an SVG line chart.
-fn plot(y: &[f64], test_start: usize, forecast: &[f64]) -> String {
-    let (w, h, pad) = (720.0, 360.0, 40.0);
-    let lo = y
-        .iter()
-        .chain(forecast)
-        .cloned()
-        .fold(f64::INFINITY, f64::min);
-    let hi = y
-        .iter()
-        .chain(forecast)
-        .cloned()
-        .fold(f64::NEG_INFINITY, f64::max);
-    let span = (hi - lo).max(1e-9);
-    let sx = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (y.len().max(2) - 1) as f64;
-    let sy = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / span;
-    let line = |pts: Vec<(usize, f64)>, color: &str| {
-        let p: Vec<String> = pts
-            .iter()
-            .map(|&(i, v)| format!("{:.1},{:.1}", sx(i), sy(v)))
-            .collect();
-        format!(
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>\n",
-            p.join(" ")
-        )
-    };
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-    svg += &line((0..test_start).map(|i| (i, y[i])).collect(), "#555");
-    svg += &line(
-        (test_start..y.len()).map(|i| (i, y[i])).collect(),
-        "#1f77b4",
-    );
-    svg += &line(
-        forecast
-            .iter()
+/// History, test truth and the model's forecast against the point index, as an SVG chart.
+fn plot(target: &str, y: &[f64], test_start: usize, forecast: &[f64]) -> Result<String> {
+    let at = |from: usize, v: &[f64]| -> Vec<(f64, f64)> {
+        v.iter()
             .enumerate()
-            .map(|(k, &v)| (test_start + k, v))
-            .collect(),
-        "#d62728",
-    );
-    svg += &format!("<text x=\"{pad}\" y=\"20\">history (grey), test truth (blue), forecast (red); {lo:.1} to {hi:.1}</text>\n</svg>\n");
-    svg
+            .map(|(i, &v)| ((from + i) as f64, v))
+            .collect()
+    };
+    recur::plot::LineChart {
+        title: format!("Forecast of {target}"),
+        x_label: "time step (rows of the CSV, in time order)".into(),
+        y_label: target.into(),
+        lines: vec![
+            recur::plot::Line::new("history", at(0, &y[..test_start])),
+            recur::plot::Line::new("test truth", at(test_start, &y[test_start..])),
+            recur::plot::Line::new("forecast", at(test_start, forecast)),
+        ],
+        marker_x: Some(test_start as f64),
+    }
+    .to_svg()
 }

@@ -10,7 +10,7 @@ use super::vocab::Vocab;
 use crate::error::{Error, Result};
 use crate::io::{write_atomically, write_safetensors, TensorFile};
 use crate::optim::{clip_grad_norm_in, clip_grad_value, Optimizer, OptimizerConfig, Schedule};
-use crate::plot::loss_curve_svg;
+use crate::plot::{Line, LineChart};
 use crate::rng::Rng;
 use crate::rundir::RunDir;
 use crate::tensor::Tensor;
@@ -190,6 +190,25 @@ pub struct Trainer {
     targets: Vec<u32>,
     /// Whether a checkpoint of this run exists (saved, or resumed from).
     saved: bool,
+}
+
+/// The training and validation losses of `rows` against the step, for `loss.svg`.
+pub fn loss_chart(rows: &[MetricsRow]) -> LineChart {
+    let train = rows.iter().map(|r| (r.step as f64, r.train_loss)).collect();
+    let val = rows
+        .iter()
+        .filter_map(|r| r.val_loss.map(|v| (r.step as f64, v)))
+        .collect();
+    LineChart {
+        title: "Character model: loss".into(),
+        x_label: "optimiser step".into(),
+        y_label: "cross-entropy (nats/char)".into(),
+        lines: vec![
+            Line::new("training (mean since last point)", train),
+            Line::new("validation", val).with_markers(),
+        ],
+        marker_x: None,
+    }
 }
 
 /// FNV-1a of the text, as hex.
@@ -489,7 +508,7 @@ impl Trainer {
             write_atomically(&tmp.join("metrics.jsonl"), lines.as_bytes())?;
             write_atomically(
                 &tmp.join("loss.svg"),
-                loss_curve_svg(&self.metrics).as_bytes(),
+                loss_chart(&self.metrics).to_svg()?.as_bytes(),
             )?;
             if best {
                 let best_dir = tmp.join("best");
