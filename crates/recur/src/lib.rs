@@ -14,6 +14,8 @@
 //! assert_eq!(out.h_n.shape(), &[2, 4, 8]);
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod bench;
 pub mod charlm;
 pub mod classify;
