@@ -2,10 +2,10 @@
 //! (`.ts`, per-frame `.csv`) and texts (`.jsonl`).
 
 use clap::{Args, Subcommand};
-use recur::classify::data::{read_dataset, Dataset};
+use recur::classify::data::{read_dataset, read_unlabelled, Dataset};
 use recur::classify::model::{Classifier, ClassifierConfig};
 use recur::classify::train::{
-    argmax_rows, class_ids, predict, report, stratified_split, train, ClassifySettings, Report,
+    argmax_rows, predict, report, stratified_split, train, ClassifySettings, Report,
 };
 use recur::io::{replace_dir_atomically, write_atomically, write_safetensors, TensorFile};
 use recur::{Error, Result, Rng};
@@ -275,7 +275,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         }
     })?;
     let model = trained.model;
-    let truth = class_ids(&test_data.labels, &model.config().classes)?;
+    let truth = test_data.class_ids(&model.config().classes)?;
     let probs = predict(&model, &threads, &test_data, 64)?;
     let r = report(
         &truth,
@@ -312,7 +312,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     let model = load(&a.checkpoint)?;
     let data = read_dataset(&a.data, a.max_len)?;
     check_kind(&model, &data, &a.data)?;
-    let truth = class_ids(&data.labels, &model.config().classes)?;
+    let truth = data.class_ids(&model.config().classes)?;
     let probs = predict(&model, &threads, &data, 64)?;
     let r = report(
         &truth,
@@ -333,7 +333,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
 fn run_predict(a: PredictArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
     let model = load(&a.checkpoint)?;
-    let data = read_dataset(&a.data, a.max_len)?;
+    let data = read_unlabelled(&a.data, a.max_len)?;
     check_kind(&model, &data, &a.data)?;
     let classes = &model.config().classes;
     let probs = predict(&model, &threads, &data, 64)?;

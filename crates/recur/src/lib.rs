@@ -20,6 +20,7 @@ pub mod classify;
 mod config;
 mod error;
 pub mod forecast;
+pub mod input;
 pub mod io;
 pub mod optim;
 pub mod plot;
