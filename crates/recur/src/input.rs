@@ -187,7 +187,10 @@ mod tests {
         let e = parse_csv(Path::new("q.csv"), "a,b\n1,2\n3,\"open\n4,5\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("q.csv: line 3") && e.contains("never closed"), "{e}");
+        assert!(
+            e.contains("q.csv: line 3") && e.contains("never closed"),
+            "{e}"
+        );
         // A quote inside an unquoted field is literal.
         let c = parse_csv(Path::new("q.csv"), "a,b\n1,2\"x\n").unwrap();
         assert_eq!(c.records[0].fields, ["1", "2\"x"]);

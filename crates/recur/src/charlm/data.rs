@@ -102,7 +102,9 @@ mod tests {
         std::fs::write(&p, "\u{feff}abc").unwrap();
         let text = read_text(&p).unwrap();
         assert_eq!(text, "abc");
-        assert!(!crate::charlm::Vocab::from_text(&text).to_strings().contains(&"\u{feff}".to_string()));
+        assert!(!crate::charlm::Vocab::from_text(&text)
+            .to_strings()
+            .contains(&"\u{feff}".to_string()));
         std::fs::write(&p, "\u{feff}").unwrap();
         let e = read_text(&p).unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");

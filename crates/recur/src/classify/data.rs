@@ -317,7 +317,10 @@ fn frames_csv(path: &Path, csv: &Csv, need: Labels) -> Result<Dataset> {
                 _ => {
                     return Err(Error::format(
                         path,
-                        format!("row {row}, column 'frame': {:?} is not a frame number", f[c]),
+                        format!(
+                            "row {row}, column 'frame': {:?} is not a frame number",
+                            f[c]
+                        ),
                     ))
                 }
             },
@@ -341,10 +344,7 @@ fn frames_csv(path: &Path, csv: &Csv, need: Labels) -> Result<Dataset> {
             let (a, b) = (w[0].1.min(w[1].1), w[0].1.max(w[1].1));
             return Err(Error::format(
                 path,
-                format!(
-                    "rows {a} and {b}: sequence {id} has frame {} twice",
-                    w[0].0
-                ),
+                format!("rows {a} and {b}: sequence {id} has frame {} twice", w[0].0),
             ));
         }
         let values: Vec<f32> = rows.into_iter().flat_map(|r| r.2).collect();
