@@ -559,4 +559,215 @@ mod tests {
         .to_string();
         assert!(e.contains("line 1") && e.contains("empty"), "{e}");
     }
+
+    fn err(r: Result<Dataset>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn ts_line_without_colon_names_file_and_line() {
+        let p = write("nocolon.ts", "@data\nhello\n");
+        let e = err(read_ts(&p));
+        assert!(
+            e.contains("nocolon.ts: line 2") && e.contains("no ':'"),
+            "{e}"
+        );
+        // Multivariate without the label part is the same fault.
+        let e = err(read_ts(&write("nolab.ts", "@dimensions 1\n@data\n1,2,3\n")));
+        assert!(e.contains("line 3") && e.contains("no ':'"), "{e}");
+    }
+
+    #[test]
+    fn ts_header_after_data_is_refused() {
+        let p = write("late.ts", "@data\n@dimensions 1\n1,2:a\n");
+        let e = err(read_ts(&p));
+        assert!(
+            e.contains("line 2") && e.contains("'@dimensions' after @data"),
+            "{e}"
+        );
+        let e = err(read_ts(&write("nodata.ts", "@dimensions 1\n1,2:a\n")));
+        assert!(e.contains("line 2") && e.contains("@data"), "{e}");
+        let e = err(read_ts(&write("zero.ts", "@dimensions 0\n@data\n1:a\n")));
+        assert!(e.contains("line 1") && e.contains("at least 1"), "{e}");
+    }
+
+    #[test]
+    fn frames_csv_without_feature_columns_is_refused() {
+        let p = write("nofeat.csv", "seq,label,frame\n0,a,0\n0,a,1\n1,b,0\n");
+        let e = err(read_frames_csv(&p));
+        assert!(
+            e.contains("nofeat.csv") && e.contains("no feature columns"),
+            "{e}"
+        );
+        let e = err(read_dataset(&p, 10));
+        assert!(e.contains("no feature columns"), "{e}");
+    }
+
+    #[test]
+    fn trailing_nan_in_ts_is_padding() {
+        let p = write(
+            "pad.ts",
+            "@dimensions 2\n@data\n1,2,NaN,nan:3,4,NaN,NaN:a\n5,6,7:8,9,10:b\n",
+        );
+        let d = read_ts(&p).unwrap();
+        assert_eq!(d.items[0], Item::Numeric(vec![1.0, 3.0, 2.0, 4.0]));
+        assert_eq!((d.len_of(0), d.len_of(1)), (2, 3));
+        assert_eq!(d.lines, [3, 4]);
+    }
+
+    #[test]
+    fn non_finite_values_are_refused_with_line_and_column() {
+        let e = err(read_ts(&write("mid.ts", "@data\n1,NaN,3:a\n")));
+        assert!(
+            e.contains("line 2")
+                && e.contains("dimension 1, value 2")
+                && e.contains("only trailing NaN"),
+            "{e}"
+        );
+        let e = err(read_ts(&write("inf.ts", "@data\n1,inf,3:a\n")));
+        assert!(
+            e.contains("value 2") && e.contains("not a finite number"),
+            "{e}"
+        );
+        let e = err(read_ts(&write("big.ts", "@data\n1,2,1e39:a\n")));
+        assert!(e.contains("value 3") && e.contains("32-bit range"), "{e}");
+        let e = err(read_ts(&write("allnan.ts", "@data\nNaN,NaN:a\n")));
+        assert!(e.contains("line 2") && e.contains("empty series"), "{e}");
+        for (cell, needle) in [
+            ("NaN", "not a finite number"),
+            ("-inf", "not a finite number"),
+            ("3.5e38", "32-bit range"),
+        ] {
+            let p = write(
+                "nan.csv",
+                &format!("seq,label,x,y\n0,a,1,2\n0,a,{cell},4\n"),
+            );
+            let e = err(read_frames_csv(&p));
+            assert!(e.contains("row 3, column 'x'") && e.contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn frames_are_put_in_frame_order() {
+        let sorted = write(
+            "sorted.csv",
+            "seq,label,frame,x\ns0,a,0,1\ns0,a,1,2\ns0,a,2,3\ns1,b,0,4\ns1,b,1,5\n",
+        );
+        let shuffled = write(
+            "shuffled.csv",
+            "seq,label,frame,x\ns0,a,2,3\ns1,b,1,5\ns0,a,0,1\ns1,b,0,4\ns0,a,1,2\n",
+        );
+        let (a, b) = (
+            read_frames_csv(&sorted).unwrap(),
+            read_frames_csv(&shuffled).unwrap(),
+        );
+        assert_eq!(a.items, b.items);
+        assert_eq!(a.items[0], Item::Numeric(vec![1.0, 2.0, 3.0]));
+        assert_eq!(b.lines, [2, 3]);
+        // Frame numbers compare as numbers, not text.
+        let p = write("ten.csv", "seq,label,frame,x\n0,a,10,2\n0,a,9,1\n");
+        assert_eq!(
+            read_frames_csv(&p).unwrap().items[0],
+            Item::Numeric(vec![1.0, 2.0])
+        );
+    }
+
+    #[test]
+    fn duplicate_frames_are_refused() {
+        let p = write(
+            "dupframe.csv",
+            "seq,label,frame,x\n0,a,0,1\n0,a,1,2\n0,a,1,3\n",
+        );
+        let e = err(read_frames_csv(&p));
+        assert!(
+            e.contains("rows 3 and 4") && e.contains("frame 1 twice"),
+            "{e}"
+        );
+        let p = write("badframe.csv", "seq,label,frame,x\n0,a,one,1\n");
+        let e = err(read_frames_csv(&p));
+        assert!(e.contains("row 2, column 'frame'"), "{e}");
+    }
+
+    #[test]
+    fn bom_is_stripped_from_every_format() {
+        let d = read_dataset(&write("bom.ts", "\u{feff}@dimensions 1\n@data\n1,2:a\n"), 9).unwrap();
+        assert_eq!(d.labels, ["a"]);
+        let d = read_dataset(
+            &write(
+                "bom.jsonl",
+                "\u{feff}{\"text\": \"hi\", \"label\": \"x\"}\n",
+            ),
+            9,
+        )
+        .unwrap();
+        assert_eq!(d.items[0], Item::Text(vec!['h', 'i']));
+        let d = read_dataset(&write("bomt.csv", "\u{feff}text,label\nhi,x\n"), 9).unwrap();
+        assert_eq!((d.dims, d.labels.as_slice()), (0, &["x".to_string()][..]));
+        let d = read_dataset(&write("bomf.csv", "\u{feff}seq,label,x\n0,a,1\n"), 9).unwrap();
+        assert_eq!((d.dims, d.items[0].clone()), (1, Item::Numeric(vec![1.0])));
+    }
+
+    #[test]
+    fn quoted_header_names_and_crlf_are_read() {
+        let p = write("q.csv", "\"seq\",\"label\",\"x\"\r\n0,\"a\",1\r\n0,a,2\r\n");
+        let d = read_dataset(&p, 9).unwrap();
+        assert_eq!(d.items[0], Item::Numeric(vec![1.0, 2.0]));
+        assert_eq!(d.labels, ["a"]);
+    }
+
+    #[test]
+    fn unseen_label_names_file_and_line() {
+        let p = write(
+            "unseen.ts",
+            "@dimensions 1\n@data\n1,2,3:a\n\n1,2,3,4:zzz\n",
+        );
+        let d = read_ts(&p).unwrap();
+        let e = d.class_ids(&["a".into()]).unwrap_err().to_string();
+        assert!(
+            e.contains("unseen.ts: line 5: label 'zzz' was not seen in training"),
+            "{e}"
+        );
+        // A subset keeps the lines.
+        let e = d
+            .subset(&[1])
+            .class_ids(&["a".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 5"), "{e}");
+        assert_eq!(d.class_ids(&["zzz".into(), "a".into()]).unwrap(), [1, 0]);
+    }
+
+    #[test]
+    fn predict_reads_files_without_labels() {
+        let ts = write(
+            "nolabel.ts",
+            "@dimensions 1\n@classLabel false\n@data\n1,2,3\n4,5,6,7\n",
+        );
+        let d = read_unlabelled(&ts, 9).unwrap();
+        assert_eq!((d.items.len(), d.len_of(1)), (2, 4));
+        assert_eq!(d.labels, ["", ""]);
+        let e = err(read_dataset(&ts, 9));
+        assert!(
+            e.contains("line 4") && e.contains("@classLabel false"),
+            "{e}"
+        );
+        let j = write(
+            "nolabel.jsonl",
+            "{\"text\":\"loved it\"}\n{\"text\":\"awful\"}\n",
+        );
+        assert_eq!(read_unlabelled(&j, 9).unwrap().items.len(), 2);
+        assert!(err(read_dataset(&j, 9)).contains("no field 'label'"));
+        let c = write("nolabel.csv", "text\nloved it\nawful plot\n");
+        assert_eq!(read_unlabelled(&c, 9).unwrap().items.len(), 2);
+        assert!(err(read_dataset(&c, 9)).contains("'label' column"));
+        let f = write("nolabelf.csv", "seq,frame,x\n0,0,1\n0,1,2\n");
+        assert_eq!(
+            read_unlabelled(&f, 9).unwrap().items[0],
+            Item::Numeric(vec![1.0, 2.0])
+        );
+        assert!(err(read_dataset(&f, 9)).contains("no 'label' column"));
+        // Labels that are there are still read.
+        let l = write("lab.jsonl", "{\"text\":\"x\",\"label\":\"pos\"}\n");
+        assert_eq!(read_unlabelled(&l, 9).unwrap().labels, ["pos"]);
+    }
 }

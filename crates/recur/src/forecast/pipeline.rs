@@ -480,4 +480,56 @@ mod tests {
             }
         }
     }
+
+    fn from_file(target: Vec<f64>) -> Series {
+        let n = target.len();
+        Series {
+            times: (0..n).map(|t| t.to_string()).collect(),
+            target,
+            source: Some("s.csv".into()),
+            rows: (2..n + 2).collect(),
+            ..Series::default()
+        }
+    }
+
+    #[test]
+    fn log_of_a_non_positive_series_names_file_and_row() {
+        let mut y: Vec<f64> = (1..=40).map(f64::from).collect();
+        y[7] = 0.0;
+        let mut s = settings();
+        s.log = true;
+        let e = super::run(&from_file(y), &s, &Threads::single())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.csv: row 9 (time 7)") && e.contains("--log"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn values_whose_scaling_overflows_are_refused() {
+        // The training span is constant, so its deviation is the floor and a huge test value
+        // leaves the 32-bit range when scaled.
+        let mut y = vec![1.0; 40];
+        y[36] = 1e40;
+        let e = super::run(&from_file(y), &settings(), &Threads::single())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.csv: row 38") && e.contains("overflows"),
+            "{e}"
+        );
+        // Values whose mean or deviation overflows.
+        let y: Vec<f64> = (0..40)
+            .map(|t| if t % 2 == 0 { 1e308 } else { -1e308 })
+            .collect();
+        let e = super::run(&from_file(y), &settings(), &Threads::single())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.csv") && e.contains("too large to scale"),
+            "{e}"
+        );
+    }
 }

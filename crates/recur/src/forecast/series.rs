@@ -230,4 +230,74 @@ mod tests {
         let e = read_series(&p, &[], "z", &[]).unwrap_err().to_string();
         assert!(e.contains("no column 'z'"), "{e}");
     }
+
+    #[test]
+    fn descending_dates_are_sorted_by_time() {
+        let p = write("desc", "date,y\n2022-03-01,3\n2022-02-01,2\n2022-01-01,1\n");
+        let s = read_series(&p, &["date".into()], "y", &[]).unwrap();
+        assert_eq!(s.times, ["2022-01-01", "2022-02-01", "2022-03-01"]);
+        assert_eq!(s.target, [1.0, 2.0, 3.0]);
+        assert_eq!(s.rows, [4, 3, 2]);
+        assert_eq!(s.sorted_from, Some(3));
+        // Numbers compare as numbers; in-order files are left alone.
+        let p = write("num", "year,y,x\n999,1,10\n1000,2,20\n998,0,0\n");
+        let s = read_series(&p, &["year".into()], "y", &["x".into()]).unwrap();
+        assert_eq!(s.target, [0.0, 1.0, 2.0]);
+        assert_eq!(s.covariates, [vec![0.0, 10.0, 20.0]]);
+        assert_eq!(s.sorted_from, Some(4));
+        let p = write("inorder", "year,month,y\n2000,9,1\n2000,10,2\n2001,1,3\n");
+        let s = read_series(&p, &["year".into(), "month".into()], "y", &[]).unwrap();
+        assert_eq!(
+            (s.target.clone(), s.sorted_from),
+            (vec![1.0, 2.0, 3.0], None)
+        );
+        // Labels that are not dates or numbers keep the file order.
+        let p = write("words", "m,y\nfeb,2\njan,1\n");
+        let s = read_series(&p, &["m".into()], "y", &[]).unwrap();
+        assert_eq!((s.target.clone(), s.sorted_from), (vec![2.0, 1.0], None));
+    }
+
+    #[test]
+    fn duplicate_dates_are_refused() {
+        let p = write("dup", "date,y\n2000-01,1\n2000-02,2\n2000-1,3\n");
+        let e = read_series(&p, &["date".into()], "y", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rows 2 and 4 have the same time"), "{e}");
+        let p = write("dupw", "m,y\njan,1\nfeb,2\njan,3\n");
+        let e = read_series(&p, &["m".into()], "y", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rows 2 and 4") && e.contains("'jan'"), "{e}");
+    }
+
+    #[test]
+    fn quoted_header_names_can_be_addressed() {
+        let p = write(
+            "quoted",
+            "\u{feff}\"YEAR\",\"SUNACTIVITY\"\r\n\"1700\",\"5.0\"\r\n1701,11.0\r\n",
+        );
+        let s = read_series(&p, &["YEAR".into()], "SUNACTIVITY", &[]).unwrap();
+        assert_eq!(s.times, ["1700", "1701"]);
+        assert_eq!(s.target, [5.0, 11.0]);
+    }
+
+    #[test]
+    fn bom_is_stripped_from_csv_header() {
+        let p = write("bom", "\u{feff}month,value\n1,10\n2,11\n");
+        let s = read_series(&p, &["month".into()], "value", &[]).unwrap();
+        assert_eq!(s.target, [10.0, 11.0]);
+    }
+
+    #[test]
+    fn non_finite_cells_are_refused() {
+        for cell in ["NaN", "inf", "1e999"] {
+            let p = write("inf", &format!("t,y\n1,5\n2,{cell}\n"));
+            let e = read_series(&p, &[], "y", &[]).unwrap_err().to_string();
+            assert!(
+                e.contains("row 3, column 'y'") && e.contains("not a finite number"),
+                "{e}"
+            );
+        }
+    }
 }
