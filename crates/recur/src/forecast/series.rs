@@ -143,9 +143,10 @@ pub fn read_series(
         if let Some(k) = &mut keys {
             let key: Option<Vec<Vec<f64>>> =
                 time_cols.iter().map(|&c| time_key(fields[c])).collect();
+            // As long as the first row's key, so that keys compare part by part.
+            let first_len = k.first().map(Vec::len);
             match key.map(|key| key.concat()) {
-                // As long as the first row's key, so that keys compare part by part.
-                Some(key) if k.first().map_or(true, |f| f.len() == key.len()) => k.push(key),
+                Some(key) if first_len.unwrap_or(key.len()) == key.len() => k.push(key),
                 _ => keys = None,
             }
         }
