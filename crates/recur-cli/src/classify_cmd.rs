@@ -124,7 +124,7 @@ struct PredictArgs {
     /// Checkpoint directory
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Sequences, in a format the model was trained on
+    /// Sequences, in a format the model was trained on; labels may be left out (.ts with @classLabel false, JSON lines without "label", a CSV without a label column)
     #[arg(long)]
     data: PathBuf,
     /// Where to write: .csv (index, label, one probability column per class) or .json
@@ -238,9 +238,17 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         }
     };
     if test_data.dims != train_data.dims {
-        return Err(Error::Input(
-            "--test and --data hold different kinds of sequences".into(),
-        ));
+        let kind = |d: usize| match d {
+            0 => "texts".to_string(),
+            d => format!("sequences of {d} features per step"),
+        };
+        return Err(Error::Input(format!(
+            "--test and --data hold different kinds of sequences: {} holds {}, {} holds {}",
+            a.data.display(),
+            kind(train_data.dims),
+            a.test.as_deref().unwrap_or(&a.data).display(),
+            kind(test_data.dims)
+        )));
     }
     let settings = ClassifySettings {
         cell: a.cell.parse()?,

@@ -429,3 +429,59 @@ fn predict_does_not_require_labels() {
     refused(&o, &["ts_nolabel.ts: line 4", "@classLabel false"]);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn one_character_text_in_eval_names_the_file() {
+    let dir = temp("rd-onechar");
+    let text = dir.join("abc.txt");
+    std::fs::write(&text, "abc ".repeat(40)).unwrap();
+    let lm = dir.join("lm").display().to_string();
+    ok(recur(&[
+        "train",
+        "--text",
+        text.to_str().unwrap(),
+        "--hidden",
+        "8",
+        "--embed",
+        "4",
+        "--batch-size",
+        "2",
+        "--seq-len",
+        "8",
+        "--steps",
+        "2",
+        "--out",
+        &lm,
+    ]));
+    let one = dir.join("one.txt");
+    std::fs::write(&one, "\u{feff}a").unwrap();
+    let o = recur(&["eval", "--checkpoint", &lm, "--text", one.to_str().unwrap()]);
+    refused(&o, &["one.txt: the text has 1 character", "at least 2"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn test_file_of_another_kind_names_both_files() {
+    let dir = temp("rd-kinds");
+    let out = dir.join("r").display().to_string();
+    let o = recur(&[
+        "classify",
+        "train",
+        "--data",
+        &case("ts_clean.ts"),
+        "--test",
+        &case("text_bom.jsonl"),
+        "--epochs",
+        "1",
+        "--out",
+        &out,
+    ]);
+    refused(
+        &o,
+        &[
+            "ts_clean.ts holds sequences of 1 features",
+            "text_bom.jsonl holds texts",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
