@@ -2,10 +2,10 @@
 //! (`.ts`, per-frame `.csv`) and texts (`.jsonl`).
 
 use clap::{Args, Subcommand};
-use recur::classify::data::{read_dataset, Dataset};
+use recur::classify::data::{read_dataset, read_unlabelled, Dataset};
 use recur::classify::model::{Classifier, ClassifierConfig};
 use recur::classify::train::{
-    argmax_rows, class_ids, predict, report, stratified_split, train, ClassifySettings, Report,
+    argmax_rows, predict, report, stratified_split, train, ClassifySettings, Report,
 };
 use recur::io::{write_atomically, write_safetensors, TensorFile};
 use recur::{Error, Result, Rng};
@@ -127,7 +127,7 @@ struct PredictArgs {
     /// Checkpoint directory
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Sequences, in a format the model was trained on
+    /// Sequences, in a format the model was trained on; labels may be left out (.ts with @classLabel false, JSON lines without "label", a CSV without a label column)
     #[arg(long)]
     data: PathBuf,
     /// Where to write: .csv (index, label, one probability column per class) or .json
@@ -234,9 +234,17 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         }
     };
     if test_data.dims != train_data.dims {
-        return Err(Error::Input(
-            "--test and --data hold different kinds of sequences".into(),
-        ));
+        let kind = |d: usize| match d {
+            0 => "texts".to_string(),
+            d => format!("sequences of {d} features per step"),
+        };
+        return Err(Error::Input(format!(
+            "--test and --data hold different kinds of sequences: {} holds {}, {} holds {}",
+            a.data.display(),
+            kind(train_data.dims),
+            a.test.as_deref().unwrap_or(&a.data).display(),
+            kind(test_data.dims)
+        )));
     }
     let settings = ClassifySettings {
         cell: a.cell.parse()?,
@@ -263,7 +271,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         }
     })?;
     let model = trained.model;
-    let truth = class_ids(&test_data.labels, &model.config().classes)?;
+    let truth = test_data.class_ids(&model.config().classes)?;
     let probs = predict(&model, &threads, &test_data, 64)?;
     let r = report(
         &truth,
@@ -300,7 +308,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     let model = load(&a.checkpoint)?;
     let data = read_dataset(&a.data, a.max_len)?;
     check_kind(&model, &data, &a.data)?;
-    let truth = class_ids(&data.labels, &model.config().classes)?;
+    let truth = data.class_ids(&model.config().classes)?;
     let probs = predict(&model, &threads, &data, 64)?;
     let r = report(
         &truth,
@@ -321,7 +329,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
 fn run_predict(a: PredictArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
     let model = load(&a.checkpoint)?;
-    let data = read_dataset(&a.data, a.max_len)?;
+    let data = read_unlabelled(&a.data, a.max_len)?;
     check_kind(&model, &data, &a.data)?;
     let classes = &model.config().classes;
     let probs = predict(&model, &threads, &data, 64)?;

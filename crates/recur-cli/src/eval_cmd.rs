@@ -30,6 +30,15 @@ pub fn run(args: EvalArgs) -> recur::Result<ExitCode> {
     let tokens = loaded
         .vocab
         .encode(&text, &args.text.display().to_string())?;
+    if tokens.len() < 2 {
+        return Err(recur::Error::format(
+            &args.text,
+            format!(
+                "the text has {} character(s); evaluation needs at least 2",
+                tokens.len()
+            ),
+        ));
+    }
     let report = evaluate(&loaded.model, &threads, &tokens, |_, _| {})?;
     if args.json {
         outln!(

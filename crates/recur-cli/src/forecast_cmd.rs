@@ -91,6 +91,13 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
     let threads = crate::threads(Some(args.threads))?;
     let mut out = crate::outdir::open(args.out.as_deref(), "runs/forecast", args.overwrite)?;
     let series = read_series(&args.csv, &args.time, &args.target, &args.covariates)?;
+    if let Some(row) = series.sorted_from {
+        eprintln!(
+            "note: {}: the rows are not in time order (row {row} goes back in time); sorted by --time {}",
+            args.csv.display(),
+            args.time.join(",")
+        );
+    }
     let n = series.target.len();
     let test_size = match (args.test_size, args.test_frac) {
         (Some(k), _) => k,

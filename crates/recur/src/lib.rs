@@ -22,6 +22,7 @@ pub mod classify;
 mod config;
 mod error;
 pub mod forecast;
+pub mod input;
 pub mod io;
 pub mod nn;
 pub mod optim;

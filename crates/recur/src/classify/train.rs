@@ -417,6 +417,7 @@ mod tests {
             dims: 1,
             items,
             labels,
+            ..Dataset::default()
         };
         let s = ClassifySettings {
             cell: CellType::Gru,
