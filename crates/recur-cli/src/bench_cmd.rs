@@ -79,9 +79,9 @@ pub fn run(args: BenchArgs) -> recur::Result<ExitCode> {
         )
     })?;
     if args.json {
-        println!("{}", serde_json::to_string(&r).expect("report serialises"));
+        outln!("{}", serde_json::to_string(&r).expect("report serialises"))?;
     } else {
-        println!(
+        outln!(
             "{} embed {} hidden {} layers {} | batch {} × {} | {} thread(s)",
             args.cell,
             args.embed,
@@ -90,17 +90,18 @@ pub fn run(args: BenchArgs) -> recur::Result<ExitCode> {
             args.batch_size,
             args.seq_len,
             threads.count()
-        );
-        println!(
+        )?;
+        outln!(
             "train      {:>10.0} tokens/s  ({:.1} GFLOP/s)",
-            r.train_tokens_per_s, r.train_gflops
-        );
-        println!("forward    {:>10.0} tokens/s", r.forward_tokens_per_s);
-        println!(
+            r.train_tokens_per_s,
+            r.train_gflops
+        )?;
+        outln!("forward    {:>10.0} tokens/s", r.forward_tokens_per_s)?;
+        outln!(
             "generate   {:>10.0} tokens/s (batch 1)",
             r.generate_tokens_per_s
-        );
-        println!("peak RSS   {:>10.1} MiB", r.peak_rss_mb);
+        )?;
+        outln!("peak RSS   {:>10.1} MiB", r.peak_rss_mb)?;
     }
     Ok(ExitCode::SUCCESS)
 }

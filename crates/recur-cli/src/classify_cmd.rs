@@ -2,12 +2,12 @@
 //! (`.ts`, per-frame `.csv`) and texts (`.jsonl`).
 
 use clap::{Args, Subcommand};
-use recur::classify::data::{read_dataset, Dataset};
+use recur::classify::data::{read_dataset, read_unlabelled, Dataset};
 use recur::classify::model::Classifier;
 use recur::classify::train::{
-    argmax_rows, class_ids, predict, report, stratified_split, train, ClassifySettings, Report,
+    argmax_rows, predict, report, stratified_split, train, ClassifySettings, Report,
 };
-use recur::io::{replace_dir_atomically, write_atomically, write_safetensors};
+use recur::io::{write_atomically, write_safetensors};
 use recur::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,7 +81,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
     /// Adam learning rate
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
     lr: f64,
     /// Seed of initialisation, splits and shuffling
     #[arg(long, default_value_t = 1)]
@@ -89,9 +89,12 @@ struct TrainArgs {
     /// Worker threads [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
-    /// Output directory: config.json, model.safetensors, report.json, confusion.svg
-    #[arg(long, default_value = "runs/classify")]
-    out: PathBuf,
+    /// Output directory: config.json, model.safetensors, report.json, confusion.svg [default: runs/classify, numbered (runs/classify-2, …) when that holds a run]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Let this run replace the files of an earlier run in --out (files recur did not write are kept)
+    #[arg(long)]
+    overwrite: bool,
     /// No per-epoch lines
     #[arg(long)]
     quiet: bool,
@@ -124,7 +127,7 @@ struct PredictArgs {
     /// Checkpoint directory
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Sequences, in a format the model was trained on
+    /// Sequences, in a format the model was trained on; labels may be left out (.ts with @classLabel false, JSON lines without "label", a CSV without a label column)
     #[arg(long)]
     data: PathBuf,
     /// Where to write: .csv (index, label, one probability column per class) or .json
@@ -165,50 +168,43 @@ fn check_kind(model: &Classifier, data: &Dataset, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn print_report(r: &Report) {
-    println!(
+fn print_report(r: &Report) -> Result<()> {
+    outln!(
         "accuracy {:.4}  macro-F1 {:.4}  ({} sequences)",
-        r.accuracy, r.macro_f1, r.count
-    );
-    println!("{:<14}{:>10}{:>10}", "class", "precision", "recall");
+        r.accuracy,
+        r.macro_f1,
+        r.count
+    )?;
+    outln!("{:<14}{:>10}{:>10}", "class", "precision", "recall")?;
     for c in &r.classes {
-        println!("{:<14}{:>10.3}{:>10.3}", c, r.precision[c], r.recall[c]);
+        outln!("{:<14}{:>10.3}{:>10.3}", c, r.precision[c], r.recall[c])?;
     }
-    println!("confusion (rows true, columns predicted):");
+    outln!("confusion (rows true, columns predicted):")?;
     for (i, row) in r.confusion.iter().enumerate() {
         let cells: Vec<String> = row.iter().map(|v| format!("{v:>5}")).collect();
-        println!("{:<14}{}", r.classes[i], cells.join(""));
+        outln!("{:<14}{}", r.classes[i], cells.join(""))?;
     }
+    Ok(())
 }
 
 /// The confusion matrix as an SVG heat map.
-fn confusion_svg(r: &Report) -> String {
-    let c = r.classes.len();
-    let cell = (360 / c.max(1)).clamp(24, 60) as f64;
-    let (x0, y0) = (110.0, 40.0);
-    let size = x0 + cell * c as f64 + 20.0;
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{x0}\" y=\"20\">confusion: rows true, columns predicted (accuracy {:.3})</text>\n", size + 20.0, r.accuracy);
-    for (i, row) in r.confusion.iter().enumerate() {
-        let total = row.iter().sum::<usize>().max(1) as f64;
-        svg += &format!(
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
-            x0 - 6.0,
-            y0 + cell * (i as f64 + 0.6),
-            r.classes[i]
-        );
-        for (j, &v) in row.iter().enumerate() {
-            let shade = 255.0 - 200.0 * v as f64 / total;
-            svg += &format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{cell}\" height=\"{cell}\" fill=\"rgb({shade:.0},{shade:.0},255)\" stroke=\"#ccc\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{v}</text>\n",
-                x0 + cell * j as f64, y0 + cell * i as f64, x0 + cell * (j as f64 + 0.5), y0 + cell * (i as f64 + 0.6)
-            );
-        }
+/// The confusion matrix of `r` as an SVG heat map, each cell shaded by its share of the row.
+fn confusion_svg(r: &Report) -> Result<String> {
+    recur::plot::HeatMap {
+        title: format!("Confusion matrix (accuracy {:.3})", r.accuracy),
+        row_label: "true class".into(),
+        column_label: "predicted class".into(),
+        rows: r.classes.clone(),
+        columns: r.classes.clone(),
+        values: r.confusion.iter().flatten().map(|&v| v as f64).collect(),
+        shade_by_row: true,
     }
-    svg + "</svg>\n"
+    .to_svg()
 }
 
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
+    let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?;
     let all = read_dataset(&a.data, a.max_len)?;
     let (train_data, test_data) = match &a.test {
         Some(t) => (all, read_dataset(t, a.max_len)?),
@@ -224,9 +220,17 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         }
     };
     if test_data.dims != train_data.dims {
-        return Err(Error::Input(
-            "--test and --data hold different kinds of sequences".into(),
-        ));
+        let kind = |d: usize| match d {
+            0 => "texts".to_string(),
+            d => format!("sequences of {d} features per step"),
+        };
+        return Err(Error::Input(format!(
+            "--test and --data hold different kinds of sequences: {} holds {}, {} holds {}",
+            a.data.display(),
+            kind(train_data.dims),
+            a.test.as_deref().unwrap_or(&a.data).display(),
+            kind(test_data.dims)
+        )));
     }
     let settings = ClassifySettings {
         cell: a.cell.parse()?,
@@ -244,16 +248,8 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         lr: a.lr,
         seed: a.seed,
     };
-    if settings.hidden == 0
-        || settings.layers == 0
-        || !(0.0..1.0).contains(&settings.dropout)
-        || !(a.val_frac > 0.0 && a.val_frac < 1.0)
-    {
-        return Err(Error::Config(
-            "--hidden and --layers must be at least 1, --dropout in [0, 1), --val-frac in (0, 1)"
-                .into(),
-        ));
-    }
+    settings.validate()?;
+    crate::warn_inert_dropout(settings.dropout, settings.layers);
     let quiet = a.quiet;
     let trained = train(&train_data, &settings, &threads, |epoch, loss, acc| {
         if !quiet {
@@ -271,35 +267,35 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         )
     })?;
     let model = trained.model;
-    let truth = class_ids(&test_data.labels, &model.config().classes)?;
+    let truth = test_data.class_ids(&model.config().classes)?;
     let probs = predict(&model, &threads, &test_data, 64)?;
     let r = report(
         &truth,
         &argmax_rows(&probs, model.config().classes.len()),
         &model.config().classes,
     )?;
-    replace_dir_atomically(&a.out, &[], |tmp| {
+    out.save(|tmp| {
         let config = serde_json::json!({"format": "recur", "version": 1, "task": "classify", "model": model.config(), "training": settings});
         write_atomically(&tmp.join("config.json"), format!("{config:#}\n").as_bytes())?;
         write_safetensors(tmp.join("model.safetensors"), &model.named_tensors())?;
         let rj = serde_json::to_string_pretty(&r).expect("report serialises");
         write_atomically(&tmp.join("report.json"), format!("{rj}\n").as_bytes())?;
-        write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r).as_bytes())
+        write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r)?.as_bytes())
     })?;
     eprintln!(
         "trained {} epochs; best validation accuracy {:.4}",
         trained.epochs, trained.val_accuracy
     );
-    println!(
+    outln!(
         "test ({}):",
         a.test
             .as_ref()
             .map_or("held-out share of --data".into(), |p| p
                 .display()
                 .to_string())
-    );
-    print_report(&r);
-    eprintln!("checkpoint and report in {}", a.out.display());
+    )?;
+    print_report(&r)?;
+    eprintln!("checkpoint and report in {}", out.path().display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -308,7 +304,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     let model = load(&a.checkpoint)?;
     let data = read_dataset(&a.data, a.max_len)?;
     check_kind(&model, &data, &a.data)?;
-    let truth = class_ids(&data.labels, &model.config().classes)?;
+    let truth = data.class_ids(&model.config().classes)?;
     let probs = predict(&model, &threads, &data, 64)?;
     let r = report(
         &truth,
@@ -316,12 +312,12 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         &model.config().classes,
     )?;
     if let Some(p) = &a.plot {
-        write_atomically(p, confusion_svg(&r).as_bytes())?;
+        write_atomically(p, confusion_svg(&r)?.as_bytes())?;
     }
     if a.json {
-        println!("{}", serde_json::to_string(&r).expect("report serialises"));
+        outln!("{}", serde_json::to_string(&r).expect("report serialises"))?;
     } else {
-        print_report(&r);
+        print_report(&r)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -329,7 +325,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
 fn run_predict(a: PredictArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
     let model = load(&a.checkpoint)?;
-    let data = read_dataset(&a.data, a.max_len)?;
+    let data = read_unlabelled(&a.data, a.max_len)?;
     check_kind(&model, &data, &a.data)?;
     let classes = &model.config().classes;
     let probs = predict(&model, &threads, &data, 64)?;

@@ -30,18 +30,27 @@ pub fn run(args: EvalArgs) -> recur::Result<ExitCode> {
     let tokens = loaded
         .vocab
         .encode(&text, &args.text.display().to_string())?;
+    if tokens.len() < 2 {
+        return Err(recur::Error::format(
+            &args.text,
+            format!(
+                "the text has {} character(s); evaluation needs at least 2",
+                tokens.len()
+            ),
+        ));
+    }
     let report = evaluate(&loaded.model, &threads, &tokens, |_, _| {})?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&report).expect("report serialises")
-        );
+        )?;
     } else {
-        println!("loss        {:.6} nats/char", report.loss);
-        println!("bpc         {:.6}", report.bpc);
-        println!("perplexity  {:.4}", report.perplexity);
-        println!("accuracy    {:.4}", report.accuracy);
-        println!("tokens      {}", report.tokens);
+        outln!("loss        {:.6} nats/char", report.loss)?;
+        outln!("bpc         {:.6}", report.bpc)?;
+        outln!("perplexity  {:.4}", report.perplexity)?;
+        outln!("accuracy    {:.4}", report.accuracy)?;
+        outln!("tokens      {}", report.tokens)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,7 @@
 use clap::Args;
 use recur::forecast::pipeline::{run as forecast, ForecastSettings};
 use recur::forecast::read_series;
-use recur::io::{replace_dir_atomically, write_atomically, write_safetensors};
+use recur::io::{write_atomically, write_safetensors};
 use recur::{CellType, Error, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,7 +67,7 @@ pub struct ForecastArgs {
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Adam learning rate
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
     lr: f64,
     /// Seed
     #[arg(long, default_value_t = 1)]
@@ -75,9 +75,12 @@ pub struct ForecastArgs {
     /// Worker threads
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Output directory: forecast.csv, forecast.svg, metrics.json, the model
-    #[arg(long, default_value = "runs/forecast")]
-    out: PathBuf,
+    /// Output directory: forecast.csv, forecast.svg, metrics.json, the model [default: runs/forecast, numbered (runs/forecast-2, …) when that holds a run]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Let this run replace the files of an earlier run in --out (files recur did not write are kept)
+    #[arg(long)]
+    overwrite: bool,
     /// Print the metrics as one JSON object
     #[arg(long)]
     json: bool,
@@ -86,7 +89,15 @@ pub struct ForecastArgs {
 /// Runs `recur forecast`.
 pub fn run(args: ForecastArgs) -> Result<ExitCode> {
     let threads = crate::threads(Some(args.threads))?;
+    let mut out = crate::outdir::open(args.out.as_deref(), "runs/forecast", args.overwrite)?;
     let series = read_series(&args.csv, &args.time, &args.target, &args.covariates)?;
+    if let Some(row) = series.sorted_from {
+        eprintln!(
+            "note: {}: the rows are not in time order (row {row} goes back in time); sorted by --time {}",
+            args.csv.display(),
+            args.time.join(",")
+        );
+    }
     let n = series.target.len();
     let test_size = match (args.test_size, args.test_frac) {
         (Some(k), _) => k,
@@ -161,8 +172,13 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         "settings": settings,
         "metrics": metrics,
     });
-    let svg = plot(&series.target, r.test_start, &r.results[0].forecast);
-    replace_dir_atomically(&args.out, &[], |tmp| {
+    let svg = plot(
+        &args.target,
+        &series.target,
+        r.test_start,
+        &r.results[0].forecast,
+    )?;
+    out.save(|tmp| {
         write_atomically(&tmp.join("forecast.csv"), csv.as_bytes())?;
         write_atomically(&tmp.join("forecast.svg"), svg.as_bytes())?;
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
@@ -173,74 +189,62 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         write_safetensors(tmp.join("model.safetensors"), &r.model.named_tensors())
     })?;
     if args.json {
-        println!("{}", serde_json::Value::Object(metrics));
+        outln!("{}", serde_json::Value::Object(metrics))?;
     } else {
-        println!(
+        outln!(
             "{} points, test span {} points from {} (epochs trained: {})",
             n,
             truth.len(),
             series.times[r.test_start],
             r.epochs
-        );
-        println!(
+        )?;
+        outln!(
             "{:<16}{:>12}{:>12}{:>10}{:>10}{:>8}",
-            "method", "MAE", "RMSE", "MAPE %", "sMAPE %", "MASE"
-        );
+            "method",
+            "MAE",
+            "RMSE",
+            "MAPE %",
+            "sMAPE %",
+            "MASE"
+        )?;
         for m in &r.results {
             let x = m.metrics;
-            println!(
+            outln!(
                 "{:<16}{:>12.3}{:>12.3}{:>10.2}{:>10.2}{:>8.3}",
-                m.name, x.mae, x.rmse, x.mape, x.smape, x.mase
-            );
+                m.name,
+                x.mae,
+                x.rmse,
+                x.mape,
+                x.smape,
+                x.mase
+            )?;
         }
-        println!(
+        outln!(
             "outputs: {}/forecast.csv, forecast.svg, metrics.json",
-            args.out.display()
-        );
+            out.path().display()
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// History, test truth and the model's forecast as an SVG line chart.
-fn plot(y: &[f64], test_start: usize, forecast: &[f64]) -> String {
-    let (w, h, pad) = (720.0, 360.0, 40.0);
-    let lo = y
-        .iter()
-        .chain(forecast)
-        .cloned()
-        .fold(f64::INFINITY, f64::min);
-    let hi = y
-        .iter()
-        .chain(forecast)
-        .cloned()
-        .fold(f64::NEG_INFINITY, f64::max);
-    let span = (hi - lo).max(1e-9);
-    let sx = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (y.len().max(2) - 1) as f64;
-    let sy = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / span;
-    let line = |pts: Vec<(usize, f64)>, color: &str| {
-        let p: Vec<String> = pts
-            .iter()
-            .map(|&(i, v)| format!("{:.1},{:.1}", sx(i), sy(v)))
-            .collect();
-        format!(
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>\n",
-            p.join(" ")
-        )
-    };
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-    svg += &line((0..test_start).map(|i| (i, y[i])).collect(), "#555");
-    svg += &line(
-        (test_start..y.len()).map(|i| (i, y[i])).collect(),
-        "#1f77b4",
-    );
-    svg += &line(
-        forecast
-            .iter()
+/// History, test truth and the model's forecast against the point index, as an SVG chart.
+fn plot(target: &str, y: &[f64], test_start: usize, forecast: &[f64]) -> Result<String> {
+    let at = |from: usize, v: &[f64]| -> Vec<(f64, f64)> {
+        v.iter()
             .enumerate()
-            .map(|(k, &v)| (test_start + k, v))
-            .collect(),
-        "#d62728",
-    );
-    svg += &format!("<text x=\"{pad}\" y=\"20\">history (grey), test truth (blue), forecast (red); {lo:.1} to {hi:.1}</text>\n</svg>\n");
-    svg
+            .map(|(i, &v)| ((from + i) as f64, v))
+            .collect()
+    };
+    recur::plot::LineChart {
+        title: format!("Forecast of {target}"),
+        x_label: "time step (rows of the CSV, in time order)".into(),
+        y_label: target.into(),
+        lines: vec![
+            recur::plot::Line::new("history", at(0, &y[..test_start])),
+            recur::plot::Line::new("test truth", at(test_start, &y[test_start..])),
+            recur::plot::Line::new("forecast", at(test_start, forecast)),
+        ],
+        marker_x: Some(test_start as f64),
+    }
+    .to_svg()
 }

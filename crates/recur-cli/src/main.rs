@@ -1,14 +1,25 @@
 //! The `recur` command line. Thin: every real decision lives in the `recur` library.
 
+/// Writes a line to standard output like `println!`, but returns a closed pipe or a full disk
+/// as an error naming standard output instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::stdout_error)
+    }};
+}
+
 mod bench_cmd;
 mod classify_cmd;
 mod eval_cmd;
 mod forecast_cmd;
+mod outdir;
 mod progress;
 mod sample_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Recurrent neural networks (RNN, LSTM, GRU) with PyTorch semantics.
@@ -70,6 +81,29 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // A reader that went away (`recur … | head -1`) ends the command quietly, as other tools.
+        Err(recur::Error::Io { path, source })
+            if path == Path::new(STDOUT) && source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e @ recur::Error::Io { .. }) if matches!(&e, recur::Error::Io { path, .. } if path == Path::new(STDOUT)) =>
+        {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+        Err(recur::Error::OutputExists(dir)) => {
+            let holds = if dir.join("config.json").is_file() {
+                "already holds a recur run"
+            } else {
+                "is not a recur output directory: it holds other files"
+            };
+            eprintln!(
+                "error: {}: {holds}; choose another --out, or add --overwrite to replace recur's files there (other files are kept)",
+                dir.display()
+            );
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             match e {
@@ -78,6 +112,23 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Says, as PyTorch warns, that dropout between recurrent layers does nothing with one layer.
+pub fn warn_inert_dropout(dropout: f64, layers: usize) {
+    if dropout > 0.0 && layers == 1 {
+        eprintln!(
+            "warning: --dropout {dropout} has no effect with --layers 1: dropout is applied between stacked recurrent layers (use --layers 2 or more)"
+        );
+    }
+}
+
+/// How errors name standard output.
+pub const STDOUT: &str = "standard output";
+
+/// The error of a failed write to standard output.
+pub fn stdout_error(e: std::io::Error) -> recur::Error {
+    recur::Error::io(STDOUT, e)
 }
 
 /// Threads to use: the flag, or every core the process may run on.

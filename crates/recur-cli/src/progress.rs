@@ -1,8 +1,10 @@
-//! Training progress: a live bar on a terminal, plain lines otherwise, nothing with `--quiet`.
+//! Training progress: a live `indicatif` bar on a terminal, plain lines otherwise, nothing with
+//! `--quiet`.
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use recur::charlm::train::StepReport;
 use recur::charlm::{EvalReport, Observer, Trainer};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// How progress is shown.
@@ -32,17 +34,32 @@ impl Mode {
 /// Shows training progress on stderr.
 pub struct Progress {
     mode: Mode,
+    bar: ProgressBar,
     last: Instant,
     loss: Option<f64>,
     val: Option<f64>,
     line_every: Duration,
 }
 
+/// Positions of the bar: steps, or milliseconds of a time budget.
+const BAR_TEMPLATE: &str = "{prefix} [{bar:24}] {percent:>3}% | {msg}";
+
 impl Progress {
     /// A display in `mode`.
     pub fn new(mode: Mode) -> Self {
+        let bar = if mode == Mode::Bar {
+            let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr_with_hz(5));
+            let style = ProgressStyle::with_template(BAR_TEMPLATE)
+                .expect("the template is valid")
+                .progress_chars("#>.");
+            bar.set_style(style);
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
         Progress {
             mode,
+            bar,
             last: Instant::now() - Duration::from_secs(3600),
             loss: None,
             val: None,
@@ -50,23 +67,15 @@ impl Progress {
         }
     }
 
-    /// Ends a live bar so that later output starts on a fresh line.
+    /// Clears a live bar: the summary that follows says where the run ended.
     pub fn finish(&mut self) {
-        if self.mode == Mode::Bar {
-            eprintln!();
-        }
+        self.bar.finish_and_clear();
     }
 
-    fn render(&self, trainer: &Trainer, report: &StepReport, tokens_per_s: f64) -> String {
+    /// The bar's message: loss, validation, learning rate, speed, time.
+    fn message(&self, trainer: &Trainer, report: &StepReport, tokens_per_s: f64) -> String {
         let st = trainer.state();
         let frac = trainer.fraction_done();
-        let step = match trainer.total_steps() {
-            Some(n) => format!("step {}/{n}", st.step),
-            None => format!("step {}", st.step),
-        };
-        let width = 24;
-        let filled = ((frac * width as f64).round() as usize).min(width);
-        let bar = format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled));
         let eta = if frac > 0.0 {
             let left = st.train_seconds * (1.0 - frac) / frac;
             format!("ETA {}", clock(left))
@@ -75,13 +84,51 @@ impl Progress {
         };
         let val = self.val.map_or("-".into(), |v| format!("{v:.3}"));
         format!(
-            "{step} {bar} {:>3.0}% | loss {:.3} | val {val} | lr {:.2e} | {:.1}k tok/s | {} | {eta}",
-            frac * 100.0,
+            "loss {:.3} | val {val} | lr {:.2e} | {:.1}k tok/s | {} | {eta}",
             self.loss.unwrap_or(report.stats.loss),
             report.lr,
             tokens_per_s / 1e3,
             clock(st.train_seconds)
         )
+    }
+
+    /// Moves the live bar to where `trainer` stands.
+    fn draw_bar(&self, trainer: &Trainer, report: &StepReport, tokens_per_s: f64) {
+        let st = trainer.state();
+        match trainer.total_steps() {
+            Some(n) => {
+                self.bar.set_length(n.max(1));
+                self.bar.set_position(st.step);
+            }
+            None => {
+                self.bar.set_length(1000);
+                self.bar
+                    .set_position((trainer.fraction_done() * 1000.0) as u64);
+            }
+        }
+        self.bar.set_prefix(step_label(trainer));
+        self.bar
+            .set_message(self.message(trainer, report, tokens_per_s));
+    }
+
+    /// One plain progress line (logs, pipes, CI).
+    fn render(&self, trainer: &Trainer, report: &StepReport, tokens_per_s: f64) -> String {
+        let frac = trainer.fraction_done();
+        format!(
+            "{} {:>3.0}% | {}",
+            step_label(trainer),
+            frac * 100.0,
+            self.message(trainer, report, tokens_per_s)
+        )
+    }
+}
+
+/// `step k/n`, or `step k` in a time-budget run.
+fn step_label(trainer: &Trainer) -> String {
+    let step = trainer.state().step;
+    match trainer.total_steps() {
+        Some(n) => format!("step {step}/{n}"),
+        None => format!("step {step}"),
     }
 }
 
@@ -105,10 +152,9 @@ impl Observer for Progress {
         let now = Instant::now();
         match self.mode {
             Mode::Quiet => {}
-            Mode::Bar if now - self.last >= Duration::from_millis(200) => {
+            Mode::Bar if now - self.last >= Duration::from_millis(100) => {
                 self.last = now;
-                eprint!("\r\x1b[2K{}", self.render(trainer, report, tokens_per_s));
-                let _ = std::io::stderr().flush();
+                self.draw_bar(trainer, report, tokens_per_s);
             }
             Mode::Lines if now - self.last >= self.line_every => {
                 self.last = now;
@@ -120,11 +166,10 @@ impl Observer for Progress {
 
     fn validating(&mut self, done: usize, total: usize) {
         if self.mode == Mode::Bar {
-            eprint!(
-                "\r\x1b[2Kvalidating {:>3.0}%",
+            self.bar.set_message(format!(
+                "validating {:>3.0}%",
                 100.0 * done as f64 / total as f64
-            );
-            let _ = std::io::stderr().flush();
+            ));
         }
     }
 
@@ -139,7 +184,7 @@ impl Observer for Progress {
         );
         match self.mode {
             Mode::Quiet => {}
-            Mode::Bar => eprintln!("\r\x1b[2K{line}"),
+            Mode::Bar => self.bar.println(line),
             Mode::Lines => eprintln!("{line}"),
         }
     }

@@ -54,7 +54,7 @@ pub fn run(args: SampleArgs) -> recur::Result<ExitCode> {
     loaded.vocab.encode(&prime, "--prime")?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let io_err = |e: std::io::Error| recur::Error::io("<stdout>", e);
+    let io_err = crate::stdout_error;
     out.write_all(prime.as_bytes()).map_err(io_err)?;
     let mut buf = [0u8; 4];
     generate(

@@ -9,6 +9,7 @@ use recur::charlm::{
     checkpoint, generate, CharLm, CharLmConfig, SampleOptions, Stop, TrainSettings, Trainer, Vocab,
 };
 use recur::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
+use recur::rundir::{self, OutPolicy, RunDir};
 use recur::{CellType, Error, Nonlinearity, Result, Rng};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -115,9 +116,12 @@ pub struct TrainArgs {
     /// Worker threads [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
-    /// Output directory: last checkpoint, best/, metrics.jsonl, loss.svg [default: runs/char-lm, or the --resume directory]
+    /// Output directory: last checkpoint, best/, metrics.jsonl, loss.svg [default: runs/char-lm, numbered (runs/char-lm-2, …) when that holds a run; with --resume, the resumed directory]
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Let a new run replace the files of an earlier run in --out (files recur did not write are kept)
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Start from this checkpoint's weights (fine-tuning); architecture and vocabulary come from it
     #[arg(long, conflicts_with = "resume")]
     init_from: Option<PathBuf>,
@@ -127,7 +131,7 @@ pub struct TrainArgs {
     /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
     #[arg(long)]
     stop_after: Option<u64>,
-    /// Characters of sample text printed at the end; 0 for none [default: 400]
+    /// Characters of sample text printed at the end; 0 for none
     #[arg(long, default_value_t = 400)]
     sample_length: usize,
     /// No progress output
@@ -220,6 +224,7 @@ fn model_config(args: &TrainArgs, vocab_size: usize) -> Result<CharLmConfig> {
             ],
         )
     })?;
+    crate::warn_inert_dropout(config.dropout, config.num_layers);
     Ok(config)
 }
 
@@ -270,8 +275,9 @@ fn settings(args: &TrainArgs, text_name: String) -> Result<TrainSettings> {
     Ok(s)
 }
 
-/// Builds the trainer the flags ask for: fresh, fine-tuning, or resumed.
-fn trainer(args: &TrainArgs) -> Result<(Trainer, PathBuf)> {
+/// Builds the trainer the flags ask for (fresh, fine-tuning, or resumed) and opens its output
+/// directory, refusing one that holds another run before any training time is spent.
+fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
     if let Some(dir) = &args.resume {
         let given = architecture_flags(args);
         let changed_training = [
@@ -282,6 +288,14 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, PathBuf)> {
             ("--lr-schedule", args.lr_schedule.is_some()),
             ("--val-frac", args.val_frac.is_some()),
             ("--seed", args.seed.is_some()),
+            ("--clip", args.clip.is_some()),
+            ("--clip-value", args.clip_value.is_some()),
+            ("--momentum", args.momentum.is_some()),
+            ("--weight-decay", args.weight_decay.is_some()),
+            ("--min-lr", args.min_lr.is_some()),
+            ("--warmup", args.warmup.is_some()),
+            ("--lr-gamma", args.lr_gamma.is_some()),
+            ("--eval-every", args.eval_every.is_some()),
         ];
         if let Some(flag) = given
             .into_iter()
@@ -300,9 +314,16 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, PathBuf)> {
         };
         let (_, text) = read_training_text(&text_flag)?;
         let trainer = Trainer::resume(dir, &text, stop_flag(args))?;
-        let out = args.out.clone().unwrap_or_else(|| dir.clone());
+        let out = match &args.out {
+            Some(out) if !same_dir(out, dir) => RunDir::open(out, out_policy(args))?,
+            _ => RunDir::open(dir, OutPolicy::Resume)?,
+        };
         return Ok((trainer, out));
     }
+    let out = match &args.out {
+        Some(out) => RunDir::open(out, out_policy(args))?,
+        None => RunDir::open(&rundir::numbered(Path::new(default::OUT)), OutPolicy::Fresh)?,
+    };
     let (name, text) = read_training_text(&args.text)?;
     let settings = settings(args, name)?;
     let (model, vocab) = match &args.init_from {
@@ -323,39 +344,30 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, PathBuf)> {
         }
     };
     let trainer = Trainer::new(model, vocab, settings, &text)?;
-    Ok((
-        trainer,
-        args.out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(default::OUT)),
-    ))
+    Ok((trainer, out))
 }
 
-/// Refuses an output directory that is not ours before any training time is spent.
-fn check_out(out: &Path) -> Result<()> {
-    if out.exists() {
-        if !out.is_dir() {
-            return Err(Error::format(out, "--out exists and is not a directory"));
-        }
-        let empty = std::fs::read_dir(out)
-            .map_err(|e| Error::io(out, e))?
-            .next()
-            .is_none();
-        if !empty && !out.join("config.json").is_file() {
-            return Err(Error::format(
-                out,
-                "--out exists and is not a recur output directory (no config.json); choose another",
-            ));
-        }
+fn out_policy(args: &TrainArgs) -> OutPolicy {
+    if args.overwrite {
+        OutPolicy::Overwrite
+    } else {
+        OutPolicy::Fresh
     }
-    Ok(())
+}
+
+/// Whether two paths name the same existing directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// Runs `recur train`.
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(args.threads)?;
-    let (mut trainer, out) = trainer(&args)?;
-    check_out(&out)?;
+    let (mut trainer, mut out_dir) = trainer(&args)?;
+    let out = out_dir.path().to_path_buf();
     let mode = Mode::detect(args.quiet);
     if mode != Mode::Quiet {
         let c = trainer.model().config();
@@ -363,7 +375,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         let (train, val) = trainer.split_sizes();
         let stop = match s.stop {
             Stop::Steps(n) => format!("{n} steps"),
-            Stop::Epochs(n) => format!("{n} epochs ({} steps)", n * trainer.steps_per_epoch()),
+            Stop::Epochs(n) => format!("{n} epochs ({} steps)", trainer.total_steps().unwrap_or(n)),
             Stop::TimeBudget(t) => format!("{} of training", clock(t)),
         };
         eprintln!(
@@ -404,7 +416,13 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         );
     });
     let mut progress = Progress::new(mode);
-    let summary = trainer.run(&threads, &out, &mut progress, &STOP, args.stop_after);
+    let summary = trainer.run(
+        &threads,
+        &mut out_dir,
+        &mut progress,
+        &STOP,
+        args.stop_after,
+    );
     progress.finish();
     let summary = summary?;
     if summary.interrupted {
@@ -415,7 +433,12 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             out.display(),
             out.display()
         );
-        return Ok(ExitCode::SUCCESS);
+        // A Ctrl-C ends with the status shells expect of an interrupted command.
+        return Ok(if STOP.load(Ordering::SeqCst) {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        });
     }
     if mode != Mode::Quiet {
         eprintln!(
@@ -461,11 +484,11 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 Ok(())
             },
         )?;
-        println!(
+        outln!(
             "--- sample (temperature 0.8) ---{}",
             if sample.starts_with('\n') { "" } else { "\n" }
-        );
-        println!("{}", sample.trim_start_matches('\n'));
+        )?;
+        outln!("{}", sample.trim_start_matches('\n'))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -22,6 +22,7 @@
 //! assert_eq!(&out[25..], &h[5..]); // the last output of a sequence is its final state
 //! ```
 
+#![deny(missing_docs)]
 // Numeric kernels index several parallel arrays by the same loop variable; iterators would hide it.
 #![allow(clippy::needless_range_loop)]
 

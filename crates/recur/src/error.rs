@@ -40,6 +40,9 @@ pub enum Error {
     /// Training produced a NaN or infinite loss or gradient.
     #[error("{0}")]
     Diverged(String),
+    /// A new run was pointed at a directory that already holds files, which it would replace.
+    #[error("{}: already holds files (an earlier run, or files of your own) that a new run would replace", .0.display())]
+    OutputExists(PathBuf),
 }
 
 /// Shorthand for results in recur.

@@ -157,76 +157,27 @@ pub fn write_safetensors(path: impl AsRef<Path>, tensors: &[NamedTensor<'_>]) ->
     write_atomically(path, &serialized)
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file, flushed to the disk, and a rename: `path`
+/// holds either its old contents or all of the new ones, never a part.
+///
+/// # Errors
+/// [`Error::Io`] naming `path` when it cannot be written; the temporary file is removed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    let result = std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(Error::io(path, e));
-    }
-    Ok(())
-}
-
-/// Replaces directory `dir` by a complete new one: `fill` writes the new contents into a
-/// temporary sibling directory, the entries named in `carry_over` move from the old directory
-/// into it (unless `fill` wrote them), and then the new directory takes the old one's place.
-/// A failure or crash before the swap leaves the old directory as it was.
-///
-/// `dir` must not exist, or be empty, or hold a `config.json` (an earlier output): an unrelated
-/// directory is never replaced.
-pub fn replace_dir_atomically(
-    dir: &Path,
-    carry_over: &[&str],
-    fill: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Error::format(dir, "not a directory name"))?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    if dir.exists() {
-        let empty = std::fs::read_dir(dir)
-            .map_err(|e| Error::io(dir, e))?
-            .next()
-            .is_none();
-        if !empty && !dir.join("config.json").is_file() {
-            return Err(Error::format(
-                dir,
-                "exists and is not a recur output directory (no config.json); choose another --out",
-            ));
-        }
-    }
-    let pid = std::process::id();
-    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    if let Err(e) = fill(&tmp) {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    for entry in carry_over {
-        let (from, to) = (dir.join(entry), tmp.join(entry));
-        if from.exists() && !to.exists() {
-            std::fs::rename(&from, &to).map_err(|e| Error::io(&from, e))?;
-        }
-    }
-    if dir.exists() {
-        let old = parent.join(format!(".{name}.old-{pid}"));
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
-        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
-        let _ = std::fs::remove_dir_all(&old);
-    } else {
-        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
     }
     Ok(())
 }

@@ -14,17 +14,22 @@
 //! assert_eq!(out.h_n.shape(), &[2, 4, 8]);
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod bench;
 pub mod charlm;
 pub mod classify;
 mod config;
 mod error;
 pub mod forecast;
+pub mod input;
 pub mod io;
+pub mod nn;
 pub mod optim;
 pub mod plot;
 mod recurrent;
 mod rng;
+pub mod rundir;
 mod step;
 mod tensor;
 

@@ -377,6 +377,7 @@ fn library_functions_return_errors_on_bad_arguments() {
         dims: 3,
         items: vec![Item::Numeric(vec![0.0; 6])],
         labels: vec!["x".into()],
+        ..Default::default()
     };
     let e = predict(&numeric, &threads, &three, 8).unwrap_err();
     assert_mentions(&e, &["3 features per step", "expects 2"]);
@@ -399,6 +400,7 @@ fn library_functions_return_errors_on_bad_arguments() {
             dims: 2,
             items,
             labels: vec!["x".into()],
+            ..Default::default()
         };
         assert!(predict(&numeric, &threads, &data, 8).is_err());
     }

@@ -5,18 +5,10 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
-/// Reads `path` as UTF-8 text; the error names the file and the first invalid byte.
+/// Reads `path` as UTF-8 text; the error names the file and the first invalid byte. A leading
+/// byte-order mark is dropped, so it never becomes a character of the vocabulary.
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Error::format(
-            path,
-            format!(
-                "not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-        )
-    })?;
+    let text = crate::input::read_utf8(path)?;
     if text.is_empty() {
         return Err(Error::format(path, "the file is empty"));
     }
@@ -102,6 +94,21 @@ mod tests {
         assert!(Batcher::new(64, 1, 64).is_err());
         let e = Batcher::new(10, 4, 8).unwrap_err().to_string();
         assert!(e.contains("10 characters") && e.contains("33"), "{e}");
+    }
+
+    #[test]
+    fn bom_is_stripped_from_a_text() {
+        let p = std::env::temp_dir().join(format!("recur-bom-text-{}.txt", std::process::id()));
+        std::fs::write(&p, "\u{feff}abc").unwrap();
+        let text = read_text(&p).unwrap();
+        assert_eq!(text, "abc");
+        assert!(!crate::charlm::Vocab::from_text(&text)
+            .to_strings()
+            .contains(&"\u{feff}".to_string()));
+        std::fs::write(&p, "\u{feff}").unwrap();
+        let e = read_text(&p).unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        let _ = std::fs::remove_file(&p);
     }
 
     #[test]

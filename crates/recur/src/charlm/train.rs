@@ -8,10 +8,11 @@ use super::eval::{evaluate, EvalReport};
 use super::model::{BatchStats, Carry, CharLm, CharLmGrads, StepWork};
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
-use crate::io::{replace_dir_atomically, write_atomically, write_safetensors, TensorFile};
+use crate::io::{write_atomically, write_safetensors, TensorFile};
 use crate::optim::{clip_grad_norm_in, clip_grad_value, Optimizer, OptimizerConfig, Schedule};
-use crate::plot::loss_curve_svg;
+use crate::plot::{Line, LineChart};
 use crate::rng::Rng;
+use crate::rundir::RunDir;
 use crate::tensor::Tensor;
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
@@ -257,6 +258,27 @@ pub struct Trainer {
     pending: (f64, u64, f64),
     inputs: Vec<u32>,
     targets: Vec<u32>,
+    /// Whether a checkpoint of this run exists (saved, or resumed from).
+    saved: bool,
+}
+
+/// The training and validation losses of `rows` against the step, for `loss.svg`.
+pub fn loss_chart(rows: &[MetricsRow]) -> LineChart {
+    let train = rows.iter().map(|r| (r.step as f64, r.train_loss)).collect();
+    let val = rows
+        .iter()
+        .filter_map(|r| r.val_loss.map(|v| (r.step as f64, v)))
+        .collect();
+    LineChart {
+        title: "Character model: loss".into(),
+        x_label: "optimiser step".into(),
+        y_label: "cross-entropy (nats/char)".into(),
+        lines: vec![
+            Line::new("training (mean since last point)", train),
+            Line::new("validation", val).with_markers(),
+        ],
+        marker_x: None,
+    }
 }
 
 /// FNV-1a of the text, as hex.
@@ -285,6 +307,15 @@ impl Trainer {
                 b.saturating_mul(t).saturating_add(1)
             ))
         })?;
+        if let Stop::Epochs(n) = settings.stop {
+            let per_epoch = batcher.steps_per_epoch() as u64;
+            if n.checked_mul(per_epoch).is_none() {
+                return Err(Error::Config(format!(
+                    "--epochs {n} is too many: at {per_epoch} steps an epoch the step count exceeds {}",
+                    u64::MAX
+                )));
+            }
+        }
         let sizes: Vec<usize> = model.buffers().iter().map(|b| b.len()).collect();
         let optimizer = Optimizer::new(settings.optimizer.clone(), &sizes)?;
         let state = TrainState {
@@ -313,6 +344,7 @@ impl Trainer {
             pending: (0.0, 0, 0.0),
             inputs: Vec::new(),
             targets: Vec::new(),
+            saved: false,
         })
     }
 
@@ -372,6 +404,7 @@ impl Trainer {
             }
         }
         trainer.state = state;
+        trainer.saved = true;
         Ok(trainer)
     }
 
@@ -414,7 +447,7 @@ impl Trainer {
     pub fn total_steps(&self) -> Option<u64> {
         match self.settings.stop {
             Stop::Steps(n) => Some(n),
-            Stop::Epochs(n) => Some(n * self.steps_per_epoch()),
+            Stop::Epochs(n) => Some(n.saturating_mul(self.steps_per_epoch())),
             Stop::TimeBudget(_) => None,
         }
     }
@@ -456,17 +489,19 @@ impl Trainer {
         let step = self.state.step;
         if !stats.loss.is_finite() {
             return Err(Error::Diverged(format!(
-                "step {}: the training loss is {}; training stopped and the last checkpoint was kept (try a lower --lr or a --clip)",
+                "step {}: the training loss is {}; {}",
                 step + 1,
-                stats.loss
+                stats.loss,
+                self.divergence_advice()
             )));
         }
         let mut g = self.grads.slices_mut();
         let grad_norm = clip_grad_norm_in(threads, &mut g, self.settings.clip);
         if !grad_norm.is_finite() {
             return Err(Error::Diverged(format!(
-                "step {}: the gradient norm is {grad_norm}; training stopped and the last checkpoint was kept (try a lower --lr or a --clip)",
-                step + 1
+                "step {}: the gradient norm is {grad_norm}; {}",
+                step + 1,
+                self.divergence_advice()
             )));
         }
         if self.settings.clip_value > 0.0 {
@@ -515,9 +550,12 @@ impl Trainer {
     }
 
     /// Writes the checkpoint of the current step into `dir` (replacing it atomically), and into
-    /// `dir/best` as well when `best`.
-    pub fn save(&self, dir: &Path, best: bool) -> Result<()> {
-        replace_dir_atomically(dir, &["best"], |tmp| {
+    /// `dir/best` as well when `best` (otherwise the existing `best/` stays).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file that could not be written; `dir` is then unchanged.
+    pub fn save(&mut self, dir: &mut RunDir, best: bool) -> Result<()> {
+        dir.save(|tmp| {
             write_model(tmp, &self.model, &self.vocab, Some(&self.settings))?;
             let (steps, moments) = self.optimizer.state();
             debug_assert_eq!(steps, self.state.step);
@@ -542,7 +580,7 @@ impl Trainer {
             write_atomically(&tmp.join("metrics.jsonl"), lines.as_bytes())?;
             write_atomically(
                 &tmp.join("loss.svg"),
-                loss_curve_svg(&self.metrics).as_bytes(),
+                loss_chart(&self.metrics).to_svg()?.as_bytes(),
             )?;
             if best {
                 let best_dir = tmp.join("best");
@@ -550,7 +588,18 @@ impl Trainer {
                 write_model(&best_dir, &self.model, &self.vocab, Some(&self.settings))?;
             }
             Ok(())
-        })
+        })?;
+        self.saved = true;
+        Ok(())
+    }
+
+    /// What a diverged run left behind, and what to try.
+    fn divergence_advice(&self) -> &'static str {
+        if self.saved {
+            "training stopped and the last checkpoint was kept (try a lower --lr or a --clip)"
+        } else {
+            "training stopped before any checkpoint was saved (try a lower --lr or a --clip)"
+        }
     }
 
     fn push_metrics(&mut self, val_loss: Option<f64>, lr: f64) {
@@ -578,15 +627,17 @@ impl Trainer {
     fn validate_and_save(
         &mut self,
         threads: &Threads,
-        out: &Path,
+        out: &mut RunDir,
         observer: &mut dyn Observer,
         lr: f64,
     ) -> Result<Option<EvalReport>> {
         let report = self.validate(threads, |d, t| observer.validating(d, t))?;
         if let Some(r) = report.filter(|r| !r.loss.is_finite()) {
             return Err(Error::Diverged(format!(
-                "step {}: the validation loss is {}; training stopped and the last checkpoint was kept (try a lower --lr or a --clip)",
-                self.state.step, r.loss
+                "step {}: the validation loss is {}; {}",
+                self.state.step,
+                r.loss,
+                self.divergence_advice()
             )));
         }
         let mut best = false;
@@ -608,7 +659,7 @@ impl Trainer {
     pub fn run(
         &mut self,
         threads: &Threads,
-        out: &Path,
+        out: &mut RunDir,
         observer: &mut dyn Observer,
         stop: &AtomicBool,
         stop_after: Option<u64>,

@@ -44,6 +44,46 @@ pub struct ClassifySettings {
     pub seed: u64,
 }
 
+impl ClassifySettings {
+    /// Checks every setting's range before any work; messages name the flag and the limit.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first setting out of range.
+    pub fn validate(&self) -> Result<()> {
+        for (flag, v) in [
+            ("--hidden", self.hidden),
+            ("--layers", self.layers),
+            ("--epochs", self.epochs),
+            ("--batch-size", self.batch_size),
+            ("--embed", self.embed),
+            ("--max-vocab", self.max_vocab),
+        ] {
+            if v == 0 {
+                return Err(Error::Config(format!("{flag} must be at least 1")));
+            }
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::Config(format!(
+                "--lr must be a positive number, got {}",
+                self.lr
+            )));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Config(format!(
+                "--dropout must be in [0, 1), got {}",
+                self.dropout
+            )));
+        }
+        if !(self.val_frac > 0.0 && self.val_frac < 1.0) {
+            return Err(Error::Config(format!(
+                "--val-frac must be in (0, 1), got {}",
+                self.val_frac
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A stratified split of `labels` into (first, second) index lists, `frac` of each class in the
 /// second, seeded.
 pub fn stratified_split(labels: &[String], frac: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
@@ -223,6 +263,7 @@ pub fn train(
     threads: &Threads,
     mut progress: impl FnMut(usize, f64, f64),
 ) -> Result<Trained> {
+    s.validate()?;
     if data.labels.len() != data.items.len() {
         return Err(Error::Input(format!(
             "{} labels for {} sequences",
@@ -406,6 +447,7 @@ mod tests {
             dims: 1,
             items,
             labels,
+            ..Dataset::default()
         };
         let s = ClassifySettings {
             cell: CellType::Gru,

@@ -51,6 +51,56 @@ pub struct ForecastSettings {
     pub seed: u64,
 }
 
+impl ForecastSettings {
+    /// Checks every setting's range against a series of `points` values, before any work;
+    /// messages name the flag and the limit.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first setting out of range.
+    pub fn validate(&self, points: usize) -> Result<()> {
+        let at_least_one = [
+            ("--lookback", self.lookback),
+            ("--horizon", self.horizon),
+            ("--test-size", self.test_size),
+            ("--period", self.period),
+            ("--hidden", self.hidden),
+            ("--layers", self.layers),
+            ("--epochs", self.epochs),
+            ("--batch-size", self.batch_size),
+        ];
+        for (flag, v) in at_least_one {
+            if v == 0 {
+                return Err(Error::Config(format!("{flag} must be at least 1")));
+            }
+        }
+        for (flag, v) in [
+            ("--lookback", self.lookback),
+            ("--horizon", self.horizon),
+            ("--test-size", self.test_size),
+            ("--period", self.period),
+        ] {
+            if v >= points {
+                return Err(Error::Config(format!(
+                    "{flag} {v} is not less than the series' {points} points"
+                )));
+            }
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::Config(format!(
+                "--lr must be a positive number, got {}",
+                self.lr
+            )));
+        }
+        if !(self.val_frac > 0.0 && self.val_frac < 1.0) {
+            return Err(Error::Config(format!(
+                "the validation share must be in (0, 1), got {}",
+                self.val_frac
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// One method's forecast of the test span and its accuracy.
 #[derive(Clone, Debug, Serialize)]
 pub struct MethodResult {
@@ -139,6 +189,33 @@ impl Transform {
     }
 }
 
+/// Refuses a series whose scaling (mean and deviation of the training span) or scaled values
+/// (the model works in 32-bit floats) are not finite, naming the first point at fault.
+fn check_scaled(
+    series: &Series,
+    what: &str,
+    scaled: &[f32],
+    lag: usize,
+    (mean, std): (f64, f64),
+) -> Result<()> {
+    if !(mean.is_finite() && std.is_finite()) {
+        let src = series
+            .source
+            .as_ref()
+            .map_or(String::new(), |p| format!("{}: ", p.display()));
+        return Err(Error::Input(format!(
+            "{src}{what}: the values of the training span are too large to scale (their mean or deviation overflows)"
+        )));
+    }
+    match scaled.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(Error::Input(format!(
+            "{}: {what}: the value overflows when scaled to 32 bits (mean {mean:e}, deviation {std:e})",
+            series.locate(i + lag)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The ends (exclusive) of the input windows used for training: every window of `lookback`
 /// steps whose `horizon` targets all lie inside the first `train_len` points.
 pub fn training_window_ends(train_len: usize, lookback: usize, horizon: usize) -> Vec<usize> {
@@ -154,13 +231,15 @@ pub fn training_window_ends(train_len: usize, lookback: usize, horizon: usize) -
 pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<ForecastRun> {
     let y = &series.target;
     let n = y.len();
-    if s.lookback == 0 || s.horizon == 0 || s.test_size == 0 || s.hidden == 0 || s.layers == 0 {
-        return Err(Error::Config(
-            "--lookback, --horizon, --test-size, --hidden and --layers must be at least 1".into(),
-        ));
-    }
-    if s.log && y.iter().any(|&v| v <= 0.0) {
-        return Err(Error::Input("--log needs a positive series".into()));
+    s.validate(n)?;
+    if s.log {
+        if let Some(i) = y.iter().position(|&v| v <= 0.0) {
+            return Err(Error::Input(format!(
+                "{}: --log needs a positive series, the value is {}",
+                series.locate(i),
+                y[i]
+            )));
+        }
     }
     let tf = Transform {
         log: s.log,
@@ -187,18 +266,26 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
         .sqrt()
         .max(1e-8);
     let scaled: Vec<f32> = z.iter().map(|v| ((v - mean) / std) as f32).collect();
+    check_scaled(series, "the target", &scaled, lag, (mean, std))?;
     let covs: Vec<Vec<f32>> = series
         .covariates
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(k, c)| {
             let train = &c[lag..test_start];
             let m = train.iter().sum::<f64>() / train.len() as f64;
             let sd = (train.iter().map(|v| (v - m).powi(2)).sum::<f64>() / train.len() as f64)
                 .sqrt()
                 .max(1e-8);
-            c[lag..].iter().map(|v| ((v - m) / sd) as f32).collect()
+            let scaled: Vec<f32> = c[lag..].iter().map(|v| ((v - m) / sd) as f32).collect();
+            let name = series
+                .covariate_names
+                .get(k)
+                .map_or(format!("covariate {}", k + 1), |n| format!("column '{n}'"));
+            check_scaled(series, &name, &scaled, lag, (m, sd))?;
+            Ok(scaled)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let inputs = 1 + covs.len();
     let window = |end: usize, b: usize, batch: usize, x: &mut [f32]| {
         // Steps end-lookback..end (exclusive) of the transformed series into column b of x.
@@ -312,6 +399,16 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
         results[3].forecast.extend(drift(history, h));
         origin += s.horizon;
     }
+    for r in &results {
+        if let Some(i) = r.forecast.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Input(format!(
+                "the {} forecast for {} is {}: the series' values are too large for the model to scale back",
+                r.name,
+                series.locate(test_start + i),
+                r.forecast[i]
+            )));
+        }
+    }
     let truth = &y[test_start..];
     let scale = mase_scale(&y[..test_start], s.period);
     for r in &mut results {
@@ -362,6 +459,7 @@ mod tests {
             target,
             covariates: Vec::new(),
             covariate_names: Vec::new(),
+            ..Series::default()
         };
         let run = super::run(&series, &settings(), &Threads::single()).unwrap();
         let train = &series.target[..30];
@@ -393,6 +491,7 @@ mod tests {
             target: vec![1.0; 8],
             covariates: Vec::new(),
             covariate_names: Vec::new(),
+            ..Series::default()
         };
         let e = super::run(&series, &settings(), &Threads::single())
             .unwrap_err()
@@ -426,5 +525,57 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn from_file(target: Vec<f64>) -> Series {
+        let n = target.len();
+        Series {
+            times: (0..n).map(|t| t.to_string()).collect(),
+            target,
+            source: Some("s.csv".into()),
+            rows: (2..n + 2).collect(),
+            ..Series::default()
+        }
+    }
+
+    #[test]
+    fn log_of_a_non_positive_series_names_file_and_row() {
+        let mut y: Vec<f64> = (1..=40).map(f64::from).collect();
+        y[7] = 0.0;
+        let mut s = settings();
+        s.log = true;
+        let e = super::run(&from_file(y), &s, &Threads::single())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.csv: row 9 (time 7)") && e.contains("--log"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn values_whose_scaling_overflows_are_refused() {
+        // The training span is constant, so its deviation is the floor and a huge test value
+        // leaves the 32-bit range when scaled.
+        let mut y = vec![1.0; 40];
+        y[36] = 1e40;
+        let e = super::run(&from_file(y), &settings(), &Threads::single())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.csv: row 38") && e.contains("overflows"),
+            "{e}"
+        );
+        // Values whose mean or deviation overflows.
+        let y: Vec<f64> = (0..40)
+            .map(|t| if t % 2 == 0 { 1e308 } else { -1e308 })
+            .collect();
+        let e = super::run(&from_file(y), &settings(), &Threads::single())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s.csv") && e.contains("too large to scale"),
+            "{e}"
+        );
     }
 }

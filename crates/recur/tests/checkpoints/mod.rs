@@ -10,6 +10,7 @@ use recur::forecast::model::{Forecaster, ForecasterConfig};
 use recur::forecast::pipeline::ForecastSettings;
 use recur::io::write_safetensors;
 use recur::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
+use recur::rundir::{OutPolicy, RunDir};
 use recur::{CellType, Rng, Threads};
 use std::path::{Path, PathBuf};
 
@@ -70,7 +71,8 @@ pub fn write_charlm(dir: &Path, cell: CellType) {
     for _ in 0..3 {
         trainer.step(&threads).unwrap();
     }
-    trainer.save(dir, false).unwrap();
+    let mut out = RunDir::open(dir, OutPolicy::Fresh).unwrap();
+    trainer.save(&mut out, false).unwrap();
 }
 
 /// The classifier configuration of `write_classifier`: numeric (2 features) or text.
@@ -135,6 +137,7 @@ pub fn classifier_data(numeric: bool) -> Dataset {
         dims: if numeric { 2 } else { 0 },
         items,
         labels: vec!["x".into(), "z".into()],
+        ..Default::default()
     }
 }
 

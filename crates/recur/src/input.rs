@@ -1,0 +1,199 @@
+//! Reading input files: UTF-8 text with an optional byte-order mark, and CSV with a header row.
+//!
+//! Every reader of the crate (sequences, texts, series) goes through here, so a UTF-8 byte-order
+//! mark (`EF BB BF`, written by many spreadsheet programs) is dropped everywhere, and CSV files
+//! accept quoted fields (commas, newlines and doubled quotes inside quotes), quoted header names
+//! and CRLF line ends. Errors name the file and the line.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// The byte-order mark as a character.
+pub const BOM: char = '\u{feff}';
+
+/// `text` without a leading byte-order mark.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix(BOM).unwrap_or(text)
+}
+
+/// Reads `path` as UTF-8 text and drops a leading byte-order mark; the error names the file and
+/// the offset of the first invalid byte.
+pub fn read_utf8(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut text = String::from_utf8(bytes).map_err(|e| {
+        Error::format(
+            path,
+            format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })?;
+    if text.starts_with(BOM) {
+        text.drain(..BOM.len_utf8());
+    }
+    Ok(text)
+}
+
+/// One CSV record: the 1-based line it starts on and its fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CsvRecord {
+    /// Line of the file where the record starts (the header is on line 1 unless blank lines
+    /// come first).
+    pub line: usize,
+    /// The fields, unquoted, as written (not trimmed).
+    pub fields: Vec<String>,
+}
+
+/// A CSV file: its header names (unquoted and trimmed) and its records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Csv {
+    /// Column names.
+    pub header: Vec<String>,
+    /// Data records, blank lines left out.
+    pub records: Vec<CsvRecord>,
+}
+
+impl Csv {
+    /// Index of the column called `name`.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|c| c == name)
+    }
+}
+
+/// The line of a quote that opens a field and is never closed, if any.
+fn unclosed_quote(text: &str) -> Option<usize> {
+    let (mut line, mut opened, mut quoted, mut at_start) = (1, 0, false, true);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                }
+                '"' => quoted = false,
+                '\n' => line += 1,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' if at_start => {
+                quoted = true;
+                opened = line;
+            }
+            ',' => at_start = true,
+            '\n' => {
+                line += 1;
+                at_start = true;
+            }
+            '\r' => {}
+            _ => at_start = false,
+        }
+        if c == '"' {
+            at_start = false;
+        }
+    }
+    quoted.then_some(opened)
+}
+
+/// Parses CSV `text` read from `path` (only named in errors): the first non-blank record is the
+/// header. A byte-order mark at the start is dropped; blank lines are skipped.
+pub fn parse_csv(path: &Path, text: &str) -> Result<Csv> {
+    let text = strip_bom(text);
+    if let Some(line) = unclosed_quote(text) {
+        return Err(Error::format(
+            path,
+            format!("line {line}: a quoted field is never closed"),
+        ));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let bytes = text.as_bytes();
+    // Lines counted here: the crate's own count skips blank lines and CRLF ends.
+    let (mut pos, mut line) = (0usize, 1usize);
+    let mut line_at = |byte: usize| {
+        let mut b = byte.min(bytes.len());
+        while b < bytes.len() && (bytes[b] == b'\r' || bytes[b] == b'\n') {
+            b += 1;
+        }
+        if b >= pos {
+            line += bytes[pos..b].iter().filter(|&&c| c == b'\n').count();
+            pos = b;
+        }
+        line
+    };
+    let mut records = Vec::new();
+    for r in reader.records() {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| line_at(p.byte() as usize));
+                return Err(Error::format(path, format!("line {line}: not CSV ({e})")));
+            }
+        };
+        let line = r.position().map_or(0, |p| line_at(p.byte() as usize));
+        if r.iter().all(|f| f.trim().is_empty()) && r.len() <= 1 {
+            continue;
+        }
+        records.push(CsvRecord {
+            line,
+            fields: r.iter().map(str::to_string).collect(),
+        });
+    }
+    if records.is_empty() {
+        return Err(Error::format(path, "the file is empty"));
+    }
+    let header = records.remove(0);
+    Ok(Csv {
+        header: header
+            .fields
+            .iter()
+            .map(|n| strip_bom(n.trim()).trim().to_string())
+            .collect(),
+        records,
+    })
+}
+
+/// Reads and parses the CSV file `path` (see [`parse_csv`]).
+pub fn read_csv(path: &Path) -> Result<Csv> {
+    parse_csv(path, &read_utf8(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bom_quotes_and_crlf_are_read() {
+        let p = Path::new("x.csv");
+        let c = parse_csv(
+            p,
+            "\u{feff}\"YEAR\",\"SUN ACTIVITY\"\r\n1700,\"5,0\"\r\n\r\n1701,\"say \"\"hi\"\"\"\r\n",
+        )
+        .unwrap();
+        assert_eq!(c.header, ["YEAR", "SUN ACTIVITY"]);
+        assert_eq!(c.column("SUN ACTIVITY"), Some(1));
+        assert_eq!(c.records.len(), 2);
+        assert_eq!(c.records[0].fields, ["1700", "5,0"]);
+        assert_eq!(c.records[1].line, 4);
+        assert_eq!(c.records[1].fields, ["1701", "say \"hi\""]);
+    }
+
+    #[test]
+    fn an_unclosed_quote_names_its_line() {
+        let e = parse_csv(Path::new("q.csv"), "a,b\n1,2\n3,\"open\n4,5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("q.csv: line 3") && e.contains("never closed"),
+            "{e}"
+        );
+        // A quote inside an unquoted field is literal.
+        let c = parse_csv(Path::new("q.csv"), "a,b\n1,2\"x\n").unwrap();
+        assert_eq!(c.records[0].fields, ["1", "2\"x"]);
+        assert!(parse_csv(Path::new("e.csv"), "\u{feff}\n\n").is_err());
+    }
+}

@@ -1,0 +1,212 @@
+//! Losses with `torch.nn`'s semantics (mean reduction), each returning the loss and, when asked,
+//! writing the gradient of that loss with respect to its input.
+
+use super::check_len;
+use crate::error::{Error, Result};
+use recur_kernels::Scalar;
+
+/// `torch.nn.CrossEntropyLoss(ignore_index=…, label_smoothing=ε)` over logits `[N, C]`:
+/// `loss = (1 - ε) · mean_i(-log p[i, y_i]) + ε / C · mean_i(Σ_c -log p[i, c])`, the means over
+/// the rows whose target is not `ignore_index` (NaN when every row is ignored, as PyTorch).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CrossEntropyLoss {
+    /// A target id whose rows add nothing to the loss or the gradient.
+    pub ignore_index: Option<u32>,
+    /// `ε` in `[0, 1]`: the share of the target mass spread evenly over all classes.
+    pub label_smoothing: f64,
+}
+
+/// What a cross-entropy pass reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CrossEntropyReport {
+    /// The mean loss.
+    pub loss: f64,
+    /// Rows that counted (not ignored).
+    pub count: usize,
+    /// Counted rows whose arg-max is the target.
+    pub correct: usize,
+}
+
+impl CrossEntropyLoss {
+    /// The loss of `logits [N, C]` against `targets [N]`; with `d_logits`, its gradient
+    /// `[N, C]` (ignored rows zero).
+    ///
+    /// # Errors
+    /// [`Error::Input`] for a target outside `0..C` (other than `ignore_index`), buffers that do
+    /// not fit, or `label_smoothing` outside `[0, 1]`.
+    pub fn forward<T: Scalar>(
+        &self,
+        logits: &[T],
+        classes: usize,
+        targets: &[u32],
+        mut d_logits: Option<&mut [T]>,
+    ) -> Result<CrossEntropyReport> {
+        let eps = self.label_smoothing;
+        if !(0.0..=1.0).contains(&eps) {
+            return Err(Error::Input(format!(
+                "label_smoothing must be in [0, 1], got {eps}"
+            )));
+        }
+        if classes == 0 {
+            return Err(Error::Input("cross-entropy over 0 classes".into()));
+        }
+        check_len(
+            "cross-entropy logits",
+            logits.len(),
+            targets.len() * classes,
+        )?;
+        if let Some(d) = d_logits.as_deref() {
+            check_len("cross-entropy logit gradient", d.len(), logits.len())?;
+        }
+        let counted = |&y: &u32| Some(y) != self.ignore_index;
+        let count = targets.iter().filter(|y| counted(y)).count();
+        let (mut nll, mut smooth, mut correct) = (0.0f64, 0.0f64, 0usize);
+        let mut p = vec![0.0f64; classes];
+        let c = classes as f64;
+        for (i, &y) in targets.iter().enumerate() {
+            let row = &logits[i * classes..(i + 1) * classes];
+            if !counted(&y) {
+                if let Some(d) = d_logits.as_deref_mut() {
+                    d[i * classes..(i + 1) * classes].fill(T::zero());
+                }
+                continue;
+            }
+            let y = y as usize;
+            if y >= classes {
+                return Err(Error::Input(format!(
+                    "cross-entropy: row {i} has target {y}, outside 0..{classes}"
+                )));
+            }
+            let max = row
+                .iter()
+                .map(|v| v.to_f64().unwrap_or(f64::NAN))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let mut sum = 0.0;
+            for (pc, v) in p.iter_mut().zip(row) {
+                *pc = (v.to_f64().unwrap_or(f64::NAN) - max).exp();
+                sum += *pc;
+            }
+            let log_sum = sum.ln();
+            let log_p = |j: usize| row[j].to_f64().unwrap_or(f64::NAN) - max - log_sum;
+            nll -= log_p(y);
+            smooth -= (0..classes).map(log_p).sum::<f64>();
+            let best = (0..classes).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+            correct += usize::from(best == y);
+            if let Some(d) = d_logits.as_deref_mut() {
+                let scale = 1.0 / count as f64;
+                for (j, dj) in d[i * classes..(i + 1) * classes].iter_mut().enumerate() {
+                    let target = (1.0 - eps) * f64::from(u8::from(j == y)) + eps / c;
+                    *dj = T::of((p[j] / sum - target) * scale);
+                }
+            }
+        }
+        let n = count as f64;
+        Ok(CrossEntropyReport {
+            loss: (1.0 - eps) * nll / n + eps / c * smooth / n,
+            count,
+            correct,
+        })
+    }
+}
+
+/// `torch.nn.MSELoss()`: `mean((input - target)²)`; with `d_input`, its gradient
+/// `2 (input - target) / N`.
+///
+/// # Errors
+/// [`Error::Input`] when the buffers differ in length or are empty.
+pub fn mse_loss<T: Scalar>(input: &[T], target: &[T], d_input: Option<&mut [T]>) -> Result<f64> {
+    check_len("MSE target", target.len(), input.len())?;
+    if input.is_empty() {
+        return Err(Error::Input("MSE of an empty input".into()));
+    }
+    let n = input.len() as f64;
+    let diff = |i: usize| (input[i] - target[i]).to_f64().unwrap_or(f64::NAN);
+    let loss = (0..input.len()).map(|i| diff(i).powi(2)).sum::<f64>() / n;
+    if let Some(d) = d_input {
+        check_len("MSE input gradient", d.len(), input.len())?;
+        for (i, di) in d.iter_mut().enumerate() {
+            *di = T::of(2.0 * diff(i) / n);
+        }
+    }
+    Ok(loss)
+}
+
+/// `torch.nn.GaussianNLLLoss(full, eps)`: the negative log-likelihood of `target` under
+/// `N(input, var)`, `mean(0.5 · (log v + (input - target)² / v))` (plus `0.5 · log 2π` when
+/// `full`), where `v = max(var, eps)` (PyTorch's default `eps = 1e-6`) and, as in PyTorch, the
+/// clamp passes the gradient through unchanged. `var` has the shape of `input`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GaussianNllLoss {
+    /// Add the constant `0.5 · log 2π`.
+    pub full: bool,
+    /// Smallest variance used.
+    pub eps: f64,
+}
+
+impl Default for GaussianNllLoss {
+    fn default() -> Self {
+        GaussianNllLoss {
+            full: false,
+            eps: 1e-6,
+        }
+    }
+}
+
+/// Gradients of [`GaussianNllLoss::forward`].
+#[derive(Debug)]
+pub struct GaussianNllGrads<'a, T> {
+    /// `[N]`, with respect to the mean.
+    pub d_input: &'a mut [T],
+    /// `[N]`, with respect to the variance.
+    pub d_var: &'a mut [T],
+}
+
+impl GaussianNllLoss {
+    /// The loss and, with `grads`, its gradients with respect to `input` and `var`.
+    ///
+    /// # Errors
+    /// [`Error::Input`] for buffers of different lengths, an empty input, or a negative
+    /// variance (PyTorch's error too).
+    pub fn forward<T: Scalar>(
+        &self,
+        input: &[T],
+        target: &[T],
+        var: &[T],
+        grads: Option<GaussianNllGrads<'_, T>>,
+    ) -> Result<f64> {
+        check_len("Gaussian NLL target", target.len(), input.len())?;
+        check_len("Gaussian NLL variance", var.len(), input.len())?;
+        if input.is_empty() {
+            return Err(Error::Input("Gaussian NLL of an empty input".into()));
+        }
+        let f = |v: T| v.to_f64().unwrap_or(f64::NAN);
+        if let Some(i) = var.iter().position(|&v| f(v) < 0.0) {
+            return Err(Error::Input(format!(
+                "Gaussian NLL: variance {} at {i} is negative",
+                f(var[i])
+            )));
+        }
+        let n = input.len() as f64;
+        let mut sum = 0.0;
+        let mut grads = grads;
+        if let Some(g) = &grads {
+            check_len("Gaussian NLL input gradient", g.d_input.len(), input.len())?;
+            check_len("Gaussian NLL variance gradient", g.d_var.len(), input.len())?;
+        }
+        for i in 0..input.len() {
+            let v = f(var[i]).max(self.eps);
+            let r = f(input[i]) - f(target[i]);
+            sum += 0.5 * (v.ln() + r * r / v);
+            if let Some(g) = grads.as_mut() {
+                g.d_input[i] = T::of(r / v / n);
+                g.d_var[i] = T::of(0.5 * (1.0 / v - r * r / (v * v)) / n);
+            }
+        }
+        let constant = if self.full {
+            0.5 * (2.0 * std::f64::consts::PI).ln()
+        } else {
+            0.0
+        };
+        Ok(sum / n + constant)
+    }
+}

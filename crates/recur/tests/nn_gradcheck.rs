@@ -1,0 +1,220 @@
+//! Central-difference gradient checks in f64 for every block of `recur::nn` and every loss: the
+//! analytic gradient of `L = Σ W·y` (or of the loss itself) against `(L(θ+h) - L(θ-h)) / 2h`.
+
+mod common;
+use common::{dot, max_rel_err};
+use recur::nn::loss::{mse_loss, CrossEntropyLoss, GaussianNllGrads, GaussianNllLoss};
+use recur::nn::{Dropout, EmbeddingConfig, LinearConfig, LinearGrads, PoolShape, Pooling};
+use recur::{Rng, Threads};
+
+const H: f64 = 1e-6;
+const TOL: f64 = 1e-7;
+
+fn uniform(rng: &mut Rng, n: usize) -> Vec<f64> {
+    (0..n).map(|_| rng.uniform_range(-1.0, 1.0)).collect()
+}
+
+/// Central differences of `f` with respect to every element of `x`.
+fn numeric(x: &[f64], mut f: impl FnMut(&[f64]) -> f64) -> Vec<f64> {
+    let mut x = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let v = x[i];
+            x[i] = v + H;
+            let up = f(&x);
+            x[i] = v - H;
+            let down = f(&x);
+            x[i] = v;
+            (up - down) / (2.0 * H)
+        })
+        .collect()
+}
+
+#[test]
+fn linear_gradients_match_central_differences() {
+    let t = Threads::single();
+    for bias in [true, false] {
+        let mut rng = Rng::new(1);
+        let (n, i, o) = (5, 4, 3);
+        let layer = LinearConfig::new(i, o).bias(bias).init::<f64>(&mut rng);
+        let x = uniform(&mut rng, n * i);
+        let w = uniform(&mut rng, n * o);
+        let loss = |l: &recur::nn::Linear<f64>, x: &[f64]| {
+            let mut y = vec![0.0; n * o];
+            l.forward(&t, x, &mut y).unwrap();
+            dot(&y, &w)
+        };
+        let mut grads = LinearGrads::zeros_like(&layer);
+        let dx = layer.backward(&t, &x, &w, &mut grads).unwrap();
+        assert!(max_rel_err(&dx, &numeric(&x, |x| loss(&layer, x))) < TOL);
+        let dw = numeric(&layer.weight, |p| {
+            let mut l = layer.clone();
+            l.weight = p.to_vec();
+            loss(&l, &x)
+        });
+        assert!(max_rel_err(&grads.weight, &dw) < TOL);
+        if let Some(b) = &layer.bias {
+            let db = numeric(b, |p| {
+                let mut l = layer.clone();
+                l.bias = Some(p.to_vec());
+                loss(&l, &x)
+            });
+            assert!(max_rel_err(grads.bias.as_ref().unwrap(), &db) < TOL);
+        }
+        // Backward adds into the parameter gradients.
+        let before = grads.weight.clone();
+        layer.backward(&t, &x, &w, &mut grads).unwrap();
+        let twice: Vec<f64> = before.iter().map(|v| 2.0 * v).collect();
+        assert!(max_rel_err(&grads.weight, &twice) < 1e-15);
+    }
+}
+
+#[test]
+fn embedding_gradient_matches_and_skips_the_padding_row() {
+    let mut rng = Rng::new(2);
+    let e = EmbeddingConfig::new(6, 3)
+        .padding_idx(0)
+        .init::<f64>(&mut rng)
+        .unwrap();
+    assert!(
+        e.weight[..3].iter().all(|&v| v == 0.0),
+        "padding row starts at zero"
+    );
+    let ids = [2u32, 0, 5, 2, 1];
+    let w = uniform(&mut rng, ids.len() * 3);
+    let mut grad = vec![0.0; e.weight.len()];
+    e.backward(&ids, &w, &mut grad).unwrap();
+    let num = numeric(&e.weight, |p| {
+        let mut f = e.clone();
+        f.weight = p.to_vec();
+        let mut y = vec![0.0; ids.len() * 3];
+        f.forward(&ids, &mut y).unwrap();
+        dot(&y, &w)
+    });
+    // Row 0 is the padding row: PyTorch gives it no gradient although it was looked up.
+    assert!(grad[..3].iter().all(|&g| g == 0.0));
+    assert!(max_rel_err(&grad[3..], &num[3..]) < TOL);
+    assert!(
+        e.forward(&[6], &mut [0.0; 3]).is_err(),
+        "id outside the table"
+    );
+}
+
+#[test]
+fn pooling_gradients_match_central_differences() {
+    let mut rng = Rng::new(3);
+    let (steps, batch, hidden) = (4, 3, 2);
+    let lengths = [4usize, 1, 3];
+    for directions in [1, 2] {
+        let width = directions * hidden;
+        let shape = PoolShape {
+            steps,
+            batch,
+            width,
+            directions,
+            lengths: &lengths,
+        };
+        for pooling in [Pooling::Last, Pooling::Mean, Pooling::Max] {
+            let out = uniform(&mut rng, steps * batch * width);
+            let w = uniform(&mut rng, batch * width);
+            let pooled = pooling.forward(&out, &shape).unwrap();
+            let d_out = pooling.backward(&pooled, &w, &shape).unwrap();
+            let num = numeric(&out, |o| {
+                dot(&pooling.forward(o, &shape).unwrap().features, &w)
+            });
+            assert!(
+                max_rel_err(&d_out, &num) < TOL,
+                "{pooling:?} directions {directions}"
+            );
+            // Nothing flows past a sequence's end (sequence 1 has one step).
+            for t in 1..steps {
+                let at = (t * batch + 1) * width;
+                assert!(d_out[at..at + width].iter().all(|&g| g == 0.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn dropout_backward_is_the_forward_mask() {
+    let d = Dropout::new(0.5).unwrap();
+    let mut rng = Rng::new(4);
+    let x = uniform(&mut rng, 200);
+    let mut y = x.clone();
+    let mut mask = Vec::new();
+    d.forward(&mut Rng::new(9), &mut y, &mut mask);
+    let dropped = mask.iter().filter(|&&m| m == 0.0).count();
+    assert!(
+        (70..130).contains(&dropped),
+        "{dropped} of 200 dropped at p = 0.5"
+    );
+    assert!(mask.iter().all(|&m| m == 0.0 || m == 2.0));
+    let w = uniform(&mut rng, 200);
+    let mut g = w.clone();
+    d.backward(&mask, &mut g).unwrap();
+    let num = numeric(&x, |x| {
+        let mut y = x.to_vec();
+        d.forward(&mut Rng::new(9), &mut y, &mut Vec::new());
+        dot(&y, &w)
+    });
+    assert!(max_rel_err(&g, &num) < TOL);
+    assert!(Dropout::new(1.0).is_err() && Dropout::new(-0.1).is_err());
+}
+
+#[test]
+fn cross_entropy_gradient_matches_with_ignore_index_and_label_smoothing() {
+    let mut rng = Rng::new(5);
+    let (n, c) = (6, 5);
+    let logits: Vec<f64> = uniform(&mut rng, n * c).iter().map(|v| 3.0 * v).collect();
+    let targets = [1u32, 4, 0, 4, 2, 3];
+    for (ignore, eps) in [(None, 0.0), (Some(4), 0.0), (None, 0.1), (Some(4), 0.25)] {
+        let ce = CrossEntropyLoss {
+            ignore_index: ignore,
+            label_smoothing: eps,
+        };
+        let mut d = vec![0.0; n * c];
+        let r = ce.forward(&logits, c, &targets, Some(&mut d)).unwrap();
+        assert_eq!(r.count, if ignore.is_some() { 4 } else { 6 });
+        let num = numeric(&logits, |l| ce.forward(l, c, &targets, None).unwrap().loss);
+        assert!(max_rel_err(&d, &num) < TOL, "{ignore:?} {eps}");
+    }
+    let ce = CrossEntropyLoss::default();
+    assert!(ce.forward(&logits, c, &[1, 5, 0, 0, 0, 0], None).is_err());
+    let all_ignored = CrossEntropyLoss {
+        ignore_index: Some(0),
+        label_smoothing: 0.0,
+    };
+    assert!(all_ignored
+        .forward(&logits, c, &[0; 6], None)
+        .unwrap()
+        .loss
+        .is_nan());
+}
+
+#[test]
+fn mse_and_gaussian_nll_gradients_match_central_differences() {
+    let mut rng = Rng::new(6);
+    let n = 7;
+    let (x, y) = (uniform(&mut rng, n), uniform(&mut rng, n));
+    let mut d = vec![0.0; n];
+    mse_loss(&x, &y, Some(&mut d)).unwrap();
+    assert!(max_rel_err(&d, &numeric(&x, |x| mse_loss(x, &y, None).unwrap())) < TOL);
+
+    let var: Vec<f64> = uniform(&mut rng, n).iter().map(|v| v.abs() + 0.1).collect();
+    for full in [false, true] {
+        let nll = GaussianNllLoss { full, eps: 1e-6 };
+        let (mut dx, mut dv) = (vec![0.0; n], vec![0.0; n]);
+        let grads = GaussianNllGrads {
+            d_input: &mut dx,
+            d_var: &mut dv,
+        };
+        nll.forward(&x, &y, &var, Some(grads)).unwrap();
+        let num_x = numeric(&x, |x| nll.forward(x, &y, &var, None).unwrap());
+        let num_v = numeric(&var, |v| nll.forward(&x, &y, v, None).unwrap());
+        assert!(max_rel_err(&dx, &num_x) < TOL);
+        assert!(max_rel_err(&dv, &num_v) < TOL);
+    }
+    assert!(GaussianNllLoss::default()
+        .forward(&x, &y, &[-1.0; 7], None)
+        .is_err());
+}
