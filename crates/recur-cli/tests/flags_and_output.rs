@@ -7,15 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{recur, temp};
-
-fn case(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/cases")
-        .join(name)
-        .display()
-        .to_string()
-}
+use common::{case, recur, temp};
 
 /// Status 2, one line on stderr naming `flag`, and no output directory.
 fn refused(args: &[&str], flag: &str, out: &Path) {

@@ -55,8 +55,6 @@ impl ClassifySettings {
             ("--layers", self.layers),
             ("--epochs", self.epochs),
             ("--batch-size", self.batch_size),
-            ("--embed", self.embed),
-            ("--max-vocab", self.max_vocab),
         ] {
             if v == 0 {
                 return Err(Error::Config(format!("{flag} must be at least 1")));
@@ -241,6 +239,13 @@ pub fn train(
     mut progress: impl FnMut(usize, f64, f64),
 ) -> Result<Trained> {
     s.validate()?;
+    if data.dims == 0 {
+        for (flag, v) in [("--embed", s.embed), ("--max-vocab", s.max_vocab)] {
+            if v == 0 {
+                return Err(Error::Config(format!("{flag} must be at least 1 for text")));
+            }
+        }
+    }
     let mut classes: Vec<String> = data.labels.clone();
     classes.sort();
     classes.dedup();
