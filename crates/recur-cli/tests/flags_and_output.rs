@@ -225,9 +225,15 @@ fn checkpoint(dir: &Path) -> String {
 fn broken_pipe_ends_quietly() {
     let dir = temp("pipe");
     let ck = checkpoint(&dir);
+    let ts = case("ts_clean.ts");
+    let out = dir.join("r5").display().to_string();
     for args in [
         vec!["sample", "--checkpoint", &ck, "--length", "200000"],
         vec!["classify", "--help"],
+        // Shared case 5: the report of a training run piped into `head -1`.
+        vec![
+            "classify", "train", "--data", &ts, "--epochs", "2", "--hidden", "8", "--out", &out,
+        ],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
             .args(&args)
