@@ -32,6 +32,7 @@ mod rng;
 pub mod rundir;
 mod step;
 mod tensor;
+pub mod training;
 
 pub use config::{CellType, Nonlinearity, RecurrentConfig};
 pub use error::{Error, Result};
