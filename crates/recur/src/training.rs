@@ -275,7 +275,7 @@ pub fn run(
         losses += 1;
         progress.train_loss = loss_sum / losses as f64;
         observer.step(&progress);
-        if step % settings.validate_every != 0 && !done(&progress) {
+        if !step.is_multiple_of(settings.validate_every) && !done(&progress) {
             continue;
         }
         let v = task.validate(threads)?;
