@@ -7,15 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{recur, temp};
-
-fn case(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/cases")
-        .join(name)
-        .display()
-        .to_string()
-}
+use common::{case, recur, temp};
 
 /// Status 2, one line on stderr naming `flag`, and no output directory.
 fn refused(args: &[&str], flag: &str, out: &Path) {
@@ -233,9 +225,15 @@ fn checkpoint(dir: &Path) -> String {
 fn broken_pipe_ends_quietly() {
     let dir = temp("pipe");
     let ck = checkpoint(&dir);
+    let ts = case("ts_clean.ts");
+    let out = dir.join("r5").display().to_string();
     for args in [
         vec!["sample", "--checkpoint", &ck, "--length", "200000"],
         vec!["classify", "--help"],
+        // Shared case 5: the report of a training run piped into `head -1`.
+        vec![
+            "classify", "train", "--data", &ts, "--epochs", "2", "--hidden", "8", "--out", &out,
+        ],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
             .args(&args)

@@ -3,17 +3,9 @@
 //! result as the well-formed file.
 
 mod common;
-use common::{recur, temp};
+use common::{case, recur, temp};
 use std::path::Path;
 use std::process::Output;
-
-fn case(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cases")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -116,7 +108,7 @@ fn trailing_nan_is_padding_and_other_nan_is_refused() {
         "--data",
         &case("frames_nan.csv"),
         "--out",
-        &run,
+        &dir.join("r-nan").display().to_string(),
     ]);
     refused(
         &o,

@@ -6,15 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{recur, temp};
-
-fn case(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/cases")
-        .join(name)
-        .display()
-        .to_string()
-}
+use common::{case, recur, temp};
 
 fn train_args(out: &str) -> Vec<String> {
     let letters = case("letters.txt");

@@ -32,6 +32,7 @@ mod rng;
 pub mod rundir;
 mod step;
 mod tensor;
+pub mod training;
 
 pub use config::{
     check_param_count, recurrent_param_count, try_zeros, CellType, Nonlinearity, RecurrentConfig,

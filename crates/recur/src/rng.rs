@@ -67,6 +67,14 @@ impl Rng {
         self.uniform() < p
     }
 
+    /// Shuffles `items` in place (Fisher-Yates, from the last element down, each swap partner
+    /// drawn by [`Rng::below`]).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+
     /// A standard normal sample (Box-Muller).
     pub fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform();

@@ -28,3 +28,13 @@ pub fn temp(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Path of a small input under `tests/fixtures/cases/` (copies of the shared failing cases,
+/// made for these tests).
+pub fn case(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/cases")
+        .join(name)
+        .display()
+        .to_string()
+}

@@ -20,17 +20,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-/// When training stops.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stop {
-    /// After this many optimiser steps.
-    Steps(u64),
-    /// After this many passes over the training text.
-    Epochs(u64),
-    /// After this many seconds of training (validation and saving not counted).
-    TimeBudget(f64),
-}
+pub use crate::training::Stop;
 
 /// Everything that defines a training run besides the model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

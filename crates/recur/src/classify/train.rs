@@ -55,8 +55,6 @@ impl ClassifySettings {
             ("--layers", self.layers),
             ("--epochs", self.epochs),
             ("--batch-size", self.batch_size),
-            ("--embed", self.embed),
-            ("--max-vocab", self.max_vocab),
         ] {
             if v == 0 {
                 return Err(Error::Config(format!("{flag} must be at least 1")));
@@ -264,6 +262,13 @@ pub fn train(
     mut progress: impl FnMut(usize, f64, f64),
 ) -> Result<Trained> {
     s.validate()?;
+    if data.dims == 0 {
+        for (flag, v) in [("--embed", s.embed), ("--max-vocab", s.max_vocab)] {
+            if v == 0 {
+                return Err(Error::Config(format!("{flag} must be at least 1 for text")));
+            }
+        }
+    }
     if data.labels.len() != data.items.len() {
         return Err(Error::Input(format!(
             "{} labels for {} sequences",

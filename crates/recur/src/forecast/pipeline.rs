@@ -81,7 +81,7 @@ impl ForecastSettings {
         ] {
             if v >= points {
                 return Err(Error::Config(format!(
-                    "{flag} {v} is not less than the series' {points} points"
+                    "{flag} {v}: the series has {points} points, too few (it must have more than {v})"
                 )));
             }
         }

@@ -1,0 +1,471 @@
+//! One training loop for the tasks that train on a fixed set of examples (the classifier, the
+//! forecaster): a budget of optimiser steps, epochs or seconds; a fresh shuffle of the examples
+//! every epoch; gradient clipping and a learning-rate schedule; validation on a cadence; model
+//! selection and early stopping on the validation loss with a minimum improvement and a minimum
+//! number of steps; a guard that stops on a non-finite loss or gradient; Ctrl-C; and progress
+//! through an [`Observer`].
+//!
+//! A task implements [`Task`]: how many batches an epoch has, how to run one forward and backward,
+//! where its parameters and gradients are, how to validate, and how to keep its best parameters.
+
+use crate::error::{Error, Result};
+use crate::optim::{clip_grad_norm_in, Optimizer, OptimizerConfig, Schedule};
+use crate::rng::Rng;
+use recur_kernels::Threads;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// When training stops.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// After this many optimiser steps.
+    Steps(u64),
+    /// After this many passes over the training data.
+    Epochs(u64),
+    /// After this many seconds of training (validation and saving not counted).
+    TimeBudget(f64),
+}
+
+/// What the loop needs from a model and its data.
+pub trait Task {
+    /// Batches in one pass over the training examples.
+    fn batches_per_epoch(&self) -> u64;
+    /// Starts a pass over the training examples: shuffles their order with `rng`.
+    fn start_epoch(&mut self, rng: &mut Rng);
+    /// Zeroes the gradients, then runs batch `index` of the current pass forward and backward
+    /// (dropout drawn from `rng`), leaving the gradient of the batch's mean loss; returns that
+    /// loss.
+    ///
+    /// # Errors
+    /// Whatever the model's forward or backward pass reports.
+    fn train_batch(&mut self, threads: &Threads, index: u64, rng: &mut Rng) -> Result<f64>;
+    /// Sizes of the parameter buffers, in the order of [`Task::params_and_grads`].
+    fn param_sizes(&self) -> Vec<usize>;
+    /// The parameter buffers and the gradient buffers of the same shapes, in one order.
+    fn params_and_grads(&mut self) -> (Vec<&mut [f32]>, Vec<&mut [f32]>);
+    /// The loss on the validation examples (lower is better) and the task's own score.
+    ///
+    /// # Errors
+    /// Whatever the model's forward pass reports.
+    fn validate(&mut self, threads: &Threads) -> Result<Validation>;
+    /// Remembers the current parameters as the best so far.
+    fn keep_best(&mut self);
+}
+
+/// A validation's result.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// The loss that selects the model and stops training (lower is better).
+    pub loss: f64,
+    /// A task score for people (accuracy, RMSE, …), if any.
+    pub score: Option<f64>,
+}
+
+/// Early stopping on the validation loss.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    /// Validations in a row without an improvement before training stops (0: never stop early).
+    pub patience: u64,
+    /// The smallest decrease of the validation loss, relative to the best so far, that counts
+    /// as an improvement (`1e-4` = 0.01 %): noise and ties do not reset the patience.
+    pub min_delta: f64,
+    /// Optimiser steps before early stopping may end a run.
+    pub min_steps: u64,
+}
+
+/// Everything the loop does besides the task's own work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopSettings {
+    /// When to stop.
+    pub stop: Stop,
+    /// Optimiser.
+    pub optimizer: OptimizerConfig,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Global gradient-norm clip (0: off).
+    pub clip: f64,
+    /// Validate every this many optimiser steps (and at the end).
+    pub validate_every: u64,
+    /// Early stopping.
+    pub early_stopping: EarlyStopping,
+    /// Seed of the shuffles and dropout.
+    pub seed: u64,
+}
+
+impl LoopSettings {
+    /// Checks ranges; messages name the setting.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first setting out of range.
+    pub fn validate(&self) -> Result<()> {
+        match self.stop {
+            Stop::Steps(0) => return Err(Error::Config("--steps must be at least 1".into())),
+            Stop::Epochs(0) => return Err(Error::Config("--epochs must be at least 1".into())),
+            Stop::TimeBudget(s) if !(s > 0.0 && s.is_finite()) => {
+                return Err(Error::Config(format!(
+                    "--time-budget must be > 0 seconds, got {s}"
+                )))
+            }
+            _ => {}
+        }
+        if self.validate_every == 0 {
+            return Err(Error::Config(
+                "validation must happen every 1 or more steps".into(),
+            ));
+        }
+        let e = &self.early_stopping;
+        if !(e.min_delta >= 0.0 && e.min_delta.is_finite()) {
+            return Err(Error::Config(format!(
+                "the minimum improvement must be >= 0, got {}",
+                e.min_delta
+            )));
+        }
+        if !(self.clip >= 0.0 && self.clip.is_finite()) {
+            return Err(Error::Config(format!(
+                "--clip must be >= 0, got {}",
+                self.clip
+            )));
+        }
+        self.optimizer.validate()?;
+        self.schedule.validate()
+    }
+}
+
+/// Where a run stands, for progress displays.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// Completed passes over the training examples.
+    pub epoch: u64,
+    /// Steps of the whole run, when the stopping rule fixes them.
+    pub total_steps: Option<u64>,
+    /// Fraction of the budget used, in `[0, 1]`.
+    pub fraction: f64,
+    /// Mean training loss since the last validation.
+    pub train_loss: f64,
+    /// Learning rate of the last step.
+    pub lr: f64,
+    /// Seconds of training so far.
+    pub seconds: f64,
+    /// Best validation loss so far and the step it was reached at.
+    pub best: Option<(f64, u64)>,
+}
+
+/// Progress callbacks of [`run`].
+pub trait Observer {
+    /// After every step.
+    fn step(&mut self, _progress: &Progress) {}
+    /// After every validation; `improved` when the model was kept as the best.
+    fn validated(&mut self, _progress: &Progress, _validation: &Validation, _improved: bool) {}
+}
+
+/// An observer that shows nothing.
+impl Observer for () {}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// Steps taken.
+    pub steps: u64,
+    /// Passes over the training examples begun (the last may be partial).
+    pub epochs: u64,
+    /// The best validation and the step it came from (step 0: the untrained model).
+    pub best: (Validation, u64),
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Whether `stop` (Ctrl-C) ended the run.
+    pub interrupted: bool,
+    /// Seconds of training (validation not counted).
+    pub seconds: f64,
+}
+
+/// Trains `task` under `settings`: validates the untrained model, then steps until the budget
+/// is spent, early stopping ends the run, or `stop` is raised, validating every
+/// `validate_every` steps and at the end; the task keeps the parameters of the lowest
+/// validation loss through [`Task::keep_best`].
+///
+/// # Errors
+/// [`Error::Config`] for settings out of range, [`Error::Diverged`] when a loss or gradient is
+/// not finite (the best parameters kept so far are still the task's), or the task's errors.
+pub fn run(
+    task: &mut impl Task,
+    settings: &LoopSettings,
+    threads: &Threads,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+) -> Result<Summary> {
+    settings.validate()?;
+    let per_epoch = task.batches_per_epoch();
+    if per_epoch == 0 {
+        return Err(Error::Input("no training batches".into()));
+    }
+    let total_steps =
+        match settings.stop {
+            Stop::Steps(n) => Some(n),
+            Stop::Epochs(n) => Some(n.checked_mul(per_epoch).ok_or_else(|| {
+                Error::Config(format!("--epochs {n} × {per_epoch} steps overflows"))
+            })?),
+            Stop::TimeBudget(_) => None,
+        };
+    let mut optimizer = Optimizer::new(settings.optimizer.clone(), &task.param_sizes())?;
+    let mut rng = Rng::new(settings.seed);
+    let mut dropout_rng = Rng::new(settings.seed ^ 0xd0);
+    let first = task.validate(threads)?;
+    task.keep_best();
+    let mut best = (first, 0u64);
+    let mut progress = Progress {
+        step: 0,
+        epoch: 0,
+        total_steps,
+        fraction: 0.0,
+        train_loss: f64::NAN,
+        lr: settings.schedule.lr_at(0, 0.0),
+        seconds: 0.0,
+        best: Some((first.loss, 0)),
+    };
+    observer.validated(&progress, &first, true);
+    let (mut since_best, mut stopped_early, mut interrupted) = (0u64, false, false);
+    let (mut loss_sum, mut losses) = (0.0f64, 0u64);
+    let mut index = per_epoch; // start a pass at the first step
+    let done = |p: &Progress| match settings.stop {
+        Stop::TimeBudget(s) => p.seconds >= s,
+        _ => total_steps.is_some_and(|n| p.step >= n),
+    };
+    while !done(&progress) {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        let started = Instant::now();
+        if index == per_epoch {
+            task.start_epoch(&mut rng);
+            index = 0;
+            progress.epoch += 1;
+        }
+        let loss = task.train_batch(threads, index, &mut dropout_rng)?;
+        index += 1;
+        let step = progress.step + 1;
+        if !loss.is_finite() {
+            return Err(Error::Diverged(format!(
+                "step {step}: the training loss is {loss}; training stopped, the best model so far is kept (try a lower --lr)"
+            )));
+        }
+        let lr = settings.schedule.lr_at(progress.step, progress.fraction);
+        let (mut params, mut grads) = task.params_and_grads();
+        let norm = clip_grad_norm_in(threads, &mut grads, settings.clip);
+        if !norm.is_finite() {
+            return Err(Error::Diverged(format!(
+                "step {step}: the gradient norm is {norm}; training stopped, the best model so far is kept (try a lower --lr)"
+            )));
+        }
+        let grads: Vec<&[f32]> = grads.into_iter().map(|g| &*g).collect();
+        optimizer.step_in(threads, &mut params, &grads, lr);
+        progress.step = step;
+        progress.lr = lr;
+        progress.seconds += started.elapsed().as_secs_f64();
+        progress.fraction = match (settings.stop, total_steps) {
+            (Stop::TimeBudget(s), _) => (progress.seconds / s).min(1.0),
+            (_, Some(n)) => (step as f64 / n as f64).min(1.0),
+            _ => 0.0,
+        };
+        loss_sum += loss;
+        losses += 1;
+        progress.train_loss = loss_sum / losses as f64;
+        observer.step(&progress);
+        if !step.is_multiple_of(settings.validate_every) && !done(&progress) {
+            continue;
+        }
+        let v = task.validate(threads)?;
+        if !v.loss.is_finite() {
+            return Err(Error::Diverged(format!(
+                "step {step}: the validation loss is {}; training stopped, the best model so far is kept (try a lower --lr)",
+                v.loss
+            )));
+        }
+        let e = &settings.early_stopping;
+        let improved = v.loss < best.0.loss - e.min_delta * best.0.loss.abs();
+        if improved {
+            task.keep_best();
+            best = (v, step);
+            since_best = 0;
+        } else {
+            since_best += 1;
+        }
+        progress.best = Some((best.0.loss, best.1));
+        observer.validated(&progress, &v, improved);
+        (loss_sum, losses) = (0.0, 0);
+        if e.patience > 0 && since_best >= e.patience && step >= e.min_steps && !done(&progress) {
+            stopped_early = true;
+            break;
+        }
+    }
+    Ok(Summary {
+        steps: progress.step,
+        epochs: progress.epoch,
+        best,
+        stopped_early,
+        interrupted,
+        seconds: progress.seconds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::{OptimizerKind, ScheduleKind};
+
+    /// Fits `w` to minimise `(w - target)²` over examples; validation measures the same loss
+    /// against `val_target`, so that training past it overfits.
+    struct Quadratic {
+        w: Vec<f32>,
+        grad: Vec<f32>,
+        best: Vec<f32>,
+        target: f32,
+        val_target: f32,
+        order: Vec<usize>,
+        examples: usize,
+        batch: usize,
+    }
+
+    impl Task for Quadratic {
+        fn batches_per_epoch(&self) -> u64 {
+            self.examples.div_ceil(self.batch) as u64
+        }
+        fn start_epoch(&mut self, rng: &mut Rng) {
+            self.order = (0..self.examples).collect();
+            rng.shuffle(&mut self.order);
+        }
+        fn train_batch(&mut self, _: &Threads, _: u64, _: &mut Rng) -> Result<f64> {
+            let d = self.w[0] - self.target;
+            self.grad[0] = 2.0 * d;
+            Ok((d * d) as f64)
+        }
+        fn param_sizes(&self) -> Vec<usize> {
+            vec![1]
+        }
+        fn params_and_grads(&mut self) -> (Vec<&mut [f32]>, Vec<&mut [f32]>) {
+            (vec![&mut self.w[..]], vec![&mut self.grad[..]])
+        }
+        fn validate(&mut self, _: &Threads) -> Result<Validation> {
+            let d = (self.w[0] - self.val_target) as f64;
+            Ok(Validation {
+                loss: d * d,
+                score: None,
+            })
+        }
+        fn keep_best(&mut self) {
+            self.best = self.w.clone();
+        }
+    }
+
+    fn task() -> Quadratic {
+        Quadratic {
+            w: vec![0.0],
+            grad: vec![0.0],
+            best: vec![],
+            target: 2.0,
+            val_target: 1.0,
+            order: vec![],
+            examples: 10,
+            batch: 4,
+        }
+    }
+
+    fn settings(stop: Stop, patience: u64, min_steps: u64) -> LoopSettings {
+        let mut optimizer = OptimizerConfig::new(OptimizerKind::Sgd);
+        optimizer.momentum = 0.0;
+        LoopSettings {
+            stop,
+            optimizer,
+            schedule: Schedule {
+                kind: ScheduleKind::Constant,
+                lr: 0.05,
+                warmup_steps: 0,
+                min_lr: 0.0,
+                step_fraction: 0.25,
+                gamma: 0.5,
+            },
+            clip: 0.0,
+            validate_every: 1,
+            early_stopping: EarlyStopping {
+                patience,
+                min_delta: 1e-4,
+                min_steps,
+            },
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn keeps_the_lowest_validation_loss_and_stops_when_it_rises() {
+        let mut t = task();
+        let s = settings(Stop::Steps(1000), 5, 0);
+        let summary = run(
+            &mut t,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        // w rises from 0 towards 2; validation is best near w = 1, and rises after.
+        assert!((t.best[0] - 1.0).abs() < 0.11, "best w {}", t.best[0]);
+        assert!(summary.stopped_early && summary.steps < 1000);
+        assert_eq!(summary.steps, summary.best.1 + 5);
+    }
+
+    #[test]
+    fn no_early_stop_before_min_steps_and_budgets_count_steps() {
+        let mut t = task();
+        let s = settings(Stop::Steps(60), 5, 60);
+        let summary = run(
+            &mut t,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(summary.steps, 60);
+        assert!(!summary.stopped_early);
+        let mut t = task();
+        let s = settings(Stop::Epochs(4), 0, 0);
+        let summary = run(
+            &mut t,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!((summary.steps, summary.epochs), (12, 4));
+    }
+
+    #[test]
+    fn a_raised_stop_flag_ends_the_run_and_a_nan_loss_is_an_error() {
+        let mut t = task();
+        let s = settings(Stop::Steps(10), 0, 0);
+        let summary = run(
+            &mut t,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(true),
+        )
+        .unwrap();
+        assert!(summary.interrupted && summary.steps == 0);
+        let mut t = task();
+        t.target = f32::NAN;
+        let err = run(
+            &mut t,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        );
+        assert!(matches!(err, Err(Error::Diverged(m)) if m.contains("step 1")));
+    }
+}
