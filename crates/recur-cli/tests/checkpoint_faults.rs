@@ -7,16 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 mod common;
-use common::{recur, temp};
-
-/// A file under `tests/fixtures/cases/` (copies of the shared failing inputs).
-fn case(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/cases")
-        .join(name)
-        .display()
-        .to_string()
-}
+use common::{case, recur, temp};
 
 /// Asserts status 2 and one line of stderr holding every one of `needles`; returns the line.
 fn refused(out: &Output, what: &str, needles: &[&str]) -> String {
