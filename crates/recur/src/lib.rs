@@ -18,6 +18,7 @@
 
 pub mod bench;
 pub mod charlm;
+pub mod checkpoint;
 pub mod classify;
 mod config;
 mod error;

@@ -292,6 +292,15 @@ fn mutate_text(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
 /// Loads the checkpoint in `dir` as `kind` and, if it loads, runs it on a little data.
 fn load_and_run(kind: Kind, dir: &Path, text: &str) -> bool {
     let threads = Threads::single();
+    // The one entry point for any checkpoint never panics either, and agrees with the loaders.
+    if let Ok(opened) = recur::checkpoint::open(dir) {
+        let task = match opened {
+            recur::checkpoint::Checkpoint::CharLm(_) => recur::checkpoint::Task::CharLm,
+            recur::checkpoint::Checkpoint::Classifier(_) => recur::checkpoint::Task::Classify,
+            recur::checkpoint::Checkpoint::Forecaster(_) => recur::checkpoint::Task::Forecast,
+        };
+        assert_eq!(recur::checkpoint::task(dir).unwrap(), task);
+    }
     match kind {
         Kind::CharLm => {
             let mut ok = false;
@@ -361,8 +370,16 @@ fn fuzzed_checkpoints_load_or_fail_without_panicking() {
     let work = root.join("work");
     for (kind, dir) in &kinds {
         let originals = files(dir);
-        // The unmutated checkpoint loads.
+        // The unmutated checkpoint loads, also through the one entry point, as its task.
         assert!(load_and_run(*kind, dir, &text), "{kind:?} does not load");
+        let task = recur::checkpoint::task(dir).unwrap();
+        let expected = match kind {
+            Kind::CharLm => recur::checkpoint::Task::CharLm,
+            Kind::NumericClassifier | Kind::TextClassifier => recur::checkpoint::Task::Classify,
+            Kind::Forecaster => recur::checkpoint::Task::Forecast,
+        };
+        assert_eq!(task, expected);
+        assert!(recur::checkpoint::open(dir).is_ok());
         for round in 0..rounds {
             let _ = std::fs::remove_dir_all(&work);
             std::fs::create_dir_all(&work).unwrap();

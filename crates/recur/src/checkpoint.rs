@@ -1,0 +1,82 @@
+//! One entry point for every checkpoint directory: reads its `config.json`, tells its task, and
+//! loads the model with every field and tensor checked (`docs/CHECKPOINT.md`).
+//!
+//! ```no_run
+//! use recur::checkpoint::{open, Checkpoint};
+//! match open(std::path::Path::new("runs/char-lm/best"))? {
+//!     Checkpoint::CharLm(lm) => println!("a character model of {} characters", lm.vocab.len()),
+//!     Checkpoint::Classifier(c) => println!("a classifier of {} classes", c.config().classes.len()),
+//!     Checkpoint::Forecaster(f) => println!("a forecaster of horizon {}", f.model.config().horizon),
+//! }
+//! # Ok::<(), recur::Error>(())
+//! ```
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// The task a checkpoint was trained for (`config.json`'s `task`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// `"char-lm"`: a character-level language model ([`crate::charlm`]).
+    CharLm,
+    /// `"classify"`: a sequence classifier ([`crate::classify`]).
+    Classify,
+    /// `"forecast"`: a forecaster ([`crate::forecast`]).
+    Forecast,
+}
+
+/// A loaded checkpoint of any task.
+#[derive(Debug)]
+pub enum Checkpoint {
+    /// A character model with its vocabulary.
+    CharLm(crate::charlm::checkpoint::Loaded),
+    /// A classifier, with its classes and feature scaling.
+    Classifier(crate::classify::model::Classifier),
+    /// A forecaster and the settings it was trained with.
+    Forecaster(crate::forecast::model::LoadedForecaster),
+}
+
+/// The task of the checkpoint in `dir`, from its `config.json`.
+///
+/// # Errors
+/// [`Error::Io`] when `config.json` cannot be read; [`Error::Format`] when it is not JSON, is
+/// not a recur checkpoint, or names an unknown task.
+pub fn task(dir: &Path) -> Result<Task> {
+    let path = dir.join("config.json");
+    if !dir.is_dir() {
+        return Err(Error::format(dir, "no such checkpoint directory"));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = crate::input::strip_bom(&text);
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::format(&path, format!("not JSON ({e})")))?;
+    if v.get("format").and_then(|f| f.as_str()) != Some("recur") {
+        return Err(Error::format(
+            &path,
+            "not a recur checkpoint (format is not \"recur\")",
+        ));
+    }
+    match v.get("task").and_then(|t| t.as_str()) {
+        Some("char-lm") => Ok(Task::CharLm),
+        Some("classify") => Ok(Task::Classify),
+        Some("forecast") => Ok(Task::Forecast),
+        Some(other) => Err(Error::format(
+            &path,
+            format!("task {other:?} is not one of \"char-lm\", \"classify\", \"forecast\""),
+        )),
+        None => Err(Error::format(&path, "field 'task' is missing")),
+    }
+}
+
+/// Loads the checkpoint in `dir`, whatever its task.
+///
+/// # Errors
+/// As [`task`], then as the task's loader: a field or tensor that does not fit names the file
+/// and the field or tensor.
+pub fn open(dir: &Path) -> Result<Checkpoint> {
+    Ok(match task(dir)? {
+        Task::CharLm => Checkpoint::CharLm(crate::charlm::checkpoint::load(dir)?),
+        Task::Classify => Checkpoint::Classifier(crate::classify::model::load(dir)?),
+        Task::Forecast => Checkpoint::Forecaster(crate::forecast::model::load(dir)?),
+    })
+}
