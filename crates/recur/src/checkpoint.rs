@@ -29,11 +29,11 @@ pub enum Task {
 #[derive(Debug)]
 pub enum Checkpoint {
     /// A character model with its vocabulary.
-    CharLm(crate::charlm::checkpoint::Loaded),
+    CharLm(Box<crate::charlm::checkpoint::Loaded>),
     /// A classifier, with its classes and feature scaling.
-    Classifier(crate::classify::model::Classifier),
+    Classifier(Box<crate::classify::model::Classifier>),
     /// A forecaster and the settings it was trained with.
-    Forecaster(crate::forecast::model::LoadedForecaster),
+    Forecaster(Box<crate::forecast::model::LoadedForecaster>),
 }
 
 /// The task of the checkpoint in `dir`, from its `config.json`.
@@ -75,8 +75,8 @@ pub fn task(dir: &Path) -> Result<Task> {
 /// and the field or tensor.
 pub fn open(dir: &Path) -> Result<Checkpoint> {
     Ok(match task(dir)? {
-        Task::CharLm => Checkpoint::CharLm(crate::charlm::checkpoint::load(dir)?),
-        Task::Classify => Checkpoint::Classifier(crate::classify::model::load(dir)?),
-        Task::Forecast => Checkpoint::Forecaster(crate::forecast::model::load(dir)?),
+        Task::CharLm => Checkpoint::CharLm(Box::new(crate::charlm::checkpoint::load(dir)?)),
+        Task::Classify => Checkpoint::Classifier(Box::new(crate::classify::model::load(dir)?)),
+        Task::Forecast => Checkpoint::Forecaster(Box::new(crate::forecast::model::load(dir)?)),
     })
 }
