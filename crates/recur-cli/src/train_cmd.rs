@@ -143,7 +143,13 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 fn read_training_text(flag: &Option<PathBuf>) -> Result<(String, String)> {
     match flag {
-        Some(path) => Ok((path.display().to_string(), read_text(path)?)),
+        // The absolute path goes into the checkpoint, so that --resume finds the text from any
+        // working directory.
+        Some(path) => {
+            let text = read_text(path)?;
+            let name = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            Ok((name.display().to_string(), text))
+        }
         None => Ok((BUNDLED_NAME.to_string(), BUNDLED_TEXT.to_string())),
     }
 }
@@ -312,7 +318,14 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
             (None, Some(t)) if t.text != BUNDLED_NAME => Some(PathBuf::from(&t.text)),
             _ => None,
         };
-        let (_, text) = read_training_text(&text_flag)?;
+        let (_, text) = read_training_text(&text_flag).map_err(|e| match (&args.text, e) {
+            (None, Error::Io { path, source }) => Error::Input(format!(
+                "{}: {source} (the training text recorded in {}; give its new place with --text)",
+                path.display(),
+                dir.join("config.json").display()
+            )),
+            (_, e) => e,
+        })?;
         let trainer = Trainer::resume(dir, &text, stop_flag(args))?;
         let out = match &args.out {
             Some(out) if !same_dir(out, dir) => RunDir::open(out, out_policy(args))?,

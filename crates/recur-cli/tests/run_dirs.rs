@@ -225,3 +225,78 @@ fn killed_at_each_step_of_a_save_a_checkpoint_loads() {
         }
     }
 }
+
+/// The training text is recorded by its absolute path: a run started with a relative path
+/// resumes from any working directory, and a text that moved is named with where it came from.
+#[test]
+fn resume_finds_a_relative_text_from_another_directory() {
+    let dir = temp("relative");
+    std::fs::copy(case("letters.txt"), dir.join("letters.txt")).unwrap();
+    let run = |cwd: &Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_recur"))
+            .args(args)
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    };
+    let first = run(
+        &dir,
+        &[
+            "train",
+            "--text",
+            "letters.txt",
+            "--hidden",
+            "8",
+            "--embed",
+            "4",
+            "--batch-size",
+            "2",
+            "--seq-len",
+            "8",
+            "--steps",
+            "2",
+            "--quiet",
+            "--sample-length",
+            "0",
+            "--out",
+            "run",
+        ],
+    );
+    assert!(first.status.success());
+    let out = dir.join("run").display().to_string();
+    let resumed = run(
+        Path::new("/"),
+        &[
+            "train",
+            "--resume",
+            &out,
+            "--steps",
+            "4",
+            "--quiet",
+            "--sample-length",
+            "0",
+        ],
+    );
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    std::fs::rename(dir.join("letters.txt"), dir.join("moved.txt")).unwrap();
+    let moved = run(
+        Path::new("/"),
+        &[
+            "train",
+            "--resume",
+            &out,
+            "--steps",
+            "6",
+            "--quiet",
+            "--sample-length",
+            "0",
+        ],
+    );
+    let err = String::from_utf8_lossy(&moved.stderr);
+    assert_eq!(moved.status.code(), Some(2), "{err}");
+    assert!(err.contains("letters.txt") && err.contains("config.json") && err.contains("--text"));
+}
