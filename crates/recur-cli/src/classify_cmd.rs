@@ -71,10 +71,16 @@ struct TrainArgs {
     /// Text: most frequent characters with their own embedding
     #[arg(long, default_value_t = 200)]
     max_vocab: usize,
-    /// Maximum epochs
+    /// Maximum epochs (passes over the training split)
     #[arg(long, default_value_t = 60)]
     epochs: usize,
-    /// Epochs without a better validation accuracy before stopping
+    /// Stop after this many optimiser steps instead of --epochs
+    #[arg(long, conflicts_with = "time_budget")]
+    steps: Option<u64>,
+    /// Train for this many seconds instead of --epochs
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// Epochs (one validation each) without a lower validation loss before stopping
     #[arg(long, default_value_t = 10)]
     patience: usize,
     /// Sequences per step
@@ -243,6 +249,8 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         max_vocab: a.max_vocab,
         val_frac: a.val_frac,
         epochs: a.epochs,
+        steps: a.steps,
+        time_budget: a.time_budget,
         patience: a.patience,
         batch_size: a.batch_size,
         lr: a.lr,
@@ -250,22 +258,19 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     };
     settings.validate()?;
     crate::warn_inert_dropout(settings.dropout, settings.layers);
-    let quiet = a.quiet;
-    let trained = train(&train_data, &settings, &threads, |epoch, loss, acc| {
-        if !quiet {
-            eprintln!("epoch {epoch}: training loss {loss:.4}, validation accuracy {acc:.4}");
-        }
-    })
-    .map_err(|e| {
-        crate::with_flags(
-            e,
-            &[
-                ("hidden_size", "--hidden"),
-                ("embed_dim", "--embed"),
-                ("num_layers", "--layers"),
-            ],
-        )
-    })?;
+    let mut lines = crate::progress::LoopLines::new(a.quiet, "accuracy");
+    crate::catch_ctrl_c();
+    let trained =
+        train(&train_data, &settings, &threads, &mut lines, &crate::STOP).map_err(|e| {
+            crate::with_flags(
+                e,
+                &[
+                    ("hidden_size", "--hidden"),
+                    ("embed_dim", "--embed"),
+                    ("num_layers", "--layers"),
+                ],
+            )
+        })?;
     let model = trained.model;
     let truth = test_data.class_ids(&model.config().classes)?;
     let probs = predict(&model, &threads, &test_data, 64)?;
@@ -283,8 +288,8 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r)?.as_bytes())
     })?;
     eprintln!(
-        "trained {} epochs; best validation accuracy {:.4}",
-        trained.epochs, trained.val_accuracy
+        "{}",
+        crate::progress::loop_summary(&trained.summary, "accuracy")
     );
     outln!(
         "test ({}):",
@@ -296,7 +301,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     )?;
     print_report(&r)?;
     eprintln!("checkpoint and report in {}", out.path().display());
-    Ok(ExitCode::SUCCESS)
+    Ok(crate::finished())
 }
 
 fn run_eval(a: EvalArgs) -> Result<ExitCode> {

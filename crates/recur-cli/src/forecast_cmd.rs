@@ -60,7 +60,13 @@ pub struct ForecastArgs {
     /// Maximum passes over the training windows
     #[arg(long, default_value_t = 300)]
     epochs: usize,
-    /// Stop after this many epochs without a better validation loss
+    /// Stop after this many optimiser steps instead of --epochs
+    #[arg(long, conflicts_with = "time_budget")]
+    steps: Option<u64>,
+    /// Train for this many seconds instead of --epochs
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// Epochs (one validation each) without a lower validation loss before stopping
     #[arg(long, default_value_t = 40)]
     patience: usize,
     /// Windows per step
@@ -84,6 +90,9 @@ pub struct ForecastArgs {
     /// Print the metrics as one JSON object
     #[arg(long)]
     json: bool,
+    /// No progress lines
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Runs `recur forecast`.
@@ -124,12 +133,16 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         hidden: args.hidden,
         layers: args.layers,
         epochs: args.epochs,
+        steps: args.steps,
+        time_budget: args.time_budget,
         patience: args.patience,
         batch_size: args.batch_size,
         lr: args.lr,
         seed: args.seed,
     };
-    let r = forecast(&series, &settings, &threads).map_err(|e| {
+    let mut lines = crate::progress::LoopLines::new(args.quiet, "");
+    crate::catch_ctrl_c();
+    let r = forecast(&series, &settings, &threads, &mut lines, &crate::STOP).map_err(|e| {
         crate::with_flags(
             e,
             &[
@@ -172,6 +185,9 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         "settings": settings,
         "metrics": metrics,
     });
+    if !args.quiet {
+        eprintln!("{}", crate::progress::loop_summary(&r.summary, ""));
+    }
     let svg = plot(
         &args.target,
         &series.target,
@@ -224,7 +240,7 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
             out.path().display()
         )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(crate::finished())
 }
 
 /// History, test truth and the model's forecast against the point index, as an SVG chart.

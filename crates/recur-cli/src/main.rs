@@ -123,6 +123,33 @@ pub fn warn_inert_dropout(dropout: f64, layers: usize) {
     }
 }
 
+/// Raised by Ctrl-C (once [`catch_ctrl_c`] is installed): training finishes its step and saves.
+pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the first Ctrl-C raise [`STOP`] (the run finishes its step, saves and exits 130) and a
+/// second one exit at once.
+pub fn catch_ctrl_c() {
+    use std::sync::atomic::Ordering;
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!(
+                "\ninterrupted again: exiting without saving (the last checkpoint is intact)"
+            );
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing this step and saving (Ctrl-C again to quit now)");
+    });
+}
+
+/// The exit status of a run that ended normally, or 130 after a Ctrl-C.
+pub fn finished() -> ExitCode {
+    if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// How errors name standard output.
 pub const STDOUT: &str = "standard output";
 

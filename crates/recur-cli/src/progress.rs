@@ -189,3 +189,97 @@ impl Observer for Progress {
         }
     }
 }
+
+/// Progress of the shared training loop ([`recur::training`]) on stderr: a validation line at
+/// most every two seconds (a training-loss line every ten on long epochs), nothing with
+/// `--quiet`.
+pub struct LoopLines {
+    quiet: bool,
+    /// What the validation score is, e.g. "accuracy".
+    score: &'static str,
+    last: Instant,
+}
+
+impl LoopLines {
+    /// Lines naming the task's score `score`, unless `quiet`.
+    pub fn new(quiet: bool, score: &'static str) -> Self {
+        LoopLines {
+            quiet,
+            score,
+            last: Instant::now() - Duration::from_secs(3600),
+        }
+    }
+
+    fn head(p: &recur::training::Progress) -> String {
+        let step = match p.total_steps {
+            Some(n) => format!("step {}/{n}", p.step),
+            None => format!(
+                "step {} ({:.0}% of the time budget)",
+                p.step,
+                100.0 * p.fraction
+            ),
+        };
+        format!("{step}, epoch {}", p.epoch)
+    }
+}
+
+impl recur::training::Observer for LoopLines {
+    fn step(&mut self, p: &recur::training::Progress) {
+        if !self.quiet && self.last.elapsed() >= Duration::from_secs(10) {
+            self.last = Instant::now();
+            eprintln!(
+                "{}: training loss {:.4} | {}",
+                Self::head(p),
+                p.train_loss,
+                clock(p.seconds)
+            );
+        }
+    }
+
+    fn validated(
+        &mut self,
+        p: &recur::training::Progress,
+        v: &recur::training::Validation,
+        improved: bool,
+    ) {
+        if self.quiet || self.last.elapsed() < Duration::from_secs(2) {
+            return;
+        }
+        self.last = Instant::now();
+        let score = v
+            .score
+            .map_or(String::new(), |s| format!(", {} {s:.4}", self.score));
+        let train = if p.step == 0 {
+            "untrained".to_string()
+        } else {
+            format!("training loss {:.4}", p.train_loss)
+        };
+        eprintln!(
+            "{}: {train}, validation loss {:.4}{score}{}",
+            Self::head(p),
+            v.loss,
+            if improved { " (best so far)" } else { "" }
+        );
+    }
+}
+
+/// One line on how a run of the shared loop ended.
+pub fn loop_summary(s: &recur::training::Summary, score: &str) -> String {
+    let (best, at) = s.best;
+    let ended = if s.interrupted {
+        " (interrupted)"
+    } else if s.stopped_early {
+        " (stopped early: no lower validation loss for the patience)"
+    } else {
+        ""
+    };
+    format!(
+        "trained {} steps ({} epochs) in {}{ended}; kept the model of step {at}: validation loss {:.4}{}",
+        s.steps,
+        s.epochs,
+        clock(s.seconds),
+        best.loss,
+        best.score
+            .map_or(String::new(), |v| format!(", {score} {v:.4}"))
+    )
+}

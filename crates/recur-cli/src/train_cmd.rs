@@ -13,7 +13,6 @@ use recur::rundir::{self, OutPolicy, RunDir};
 use recur::{CellType, Error, Nonlinearity, Result, Rng};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The bundled default text, compiled in so that `recur train` works from any directory.
 const BUNDLED_TEXT: &str = include_str!("../../../data/moby_dick.txt");
@@ -138,8 +137,6 @@ pub struct TrainArgs {
     #[arg(long)]
     quiet: bool,
 }
-
-static STOP: AtomicBool = AtomicBool::new(false);
 
 fn read_training_text(flag: &Option<PathBuf>) -> Result<(String, String)> {
     match flag {
@@ -417,23 +414,13 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             );
         }
     }
-    let _ = ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            eprintln!(
-                "\ninterrupted again: exiting without saving (the last checkpoint is intact)"
-            );
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\ninterrupted: finishing this step and saving a checkpoint (Ctrl-C again to quit now)"
-        );
-    });
+    crate::catch_ctrl_c();
     let mut progress = Progress::new(mode);
     let summary = trainer.run(
         &threads,
         &mut out_dir,
         &mut progress,
-        &STOP,
+        &crate::STOP,
         args.stop_after,
     );
     progress.finish();
@@ -447,11 +434,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             out.display()
         );
         // A Ctrl-C ends with the status shells expect of an interrupted command.
-        return Ok(if STOP.load(Ordering::SeqCst) {
-            ExitCode::from(130)
-        } else {
-            ExitCode::SUCCESS
-        });
+        return Ok(crate::finished());
     }
     if mode != Mode::Quiet {
         eprintln!(

@@ -414,7 +414,8 @@ fn library_functions_return_errors_on_bad_arguments() {
     assert!(numeric
         .run(&threads, &good, &[0], Some(&[0, 1]), None, None)
         .is_err());
-    let mut grads = vec![vec![0.0f32; 3]];
+    // Gradients shaped for another model.
+    let mut grads = text_model.zero_grads();
     assert!(numeric
         .run(&threads, &good, &[0], Some(&[0]), Some(&mut grads), None)
         .is_err());
@@ -433,7 +434,12 @@ fn library_functions_return_errors_on_bad_arguments() {
         let x = Tensor::new("x", &shape, vec![0.1f32; n]).unwrap();
         assert!(f.run(&threads, &x, None, None).is_err(), "{shape:?}");
     }
-    let mut grads = vec![vec![0.0f32; 1]; 3];
+    // Gradients shaped for another forecaster.
+    let mut other = forecaster_config();
+    other.hidden_size += 1;
+    let mut grads = Forecaster::new(other, &mut Rng::new(1))
+        .unwrap()
+        .zero_grads();
     assert!(f
         .run(&threads, &x, Some(&[0.0; 6]), Some(&mut grads))
         .is_err());

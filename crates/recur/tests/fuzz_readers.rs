@@ -115,6 +115,8 @@ fn settings() -> ForecastSettings {
         hidden: 2,
         layers: 1,
         epochs: 1,
+        steps: None,
+        time_budget: None,
         patience: 1,
         batch_size: 8,
         lr: 1e-2,
@@ -180,7 +182,13 @@ fn mutated_files_never_panic_a_reader() {
                             // Train on a share of them: scaling and forecasts must hold too.
                             if round % 8 == 0 {
                                 forecasts += 1;
-                                if let Ok(r) = run(&s, &settings(), &threads) {
+                                if let Ok(r) = run(
+                                    &s,
+                                    &settings(),
+                                    &threads,
+                                    &mut (),
+                                    &std::sync::atomic::AtomicBool::new(false),
+                                ) {
                                     for m in &r.results {
                                         assert!(m.forecast.iter().all(|v| v.is_finite()));
                                     }

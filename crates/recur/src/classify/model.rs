@@ -6,38 +6,16 @@ use super::data::{Dataset, Item};
 use crate::config::{CellType, RecurrentConfig};
 use crate::error::{Error, Result};
 use crate::io::NamedTensor;
+use crate::nn::loss::CrossEntropyLoss;
+use crate::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, LinearGrads, PoolShape};
 use crate::recurrent::{ForwardArgs, Recurrent};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
-use recur_kernels::{matmul, softmax_cross_entropy, Accum, Operand, Threads};
+use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// How a sequence's outputs become one feature vector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Pooling {
-    /// The final state of each direction (the last valid step forward, the first backward).
-    Last,
-    /// The mean of the outputs over the valid steps.
-    Mean,
-    /// The elementwise maximum of the outputs over the valid steps.
-    Max,
-}
-
-impl std::str::FromStr for Pooling {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "last" => Ok(Pooling::Last),
-            "mean" => Ok(Pooling::Mean),
-            "max" => Ok(Pooling::Max),
-            _ => Err(Error::Config(format!(
-                "pooling '{s}' is not one of last, mean, max"
-            ))),
-        }
-    }
-}
+pub use crate::nn::Pooling;
 
 /// Everything that defines a classifier besides its weights (stored as `config.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -177,18 +155,46 @@ fn config_message(e: &Error) -> String {
     }
 }
 
-/// A classifier.
+/// A classifier: `embedding` (text only) → `rnn` → pooling → `head`, the blocks of
+/// [`crate::nn`] and [`Recurrent`].
 #[derive(Clone, Debug)]
 pub struct Classifier {
     config: ClassifierConfig,
-    /// `[V + 1, E]` for text (the last row for unknown characters); empty for numeric input.
-    embedding: Vec<f32>,
+    /// `[V + 1, E]` for text (the last row for characters outside the vocabulary).
+    embedding: Option<Embedding<f32>>,
     rnn: Recurrent<f32>,
-    /// `[C, D·H]`.
-    head_weight: Vec<f32>,
-    /// `[C]`.
-    head_bias: Vec<f32>,
+    /// `[C, D·H]` and `[C]`.
+    head: Linear<f32>,
     char_ids: HashMap<char, usize>,
+}
+
+/// Gradients of a [`Classifier`], shaped as its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassifierGrads {
+    /// `[V + 1, E]` for text.
+    pub embedding: Option<Vec<f32>>,
+    /// The recurrent layers' parameters, in [`Recurrent::params`] order.
+    pub rnn: Vec<f32>,
+    /// The head.
+    pub head: LinearGrads<f32>,
+}
+
+impl ClassifierGrads {
+    /// The buffers in the order of [`Classifier::buffers_mut`].
+    pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
+        let mut v: Vec<&mut [f32]> = Vec::new();
+        v.extend(self.embedding.as_deref_mut());
+        v.push(&mut self.rnn);
+        v.extend(self.head.buffers_mut());
+        v
+    }
+
+    /// Sets every gradient to zero.
+    pub fn zero(&mut self) {
+        for b in self.buffers_mut() {
+            b.fill(0.0);
+        }
+    }
 }
 
 /// Loss and correct predictions of a batch.
@@ -364,34 +370,45 @@ impl ClassifierConfig {
 }
 
 impl Classifier {
-    /// A freshly initialised classifier (PyTorch's schemes; embedding `N(0, 1)`).
+    /// A freshly initialised classifier with PyTorch's schemes: the recurrent layers, then the
+    /// head (`nn.Linear`), then the embedding (`N(0, 1)`), drawn in that order from `rng`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the configuration is invalid ([`ClassifierConfig::validate`]).
     pub fn new(config: ClassifierConfig, rng: &mut Rng) -> Result<Self> {
         let mut model = Self::zeros(config)?;
         model.rnn = Recurrent::new(model.config.rnn(), rng)?;
-        let k = 1.0 / (model.rnn.config().output_size() as f64).sqrt();
-        for v in model.head_weight.iter_mut().chain(&mut model.head_bias) {
-            *v = rng.uniform_range(-k, k) as f32;
-        }
-        for v in &mut model.embedding {
-            *v = rng.normal() as f32;
+        model.head = model.head_config().init(rng);
+        if model.embedding.is_some() {
+            model.embedding = Some(model.embedding_config().init(rng)?);
         }
         Ok(model)
     }
 
+    fn head_config(&self) -> LinearConfig {
+        LinearConfig::new(self.config.rnn().output_size(), self.config.classes.len())
+    }
+
+    fn embedding_config(&self) -> EmbeddingConfig {
+        EmbeddingConfig::new(self.config.vocab.len() + 1, self.config.embed_dim)
+    }
+
     /// A classifier with every parameter zero (to be loaded); the configuration is validated
     /// first ([`ClassifierConfig::validate`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the configuration is invalid or its buffers cannot be allocated.
     pub fn zeros(config: ClassifierConfig) -> Result<Self> {
         config.validate()?;
         let rnn = Recurrent::zeros(config.rnn())?;
         let width = rnn.config().output_size();
         let c = config.classes.len();
         let embedding = if config.dims == 0 {
-            crate::try_zeros(
-                (config.vocab.len() + 1) * config.embed_dim,
-                "embedding.weight",
-            )?
+            // Sizes are within the parameter limit: `validate` checked them.
+            let e = EmbeddingConfig::new(config.vocab.len() + 1, config.embed_dim);
+            Some(e.zeros()?)
         } else {
-            Vec::new()
+            None
         };
         let char_ids = config
             .vocab
@@ -400,13 +417,21 @@ impl Classifier {
             .map(|(i, &c)| (c, i))
             .collect();
         Ok(Classifier {
-            head_weight: crate::try_zeros(c * width, "head.weight")?,
-            head_bias: crate::try_zeros(c, "head.bias")?,
+            head: LinearConfig::new(width, c).zeros(),
             config,
             embedding,
             rnn,
             char_ids,
         })
+    }
+
+    /// Zero gradients shaped as this model's parameters.
+    pub fn zero_grads(&self) -> ClassifierGrads {
+        ClassifierGrads {
+            embedding: self.embedding.as_ref().map(|e| vec![0.0; e.weight.len()]),
+            rnn: vec![0.0; self.rnn.params().len()],
+            head: LinearGrads::zeros_like(&self.head),
+        }
     }
 
     /// The configuration.
@@ -417,59 +442,51 @@ impl Classifier {
     /// Parameter buffers: embedding (text only), recurrent, head weight, head bias.
     pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
         let mut v: Vec<&mut [f32]> = Vec::new();
-        if !self.embedding.is_empty() {
-            v.push(&mut self.embedding);
+        if let Some(e) = &mut self.embedding {
+            v.push(&mut e.weight);
         }
         v.push(self.rnn.params_mut());
-        v.push(&mut self.head_weight);
-        v.push(&mut self.head_bias);
+        v.extend(self.head.buffers_mut());
         v
     }
 
     /// Sizes of the parameter buffers.
     pub fn buffer_sizes(&self) -> Vec<usize> {
         let mut v = Vec::new();
-        if !self.embedding.is_empty() {
-            v.push(self.embedding.len());
-        }
-        v.extend([
-            self.rnn.params().len(),
-            self.head_weight.len(),
-            self.head_bias.len(),
-        ]);
+        v.extend(self.embedding.as_ref().map(|e| e.weight.len()));
+        v.push(self.rnn.params().len());
+        v.push(self.head.weight.len());
+        v.extend(self.head.bias.as_ref().map(Vec::len));
         v
     }
 
     /// The parameters under PyTorch-style names.
     pub fn named_tensors(&self) -> Vec<NamedTensor<'_>> {
-        let c = self.config.classes.len();
-        let width = self.rnn.config().output_size();
         let mut out = Vec::new();
-        if !self.embedding.is_empty() {
-            let rows = self.config.vocab.len() + 1;
+        if let Some(e) = &self.embedding {
+            let c = e.config();
             out.push((
                 "embedding.weight".into(),
-                vec![rows, self.config.embed_dim],
-                &self.embedding[..],
+                vec![c.num_embeddings, c.embedding_dim],
+                &e.weight[..],
             ));
         }
         out.extend(self.rnn.named_tensors("rnn."));
-        out.push(("head.weight".into(), vec![c, width], &self.head_weight[..]));
-        out.push(("head.bias".into(), vec![c], &self.head_bias[..]));
+        out.extend(self.head.named_tensors("head."));
         out
     }
 
     /// Loads every parameter from a file written from [`Self::named_tensors`].
+    ///
+    /// # Errors
+    /// [`Error::Format`] naming the tensor that is missing, misshapen or left over.
     pub fn load_tensors(&mut self, mut file: crate::io::TensorFile) -> Result<()> {
-        let c = self.config.classes.len();
-        let width = self.rnn.config().output_size();
-        if !self.embedding.is_empty() {
-            let rows = self.config.vocab.len() + 1;
-            self.embedding = file.take("embedding.weight", &[rows, self.config.embed_dim])?;
+        if let Some(e) = &mut self.embedding {
+            let c = *e.config();
+            e.weight = file.take("embedding.weight", &[c.num_embeddings, c.embedding_dim])?;
         }
         self.rnn.load_tensors(&mut file, "rnn.")?;
-        self.head_weight = file.take("head.weight", &[c, width])?;
-        self.head_bias = file.take("head.bias", &[c])?;
+        self.head.load_tensors(&mut file, "head.")?;
         file.finish()
     }
 
@@ -510,52 +527,56 @@ impl Classifier {
         Ok(())
     }
 
-    /// Time-major padded input `[T_max, B, I]` and the lengths of sequences `idx` of `data`.
-    fn inputs(&self, data: &Dataset, idx: &[usize]) -> Result<(Tensor<f32>, Vec<usize>)> {
+    /// Token id of a character: its vocabulary index, or the shared row of unknown characters.
+    fn char_id(&self, c: char) -> u32 {
+        self.char_ids
+            .get(&c)
+            .copied()
+            .unwrap_or(self.config.vocab.len()) as u32
+    }
+
+    /// Time-major padded input `[T_max, B, I]` of sequences `idx` (zero past each end), their
+    /// lengths, and for text the `(position, token)` of every valid step.
+    fn inputs(&self, data: &Dataset, idx: &[usize]) -> Result<Inputs> {
         self.check_data(data, idx)?;
         let lengths: Vec<usize> = idx.iter().map(|&i| data.len_of(i)).collect();
         let steps = *lengths.iter().max().unwrap_or(&1);
         let b = idx.len();
         let width = self.rnn.config().input_size;
         let mut x = vec![0.0f32; steps * b * width];
+        let mut tokens = Vec::new();
         for (k, &i) in idx.iter().enumerate() {
             for t in 0..lengths[k] {
-                let row = &mut x[(t * b + k) * width..(t * b + k + 1) * width];
-                match &data.items[i] {
-                    Item::Numeric(v) => {
+                let at = t * b + k;
+                let row = &mut x[at * width..(at + 1) * width];
+                match (&data.items[i], &self.embedding) {
+                    (Item::Numeric(v), _) => {
                         for (j, r) in row.iter_mut().enumerate() {
                             *r = (v[t * width + j] - self.config.mean[j]) / self.config.std[j];
                         }
                     }
-                    Item::Text(chars) => {
-                        let id = self
-                            .char_ids
-                            .get(&chars[t])
-                            .copied()
-                            .unwrap_or(self.config.vocab.len());
-                        row.copy_from_slice(&self.embedding[id * width..(id + 1) * width]);
+                    (Item::Text(chars), Some(e)) => {
+                        let id = self.char_id(chars[t]);
+                        e.forward(&[id], row)?;
+                        tokens.push((at, id));
                     }
+                    (Item::Text(_), None) => unreachable!("check_data refuses text for numeric"),
                 }
             }
         }
-        Ok((Tensor::new("input", &[steps, b, width], x)?, lengths))
+        Ok(Inputs {
+            x: Tensor::new("input", &[steps, b, width], x)?,
+            lengths,
+            tokens,
+        })
     }
 
-    /// Class probabilities `[B, C]` of sequences `idx`; with `targets` and `grads` (training
-    /// mode, dropout from `rng`), also adds the gradient of the mean cross-entropy.
-    #[allow(clippy::too_many_arguments)]
-    pub fn run(
+    fn check_run_args(
         &self,
-        threads: &Threads,
-        data: &Dataset,
         idx: &[usize],
         targets: Option<&[u32]>,
-        grads: Option<&mut [Vec<f32>]>,
-        rng: Option<&mut Rng>,
-    ) -> Result<(Vec<f32>, BatchResult)> {
-        if idx.is_empty() {
-            return Ok((Vec::new(), BatchResult::default()));
-        }
+        grads: Option<&ClassifierGrads>,
+    ) -> Result<()> {
         let c = self.config.classes.len();
         if let Some(t) = targets {
             if t.len() != idx.len() {
@@ -571,210 +592,118 @@ impl Classifier {
                 )));
             }
         }
-        if let Some(g) = grads.as_deref() {
-            let sizes = self.buffer_sizes();
-            if g.len() != sizes.len() || g.iter().zip(&sizes).any(|(g, &n)| g.len() != n) {
-                return Err(Error::Input(format!(
-                    "grads: {} buffers of sizes {:?}, expected sizes {sizes:?}",
-                    g.len(),
-                    g.iter().map(Vec::len).collect::<Vec<_>>()
-                )));
+        if let Some(g) = grads {
+            let fits = g.embedding.as_ref().map(Vec::len)
+                == self.embedding.as_ref().map(|e| e.weight.len())
+                && g.rnn.len() == self.rnn.params().len()
+                && g.head.weight.len() == self.head.weight.len();
+            if !fits {
+                return Err(Error::Input(
+                    "grads: shaped for another model (use Classifier::zero_grads)".into(),
+                ));
             }
         }
-        let (x, lengths) = self.inputs(data, idx)?;
-        let (steps, b) = (x.shape()[0], idx.len());
+        Ok(())
+    }
+
+    /// Class probabilities `[B, C]` of sequences `idx` of `data`. With `targets`, also the mean
+    /// cross-entropy (`nn.CrossEntropyLoss`) and correct predictions; with `grads` as well
+    /// (training mode, dropout from `rng`), adds that loss's gradient into `grads`.
+    ///
+    /// # Errors
+    /// [`Error::Input`] for indices, targets or gradients that do not fit, or sequences of
+    /// another kind than the model reads.
+    pub fn run(
+        &self,
+        threads: &Threads,
+        data: &Dataset,
+        idx: &[usize],
+        targets: Option<&[u32]>,
+        grads: Option<&mut ClassifierGrads>,
+        rng: Option<&mut Rng>,
+    ) -> Result<(Vec<f32>, BatchResult)> {
+        if idx.is_empty() {
+            return Ok((Vec::new(), BatchResult::default()));
+        }
+        self.check_run_args(idx, targets, grads.as_deref())?;
+        let inputs = self.inputs(data, idx)?;
+        let (steps, b) = (inputs.x.shape()[0], idx.len());
         let rc = self.rnn.config();
-        let (h, dirs, layers) = (rc.hidden_size, rc.directions(), rc.num_layers);
-        let width = rc.output_size();
-        let mut out = self.rnn.forward(
-            threads,
-            &x,
-            ForwardArgs {
-                lengths: Some(&lengths),
-                h0: None,
-                c0: None,
-                dropout_rng: rng,
-            },
-        )?;
-        let o = out.output.data();
-        let hn = out.h_n.data();
-        let mut feat = vec![0.0f32; b * width];
-        let mut argmax = vec![
-            0usize;
-            if self.config.pooling == Pooling::Max {
-                b * width
-            } else {
-                0
-            }
-        ];
-        for k in 0..b {
-            let f = &mut feat[k * width..(k + 1) * width];
-            match self.config.pooling {
-                Pooling::Last => {
-                    for d in 0..dirs {
-                        let s = ((layers - 1) * dirs + d) * b + k;
-                        f[d * h..(d + 1) * h].copy_from_slice(&hn[s * h..(s + 1) * h]);
-                    }
-                }
-                Pooling::Mean => {
-                    for t in 0..lengths[k] {
-                        for (fj, &v) in f
-                            .iter_mut()
-                            .zip(&o[(t * b + k) * width..(t * b + k + 1) * width])
-                        {
-                            *fj += v;
-                        }
-                    }
-                    f.iter_mut().for_each(|v| *v /= lengths[k] as f32);
-                }
-                Pooling::Max => {
-                    f.fill(f32::NEG_INFINITY);
-                    for t in 0..lengths[k] {
-                        for j in 0..width {
-                            let v = o[(t * b + k) * width + j];
-                            if v > f[j] {
-                                f[j] = v;
-                                argmax[k * width + j] = t;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let mut logits = Vec::with_capacity(b * c);
-        for _ in 0..b {
-            logits.extend_from_slice(&self.head_bias);
-        }
-        let w = Operand::t(&self.head_weight, width);
-        matmul(
-            threads,
-            b,
-            c,
-            width,
-            Operand::new(&feat, width),
-            w,
-            &mut logits,
-            c,
-            Accum::Add,
-        );
-        let mut probs = logits.clone();
-        for row in probs.chunks_exact_mut(c) {
-            let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-            let mut s = 0.0;
-            for v in row.iter_mut() {
-                *v = (*v - m).exp();
-                s += *v;
-            }
-            row.iter_mut().for_each(|v| *v /= s);
-        }
+        let args = ForwardArgs {
+            lengths: Some(&inputs.lengths),
+            h0: None,
+            c0: None,
+            dropout_rng: rng,
+        };
+        let mut out = self.rnn.forward(threads, &inputs.x, args)?;
+        let shape = PoolShape {
+            steps,
+            batch: b,
+            width: rc.output_size(),
+            directions: rc.directions(),
+            lengths: &inputs.lengths,
+        };
+        let pooled = self.config.pooling.forward(out.output.data(), &shape)?;
+        let c = self.config.classes.len();
+        let mut logits = vec![0.0f32; b * c];
+        self.head.forward(threads, &pooled.features, &mut logits)?;
+        let probs = softmax_rows(&logits, c);
         let Some(targets) = targets else {
             return Ok((probs, BatchResult::default()));
         };
         let mut d_logits = grads.as_ref().map(|_| vec![0.0f32; b * c]);
-        let ce = softmax_cross_entropy(
-            &logits,
-            c,
-            targets,
-            d_logits.as_deref_mut(),
-            1.0 / b as f32,
-            &mut Vec::new(),
-        );
+        let ce =
+            CrossEntropyLoss::default().forward(&logits, c, targets, d_logits.as_deref_mut())?;
         let result = BatchResult {
-            loss_sum: ce.loss_sum,
+            loss_sum: ce.loss * b as f64,
             correct: ce.correct,
         };
         let (Some(grads), Some(d_logits)) = (grads, d_logits) else {
             return Ok((probs, result));
         };
-        let text = !self.embedding.is_empty();
-        let (emb_g, rest) = if text {
-            let (a, r) = grads.split_at_mut(1);
-            (Some(&mut a[0]), r)
-        } else {
-            (None, &mut grads[..])
-        };
-        let [rnn_g, w_g, b_g] = rest else {
-            unreachable!("three buffers")
-        };
-        matmul(
-            threads,
-            c,
-            width,
-            b,
-            Operand::t(&d_logits, c),
-            Operand::new(&feat, width),
-            w_g,
-            width,
-            Accum::Add,
-        );
-        for row in d_logits.chunks_exact(c) {
-            for (g, &d) in b_g.iter_mut().zip(row) {
-                *g += d;
-            }
-        }
-        let mut d_feat = vec![0.0f32; b * width];
-        let w = Operand::new(&self.head_weight, width);
-        matmul(
-            threads,
-            b,
-            width,
-            c,
-            Operand::new(&d_logits, c),
-            w,
-            &mut d_feat,
-            width,
-            Accum::Replace,
-        );
-        let mut d_out = Tensor::zeros(&[steps, b, width]);
-        let mut d_hn = Tensor::zeros(&[layers * dirs, b, h]);
-        for k in 0..b {
-            let df = &d_feat[k * width..(k + 1) * width];
-            match self.config.pooling {
-                Pooling::Last => {
-                    for d in 0..dirs {
-                        let s = ((layers - 1) * dirs + d) * b + k;
-                        d_hn.data_mut()[s * h..(s + 1) * h]
-                            .copy_from_slice(&df[d * h..(d + 1) * h]);
-                    }
-                }
-                Pooling::Mean => {
-                    for t in 0..lengths[k] {
-                        let row =
-                            &mut d_out.data_mut()[(t * b + k) * width..(t * b + k + 1) * width];
-                        for (r, &g) in row.iter_mut().zip(df) {
-                            *r = g / lengths[k] as f32;
-                        }
-                    }
-                }
-                Pooling::Max => {
-                    for j in 0..width {
-                        let t = argmax[k * width + j];
-                        d_out.data_mut()[(t * b + k) * width + j] = df[j];
-                    }
-                }
-            }
-        }
-        let d_in = self
-            .rnn
-            .backward(threads, &mut out.cache, rnn_g, &d_out, Some(&d_hn), None)?;
-        if let Some(eg) = emb_g {
-            let e = self.config.embed_dim;
-            for (k, &i) in idx.iter().enumerate() {
-                if let Item::Text(chars) = &data.items[i] {
-                    for (t, ch) in chars.iter().enumerate() {
-                        let id = self
-                            .char_ids
-                            .get(ch)
-                            .copied()
-                            .unwrap_or(self.config.vocab.len());
-                        let src = &d_in.input.data()[(t * b + k) * e..(t * b + k + 1) * e];
-                        for (g, &s) in eg[id * e..(id + 1) * e].iter_mut().zip(src) {
-                            *g += s;
-                        }
-                    }
-                }
-            }
+        let d_features =
+            self.head
+                .backward(threads, &pooled.features, &d_logits, &mut grads.head)?;
+        let d_out = self.config.pooling.backward(&pooled, &d_features, &shape)?;
+        let d_out = Tensor::new("output gradient", out.output.shape(), d_out)?;
+        let d_in =
+            self.rnn
+                .backward(threads, &mut out.cache, &mut grads.rnn, &d_out, None, None)?;
+        if let (Some(e), Some(g)) = (&self.embedding, &mut grads.embedding) {
+            let width = e.config().embedding_dim;
+            let (at, ids): (Vec<usize>, Vec<u32>) = inputs.tokens.iter().copied().unzip();
+            let rows: Vec<f32> = at
+                .iter()
+                .flat_map(|&a| &d_in.input.data()[a * width..(a + 1) * width])
+                .copied()
+                .collect();
+            e.backward(&ids, &rows, g)?;
         }
         Ok((probs, result))
     }
+}
+
+/// What [`Classifier::run`] feeds the recurrent layers.
+struct Inputs {
+    /// `[T_max, B, I]`.
+    x: Tensor<f32>,
+    /// `[B]`.
+    lengths: Vec<usize>,
+    /// Text: `(t·B + k, token)` of every valid step.
+    tokens: Vec<(usize, u32)>,
+}
+
+/// Row-wise softmax of `[N, C]` logits.
+fn softmax_rows(logits: &[f32], c: usize) -> Vec<f32> {
+    let mut probs = logits.to_vec();
+    for row in probs.chunks_exact_mut(c) {
+        let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let mut s = 0.0;
+        for v in row.iter_mut() {
+            *v = (*v - m).exp();
+            s += *v;
+        }
+        row.iter_mut().for_each(|v| *v /= s);
+    }
+    probs
 }

@@ -5,11 +5,13 @@ use super::data::{Dataset, Item};
 use super::model::{Classifier, ClassifierConfig, Pooling};
 use crate::config::CellType;
 use crate::error::{Error, Result};
-use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
+use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::rng::Rng;
+use crate::training::{self, EarlyStopping, LoopSettings, Observer, Stop, Task, Validation};
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicBool;
 
 /// Hyperparameters of `recur classify train`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,9 +34,15 @@ pub struct ClassifySettings {
     pub max_vocab: usize,
     /// Fraction of the training data (stratified) held out for early stopping.
     pub val_frac: f64,
-    /// Maximum epochs.
+    /// Maximum epochs (when neither `steps` nor `time_budget` is set).
     pub epochs: usize,
-    /// Epochs without a better validation score before stopping.
+    /// Stop after this many optimiser steps instead.
+    #[serde(default)]
+    pub steps: Option<u64>,
+    /// Stop after this many seconds of training instead.
+    #[serde(default)]
+    pub time_budget: Option<f64>,
+    /// Validations (one per epoch) without a lower validation loss before stopping.
     pub patience: usize,
     /// Sequences per step.
     pub batch_size: usize,
@@ -244,22 +252,100 @@ pub fn argmax_rows(probs: &[f32], classes: usize) -> Vec<u32> {
 
 /// What training produced.
 pub struct Trained {
-    /// The classifier of the best validation epoch.
+    /// The classifier of the lowest validation loss.
     pub model: Classifier,
-    /// Epochs run.
+    /// Epochs run (the last may be partial).
     pub epochs: usize,
     /// Validation accuracy of the kept model.
     pub val_accuracy: f64,
+    /// How the run went: steps, the best validation and its step, early stopping.
+    pub summary: training::Summary,
 }
 
-/// Trains on `data`: a stratified `val_frac` is held out for early stopping; feature scaling and
-/// the text vocabulary come from the rest only. `progress(epoch, train_loss, val_accuracy)` is
-/// called after every epoch.
+/// The classifier as a [`Task`] of the shared training loop: shuffled batches of the training
+/// split, validation loss and accuracy on the validation split.
+struct ClassifyTask<'a> {
+    model: Classifier,
+    grads: super::model::ClassifierGrads,
+    best: Option<Classifier>,
+    data: &'a Dataset,
+    targets: Vec<u32>,
+    order: Vec<usize>,
+    batch_size: usize,
+    val: Dataset,
+    val_targets: Vec<u32>,
+}
+
+impl Task for ClassifyTask<'_> {
+    fn batches_per_epoch(&self) -> u64 {
+        self.order.len().div_ceil(self.batch_size) as u64
+    }
+
+    fn start_epoch(&mut self, rng: &mut Rng) {
+        rng.shuffle(&mut self.order);
+    }
+
+    fn train_batch(&mut self, threads: &Threads, index: u64, rng: &mut Rng) -> Result<f64> {
+        let start = index as usize * self.batch_size;
+        let chunk = &self.order[start..(start + self.batch_size).min(self.order.len())];
+        let t: Vec<u32> = chunk.iter().map(|&i| self.targets[i]).collect();
+        self.grads.zero();
+        let (_, r) = self.model.run(
+            threads,
+            self.data,
+            chunk,
+            Some(&t),
+            Some(&mut self.grads),
+            Some(rng),
+        )?;
+        Ok(r.loss_sum / chunk.len() as f64)
+    }
+
+    fn param_sizes(&self) -> Vec<usize> {
+        self.model.buffer_sizes()
+    }
+
+    fn params_and_grads(&mut self) -> (Vec<&mut [f32]>, Vec<&mut [f32]>) {
+        (self.model.buffers_mut(), self.grads.buffers_mut())
+    }
+
+    fn validate(&mut self, threads: &Threads) -> Result<Validation> {
+        let all: Vec<usize> = (0..self.val.items.len()).collect();
+        let (mut loss_sum, mut correct) = (0.0, 0);
+        for chunk in all.chunks(64) {
+            let t: Vec<u32> = chunk.iter().map(|&i| self.val_targets[i]).collect();
+            let (_, r) = self
+                .model
+                .run(threads, &self.val, chunk, Some(&t), None, None)?;
+            loss_sum += r.loss_sum;
+            correct += r.correct;
+        }
+        let n = all.len() as f64;
+        Ok(Validation {
+            loss: loss_sum / n,
+            score: Some(correct as f64 / n),
+        })
+    }
+
+    fn keep_best(&mut self) {
+        self.best = Some(self.model.clone());
+    }
+}
+
+/// Trains on `data` with the shared loop ([`training::run`]): a stratified `val_frac` is held out
+/// to select the model of the lowest validation loss and to stop early; feature scaling and the
+/// text vocabulary come from the rest only. `observer` sees every step and validation; raising
+/// `stop` ends the run with the best model so far.
+///
+/// # Errors
+/// [`Error::Config`] for settings out of range, [`Error::Input`] for data that cannot be split
+/// or trained on, [`Error::Diverged`] for a non-finite loss.
 pub fn train(
     data: &Dataset,
     s: &ClassifySettings,
     threads: &Threads,
-    mut progress: impl FnMut(usize, f64, f64),
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
 ) -> Result<Trained> {
     s.validate()?;
     if data.dims == 0 {
@@ -348,71 +434,59 @@ pub fn train(
         mean,
         std,
     };
-    let mut rng = Rng::new(s.seed);
-    let mut model = Classifier::new(config, &mut rng)?;
-    let sizes = model.buffer_sizes();
-    let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Adam), &sizes)?;
-    let mut grads: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+    let model = Classifier::new(config, &mut Rng::new(s.seed))?;
     let val = data.subset(&val_idx);
-    let val_targets: Vec<u32> = val_idx.iter().map(|&i| targets[i]).collect();
-    let score = |m: &Classifier| -> Result<f64> {
-        let p = predict(m, threads, &val, 64)?;
-        let pred = argmax_rows(&p, classes.len());
-        Ok(pred
-            .iter()
-            .zip(&val_targets)
-            .filter(|(a, b)| a == b)
-            .count() as f64
-            / pred.len() as f64)
+    let mut task = ClassifyTask {
+        grads: model.zero_grads(),
+        model,
+        best: None,
+        data,
+        val_targets: val_idx.iter().map(|&i| targets[i]).collect(),
+        targets,
+        order: train_idx,
+        batch_size: s.batch_size,
+        val,
     };
-    let mut best = (score(&model)?, model.clone());
-    let (mut since, mut epochs) = (0, 0);
-    let mut order = train_idx.clone();
-    let mut dropout_rng = Rng::new(s.seed ^ 0xd0);
-    for epoch in 1..=s.epochs {
-        epochs = epoch;
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
-        let (mut loss_sum, mut seen) = (0.0, 0usize);
-        for chunk in order.chunks(s.batch_size.max(1)) {
-            let t: Vec<u32> = chunk.iter().map(|&i| targets[i]).collect();
-            grads.iter_mut().for_each(|g| g.fill(0.0));
-            let (_, r) = model.run(
-                threads,
-                data,
-                chunk,
-                Some(&t),
-                Some(&mut grads),
-                Some(&mut dropout_rng),
-            )?;
-            if !r.loss_sum.is_finite() {
-                return Err(Error::Diverged(format!(
-                    "epoch {epoch}: the loss is {}; lower --lr",
-                    r.loss_sum
-                )));
-            }
-            loss_sum += r.loss_sum;
-            seen += chunk.len();
-            opt.clip_and_step_in(threads, &mut model.buffers_mut(), &mut grads, 1.0, s.lr);
-        }
-        let acc = score(&model)?;
-        progress(epoch, loss_sum / seen as f64, acc);
-        if acc > best.0 {
-            best = (acc, model.clone());
-            since = 0;
-        } else {
-            since += 1;
-            if since >= s.patience {
-                break;
-            }
+    let settings = s.loop_settings(task.batches_per_epoch());
+    let summary = training::run(&mut task, &settings, threads, observer, stop)?;
+    Ok(Trained {
+        model: task.best.unwrap_or(task.model),
+        epochs: summary.epochs as usize,
+        val_accuracy: summary.best.0.score.unwrap_or(f64::NAN),
+        summary,
+    })
+}
+
+impl ClassifySettings {
+    /// The shared loop's settings: Adam at `lr`, gradient norm clipped to 1, validation once an
+    /// epoch, early stopping after `patience` validations without a 0.01 % lower loss.
+    pub fn loop_settings(&self, batches_per_epoch: u64) -> LoopSettings {
+        let stop = match (self.steps, self.time_budget) {
+            (Some(n), _) => Stop::Steps(n),
+            (None, Some(t)) => Stop::TimeBudget(t),
+            (None, None) => Stop::Epochs(self.epochs as u64),
+        };
+        LoopSettings {
+            stop,
+            optimizer: OptimizerConfig::new(OptimizerKind::Adam),
+            schedule: Schedule {
+                kind: ScheduleKind::Constant,
+                lr: self.lr,
+                warmup_steps: 0,
+                min_lr: 0.0,
+                step_fraction: 0.25,
+                gamma: 0.5,
+            },
+            clip: 1.0,
+            validate_every: batches_per_epoch.max(1),
+            early_stopping: EarlyStopping {
+                patience: self.patience as u64,
+                min_delta: 1e-4,
+                min_steps: 0,
+            },
+            seed: self.seed,
         }
     }
-    Ok(Trained {
-        model: best.1,
-        epochs,
-        val_accuracy: best.0,
-    })
 }
 
 #[cfg(test)]
@@ -465,12 +539,21 @@ mod tests {
             max_vocab: 0,
             val_frac: 0.2,
             epochs: 2,
+            steps: None,
+            time_budget: None,
             patience: 2,
             batch_size: 4,
             lr: 1e-2,
             seed: 5,
         };
-        let trained = train(&data, &s, &Threads::single(), |_, _, _| {}).unwrap();
+        let trained = train(
+            &data,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         let (train_idx, _) = stratified_split(&data.labels, 0.2, 5);
         let values: Vec<f64> = train_idx
             .iter()

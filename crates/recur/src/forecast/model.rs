@@ -4,10 +4,12 @@
 use crate::config::{CellType, RecurrentConfig};
 use crate::error::{Error, Result};
 use crate::io::NamedTensor;
+use crate::nn::loss::mse_loss;
+use crate::nn::{Linear, LinearConfig, LinearGrads};
 use crate::recurrent::{ForwardArgs, Recurrent};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
-use recur_kernels::{matmul, Accum, Operand, Threads};
+use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
 
 /// The architecture of a forecaster.
@@ -25,15 +27,38 @@ pub struct ForecasterConfig {
     pub horizon: usize,
 }
 
-/// A forecaster's parameters.
+/// A forecaster: `rnn` → the last step's output → `head` ([`Recurrent`] and [`Linear`]).
 #[derive(Clone, Debug)]
 pub struct Forecaster {
     config: ForecasterConfig,
     rnn: Recurrent<f32>,
-    /// `[horizon, H]`.
-    head_weight: Vec<f32>,
-    /// `[horizon]`.
-    head_bias: Vec<f32>,
+    /// `[horizon, H]` and `[horizon]`.
+    head: Linear<f32>,
+}
+
+/// Gradients of a [`Forecaster`], shaped as its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForecasterGrads {
+    /// The recurrent layers' parameters, in [`Recurrent::params`] order.
+    pub rnn: Vec<f32>,
+    /// The head.
+    pub head: LinearGrads<f32>,
+}
+
+impl ForecasterGrads {
+    /// The buffers in the order of [`Forecaster::buffers_mut`].
+    pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
+        let mut v: Vec<&mut [f32]> = vec![&mut self.rnn];
+        v.extend(self.head.buffers_mut());
+        v
+    }
+
+    /// Sets every gradient to zero.
+    pub fn zero(&mut self) {
+        for b in self.buffers_mut() {
+            b.fill(0.0);
+        }
+    }
 }
 
 impl ForecasterConfig {
@@ -94,35 +119,51 @@ impl ForecasterConfig {
 }
 
 impl Forecaster {
-    /// PyTorch's initialisation (`U(-1/√H, 1/√H)` for the recurrent layers and the head).
+    /// PyTorch's initialisation (`U(-1/√H, 1/√H)` for the recurrent layers, then the head as
+    /// `nn.Linear`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the configuration is invalid ([`ForecasterConfig::validate`]).
     pub fn new(config: ForecasterConfig, rng: &mut Rng) -> Result<Self> {
         let mut model = Self::zeros(config)?;
         model.rnn = Recurrent::new(model.config.rnn(), rng)?;
-        let k = 1.0 / (model.config.hidden_size as f64).sqrt();
-        for v in model.head_weight.iter_mut().chain(&mut model.head_bias) {
-            *v = rng.uniform_range(-k, k) as f32;
-        }
+        model.head = model.head_config().init(rng);
         Ok(model)
     }
 
+    fn head_config(&self) -> LinearConfig {
+        LinearConfig::new(self.config.hidden_size, self.config.horizon)
+    }
+
     /// A forecaster with every parameter zero (to be loaded), after
-    /// [`ForecasterConfig::validate`].
+    /// [`ForecasterConfig::validate`] (which bounds every size).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the configuration is invalid.
     pub fn zeros(config: ForecasterConfig) -> Result<Self> {
         config.validate()?;
         Ok(Forecaster {
             rnn: Recurrent::zeros(config.rnn())?,
-            head_weight: crate::try_zeros(config.horizon * config.hidden_size, "head.weight")?,
-            head_bias: crate::try_zeros(config.horizon, "head.bias")?,
+            head: LinearConfig::new(config.hidden_size, config.horizon).zeros(),
             config,
         })
     }
 
+    /// Zero gradients shaped as this model's parameters.
+    pub fn zero_grads(&self) -> ForecasterGrads {
+        ForecasterGrads {
+            rnn: vec![0.0; self.rnn.params().len()],
+            head: LinearGrads::zeros_like(&self.head),
+        }
+    }
+
     /// Loads every parameter from a file written from [`Self::named_tensors`].
+    ///
+    /// # Errors
+    /// [`Error::Format`] naming the tensor that is missing, misshapen or left over.
     pub fn load_tensors(&mut self, mut file: crate::io::TensorFile) -> Result<()> {
-        let (hz, h) = (self.config.horizon, self.config.hidden_size);
         self.rnn.load_tensors(&mut file, "rnn.")?;
-        self.head_weight = file.take("head.weight", &[hz, h])?;
-        self.head_bias = file.take("head.bias", &[hz])?;
+        self.head.load_tensors(&mut file, "head.")?;
         file.finish()
     }
 
@@ -133,35 +174,37 @@ impl Forecaster {
 
     /// Parameter buffers: recurrent, head weight, head bias.
     pub fn buffers(&self) -> Vec<&[f32]> {
-        vec![self.rnn.params(), &self.head_weight, &self.head_bias]
+        let mut v = vec![self.rnn.params(), &self.head.weight[..]];
+        v.extend(self.head.bias.as_deref());
+        v
     }
 
     /// Parameter buffers, mutable, in [`Self::buffers`] order.
     pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
-        vec![
-            self.rnn.params_mut(),
-            &mut self.head_weight,
-            &mut self.head_bias,
-        ]
+        let mut v = vec![self.rnn.params_mut()];
+        v.extend(self.head.buffers_mut());
+        v
     }
 
     /// The parameters under PyTorch-style names (`rnn.*`, `head.weight`, `head.bias`).
     pub fn named_tensors(&self) -> Vec<NamedTensor<'_>> {
-        let (hz, h) = (self.config.horizon, self.config.hidden_size);
         let mut out = self.rnn.named_tensors("rnn.");
-        out.push(("head.weight".into(), vec![hz, h], &self.head_weight[..]));
-        out.push(("head.bias".into(), vec![hz], &self.head_bias[..]));
+        out.extend(self.head.named_tensors("head."));
         out
     }
 
     /// Predictions `[B, horizon]` for windows `x [lookback, B, inputs]` (time-major). With
-    /// `targets` and `grads`, also adds the gradient of the mean squared error and returns it.
+    /// `targets`, also the mean squared error (`nn.MSELoss`); with `grads` as well, adds its
+    /// gradient into `grads`. The loss is NaN without targets.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] or [`Error::Input`] for windows, targets or gradients that do not fit.
     pub fn run(
         &self,
         threads: &Threads,
         x: &Tensor<f32>,
         targets: Option<&[f32]>,
-        grads: Option<&mut [Vec<f32>]>,
+        grads: Option<&mut ForecasterGrads>,
     ) -> Result<(Vec<f32>, f64)> {
         let inputs = self.config.inputs;
         let &[steps, batch, width] = x.shape() else {
@@ -185,79 +228,32 @@ impl Forecaster {
             )));
         }
         if let Some(g) = grads.as_deref() {
-            let sizes: Vec<usize> = self.buffers().iter().map(|b| b.len()).collect();
-            if g.len() != 3 || g.iter().zip(&sizes).any(|(g, &n)| g.len() != n) {
-                return Err(Error::Input(format!(
-                    "grads: {} buffers, expected 3 of sizes {sizes:?}",
-                    g.len()
-                )));
+            if g.rnn.len() != self.rnn.params().len() || g.head.weight.len() != hz * h {
+                return Err(Error::Input(
+                    "grads: shaped for another model (use Forecaster::zero_grads)".into(),
+                ));
             }
         }
         let mut out = self.rnn.forward(threads, x, ForwardArgs::default())?;
         let last = &out.output.data()[(steps - 1) * batch * h..];
-        let mut pred = Vec::with_capacity(batch * hz);
-        for _ in 0..batch {
-            pred.extend_from_slice(&self.head_bias);
-        }
-        let w = Operand::t(&self.head_weight, h);
-        matmul(
-            threads,
-            batch,
-            hz,
-            h,
-            Operand::new(last, h),
-            w,
-            &mut pred,
-            hz,
-            Accum::Add,
-        );
-        let (Some(targets), Some(grads)) = (targets, grads) else {
+        let mut pred = vec![0.0f32; batch * hz];
+        self.head.forward(threads, last, &mut pred)?;
+        let Some(targets) = targets else {
             return Ok((pred, f64::NAN));
         };
-        let n = (batch * hz) as f64;
-        let mut d_pred = Vec::with_capacity(batch * hz);
-        let mut loss = 0.0;
-        for (p, t) in pred.iter().zip(targets) {
-            let e = (p - t) as f64;
-            loss += e * e;
-            d_pred.push((2.0 * e / n) as f32);
-        }
-        let [rnn_g, w_g, b_g] = grads else {
-            unreachable!("three gradient buffers")
+        let mut d_pred = grads.as_ref().map(|_| vec![0.0f32; batch * hz]);
+        let loss = mse_loss(&pred, targets, d_pred.as_deref_mut())?;
+        let (Some(grads), Some(d_pred)) = (grads, d_pred) else {
+            return Ok((pred, loss));
         };
-        matmul(
-            threads,
-            hz,
-            h,
-            batch,
-            Operand::t(&d_pred, hz),
-            Operand::new(last, h),
-            w_g,
-            h,
-            Accum::Add,
-        );
-        for row in d_pred.chunks_exact(hz) {
-            for (g, &d) in b_g.iter_mut().zip(row) {
-                *g += d;
-            }
-        }
+        let d_last = self
+            .head
+            .backward(threads, last, &d_pred, &mut grads.head)?;
         let mut d_out = Tensor::zeros(&[steps, batch, h]);
-        let d_last = &mut d_out.data_mut()[(steps - 1) * batch * h..];
-        let w = Operand::new(&self.head_weight, h);
-        matmul(
-            threads,
-            batch,
-            h,
-            hz,
-            Operand::new(&d_pred, hz),
-            w,
-            d_last,
-            h,
-            Accum::Replace,
-        );
+        d_out.data_mut()[(steps - 1) * batch * h..].copy_from_slice(&d_last);
         self.rnn
-            .backward(threads, &mut out.cache, rnn_g, &d_out, None, None)?;
-        Ok((pred, loss / n))
+            .backward(threads, &mut out.cache, &mut grads.rnn, &d_out, None, None)?;
+        Ok((pred, loss))
     }
 }
 

@@ -8,11 +8,13 @@ use super::model::{Forecaster, ForecasterConfig};
 use super::series::Series;
 use crate::config::CellType;
 use crate::error::{Error, Result};
-use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
+use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
+use crate::training::{self, EarlyStopping, LoopSettings, Observer, Stop, Task, Validation};
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::AtomicBool;
 
 /// How to forecast.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -39,9 +41,15 @@ pub struct ForecastSettings {
     pub hidden: usize,
     /// Layers.
     pub layers: usize,
-    /// Passes over the training windows at most.
+    /// Passes over the training windows at most (when neither `steps` nor `time_budget` is set).
     pub epochs: usize,
-    /// Epochs without improvement before stopping.
+    /// Stop after this many optimiser steps instead.
+    #[serde(default)]
+    pub steps: Option<u64>,
+    /// Stop after this many seconds of training instead.
+    #[serde(default)]
+    pub time_budget: Option<f64>,
+    /// Validations (one per epoch) without a lower validation loss before stopping.
     pub patience: usize,
     /// Windows per optimiser step.
     pub batch_size: usize,
@@ -121,12 +129,139 @@ pub struct ForecastRun {
     pub test_start: usize,
     /// The model first, then the baselines.
     pub results: Vec<MethodResult>,
-    /// Epochs trained and the best validation loss (scaled units).
+    /// Epochs trained (the last may be partial).
     pub epochs: usize,
+    /// How the training run went: steps, the best validation and its step, early stopping.
+    pub summary: training::Summary,
     /// Best validation MSE in scaled units.
     pub best_val: f64,
     /// Mean and standard deviation of the transformed training span (the scaling).
     pub scale: (f64, f64),
+}
+
+/// Training windows of the scaled series: `lookback` steps of the target and covariates as
+/// input, the next `horizon` target values as output.
+struct Windows<'a> {
+    scaled: &'a [f32],
+    covs: &'a [Vec<f32>],
+    lookback: usize,
+    horizon: usize,
+}
+
+impl Windows<'_> {
+    /// Features per step: the target and the covariates.
+    fn inputs(&self) -> usize {
+        1 + self.covs.len()
+    }
+
+    /// Writes steps `end - lookback .. end` into column `b` of a time-major `[lookback, batch,
+    /// inputs]` buffer.
+    fn fill(&self, end: usize, b: usize, batch: usize, x: &mut [f32]) {
+        let inputs = self.inputs();
+        for (i, t) in (end - self.lookback..end).enumerate() {
+            let row = (i * batch + b) * inputs;
+            x[row] = self.scaled[t];
+            for (k, c) in self.covs.iter().enumerate() {
+                x[row + 1 + k] = c[t];
+            }
+        }
+    }
+
+    /// The windows ending at `ends` and their targets `[B, horizon]`.
+    fn batch(&self, ends: &[usize]) -> Result<(Tensor<f32>, Vec<f32>)> {
+        let (b, inputs) = (ends.len(), self.inputs());
+        let mut x = vec![0.0f32; self.lookback * b * inputs];
+        let mut t = Vec::with_capacity(b * self.horizon);
+        for (k, &e) in ends.iter().enumerate() {
+            self.fill(e, k, b, &mut x);
+            t.extend_from_slice(&self.scaled[e..e + self.horizon]);
+        }
+        Ok((Tensor::new("windows", &[self.lookback, b, inputs], x)?, t))
+    }
+}
+
+/// The forecaster as a [`Task`] of the shared training loop: shuffled batches of training
+/// windows, validation MSE on the latest windows.
+struct ForecastTask<'a> {
+    model: Forecaster,
+    grads: super::model::ForecasterGrads,
+    best: Option<Forecaster>,
+    windows: &'a Windows<'a>,
+    order: Vec<usize>,
+    batch_size: usize,
+    val: (Tensor<f32>, Vec<f32>),
+}
+
+impl Task for ForecastTask<'_> {
+    fn batches_per_epoch(&self) -> u64 {
+        self.order.len().div_ceil(self.batch_size) as u64
+    }
+
+    fn start_epoch(&mut self, rng: &mut Rng) {
+        rng.shuffle(&mut self.order);
+    }
+
+    fn train_batch(&mut self, threads: &Threads, index: u64, _: &mut Rng) -> Result<f64> {
+        let start = index as usize * self.batch_size;
+        let chunk = &self.order[start..(start + self.batch_size).min(self.order.len())];
+        let (x, t) = self.windows.batch(chunk)?;
+        self.grads.zero();
+        let (_, loss) = self
+            .model
+            .run(threads, &x, Some(&t), Some(&mut self.grads))?;
+        Ok(loss)
+    }
+
+    fn param_sizes(&self) -> Vec<usize> {
+        self.model.buffers().iter().map(|b| b.len()).collect()
+    }
+
+    fn params_and_grads(&mut self) -> (Vec<&mut [f32]>, Vec<&mut [f32]>) {
+        (self.model.buffers_mut(), self.grads.buffers_mut())
+    }
+
+    fn validate(&mut self, threads: &Threads) -> Result<Validation> {
+        let (_, loss) = self
+            .model
+            .run(threads, &self.val.0, Some(&self.val.1), None)?;
+        Ok(Validation { loss, score: None })
+    }
+
+    fn keep_best(&mut self) {
+        self.best = Some(self.model.clone());
+    }
+}
+
+impl ForecastSettings {
+    /// The shared loop's settings: Adam at `lr`, gradient norm clipped to 1, validation once an
+    /// epoch, early stopping after `patience` validations without a 0.01 % lower loss.
+    pub fn loop_settings(&self, batches_per_epoch: u64) -> LoopSettings {
+        let stop = match (self.steps, self.time_budget) {
+            (Some(n), _) => Stop::Steps(n),
+            (None, Some(t)) => Stop::TimeBudget(t),
+            (None, None) => Stop::Epochs(self.epochs as u64),
+        };
+        LoopSettings {
+            stop,
+            optimizer: OptimizerConfig::new(OptimizerKind::Adam),
+            schedule: Schedule {
+                kind: ScheduleKind::Constant,
+                lr: self.lr,
+                warmup_steps: 0,
+                min_lr: 0.0,
+                step_fraction: 0.25,
+                gamma: 0.5,
+            },
+            clip: 1.0,
+            validate_every: batches_per_epoch.max(1),
+            early_stopping: EarlyStopping {
+                patience: self.patience as u64,
+                min_delta: 1e-4,
+                min_steps: 0,
+            },
+            seed: self.seed,
+        }
+    }
 }
 
 /// The series as the model sees it, and how to undo it.
@@ -228,7 +363,20 @@ pub fn training_window_ends(train_len: usize, lookback: usize, horizon: usize) -
 /// Trains on the series before the test span and forecasts the span from rolling origins every
 /// `horizon` steps (each using the actual history up to its origin); the baselines forecast from
 /// the same origins.
-pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<ForecastRun> {
+///
+/// Training uses the shared loop ([`training::run`]): `observer` sees every step and
+/// validation, and raising `stop` ends training with the best model so far.
+///
+/// # Errors
+/// [`Error::Config`] for settings out of range, [`Error::Input`] for a series too short or
+/// values that cannot be modelled, [`Error::Diverged`] for a non-finite loss.
+pub fn run(
+    series: &Series,
+    s: &ForecastSettings,
+    threads: &Threads,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+) -> Result<ForecastRun> {
     let y = &series.target;
     let n = y.len();
     s.validate(n)?;
@@ -286,17 +434,13 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
             Ok(scaled)
         })
         .collect::<Result<_>>()?;
-    let inputs = 1 + covs.len();
-    let window = |end: usize, b: usize, batch: usize, x: &mut [f32]| {
-        // Steps end-lookback..end (exclusive) of the transformed series into column b of x.
-        for (i, t) in (end - s.lookback..end).enumerate() {
-            let row = (i * batch + b) * inputs;
-            x[row] = scaled[t];
-            for (k, c) in covs.iter().enumerate() {
-                x[row + 1 + k] = c[t];
-            }
-        }
+    let windows = Windows {
+        scaled: &scaled,
+        covs: &covs,
+        lookback: s.lookback,
+        horizon: s.horizon,
     };
+    let inputs = windows.inputs();
     let ends = training_window_ends(train_z.len(), s.lookback, s.horizon);
     if ends.len() < 2 {
         return Err(Error::Input(
@@ -305,8 +449,6 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
     }
     let n_val = ((ends.len() as f64 * s.val_frac).round() as usize).clamp(1, ends.len() - 1);
     let (train_ends, val_ends) = ends.split_at(ends.len() - n_val);
-
-    let mut rng = Rng::new(s.seed);
     let config = ForecasterConfig {
         cell: s.cell,
         inputs,
@@ -314,60 +456,21 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
         num_layers: s.layers,
         horizon: s.horizon,
     };
-    let mut model = Forecaster::new(config, &mut rng)?;
-    let sizes: Vec<usize> = model.buffers().iter().map(|b| b.len()).collect();
-    let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Adam), &sizes)?;
-    let mut grads: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
-    let batch_of = |ends: &[usize]| -> Result<(Tensor<f32>, Vec<f32>)> {
-        let b = ends.len();
-        let mut x = vec![0.0f32; s.lookback * b * inputs];
-        let mut t = Vec::with_capacity(b * s.horizon);
-        for (k, &e) in ends.iter().enumerate() {
-            window(e, k, b, &mut x);
-            t.extend_from_slice(&scaled[e..e + s.horizon]);
-        }
-        Ok((Tensor::new("windows", &[s.lookback, b, inputs], x)?, t))
+    let model = Forecaster::new(config, &mut Rng::new(s.seed))?;
+    let mut task = ForecastTask {
+        grads: model.zero_grads(),
+        model,
+        best: None,
+        windows: &windows,
+        order: train_ends.to_vec(),
+        batch_size: s.batch_size,
+        val: windows.batch(val_ends)?,
     };
-    let (val_x, val_t) = batch_of(val_ends)?;
-    let val_loss = |m: &Forecaster| -> Result<f64> {
-        let (p, _) = m.run(threads, &val_x, None, None)?;
-        Ok(p.iter()
-            .zip(&val_t)
-            .map(|(a, b)| ((a - b) as f64).powi(2))
-            .sum::<f64>()
-            / p.len() as f64)
-    };
-    let mut best = (val_loss(&model)?, model.clone());
-    let mut order: Vec<usize> = train_ends.to_vec();
-    let (mut since_best, mut epochs) = (0, 0);
-    for _ in 0..s.epochs {
-        epochs += 1;
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
-        for chunk in order.chunks(s.batch_size.max(1)) {
-            let (x, t) = batch_of(chunk)?;
-            grads.iter_mut().for_each(|g| g.fill(0.0));
-            let (_, loss) = model.run(threads, &x, Some(&t), Some(&mut grads))?;
-            if !loss.is_finite() {
-                return Err(Error::Diverged(format!(
-                    "epoch {epochs}: the training loss is {loss}; lower --lr"
-                )));
-            }
-            opt.clip_and_step_in(threads, &mut model.buffers_mut(), &mut grads, 1.0, s.lr);
-        }
-        let v = val_loss(&model)?;
-        if v < best.0 {
-            best = (v, model.clone());
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if since_best >= s.patience {
-                break;
-            }
-        }
-    }
-    let (best_val, model) = best;
+    let settings = s.loop_settings(task.batches_per_epoch());
+    let summary = training::run(&mut task, &settings, threads, observer, stop)?;
+    let (best_val, model) = (summary.best.0.loss, task.best.unwrap_or(task.model));
+    let epochs = summary.epochs as usize;
+    let window = |end: usize, b: usize, batch: usize, x: &mut [f32]| windows.fill(end, b, batch, x);
 
     // Rolling origins over the test span.
     let mut results: Vec<MethodResult> = ["model", "naive", "seasonal_naive", "drift"]
@@ -419,6 +522,7 @@ pub fn run(series: &Series, s: &ForecastSettings, threads: &Threads) -> Result<F
         test_start,
         results,
         epochs,
+        summary,
         best_val,
         scale: (mean, std),
     })
@@ -442,6 +546,8 @@ mod tests {
             hidden: 4,
             layers: 1,
             epochs: 2,
+            steps: None,
+            time_budget: None,
             patience: 2,
             batch_size: 4,
             lr: 1e-3,
@@ -461,7 +567,14 @@ mod tests {
             covariate_names: Vec::new(),
             ..Series::default()
         };
-        let run = super::run(&series, &settings(), &Threads::single()).unwrap();
+        let run = super::run(
+            &series,
+            &settings(),
+            &Threads::single(),
+            &mut (),
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap();
         let train = &series.target[..30];
         let mean = train.iter().sum::<f64>() / 30.0;
         let std = (train.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 30.0).sqrt();
@@ -493,9 +606,15 @@ mod tests {
             covariate_names: Vec::new(),
             ..Series::default()
         };
-        let e = super::run(&series, &settings(), &Threads::single())
-            .unwrap_err()
-            .to_string();
+        let e = super::run(
+            &series,
+            &settings(),
+            &Threads::single(),
+            &mut (),
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("too few"), "{e}");
     }
 
@@ -544,9 +663,15 @@ mod tests {
         y[7] = 0.0;
         let mut s = settings();
         s.log = true;
-        let e = super::run(&from_file(y), &s, &Threads::single())
-            .unwrap_err()
-            .to_string();
+        let e = super::run(
+            &from_file(y),
+            &s,
+            &Threads::single(),
+            &mut (),
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("s.csv: row 9 (time 7)") && e.contains("--log"),
             "{e}"
@@ -559,9 +684,15 @@ mod tests {
         // leaves the 32-bit range when scaled.
         let mut y = vec![1.0; 40];
         y[36] = 1e40;
-        let e = super::run(&from_file(y), &settings(), &Threads::single())
-            .unwrap_err()
-            .to_string();
+        let e = super::run(
+            &from_file(y),
+            &settings(),
+            &Threads::single(),
+            &mut (),
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("s.csv: row 38") && e.contains("overflows"),
             "{e}"
@@ -570,9 +701,15 @@ mod tests {
         let y: Vec<f64> = (0..40)
             .map(|t| if t % 2 == 0 { 1e308 } else { -1e308 })
             .collect();
-        let e = super::run(&from_file(y), &settings(), &Threads::single())
-            .unwrap_err()
-            .to_string();
+        let e = super::run(
+            &from_file(y),
+            &settings(),
+            &Threads::single(),
+            &mut (),
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("s.csv") && e.contains("too large to scale"),
             "{e}"
