@@ -95,7 +95,7 @@ struct TrainArgs {
     /// Worker threads [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
-    /// Output directory: config.json, model.safetensors, report.json, confusion.svg [default: runs/classify, numbered (runs/classify-2, …) when that holds a run]
+    /// Output directory: config.json, model.safetensors, report.json, confusion.svg, metrics.jsonl, loss.svg [default: runs/classify, numbered (runs/classify-2, …) when that holds a run]
     #[arg(long)]
     out: Option<PathBuf>,
     /// Let this run replace the files of an earlier run in --out (files recur did not write are kept)
@@ -271,9 +271,9 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
                 ],
             )
         })?;
-    let model = trained.model;
+    let model = &trained.model;
     let truth = test_data.class_ids(&model.config().classes)?;
-    let probs = predict(&model, &threads, &test_data, 64)?;
+    let probs = predict(model, &threads, &test_data, 64)?;
     let r = report(
         &truth,
         &argmax_rows(&probs, model.config().classes.len()),
@@ -285,7 +285,11 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         write_safetensors(tmp.join("model.safetensors"), &model.named_tensors())?;
         let rj = serde_json::to_string_pretty(&r).expect("report serialises");
         write_atomically(&tmp.join("report.json"), format!("{rj}\n").as_bytes())?;
-        write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r)?.as_bytes())
+        write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r)?.as_bytes())?;
+        let s = &trained.summary;
+        write_atomically(&tmp.join("metrics.jsonl"), s.metrics_jsonl().as_bytes())?;
+        let chart = s.loss_chart("Classifier: loss", "cross-entropy (nats)");
+        write_atomically(&tmp.join("loss.svg"), chart.to_svg()?.as_bytes())
     })?;
     eprintln!(
         "{}",

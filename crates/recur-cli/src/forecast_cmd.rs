@@ -81,7 +81,7 @@ pub struct ForecastArgs {
     /// Worker threads
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Output directory: forecast.csv, forecast.svg, metrics.json, the model [default: runs/forecast, numbered (runs/forecast-2, …) when that holds a run]
+    /// Output directory: forecast.csv, forecast.svg, metrics.json, metrics.jsonl, loss.svg, the model [default: runs/forecast, numbered (runs/forecast-2, …) when that holds a run]
     #[arg(long)]
     out: Option<PathBuf>,
     /// Let this run replace the files of an earlier run in --out (files recur did not write are kept)
@@ -200,9 +200,13 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
         write_atomically(&tmp.join("metrics.json"), format!("{json}\n").as_bytes())?;
         let config = serde_json::json!({"format": "recur", "version": 1, "task": "forecast",
-            "model": r.model.config(), "settings": settings});
+            "model": r.model.config(), "settings": settings, "scaling": r.scaling});
         write_atomically(&tmp.join("config.json"), format!("{config:#}\n").as_bytes())?;
-        write_safetensors(tmp.join("model.safetensors"), &r.model.named_tensors())
+        write_safetensors(tmp.join("model.safetensors"), &r.model.named_tensors())?;
+        let s = &r.summary;
+        write_atomically(&tmp.join("metrics.jsonl"), s.metrics_jsonl().as_bytes())?;
+        let chart = s.loss_chart("Forecaster: loss", "mean squared error (scaled units)");
+        write_atomically(&tmp.join("loss.svg"), chart.to_svg()?.as_bytes())
     })?;
     if args.json {
         outln!("{}", serde_json::Value::Object(metrics))?;

@@ -108,10 +108,18 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             match e {
                 recur::Error::Diverged(_) => ExitCode::from(1),
+                recur::Error::Io { source, .. } if is_write_failure(&source) => ExitCode::from(1),
                 _ => ExitCode::from(2),
             }
         }
     }
+}
+
+/// A failure of the system to store what recur wrote (a full disk or quota, an I/O error, a
+/// read-only file system): not bad input, so exit status 1.
+fn is_write_failure(e: &std::io::Error) -> bool {
+    // ENOSPC, EDQUOT, EIO, EROFS on Linux.
+    matches!(e.raw_os_error(), Some(28 | 122 | 5 | 30)) || e.kind() == std::io::ErrorKind::WriteZero
 }
 
 /// Says, as PyTorch warns, that dropout between recurrent layers does nothing with one layer.

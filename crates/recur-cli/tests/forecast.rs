@@ -60,6 +60,23 @@ fn airline_last_24_months_beats_every_baseline() {
     ] {
         assert!(Path::new(&out).join(f).is_file(), "{f}");
     }
+    // The saved forecaster forecasts new history from Rust as the run did: the first origin's
+    // 24 values from the 120 points before the test span.
+    let loaded = recur::forecast::model::load(Path::new(&out)).unwrap();
+    let series = recur::forecast::read_series(
+        Path::new(&data("airline_passengers_monthly.csv")),
+        &["Date".to_string()],
+        "Passengers",
+        &[],
+    )
+    .unwrap();
+    let again = loaded
+        .forecast(&recur::Threads::single(), &series.target[..120], &[])
+        .unwrap();
+    for (line, v) in lines[1..].iter().zip(&again) {
+        let model: f64 = line.split(',').nth(2).unwrap().parse().unwrap();
+        assert!((model - v).abs() < 1e-3, "{line} vs {v}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -158,12 +158,25 @@ pub fn write_safetensors(path: impl AsRef<Path>, tensors: &[NamedTensor<'_>]) ->
 }
 
 /// Writes `bytes` to `path` through a temporary file, flushed to the disk, and a rename: `path`
-/// holds either its old contents or all of the new ones, never a part.
+/// holds either its old contents or all of the new ones, never a part. A `path` that is a
+/// device or a pipe (or a link to one, as `/dev/stdout`) is written directly.
 ///
 /// # Errors
 /// [`Error::Io`] naming `path` when it cannot be written; the temporary file is removed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    // A device, a pipe or a link to one (`/dev/stdout`, a FIFO) is written in place: renaming a
+    // file over it would replace the device or the link itself.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        if path.is_dir() {
+            return Err(Error::format(path, "is a directory, expected a file name"));
+        }
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(|e| Error::io(path, e));
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -221,5 +234,39 @@ impl Recurrent<f32> {
         layer.load_tensors(&mut file, "")?;
         file.finish()?;
         Ok(layer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--output /dev/stdout` and the like: the link and the device stay as they are.
+    #[cfg(unix)]
+    #[test]
+    fn writing_to_a_device_through_a_link_keeps_the_link() {
+        let dir = std::env::temp_dir().join(format!("recur-io-dev-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("out.csv");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        write_atomically(&link, b"a,b\n").unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/dev/null"));
+        assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        // A regular file is still replaced whole.
+        let file = dir.join("plain.csv");
+        write_atomically(&file, b"1\n").unwrap();
+        write_atomically(&file, b"2\n").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"2\n");
+        assert!(
+            write_atomically(&dir, b"x").is_err(),
+            "a directory is refused"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

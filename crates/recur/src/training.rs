@@ -165,6 +165,25 @@ pub trait Observer {
 /// An observer that shows nothing.
 impl Observer for () {}
 
+/// One validation of a run, as written to `metrics.jsonl`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricsRow {
+    /// Steps taken.
+    pub step: u64,
+    /// Passes over the training examples begun.
+    pub epoch: u64,
+    /// Mean training loss since the previous validation (`null` before the first step).
+    pub train_loss: Option<f64>,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// The task's validation score, if any.
+    pub val_score: Option<f64>,
+    /// Learning rate of the last step.
+    pub lr: f64,
+    /// Seconds of training so far.
+    pub elapsed_s: f64,
+}
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
@@ -180,6 +199,43 @@ pub struct Summary {
     pub interrupted: bool,
     /// Seconds of training (validation not counted).
     pub seconds: f64,
+    /// Every validation, in order (the first is the untrained model's).
+    pub metrics: Vec<MetricsRow>,
+}
+
+impl Summary {
+    /// The training and validation losses against the step, for `loss.svg`.
+    pub fn loss_chart(&self, title: &str, loss: &str) -> crate::plot::LineChart {
+        use crate::plot::{Line, LineChart};
+        let train = self
+            .metrics
+            .iter()
+            .filter_map(|m| m.train_loss.map(|l| (m.step as f64, l)))
+            .collect();
+        let val = self
+            .metrics
+            .iter()
+            .map(|m| (m.step as f64, m.val_loss))
+            .collect();
+        LineChart {
+            title: title.into(),
+            x_label: "optimiser step".into(),
+            y_label: loss.into(),
+            lines: vec![
+                Line::new("training (mean since last validation)", train),
+                Line::new("validation", val).with_markers(),
+            ],
+            marker_x: Some(self.best.1 as f64),
+        }
+    }
+
+    /// `metrics.jsonl`: one JSON object per validation.
+    pub fn metrics_jsonl(&self) -> String {
+        self.metrics
+            .iter()
+            .map(|m| serde_json::to_string(m).expect("a metrics row serialises") + "\n")
+            .collect()
+    }
 }
 
 /// Trains `task` under `settings`: validates the untrained model, then steps until the budget
@@ -227,6 +283,15 @@ pub fn run(
         best: Some((first.loss, 0)),
     };
     observer.validated(&progress, &first, true);
+    let mut metrics = vec![MetricsRow {
+        step: 0,
+        epoch: 0,
+        train_loss: None,
+        val_loss: first.loss,
+        val_score: first.score,
+        lr: progress.lr,
+        elapsed_s: 0.0,
+    }];
     let (mut since_best, mut stopped_early, mut interrupted) = (0u64, false, false);
     let (mut loss_sum, mut losses) = (0.0f64, 0u64);
     let mut index = per_epoch; // start a pass at the first step
@@ -296,6 +361,15 @@ pub fn run(
         }
         progress.best = Some((best.0.loss, best.1));
         observer.validated(&progress, &v, improved);
+        metrics.push(MetricsRow {
+            step,
+            epoch: progress.epoch,
+            train_loss: Some(progress.train_loss),
+            val_loss: v.loss,
+            val_score: v.score,
+            lr,
+            elapsed_s: progress.seconds,
+        });
         (loss_sum, losses) = (0.0, 0);
         if e.patience > 0 && since_best >= e.patience && step >= e.min_steps && !done(&progress) {
             stopped_early = true;
@@ -309,6 +383,7 @@ pub fn run(
         stopped_early,
         interrupted,
         seconds: progress.seconds,
+        metrics,
     })
 }
 

@@ -3,6 +3,31 @@
 //! The building blocks of `recur forecast`: a CSV reader whose errors name row and column, the
 //! naive, seasonal-naive and drift baselines every model must beat, and MAE, RMSE, MAPE, sMAPE and
 //! MASE computed the same way for the model and the baselines.
+//!
+//! Forecasting from new history with a trained forecaster (a checkpoint of `recur forecast`
+//! loads with [`model::load`], whose [`model::LoadedForecaster::forecast`] does the same):
+//! ```
+//! use recur::forecast::pipeline::{forecast_from, run, ForecastSettings};
+//! use recur::forecast::Series;
+//! use recur::{CellType, Threads};
+//! use std::sync::atomic::AtomicBool;
+//! # fn main() -> recur::Result<()> {
+//! let y: Vec<f64> = (0..48).map(|t| 100.0 + t as f64 + 10.0 * ((t % 12) as f64 / 2.0).sin()).collect();
+//! let series = Series { times: (0..48).map(|t| t.to_string()).collect(), target: y.clone(),
+//!     ..Default::default() };
+//! let settings = ForecastSettings {
+//!     lookback: 12, horizon: 6, test_size: 6, period: 12, log: false, seasonal_diff: false,
+//!     diff: true, val_frac: 0.2, cell: CellType::Gru, hidden: 8, layers: 1, epochs: 5,
+//!     steps: None, time_budget: None, patience: 5, batch_size: 8, lr: 3e-3, seed: 1,
+//! };
+//! let threads = Threads::single();
+//! let trained = run(&series, &settings, &threads, &mut (), &AtomicBool::new(false))?;
+//! // The next 6 values after all 48 points, in the series' units.
+//! let next = forecast_from(&trained.model, &settings, &trained.scaling, &threads, &y, &[])?;
+//! assert_eq!(next.len(), 6);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod baselines;
 pub mod metrics;

@@ -264,6 +264,35 @@ pub struct LoadedForecaster {
     pub model: Forecaster,
     /// The `settings` section of `config.json`.
     pub settings: super::pipeline::ForecastSettings,
+    /// The `scaling` section (absent in checkpoints written before it was stored).
+    pub scaling: Option<super::pipeline::Scaling>,
+}
+
+impl LoadedForecaster {
+    /// The `horizon` values after `history` (in the series' units, oldest first), with the
+    /// covariates' values over the same span: the checkpoint's transforms and scaling applied
+    /// as in training ([`super::pipeline::forecast_from`]).
+    ///
+    /// # Errors
+    /// [`Error::Input`] for a checkpoint without `scaling`, or a history the model cannot read.
+    pub fn forecast(
+        &self,
+        threads: &Threads,
+        history: &[f64],
+        covariates: &[&[f64]],
+    ) -> Result<Vec<f64>> {
+        let scaling = self.scaling.as_ref().ok_or_else(|| {
+            Error::Input("this checkpoint stores no scaling: train it again to forecast".into())
+        })?;
+        super::pipeline::forecast_from(
+            &self.model,
+            &self.settings,
+            scaling,
+            threads,
+            history,
+            covariates,
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -272,6 +301,8 @@ struct CheckpointFile {
     version: u32,
     model: ForecasterConfig,
     settings: super::pipeline::ForecastSettings,
+    #[serde(default)]
+    scaling: Option<super::pipeline::Scaling>,
 }
 
 /// Loads the forecaster of checkpoint `dir` (`config.json` with `model` and `settings`, and
@@ -365,8 +396,24 @@ pub fn load(dir: &std::path::Path) -> Result<LoadedForecaster> {
     )?;
     let mut model = Forecaster::zeros(file.model.clone())?;
     model.load_tensors(tensors)?;
+    if let Some(sc) = &file.scaling {
+        let ok = |(m, sd): (f64, f64)| m.is_finite() && sd.is_finite() && sd > 0.0;
+        if !ok(sc.target) || !sc.covariates.iter().all(|&p| ok(p)) {
+            return bad(
+                "scaling: every mean must be finite and every deviation finite and > 0".into(),
+            );
+        }
+        if sc.covariates.len() + 1 != file.model.inputs {
+            return bad(format!(
+                "scaling holds {} covariates, but model.inputs is {}",
+                sc.covariates.len(),
+                file.model.inputs
+            ));
+        }
+    }
     Ok(LoadedForecaster {
         model,
         settings: file.settings,
+        scaling: file.scaling,
     })
 }

@@ -135,8 +135,8 @@ pub struct ForecastRun {
     pub summary: training::Summary,
     /// Best validation MSE in scaled units.
     pub best_val: f64,
-    /// Mean and standard deviation of the transformed training span (the scaling).
-    pub scale: (f64, f64),
+    /// The scaling fitted on the training span.
+    pub scaling: Scaling,
 }
 
 /// Training windows of the scaled series: `lookback` steps of the target and covariates as
@@ -264,6 +264,86 @@ impl ForecastSettings {
     }
 }
 
+/// The scaling fitted on the training span: mean and standard deviation of the transformed
+/// target, and of each covariate (stored in the checkpoint as `scaling`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scaling {
+    /// `(mean, std)` of the transformed target.
+    pub target: (f64, f64),
+    /// `(mean, std)` of each covariate, in column order.
+    pub covariates: Vec<(f64, f64)>,
+}
+
+/// The model's forecast of the `horizon` values after `history` (oldest first, in the series'
+/// units), from the last `lookback` points (after the settings' transforms) and the covariates'
+/// values over the same span (`covariates[k]` as long as `history`).
+///
+/// # Errors
+/// [`Error::Input`] when the history is shorter than `lookback` plus the transforms' lag, holds a
+/// non-finite (or, with `log`, non-positive) value, or the covariates do not match the model.
+pub fn forecast_from(
+    model: &Forecaster,
+    settings: &ForecastSettings,
+    scaling: &Scaling,
+    threads: &Threads,
+    history: &[f64],
+    covariates: &[&[f64]],
+) -> Result<Vec<f64>> {
+    let tf = Transform::of(settings);
+    let need = settings.lookback + tf.lag();
+    if history.len() < need {
+        return Err(Error::Input(format!(
+            "history: {} points, the model needs at least {need} (lookback {} and {} lost to differencing)",
+            history.len(),
+            settings.lookback,
+            tf.lag()
+        )));
+    }
+    if let Some(i) = history
+        .iter()
+        .position(|v| !v.is_finite() || (settings.log && *v <= 0.0))
+    {
+        return Err(Error::Input(format!(
+            "history: point {i} is {}, expected a finite{} value",
+            history[i],
+            if settings.log { ", positive" } else { "" }
+        )));
+    }
+    let inputs = model.config().inputs;
+    if covariates.len() + 1 != inputs || covariates.len() != scaling.covariates.len() {
+        return Err(Error::Input(format!(
+            "covariates: {} series given, the model reads {}",
+            covariates.len(),
+            inputs - 1
+        )));
+    }
+    if let Some((k, c)) = covariates
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.len() != history.len() || c.iter().any(|v| !v.is_finite()))
+    {
+        return Err(Error::Input(format!(
+            "covariate {k}: {} values (expected {}, all finite)",
+            c.len(),
+            history.len()
+        )));
+    }
+    let z = tf.forward(history);
+    let (mean, std) = scaling.target;
+    let start = z.len() - settings.lookback;
+    let mut x = Vec::with_capacity(settings.lookback * inputs);
+    for t in start..z.len() {
+        x.push(((z[t] - mean) / std) as f32);
+        for (c, &(m, sd)) in covariates.iter().zip(&scaling.covariates) {
+            x.push(((c[t + tf.lag()] - m) / sd) as f32);
+        }
+    }
+    let x = Tensor::new("window", &[settings.lookback, 1, inputs], x)?;
+    let (p, _) = model.run(threads, &x, None, None)?;
+    let z_hat: Vec<f64> = p.iter().map(|&v| v as f64 * std + mean).collect();
+    Ok(tf.invert(history, &z_hat))
+}
+
 /// The series as the model sees it, and how to undo it.
 struct Transform {
     log: bool,
@@ -272,6 +352,14 @@ struct Transform {
 }
 
 impl Transform {
+    fn of(s: &ForecastSettings) -> Self {
+        Transform {
+            log: s.log,
+            seasonal: s.seasonal_diff.then_some(s.period),
+            diff: s.diff,
+        }
+    }
+
     fn forward(&self, y: &[f64]) -> Vec<f64> {
         let mut z: Vec<f64> = if self.log {
             y.iter().map(|v| v.ln()).collect()
@@ -389,11 +477,7 @@ pub fn run(
             )));
         }
     }
-    let tf = Transform {
-        log: s.log,
-        seasonal: s.seasonal_diff.then_some(s.period),
-        diff: s.diff,
-    };
+    let tf = Transform::of(s);
     let test_start = n.checked_sub(s.test_size).filter(|&t| t > tf.lag() + s.lookback + s.horizon).ok_or_else(|| {
         Error::Input(format!(
             "the series has {n} points: too few for a test span of {} after lookback {} and horizon {}",
@@ -415,7 +499,7 @@ pub fn run(
         .max(1e-8);
     let scaled: Vec<f32> = z.iter().map(|v| ((v - mean) / std) as f32).collect();
     check_scaled(series, "the target", &scaled, lag, (mean, std))?;
-    let covs: Vec<Vec<f32>> = series
+    let (covs, cov_scaling): (Vec<Vec<f32>>, Vec<(f64, f64)>) = series
         .covariates
         .iter()
         .enumerate()
@@ -431,9 +515,15 @@ pub fn run(
                 .get(k)
                 .map_or(format!("covariate {}", k + 1), |n| format!("column '{n}'"));
             check_scaled(series, &name, &scaled, lag, (m, sd))?;
-            Ok(scaled)
+            Ok((scaled, (m, sd)))
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let scaling = Scaling {
+        target: (mean, std),
+        covariates: cov_scaling,
+    };
     let windows = Windows {
         scaled: &scaled,
         covs: &covs,
@@ -470,7 +560,6 @@ pub fn run(
     let summary = training::run(&mut task, &settings, threads, observer, stop)?;
     let (best_val, model) = (summary.best.0.loss, task.best.unwrap_or(task.model));
     let epochs = summary.epochs as usize;
-    let window = |end: usize, b: usize, batch: usize, x: &mut [f32]| windows.fill(end, b, batch, x);
 
     // Rolling origins over the test span.
     let mut results: Vec<MethodResult> = ["model", "naive", "seasonal_naive", "drift"]
@@ -484,17 +573,10 @@ pub fn run(
     let mut origin = test_start;
     while origin < n {
         let h = s.horizon.min(n - origin);
-        let mut x = vec![0.0f32; s.lookback * inputs];
-        window(origin - lag, 0, 1, &mut x);
-        let (p, _) = model.run(
-            threads,
-            &Tensor::new("window", &[s.lookback, 1, inputs], x)?,
-            None,
-            None,
-        )?;
-        let z_hat: Vec<f64> = p.iter().map(|&v| v as f64 * std + mean).collect();
         let history = &y[..origin];
-        results[0].forecast.extend(&tf.invert(history, &z_hat)[..h]);
+        let covariates: Vec<&[f64]> = series.covariates.iter().map(|c| &c[..origin]).collect();
+        let forecast = forecast_from(&model, s, &scaling, threads, history, &covariates)?;
+        results[0].forecast.extend(&forecast[..h]);
         results[1].forecast.extend(naive(history, h));
         results[2]
             .forecast
@@ -524,7 +606,7 @@ pub fn run(
         epochs,
         summary,
         best_val,
-        scale: (mean, std),
+        scaling,
     })
 }
 
@@ -556,6 +638,67 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_forecaster_forecasts_new_history_as_the_run_did() {
+        // With a log and a seasonal difference, and a covariate.
+        let n = 60;
+        let target: Vec<f64> = (0..n)
+            .map(|t| 10.0 + t as f64 * 0.5 + (t % 4) as f64)
+            .collect();
+        let covariate: Vec<f64> = (0..n).map(|t| (t % 3) as f64).collect();
+        let series = Series {
+            times: (0..n).map(|t| t.to_string()).collect(),
+            target: target.clone(),
+            covariates: vec![covariate.clone()],
+            covariate_names: vec!["x".into()],
+            ..Series::default()
+        };
+        let s = ForecastSettings {
+            log: true,
+            seasonal_diff: true,
+            ..settings()
+        };
+        let threads = Threads::single();
+        let run = super::run(
+            &series,
+            &s,
+            &threads,
+            &mut (),
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap();
+        // The first origin's forecast, recomputed from the history alone.
+        let origin = run.test_start;
+        let again = forecast_from(
+            &run.model,
+            &s,
+            &run.scaling,
+            &threads,
+            &target[..origin],
+            &[&covariate[..origin]],
+        )
+        .unwrap();
+        assert_eq!(&again[..2], &run.results[0].forecast[..2]);
+        // Too short a history, a covariate of the wrong length, a non-positive value under log.
+        let short = &target[..s.lookback];
+        assert!(forecast_from(&run.model, &s, &run.scaling, &threads, short, &[short]).is_err());
+        let h = &target[..origin];
+        assert!(forecast_from(
+            &run.model,
+            &s,
+            &run.scaling,
+            &threads,
+            h,
+            &[&covariate[..3]]
+        )
+        .is_err());
+        assert!(forecast_from(&run.model, &s, &run.scaling, &threads, h, &[]).is_err());
+        let mut bad = h.to_vec();
+        bad[origin - 1] = 0.0;
+        let c = &covariate[..origin];
+        assert!(forecast_from(&run.model, &s, &run.scaling, &threads, &bad, &[c]).is_err());
+    }
+
+    #[test]
     fn scaling_is_fitted_on_the_training_span_only_and_origins_cover_the_test_span() {
         // A series whose test span is wildly different: the scaling must not see it.
         let mut target: Vec<f64> = (0..30).map(|t| (t % 4) as f64).collect();
@@ -578,7 +721,8 @@ mod tests {
         let train = &series.target[..30];
         let mean = train.iter().sum::<f64>() / 30.0;
         let std = (train.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 30.0).sqrt();
-        assert!((run.scale.0 - mean).abs() < 1e-12 && (run.scale.1 - std).abs() < 1e-12);
+        let (m, sd) = run.scaling.target;
+        assert!((m - mean).abs() < 1e-12 && (sd - std).abs() < 1e-12);
         assert_eq!(run.test_start, 30);
         for r in &run.results {
             assert_eq!(r.forecast.len(), 6, "{}", r.name);
