@@ -172,7 +172,7 @@ pub fn threads(flag: Option<usize>) -> recur::Result<recur::Threads> {
     if n == 0 {
         return Err(recur::Error::Config("--threads must be at least 1".into()));
     }
-    recur::Threads::new(n).map_err(recur::Error::Config)
+    Ok(recur::Threads::new(n)?)
 }
 
 /// A configuration error of the library, which names configuration fields (`hidden_size`),

@@ -47,4 +47,4 @@ pub use head::{linear_cross_entropy, HeadGrads, HeadWeights, HeadWork, HEAD_ROWS
 pub use loss::{softmax_cross_entropy, softmax_cross_entropy_par, CrossEntropy};
 pub use packed::{matmul_packed, matmul_packed_op, PackedB};
 pub use scalar::Scalar;
-pub use threads::Threads;
+pub use threads::{Threads, ThreadsError};

@@ -61,6 +61,18 @@ thread_local! {
     static IN_PIECE: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Why a thread pool could not be started (the system's message); `recur::Error` converts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadsError(pub String);
+
+impl std::fmt::Display for ThreadsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ThreadsError {}
+
 impl Threads {
     /// Runs everything on the calling thread.
     pub fn single() -> Self {
@@ -71,7 +83,10 @@ impl Threads {
     }
 
     /// Uses `count` threads: the caller plus `count - 1` workers (0 is treated as 1).
-    pub fn new(count: usize) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// [`ThreadsError`] when the system refuses to start a worker thread.
+    pub fn new(count: usize) -> Result<Self, ThreadsError> {
         if count <= 1 {
             return Ok(Self::single());
         }
@@ -92,7 +107,7 @@ impl Threads {
             let handle = std::thread::Builder::new()
                 .name(format!("recur-worker-{i}"))
                 .spawn(move || worker(&s))
-                .map_err(|e| format!("cannot start {count} worker threads: {e}"))?;
+                .map_err(|e| ThreadsError(format!("cannot start {count} worker threads: {e}")))?;
             workers.push(handle);
         }
         Ok(Threads {

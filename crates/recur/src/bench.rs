@@ -148,7 +148,7 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
         optimizer.clip_and_step_in(
             threads,
             &mut model.buffers_mut(),
-            &mut grads.buffers,
+            &mut grads.slices_mut(),
             5.0,
             2e-3,
         );

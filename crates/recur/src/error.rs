@@ -45,6 +45,12 @@ pub enum Error {
     OutputExists(PathBuf),
 }
 
+impl From<recur_kernels::ThreadsError> for Error {
+    fn from(e: recur_kernels::ThreadsError) -> Self {
+        Error::Config(e.0)
+    }
+}
+
 /// Shorthand for results in recur.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -40,7 +40,7 @@ pub use config::{
     MAX_LAYERS, MAX_PARAMETERS,
 };
 pub use error::{Error, Result};
-pub use recur_kernels::{Scalar, Threads};
+pub use recur_kernels::{Scalar, Threads, ThreadsError};
 pub use recurrent::{
     param_layout, ForwardArgs, InputGrads, ParamInfo, Recurrent, RecurrentCache, RecurrentOutput,
 };

@@ -9,7 +9,7 @@
 //! where its parameters and gradients are, how to validate, and how to keep its best parameters.
 
 use crate::error::{Error, Result};
-use crate::optim::{clip_grad_norm_in, Optimizer, OptimizerConfig, Schedule};
+use crate::optim::{Optimizer, OptimizerConfig, Schedule};
 use crate::rng::Rng;
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
@@ -320,14 +320,12 @@ pub fn run(
         }
         let lr = settings.schedule.lr_at(progress.step, progress.fraction);
         let (mut params, mut grads) = task.params_and_grads();
-        let norm = clip_grad_norm_in(threads, &mut grads, settings.clip);
+        let norm = optimizer.clip_and_step_in(threads, &mut params, &mut grads, settings.clip, lr);
         if !norm.is_finite() {
             return Err(Error::Diverged(format!(
                 "step {step}: the gradient norm is {norm}; training stopped, the best model so far is kept (try a lower --lr)"
             )));
         }
-        let grads: Vec<&[f32]> = grads.into_iter().map(|g| &*g).collect();
-        optimizer.step_in(threads, &mut params, &grads, lr);
         progress.step = step;
         progress.lr = lr;
         progress.seconds += started.elapsed().as_secs_f64();

@@ -227,11 +227,12 @@ impl Optimizer {
     }
 
     /// Clips `grads` to a global norm of `clip` (0: no clipping), then steps; returns the norm
-    /// before clipping. The common tail of a training step over flat gradient buffers.
+    /// before clipping. The common tail of a training step over flat gradient views (each
+    /// model's typed gradients give them in its parameters' order).
     pub fn clip_and_step(
         &mut self,
         params: &mut [&mut [f32]],
-        grads: &mut [Vec<f32>],
+        grads: &mut [&mut [f32]],
         clip: f64,
         lr: f64,
     ) -> f64 {
@@ -243,13 +244,12 @@ impl Optimizer {
         &mut self,
         threads: &Threads,
         params: &mut [&mut [f32]],
-        grads: &mut [Vec<f32>],
+        grads: &mut [&mut [f32]],
         clip: f64,
         lr: f64,
     ) -> f64 {
-        let mut g: Vec<&mut [f32]> = grads.iter_mut().map(|g| &mut g[..]).collect();
-        let norm = clip_grad_norm_in(threads, &mut g, clip);
-        let g: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+        let norm = clip_grad_norm_in(threads, grads, clip);
+        let g: Vec<&[f32]> = grads.iter().map(|g| &**g).collect();
         self.step_in(threads, params, &g, lr);
         norm
     }
@@ -465,6 +465,7 @@ mod tests {
                 let mut norms = Vec::new();
                 for step in 0..3 {
                     let mut g = grad(step);
+                    let mut g: Vec<&mut [f32]> = g.iter_mut().map(|g| &mut g[..]).collect();
                     let mut p: Vec<&mut [f32]> = params.iter_mut().map(|p| &mut p[..]).collect();
                     norms.push(opt.clip_and_step_in(&threads, &mut p, &mut g, 1.0, 0.01));
                 }
@@ -474,6 +475,7 @@ mod tests {
                     let mut ps: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.5; n]).collect();
                     for (step, &norm) in norms.iter().enumerate() {
                         let mut g = grad(step);
+                        let mut g: Vec<&mut [f32]> = g.iter_mut().map(|g| &mut g[..]).collect();
                         let mut p: Vec<&mut [f32]> = ps.iter_mut().map(|p| &mut p[..]).collect();
                         assert_eq!(serial.clip_and_step(&mut p, &mut g, 1.0, 0.01), norm);
                     }
