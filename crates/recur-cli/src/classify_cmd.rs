@@ -71,9 +71,9 @@ struct TrainArgs {
     /// Text: most frequent characters with their own embedding
     #[arg(long, default_value_t = 200)]
     max_vocab: usize,
-    /// Maximum epochs (passes over the training split)
-    #[arg(long, default_value_t = 60)]
-    epochs: usize,
+    /// Maximum epochs (passes over the training split) [default: 60, and at least 300 steps on small data]
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Stop after this many optimiser steps instead of --epochs
     #[arg(long, conflicts_with = "time_budget")]
     steps: Option<u64>,
@@ -248,7 +248,9 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         embed: a.embed,
         max_vocab: a.max_vocab,
         val_frac: a.val_frac,
-        epochs: a.epochs,
+        epochs: a.epochs.unwrap_or(60),
+        // Without an explicit budget, small data sets still get hundreds of steps.
+        min_steps: if a.epochs.is_none() { 300 } else { 0 },
         steps: a.steps,
         time_budget: a.time_budget,
         patience: a.patience,

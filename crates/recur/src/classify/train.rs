@@ -36,6 +36,10 @@ pub struct ClassifySettings {
     pub val_frac: f64,
     /// Maximum epochs (when neither `steps` nor `time_budget` is set).
     pub epochs: usize,
+    /// With a budget in epochs, train at least this many optimiser steps (more epochs on small
+    /// data sets), and never stop early before half of them.
+    #[serde(default)]
+    pub min_steps: u64,
     /// Stop after this many optimiser steps instead.
     #[serde(default)]
     pub steps: Option<u64>,
@@ -370,7 +374,8 @@ pub fn train(
             "training data needs at least 2 classes".into(),
         ));
     }
-    let (train_idx, val_idx) = stratified_split(&data.labels, s.val_frac, s.seed);
+    let val_frac = validation_share(s.val_frac, data.items.len(), classes.len());
+    let (train_idx, val_idx) = stratified_split(&data.labels, val_frac, s.seed);
     if train_idx.is_empty() || val_idx.is_empty() {
         return Err(Error::Input(
             "too little data for a training and a validation split".into(),
@@ -464,7 +469,10 @@ impl ClassifySettings {
         let stop = match (self.steps, self.time_budget) {
             (Some(n), _) => Stop::Steps(n),
             (None, Some(t)) => Stop::TimeBudget(t),
-            (None, None) => Stop::Epochs(self.epochs as u64),
+            (None, None) => {
+                let epochs = (self.epochs as u64).saturating_mul(batches_per_epoch);
+                Stop::Steps(epochs.max(self.min_steps))
+            }
         };
         LoopSettings {
             stop,
@@ -482,11 +490,25 @@ impl ClassifySettings {
             early_stopping: EarlyStopping {
                 patience: self.patience as u64,
                 min_delta: 1e-4,
-                min_steps: 0,
+                min_steps: self.min_steps / 2,
             },
             seed: self.seed,
         }
     }
+}
+
+/// Smallest validation split: at least [`MIN_VALIDATION`] sequences (or one per class, when
+/// there are more classes), but never more than a third of the data.
+pub const MIN_VALIDATION: usize = 10;
+
+/// The share of `n` sequences of `classes` classes held out for validation: `val_frac`, raised
+/// so that the split holds at least `max(MIN_VALIDATION, classes)` sequences, capped at a third.
+pub fn validation_share(val_frac: f64, n: usize, classes: usize) -> f64 {
+    if n == 0 {
+        return val_frac;
+    }
+    let floor = MIN_VALIDATION.max(classes).min(n / 3) as f64 / n as f64;
+    val_frac.max(floor)
 }
 
 #[cfg(test)]
@@ -541,6 +563,7 @@ mod tests {
             epochs: 2,
             steps: None,
             time_budget: None,
+            min_steps: 0,
             patience: 2,
             batch_size: 4,
             lr: 1e-2,
@@ -554,14 +577,16 @@ mod tests {
             &AtomicBool::new(false),
         )
         .unwrap();
-        let (train_idx, _) = stratified_split(&data.labels, 0.2, 5);
+        // The split `train` makes: 0.2 of 20 sequences, raised to the minimum validation size
+        // (a third of the data here, 6 sequences).
+        let (train_idx, _) = stratified_split(&data.labels, validation_share(0.2, 20, 2), 5);
         let values: Vec<f64> = train_idx
             .iter()
             .flat_map(|&i| [i as f64, i as f64 + 0.5, i as f64 + 1.0])
             .collect();
         let mean = values.iter().sum::<f64>() / values.len() as f64;
         assert!((trained.model.config().mean[0] as f64 - mean).abs() < 1e-4);
-        assert_eq!(train_idx.len(), 16);
+        assert_eq!(train_idx.len(), 14);
     }
 
     #[test]

@@ -111,6 +111,7 @@ pub fn write_classifier(dir: &Path, numeric: bool) {
         epochs: 3,
         steps: None,
         time_budget: None,
+        min_steps: 0,
         patience: 2,
         batch_size: 4,
         lr: 3e-3,

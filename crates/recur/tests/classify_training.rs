@@ -1,0 +1,115 @@
+//! The classifier's training rule on small data: model selection on validation loss keeps a
+//! trained model even when validation accuracy ties, a budget in epochs still gives small data
+//! sets hundreds of optimiser steps, and the validation split never falls below a workable size.
+
+use recur::classify::model::Pooling;
+use recur::classify::train::{train, validation_share, ClassifySettings, MIN_VALIDATION};
+use recur::classify::{Dataset, Item};
+use recur::{CellType, Rng, Threads};
+use std::sync::atomic::AtomicBool;
+
+/// `n` univariate series of 12 steps: class "up" rises, class "down" falls, with noise.
+fn trends(n: usize, seed: u64) -> Dataset {
+    let mut rng = Rng::new(seed);
+    let (mut items, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let up = i % 2 == 0;
+        let slope = if up { 0.2 } else { -0.2 };
+        let v = (0..12)
+            .map(|t| (slope * t as f64 + rng.uniform_range(-0.5, 0.5)) as f32)
+            .collect();
+        items.push(Item::Numeric(v));
+        labels.push(if up { "up" } else { "down" }.to_string());
+    }
+    Dataset {
+        dims: 1,
+        items,
+        labels,
+        ..Default::default()
+    }
+}
+
+fn settings(min_steps: u64) -> ClassifySettings {
+    ClassifySettings {
+        cell: CellType::Gru,
+        hidden: 16,
+        layers: 1,
+        bidirectional: false,
+        dropout: 0.0,
+        pooling: Pooling::Last,
+        embed: 0,
+        max_vocab: 0,
+        val_frac: 0.15,
+        epochs: 60,
+        steps: None,
+        time_budget: None,
+        min_steps,
+        patience: 10,
+        batch_size: 32,
+        lr: 3e-3,
+        seed: 1,
+    }
+}
+
+#[test]
+fn tied_validation_accuracy_still_keeps_a_trained_model() {
+    // 24 series: the validation split (10) is classified perfectly early on, so its accuracy
+    // ties from then on; the loss keeps falling, and the kept model is a trained one.
+    let data = trends(24, 3);
+    let t = train(
+        &data,
+        &settings(300),
+        &Threads::single(),
+        &mut (),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let (best, step) = t.summary.best;
+    assert!(step > 0, "the untrained model was kept");
+    let first = t.summary.metrics[0];
+    assert!(
+        best.loss < first.val_loss,
+        "{} vs {}",
+        best.loss,
+        first.val_loss
+    );
+    assert!(t.val_accuracy > 0.9, "accuracy {}", t.val_accuracy);
+}
+
+#[test]
+fn a_budget_in_epochs_gives_small_data_hundreds_of_steps() {
+    // 20 series at batch 32: one step an epoch, so 60 epochs would be 60 steps.
+    let data = trends(20, 4);
+    let t = train(
+        &data,
+        &settings(300),
+        &Threads::single(),
+        &mut (),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert!(t.summary.steps >= 150, "{} steps", t.summary.steps);
+    assert!(t.summary.steps <= 300);
+    let plain = train(
+        &data,
+        &settings(0),
+        &Threads::single(),
+        &mut (),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert!(plain.summary.steps <= 60);
+}
+
+#[test]
+fn the_validation_split_has_a_workable_minimum() {
+    let share = |frac, n, classes| (validation_share(frac, n, classes) * n as f64).round();
+    assert_eq!(share(0.15, 50, 2), MIN_VALIDATION as f64);
+    assert_eq!(share(0.15, 200, 2), 30.0);
+    assert_eq!(
+        share(0.15, 100, 20),
+        20.0,
+        "one per class when there are many"
+    );
+    assert_eq!(share(0.15, 12, 2), 4.0, "never more than a third");
+}
