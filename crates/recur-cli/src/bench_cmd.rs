@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 /// Flags of `recur bench`.
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct BenchArgs {
     /// rnn, lstm or gru
     #[arg(long, default_value = "lstm")]

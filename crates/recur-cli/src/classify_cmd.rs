@@ -31,6 +31,7 @@ enum ClassifyCommand {
 }
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 struct TrainArgs {
     /// Training data: .ts (UCR/UEA), .csv (one row per frame: seq, label, frame, features) or .jsonl (text, label)
     #[arg(long)]
@@ -80,7 +81,7 @@ struct TrainArgs {
     /// Train for this many seconds instead of --epochs
     #[arg(long)]
     time_budget: Option<f64>,
-    /// Epochs (one validation each) without a lower validation loss before stopping
+    /// Epochs (one validation each) without a lower validation loss before stopping; 0 never stops early
     #[arg(long, default_value_t = 10)]
     patience: usize,
     /// Sequences per step
@@ -107,6 +108,7 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 struct EvalArgs {
     /// Checkpoint directory
     #[arg(long)]
@@ -129,6 +131,7 @@ struct EvalArgs {
 }
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 struct PredictArgs {
     /// Checkpoint directory
     #[arg(long)]
@@ -208,8 +211,17 @@ fn confusion_svg(r: &Report) -> Result<String> {
     .to_svg()
 }
 
+/// `--max-len` must leave a text something to read.
+fn check_max_len(max_len: usize) -> Result<()> {
+    if max_len == 0 {
+        return Err(Error::Config("--max-len must be at least 1".into()));
+    }
+    Ok(())
+}
+
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
+    check_max_len(a.max_len)?;
     let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?;
     let all = read_dataset(&a.data, a.max_len)?;
     let (train_data, test_data) = match &a.test {
@@ -293,7 +305,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         let chart = s.loss_chart("Classifier: loss", "cross-entropy (nats)");
         write_atomically(&tmp.join("loss.svg"), chart.to_svg()?.as_bytes())
     })?;
-    eprintln!(
+    errln!(
         "{}",
         crate::progress::loop_summary(&trained.summary, "accuracy")
     );
@@ -306,12 +318,16 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
                 .to_string())
     )?;
     print_report(&r)?;
-    eprintln!("checkpoint and report in {}", out.path().display());
+    errln!("checkpoint and report in {}", out.path().display());
     Ok(crate::finished())
 }
 
 fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
+    check_max_len(a.max_len)?;
+    if let Some(p) = &a.plot {
+        crate::outdir::check_output_file("--plot", p, &[&a.data], &a.checkpoint)?;
+    }
     let model = load(&a.checkpoint)?;
     let data = read_dataset(&a.data, a.max_len)?;
     check_kind(&model, &data, &a.data)?;
@@ -335,6 +351,8 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
 
 fn run_predict(a: PredictArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
+    check_max_len(a.max_len)?;
+    crate::outdir::check_output_file("--output", &a.output, &[&a.data], &a.checkpoint)?;
     let model = load(&a.checkpoint)?;
     let data = read_unlabelled(&a.data, a.max_len)?;
     check_kind(&model, &data, &a.data)?;
@@ -374,7 +392,7 @@ fn run_predict(a: PredictArgs) -> Result<ExitCode> {
         s
     };
     write_atomically(&a.output, text.as_bytes())?;
-    eprintln!(
+    errln!(
         "{} predictions written to {}",
         labels.len(),
         a.output.display()

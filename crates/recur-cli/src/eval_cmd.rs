@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 /// Flags of `recur eval`.
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct EvalArgs {
     /// Checkpoint directory (a `--out` of `recur train`, or its `best/`).
     #[arg(long)]

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 /// Flags of `recur forecast`.
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct ForecastArgs {
     /// CSV file with a header row
     #[arg(long)]
@@ -66,7 +67,7 @@ pub struct ForecastArgs {
     /// Train for this many seconds instead of --epochs
     #[arg(long)]
     time_budget: Option<f64>,
-    /// Epochs (one validation each) without a lower validation loss before stopping
+    /// Epochs (one validation each) without a lower validation loss before stopping; 0 never stops early
     #[arg(long, default_value_t = 40)]
     patience: usize,
     /// Windows per step
@@ -101,7 +102,7 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
     let mut out = crate::outdir::open(args.out.as_deref(), "runs/forecast", args.overwrite)?;
     let series = read_series(&args.csv, &args.time, &args.target, &args.covariates)?;
     if let Some(row) = series.sorted_from {
-        eprintln!(
+        errln!(
             "note: {}: the rows are not in time order (row {row} goes back in time); sorted by --time {}",
             args.csv.display(),
             args.time.join(",")
@@ -117,7 +118,13 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
                     "--test-frac must be in (0, 1), got {f}"
                 )));
             }
-            ((n as f64) * f).round().max(1.0) as usize
+            let k = ((n as f64) * f).round().max(1.0) as usize;
+            if k + 2 > n {
+                return Err(Error::Config(format!(
+                    "--test-frac {f} holds out {k} of the series' {n} points, leaving too few to train on"
+                )));
+            }
+            k
         }
     };
     let settings = ForecastSettings {
@@ -186,7 +193,7 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         "metrics": metrics,
     });
     if !args.quiet {
-        eprintln!("{}", crate::progress::loop_summary(&r.summary, ""));
+        errln!("{}", crate::progress::loop_summary(&r.summary, ""));
     }
     let svg = plot(
         &args.target,

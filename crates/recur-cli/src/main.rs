@@ -9,6 +9,16 @@ macro_rules! outln {
     }};
 }
 
+/// Writes a line to standard error like `eprintln!`, but a closed or full standard error is
+/// ignored instead of ending the run with a panic (a message nobody can read is not worth a
+/// lost checkpoint).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod bench_cmd;
 mod classify_cmd;
 mod eval_cmd;
@@ -67,7 +77,7 @@ fn main() -> ExitCode {
             // One line: clap's first line, without its usage block.
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{first} (see `recur --help`)");
+            errln!("{first} (see `recur --help`)");
             return ExitCode::from(2);
         }
     };
@@ -89,7 +99,7 @@ fn main() -> ExitCode {
         }
         Err(e @ recur::Error::Io { .. }) if matches!(&e, recur::Error::Io { path, .. } if path == Path::new(STDOUT)) =>
         {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(1)
         }
         Err(recur::Error::OutputExists(dir)) => {
@@ -98,14 +108,14 @@ fn main() -> ExitCode {
             } else {
                 "is not a recur output directory: it holds other files"
             };
-            eprintln!(
+            errln!(
                 "error: {}: {holds}; choose another --out, or add --overwrite to replace recur's files there (other files are kept)",
                 dir.display()
             );
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             match e {
                 recur::Error::Diverged(_) => ExitCode::from(1),
                 recur::Error::Io { source, .. } if is_write_failure(&source) => ExitCode::from(1),
@@ -125,7 +135,7 @@ fn is_write_failure(e: &std::io::Error) -> bool {
 /// Says, as PyTorch warns, that dropout between recurrent layers does nothing with one layer.
 pub fn warn_inert_dropout(dropout: f64, layers: usize) {
     if dropout > 0.0 && layers == 1 {
-        eprintln!(
+        errln!(
             "warning: --dropout {dropout} has no effect with --layers 1: dropout is applied between stacked recurrent layers (use --layers 2 or more)"
         );
     }
@@ -140,12 +150,12 @@ pub fn catch_ctrl_c() {
     use std::sync::atomic::Ordering;
     let _ = ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
-            eprintln!(
-                "\ninterrupted again: exiting without saving (the last checkpoint is intact)"
+            errln!(
+                "\ninterrupted again: exiting now without saving (an earlier checkpoint, if any, is intact)"
             );
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: finishing this step and saving (Ctrl-C again to quit now)");
+        errln!("\ninterrupted: finishing this step and saving (Ctrl-C again to quit now)");
     });
 }
 
@@ -166,11 +176,19 @@ pub fn stdout_error(e: std::io::Error) -> recur::Error {
     recur::Error::io(STDOUT, e)
 }
 
+/// The most threads a command starts.
+pub const MAX_THREADS: usize = 1024;
+
 /// Threads to use: the flag, or every core the process may run on.
 pub fn threads(flag: Option<usize>) -> recur::Result<recur::Threads> {
     let n = flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if n == 0 {
         return Err(recur::Error::Config("--threads must be at least 1".into()));
+    }
+    if n > MAX_THREADS {
+        return Err(recur::Error::Config(format!(
+            "--threads must be at most {MAX_THREADS}, got {n}"
+        )));
     }
     Ok(recur::Threads::new(n)?)
 }

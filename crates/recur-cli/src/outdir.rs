@@ -23,3 +23,48 @@ pub fn open(out: Option<&Path>, default: &str, overwrite: bool) -> Result<RunDir
         None => RunDir::open(&numbered(Path::new(default)), OutPolicy::Fresh),
     }
 }
+
+/// Refuses an output file (`flag`) that would overwrite one of the command's inputs or a file
+/// of the checkpoint it reads.
+///
+/// # Errors
+/// [`recur::Error::Input`] naming the flag and the file it would replace.
+pub fn check_output_file(
+    flag: &str,
+    out: &Path,
+    inputs: &[&Path],
+    checkpoint: &Path,
+) -> Result<()> {
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    let Some(target) = canon(out).or_else(|| {
+        // Not there yet: it can only clash through its directory.
+        let dir = out.parent().filter(|d| !d.as_os_str().is_empty())?;
+        Some(canon(dir)?.join(out.file_name()?))
+    }) else {
+        return Ok(());
+    };
+    if let Some(input) = inputs.iter().find(|p| canon(p).as_ref() == Some(&target)) {
+        return Err(recur::Error::Input(format!(
+            "{flag} {}: that is the input {}; choose another file",
+            out.display(),
+            input.display()
+        )));
+    }
+    if let Some(ck) = canon(checkpoint) {
+        let recur_file = target.strip_prefix(&ck).is_ok_and(|rest| {
+            rest.components().any(|c| {
+                recur::rundir::RECUR_FILES
+                    .iter()
+                    .any(|f| c.as_os_str() == *f)
+            })
+        });
+        if recur_file {
+            return Err(recur::Error::Input(format!(
+                "{flag} {}: that would replace a file of the checkpoint {}; write it elsewhere",
+                out.display(),
+                checkpoint.display()
+            )));
+        }
+    }
+    Ok(())
+}

@@ -158,7 +158,7 @@ impl Observer for Progress {
             }
             Mode::Lines if now - self.last >= self.line_every => {
                 self.last = now;
-                eprintln!("{}", self.render(trainer, report, tokens_per_s));
+                errln!("{}", self.render(trainer, report, tokens_per_s));
             }
             _ => {}
         }
@@ -185,7 +185,7 @@ impl Observer for Progress {
         match self.mode {
             Mode::Quiet => {}
             Mode::Bar => self.bar.println(line),
-            Mode::Lines => eprintln!("{line}"),
+            Mode::Lines => errln!("{line}"),
         }
     }
 }
@@ -227,7 +227,7 @@ impl recur::training::Observer for LoopLines {
     fn step(&mut self, p: &recur::training::Progress) {
         if !self.quiet && self.last.elapsed() >= Duration::from_secs(10) {
             self.last = Instant::now();
-            eprintln!(
+            errln!(
                 "{}: training loss {:.4} | {}",
                 Self::head(p),
                 p.train_loss,
@@ -254,7 +254,7 @@ impl recur::training::Observer for LoopLines {
         } else {
             format!("training loss {:.4}", p.train_loss)
         };
-        eprintln!(
+        errln!(
             "{}: {train}, validation loss {:.4}{score}{}",
             Self::head(p),
             v.loss,

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 /// Flags of `recur sample`.
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct SampleArgs {
     /// Checkpoint directory.
     #[arg(long)]

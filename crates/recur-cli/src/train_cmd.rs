@@ -36,6 +36,7 @@ mod default {
 
 /// Flags of `recur train`.
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// UTF-8 training text [default: the bundled Moby Dick]
     #[arg(long)]
@@ -324,6 +325,13 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
             (_, e) => e,
         })?;
         let trainer = Trainer::resume(dir, &text, stop_flag(args))?;
+        let at = trainer.state().step;
+        if let Some(n) = trainer.total_steps().filter(|&n| n <= at) {
+            return Err(Error::Config(format!(
+                "the run in {} is already at step {at}, and its stopping rule ends at step {n}: give a larger --steps or --epochs to continue it",
+                dir.display()
+            )));
+        }
         let out = match &args.out {
             Some(out) if !same_dir(out, dir) => RunDir::open(out, out_policy(args))?,
             _ => RunDir::open(dir, OutPolicy::Resume)?,
@@ -388,11 +396,12 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             Stop::Epochs(n) => format!("{n} epochs ({} steps)", trainer.total_steps().unwrap_or(n)),
             Stop::TimeBudget(t) => format!("{} of training", clock(t)),
         };
-        eprintln!(
+        errln!(
             "recur train: {} | {train} training + {val} validation characters, vocabulary {}",
-            s.text, c.vocab_size
+            s.text,
+            c.vocab_size
         );
-        eprintln!(
+        errln!(
             "model: {:?} hidden {} × {} layer(s), {}, {} parameters | batch {} × {} steps, {:?} lr {} {:?}, {stop}, {} thread(s)",
             c.cell,
             c.hidden_size,
@@ -407,7 +416,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             threads.count()
         );
         if trainer.state().step > 0 {
-            eprintln!(
+            errln!(
                 "resuming at step {} (epoch {})",
                 trainer.state().step,
                 trainer.state().epoch
@@ -426,7 +435,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     progress.finish();
     let summary = summary?;
     if summary.interrupted {
-        eprintln!(
+        errln!(
             "stopped at step {} after {}; checkpoint in {} (continue with --resume {})",
             summary.steps,
             clock(summary.train_seconds),
@@ -437,7 +446,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         return Ok(crate::finished());
     }
     if mode != Mode::Quiet {
-        eprintln!(
+        errln!(
             "trained {} steps in {} ({:.0} characters/s)",
             summary.steps,
             clock(summary.train_seconds),
@@ -446,12 +455,12 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 / summary.train_seconds.max(1e-9)
         );
         if let Some(v) = summary.final_val {
-            eprintln!(
+            errln!(
                 "validation: loss {:.4} nats/char, {:.4} bits/char, perplexity {:.3}, accuracy {:.2}% over {} characters",
                 v.loss, v.bpc, v.perplexity, 100.0 * v.accuracy, v.tokens
             );
         }
-        eprintln!(
+        errln!(
             "checkpoint: {} (best by validation: {}/best), metrics: {}/metrics.jsonl, plot: {}/loss.svg",
             out.display(),
             out.display(),

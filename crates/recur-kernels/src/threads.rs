@@ -101,23 +101,26 @@ impl Threads {
             sleep: Mutex::new(()),
             wake: Condvar::new(),
         });
-        let mut workers = Vec::with_capacity(count - 1);
+        // Built first, so that a failure part-way drops it: the workers already started are shut
+        // down and joined.
+        let mut threads = Threads {
+            count,
+            team: Some(Team {
+                shared,
+                workers: Vec::with_capacity(count - 1),
+                depth: AtomicUsize::new(0),
+            }),
+        };
+        let team = threads.team.as_mut().expect("just built");
         for i in 0..count - 1 {
-            let s = Arc::clone(&shared);
+            let s = Arc::clone(&team.shared);
             let handle = std::thread::Builder::new()
                 .name(format!("recur-worker-{i}"))
                 .spawn(move || worker(&s))
                 .map_err(|e| ThreadsError(format!("cannot start {count} worker threads: {e}")))?;
-            workers.push(handle);
+            team.workers.push(handle);
         }
-        Ok(Threads {
-            count,
-            team: Some(Team {
-                shared,
-                workers,
-                depth: AtomicUsize::new(0),
-            }),
-        })
+        Ok(threads)
     }
 
     /// Number of threads work is spread over.

@@ -36,6 +36,24 @@ pub enum Checkpoint {
     Forecaster(Box<crate::forecast::model::LoadedForecaster>),
 }
 
+/// Checks that `dir` is a directory, with a message that helps when it is the `config.json`
+/// inside one or does not exist.
+///
+/// # Errors
+/// [`Error::Format`] naming `dir`.
+pub fn check_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        Ok(())
+    } else if dir.is_file() {
+        Err(Error::format(
+            dir,
+            "is a file; a checkpoint is the directory that holds config.json and model.safetensors",
+        ))
+    } else {
+        Err(Error::format(dir, "no such checkpoint directory"))
+    }
+}
+
 /// The task of the checkpoint in `dir`, from its `config.json`.
 ///
 /// # Errors
@@ -43,9 +61,7 @@ pub enum Checkpoint {
 /// not a recur checkpoint, or names an unknown task.
 pub fn task(dir: &Path) -> Result<Task> {
     let path = dir.join("config.json");
-    if !dir.is_dir() {
-        return Err(Error::format(dir, "no such checkpoint directory"));
-    }
+    crate::checkpoint::check_dir(dir)?;
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let text = crate::input::strip_bom(&text);
     let v: serde_json::Value =

@@ -51,6 +51,23 @@ pub fn recurrent_param_count(
 }
 
 /// Fails unless `count` (the parameters of a model, `None` if it overflowed) is at most
+/// Checks that one batch's activations — `batch × steps` rows of `width` values (gates and
+/// states of every layer and direction, plus the output layer) — stay within the same limit as
+/// the parameters ([`MAX_PARAMETERS`]), counted without overflow, before anything is
+/// allocated; `names` names the sizes for the message (e.g. `"--batch-size 32 × --seq-len 64"`).
+///
+/// # Errors
+/// [`Error::Config`] when the activations exceed the limit.
+pub fn check_activations(batch: usize, steps: usize, width: usize, names: &str) -> Result<()> {
+    let n = batch.checked_mul(steps).and_then(|v| v.checked_mul(width));
+    if n.is_none_or(|n| n > MAX_PARAMETERS) {
+        return Err(Error::Config(format!(
+            "{names} make a batch of more activations than the limit of {MAX_PARAMETERS} (2^28): lower them"
+        )));
+    }
+    Ok(())
+}
+
 /// [`MAX_PARAMETERS`]; `sizes` names the fields that decide it, e.g. `"hidden_size 10"`.
 pub fn check_param_count(count: Option<usize>, sizes: &str) -> Result<()> {
     match count {

@@ -16,10 +16,32 @@ pub fn strip_bom(text: &str) -> &str {
     text.strip_prefix(BOM).unwrap_or(text)
 }
 
+/// The largest input file recur reads (1 GiB): a device such as `/dev/zero` or a mistaken path
+/// ends with this error instead of exhausting the memory.
+pub const MAX_INPUT_BYTES: u64 = 1 << 30;
+
 /// Reads `path` as UTF-8 text and drops a leading byte-order mark; the error names the file and
 /// the offset of the first invalid byte.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read, [`Error::Format`] when it is a directory, larger
+/// than [`MAX_INPUT_BYTES`], or not UTF-8.
 pub fn read_utf8(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    use std::io::Read;
+    if path.is_dir() {
+        return Err(Error::format(path, "is a directory, expected a file"));
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Error::format(
+            path,
+            format!("larger than the limit of {MAX_INPUT_BYTES} bytes (1 GiB) for an input file"),
+        ));
+    }
     let mut text = String::from_utf8(bytes).map_err(|e| {
         Error::format(
             path,

@@ -165,8 +165,16 @@ pub fn write_safetensors(path: impl AsRef<Path>, tensors: &[NamedTensor<'_>]) ->
 /// [`Error::Io`] naming `path` when it cannot be written; the temporary file is removed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    // A device, a pipe or a link to one (`/dev/stdout`, a FIFO) is written in place: renaming a
-    // file over it would replace the device or the link itself.
+    // A link is followed: the file it points to is replaced, the link stays.
+    let resolved;
+    let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = resolve_link(path);
+        resolved.as_path()
+    } else {
+        path
+    };
+    // A device or a pipe (`/dev/stdout`, a FIFO) is written in place: renaming a file over it
+    // would replace the device itself.
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
         if path.is_dir() {
             return Err(Error::format(path, "is a directory, expected a file name"));
@@ -193,6 +201,27 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(Error::io(path, e));
     }
     Ok(())
+}
+
+/// Where the link `path` points, following links to the end (a target that does not exist yet
+/// is named relative to the link's directory).
+fn resolve_link(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::read_link(&p) {
+            Ok(target) => {
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    p
 }
 
 impl Recurrent<f32> {

@@ -36,8 +36,8 @@ mod tensor;
 pub mod training;
 
 pub use config::{
-    check_param_count, recurrent_param_count, try_zeros, CellType, Nonlinearity, RecurrentConfig,
-    MAX_LAYERS, MAX_PARAMETERS,
+    check_activations, check_param_count, recurrent_param_count, try_zeros, CellType, Nonlinearity,
+    RecurrentConfig, MAX_LAYERS, MAX_PARAMETERS,
 };
 pub use error::{Error, Result};
 pub use recur_kernels::{Scalar, Threads, ThreadsError};

@@ -48,6 +48,61 @@ pub enum OutPolicy {
 pub struct RunDir {
     path: PathBuf,
     drop_previous: bool,
+    _lock: Lock,
+}
+
+/// `.NAME.lock` beside a run directory, holding the PID of the run that writes it: a second run
+/// into the same directory is refused while the first runs. Removed when the run ends; a lock
+/// left by a process that no longer runs is taken over.
+#[derive(Debug)]
+struct Lock(PathBuf);
+
+impl Lock {
+    fn take(parent: &Path, name: &str, dir: &Path) -> Result<Lock> {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let path = parent.join(format!(".{name}.lock"));
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(Lock(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u32>().ok());
+                    match holder {
+                        Some(pid) if alive(pid) && pid != std::process::id() => {
+                            return Err(Error::Input(format!(
+                                "{}: another recur run (process {pid}) is writing there; wait for it or choose another output directory",
+                                dir.display()
+                            )));
+                        }
+                        _ => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Err(Error::Input(format!(
+            "{}: could not take the lock {}",
+            dir.display(),
+            path.display()
+        )))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 impl RunDir {
@@ -59,6 +114,14 @@ impl RunDir {
     /// [`Error::Format`] when `path` is a file or, resuming, does not exist; [`Error::Io`] when
     /// the directory cannot be read.
     pub fn open(path: &Path, policy: OutPolicy) -> Result<RunDir> {
+        // A link to a directory: the run writes into the directory it points to.
+        let resolved;
+        let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            resolved = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+            resolved.as_path()
+        } else {
+            path
+        };
         let (parent, name) = split(path)?;
         recover(&parent, &name, path)?;
         remove_stale(&parent, &name);
@@ -66,6 +129,7 @@ impl RunDir {
             return Err(Error::format(path, "exists and is not a directory"));
         }
         let empty = !path.exists() || is_empty(path)?;
+        let lock = Lock::take(&parent, &name, path)?;
         match policy {
             OutPolicy::Fresh if !empty => Err(Error::OutputExists(path.to_path_buf())),
             OutPolicy::Resume if !path.is_dir() => {
@@ -74,6 +138,7 @@ impl RunDir {
             _ => Ok(RunDir {
                 path: path.to_path_buf(),
                 drop_previous: policy == OutPolicy::Overwrite,
+                _lock: lock,
             }),
         }
     }
@@ -116,23 +181,45 @@ impl RunDir {
         Ok(())
     }
 
-    /// Links every entry of the current directory that `tmp` lacks into `tmp`.
+    /// Links every entry of the current directory that `tmp` lacks into `tmp`, and inside a
+    /// directory both hold (`best/`), every entry of the old one the new one lacks: files of the
+    /// user's own survive every save.
     fn carry_over(&self, tmp: &Path) -> Result<()> {
         if !self.path.is_dir() {
             return Ok(());
         }
-        for entry in std::fs::read_dir(&self.path).map_err(|e| Error::io(&self.path, e))? {
-            let entry = entry.map_err(|e| Error::io(&self.path, e))?;
-            let name = entry.file_name();
-            let to = tmp.join(&name);
-            let ours = name.to_str().is_some_and(|n| RECUR_FILES.contains(&n));
-            if to.exists() || (self.drop_previous && ours) {
-                continue;
-            }
-            link_tree(&entry.path(), &to)?;
-        }
-        Ok(())
+        merge(&self.path, tmp, self.drop_previous)
     }
+}
+
+/// Links into `to` what `from` holds and `to` lacks, recursing into directories both hold. With
+/// `drop_recur`, recur's own files ([`RECUR_FILES`]) are left out, at any depth, while the
+/// user's files among them are kept.
+fn merge(from: &Path, to: &Path, drop_recur: bool) -> Result<()> {
+    for entry in std::fs::read_dir(from).map_err(|e| Error::io(from, e))? {
+        let entry = entry.map_err(|e| Error::io(from, e))?;
+        let name = entry.file_name();
+        let (src, dst) = (entry.path(), to.join(&name));
+        let ours = name.to_str().is_some_and(|n| RECUR_FILES.contains(&n));
+        let is_dir = entry.file_type().map_err(|e| Error::io(&src, e))?.is_dir();
+        if dst.exists() {
+            if is_dir && dst.is_dir() {
+                merge(&src, &dst, drop_recur)?;
+            }
+        } else if drop_recur && ours {
+            if is_dir {
+                // An earlier run's `best/`: keep only what the user put there.
+                std::fs::create_dir(&dst).map_err(|e| Error::io(&dst, e))?;
+                merge(&src, &dst, true)?;
+                if is_empty(&dst)? {
+                    std::fs::remove_dir(&dst).map_err(|e| Error::io(&dst, e))?;
+                }
+            }
+        } else {
+            link_tree(&src, &dst)?;
+        }
+    }
+    Ok(())
 }
 
 /// The first of `base`, `base-2`, `base-3`, … that does not exist or is an empty directory: where
@@ -398,7 +485,17 @@ mod tests {
         let failed = dir.save(|_| Err(Error::Input("no".into())));
         assert!(failed.is_err());
         assert_eq!(std::fs::read(run.join("config.json")).unwrap(), b"2");
-        assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 1);
+        let temporaries = std::fs::read_dir(&parent)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".tmp-")
+            })
+            .count();
+        assert_eq!(temporaries, 0);
         // Overwriting drops the earlier run's files at its first save, and only those.
         let mut again = RunDir::open(&run, OutPolicy::Overwrite).unwrap();
         assert!(matches!(

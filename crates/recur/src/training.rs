@@ -315,7 +315,7 @@ pub fn run(
         let step = progress.step + 1;
         if !loss.is_finite() {
             return Err(Error::Diverged(format!(
-                "step {step}: the training loss is {loss}; training stopped, the best model so far is kept (try a lower --lr)"
+                "step {step}: the training loss is {loss}; training stopped (try a lower --lr)"
             )));
         }
         let lr = settings.schedule.lr_at(progress.step, progress.fraction);
@@ -323,7 +323,7 @@ pub fn run(
         let norm = optimizer.clip_and_step_in(threads, &mut params, &mut grads, settings.clip, lr);
         if !norm.is_finite() {
             return Err(Error::Diverged(format!(
-                "step {step}: the gradient norm is {norm}; training stopped, the best model so far is kept (try a lower --lr)"
+                "step {step}: the gradient norm is {norm}; training stopped (try a lower --lr)"
             )));
         }
         progress.step = step;
@@ -344,7 +344,7 @@ pub fn run(
         let v = task.validate(threads)?;
         if !v.loss.is_finite() {
             return Err(Error::Diverged(format!(
-                "step {step}: the validation loss is {}; training stopped, the best model so far is kept (try a lower --lr)",
+                "step {step}: the validation loss is {}; training stopped (try a lower --lr)",
                 v.loss
             )));
         }

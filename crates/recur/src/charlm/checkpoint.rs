@@ -48,9 +48,7 @@ pub struct Loaded {
 /// Reads `dir/config.json` and checks that it describes a char-LM checkpoint.
 pub fn read_config(dir: &Path) -> Result<CheckpointConfig> {
     let path = dir.join("config.json");
-    if !dir.is_dir() {
-        return Err(Error::format(dir, "no such checkpoint directory"));
-    }
+    crate::checkpoint::check_dir(dir)?;
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let config: CheckpointConfig = serde_json::from_str(&text)
         .map_err(|e| Error::format(&path, format!("not a recur char-lm config ({e})")))?;

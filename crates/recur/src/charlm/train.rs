@@ -287,6 +287,16 @@ impl Trainer {
         let tokens = vocab.encode(text, &settings.text)?;
         let (train, val) = split(&tokens, settings.val_frac);
         let (b, t) = (settings.batch_size, settings.seq_len);
+        let c = model.config();
+        crate::check_activations(
+            b,
+            t,
+            (4 * c.hidden_size).saturating_mul(c.num_layers) + c.vocab_size,
+            &format!(
+                "--batch-size {b} × --seq-len {t} (hidden {}, {} layers, vocabulary {})",
+                c.hidden_size, c.num_layers, c.vocab_size
+            ),
+        )?;
         let batcher = Batcher::new(train.len(), b, t).map_err(|_| {
             Error::Input(format!(
                 "{}: {} characters, {} of them for training (after --val-frac {}): too short for one batch of {b} streams × {t} steps, which needs {} (lower --batch-size or --seq-len)",
@@ -359,7 +369,7 @@ impl Trainer {
         state.check_values(&state_path)?;
         if state.text_hash != fingerprint(text) {
             return Err(Error::Input(format!(
-                "{}: the text differs from the one this run was trained on; resume needs the same text",
+                "the text differs from the one this run was trained on ({}); resume needs the same text",
                 settings.text
             )));
         }

@@ -148,6 +148,7 @@ pub fn read_ts(path: &Path) -> Result<Dataset> {
 fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
     let mut dims = None;
     let mut labelled = true;
+    let mut declared: Vec<String> = Vec::new();
     let mut in_data = false;
     let mut ds = Dataset::from_file(path, 0);
     for (i, line) in text.lines().enumerate() {
@@ -181,6 +182,12 @@ fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
                     Some("false") => false,
                     _ => return Err(at("@classLabel must be followed by true or false".into())),
                 };
+                // The class names as written (case kept), after `true`.
+                declared = line
+                    .split_whitespace()
+                    .skip(2)
+                    .map(str::to_string)
+                    .collect();
             } else if !line.starts_with('@') {
                 return Err(at(
                     "a data line before @data (is the @data line missing?)".into()
@@ -237,6 +244,12 @@ fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
         }
         if len == 0 || (labelled && label.is_empty()) {
             return Err(at("empty series or missing label".into()));
+        }
+        if labelled && !declared.is_empty() && !declared.contains(&label) {
+            return Err(at(format!(
+                "label '{label}' is not one of the classes @classLabel declares ({})",
+                declared.join(", ")
+            )));
         }
         let mut v = Vec::with_capacity(len * d);
         for t in 0..len {

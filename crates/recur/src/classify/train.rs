@@ -369,17 +369,23 @@ pub fn train(
     let mut classes: Vec<String> = data.labels.clone();
     classes.sort();
     classes.dedup();
+    let from = data
+        .source
+        .as_ref()
+        .map_or(String::new(), |p| format!("{}: ", p.display()));
     if classes.len() < 2 {
-        return Err(Error::Input(
-            "training data needs at least 2 classes".into(),
-        ));
+        return Err(Error::Input(format!(
+            "{from}training data needs at least 2 classes, found {}",
+            classes.len()
+        )));
     }
     let val_frac = validation_share(s.val_frac, data.items.len(), classes.len());
     let (train_idx, val_idx) = stratified_split(&data.labels, val_frac, s.seed);
     if train_idx.is_empty() || val_idx.is_empty() {
-        return Err(Error::Input(
-            "too little data for a training and a validation split".into(),
-        ));
+        return Err(Error::Input(format!(
+            "{from}{} sequences are too few for a training and a validation split",
+            data.items.len()
+        )));
     }
     let targets = class_ids(&data.labels, &classes)?;
     // Scaling and vocabulary from the training split only.

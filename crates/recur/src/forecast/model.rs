@@ -311,9 +311,7 @@ struct CheckpointFile {
 /// tensors' shapes before the model is allocated; errors name the file and the field or tensor.
 pub fn load(dir: &std::path::Path) -> Result<LoadedForecaster> {
     let path = dir.join("config.json");
-    if !dir.is_dir() {
-        return Err(Error::format(dir, "no such checkpoint directory"));
-    }
+    crate::checkpoint::check_dir(dir)?;
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("not JSON ({e})")))?;

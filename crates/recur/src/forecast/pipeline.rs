@@ -467,7 +467,10 @@ pub fn run(
 ) -> Result<ForecastRun> {
     let y = &series.target;
     let n = y.len();
-    s.validate(n)?;
+    s.validate(n).map_err(|e| match (e, &series.source) {
+        (Error::Config(m), Some(src)) => Error::Config(format!("{}: {m}", src.display())),
+        (e, _) => e,
+    })?;
     if s.log {
         if let Some(i) = y.iter().position(|&v| v <= 0.0) {
             return Err(Error::Input(format!(

@@ -1,0 +1,247 @@
+//! Ordinary mistakes found by trying recur as a newcomer does: files of the user's own inside
+//! `best/`, links, outputs that would replace the inputs, two runs into one directory, a closed
+//! standard error, absurd thread counts and batch sizes, a finished run resumed without a larger
+//! budget, undeclared class labels. Each is refused with one line and status 2, or handled.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+mod common;
+use common::{case, recur, temp};
+
+fn small(out: &str, steps: &str) -> Vec<String> {
+    [
+        "train",
+        "--text",
+        &case("letters.txt"),
+        "--hidden",
+        "8",
+        "--embed",
+        "4",
+        "--batch-size",
+        "2",
+        "--seq-len",
+        "8",
+        "--steps",
+        steps,
+        "--eval-every",
+        "2",
+        "--sample-length",
+        "0",
+        "--quiet",
+        "--out",
+        out,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn run(args: &[String]) -> Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    recur(&args)
+}
+
+fn refused(o: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    for n in needles {
+        assert!(err.contains(n), "{err:?} lacks {n:?}");
+    }
+}
+
+#[test]
+fn files_of_the_users_own_inside_best_survive_resume_and_overwrite() {
+    let dir = temp("best-files");
+    let out = dir.join("run").display().to_string();
+    assert!(run(&small(&out, "4")).status.success());
+    let best = dir.join("run/best");
+    std::fs::write(best.join("analysis.txt"), "mine").unwrap();
+    std::fs::create_dir(best.join("plots")).unwrap();
+    std::fs::write(best.join("plots/p.txt"), "mine too").unwrap();
+    // A resumed run writes a new best/ and keeps them.
+    let o = recur(&[
+        "train",
+        "--resume",
+        &out,
+        "--steps",
+        "8",
+        "--quiet",
+        "--sample-length",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(best.join("analysis.txt")).unwrap(), b"mine");
+    assert_eq!(
+        std::fs::read(best.join("plots/p.txt")).unwrap(),
+        b"mine too"
+    );
+    // So does a new run allowed to overwrite, even one that writes no best/.
+    let mut again = small(&out, "2");
+    again.extend(["--overwrite", "--val-frac", "0"].map(String::from));
+    assert!(run(&again).status.success());
+    assert_eq!(std::fs::read(best.join("analysis.txt")).unwrap(), b"mine");
+    assert!(
+        !best.join("config.json").exists(),
+        "the earlier run's best model is gone"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn links_are_followed_not_replaced() {
+    let dir = temp("links");
+    let real = dir.join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let out = link.join("run").display().to_string();
+    assert!(run(&small(&out, "2")).status.success());
+    assert!(real.join("run/model.safetensors").is_file());
+    // A link to the run directory itself: the run behind it continues.
+    let run_link = dir.join("run-link");
+    std::os::unix::fs::symlink(real.join("run"), &run_link).unwrap();
+    let rl = run_link.display().to_string();
+    let o = recur(&[
+        "train",
+        "--resume",
+        &rl,
+        "--steps",
+        "4",
+        "--quiet",
+        "--sample-length",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::symlink_metadata(&run_link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let state = std::fs::read_to_string(real.join("run/state.json")).unwrap();
+    assert!(state.contains("\"step\": 4"), "{state}");
+}
+
+#[test]
+fn outputs_that_would_replace_an_input_are_refused() {
+    let dir = temp("clobber");
+    let ck = dir.join("ck").display().to_string();
+    let data = dir.join("d.ts");
+    std::fs::copy(case("ts_clean.ts"), &data).unwrap();
+    let d = data.display().to_string();
+    let o = recur(&[
+        "classify", "train", "--data", &d, "--epochs", "2", "--hidden", "4", "--out", &ck,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = std::fs::read(&data).unwrap();
+    let o = recur(&[
+        "classify",
+        "predict",
+        "--checkpoint",
+        &ck,
+        "--data",
+        &d,
+        "--output",
+        &d,
+    ]);
+    refused(&o, &["--output", "input"]);
+    assert_eq!(std::fs::read(&data).unwrap(), before);
+    let model = format!("{ck}/model.safetensors");
+    let o = recur(&[
+        "classify",
+        "eval",
+        "--checkpoint",
+        &ck,
+        "--data",
+        &d,
+        "--plot",
+        &model,
+    ]);
+    refused(&o, &["--plot", "checkpoint"]);
+    let o = recur(&["classify", "eval", "--checkpoint", &ck, "--data", &d]);
+    assert!(o.status.success(), "the checkpoint still loads");
+}
+
+#[test]
+fn a_second_run_into_a_directory_in_use_is_refused() {
+    let dir = temp("lock");
+    // A lock held by a running process (this test).
+    std::fs::write(dir.join(".run.lock"), std::process::id().to_string()).unwrap();
+    let out = dir.join("run").display().to_string();
+    refused(&run(&small(&out, "2")), &["another recur run", "run"]);
+    // A lock left by a process that no longer runs is taken over.
+    std::fs::write(dir.join(".run.lock"), "4294967295").unwrap();
+    assert!(run(&small(&out, "2")).status.success());
+    assert!(
+        !dir.join(".run.lock").exists(),
+        "the lock goes with the run"
+    );
+}
+
+#[test]
+fn a_closed_standard_error_does_not_stop_a_run() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return;
+    };
+    let dir = temp("stderr");
+    let out = dir.join("run").display().to_string();
+    let mut args = small(&out, "4");
+    args.retain(|a| a != "--quiet");
+    let o = Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(&args)
+        .stderr(full)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", o.status);
+    assert!(Path::new(&out).join("model.safetensors").is_file());
+}
+
+#[test]
+fn absurd_thread_counts_batch_sizes_and_budgets_are_refused() {
+    let dir = temp("absurd");
+    let out = dir.join("run").display().to_string();
+    let mut a = small(&out, "2");
+    a.extend(["--threads", "100000"].map(String::from));
+    refused(&run(&a), &["--threads", "1024"]);
+    let text = case("letters.txt");
+    let o = recur(&[
+        "train",
+        "--text",
+        &text,
+        "--batch-size",
+        "100000",
+        "--seq-len",
+        "100000",
+        "--out",
+        &out,
+    ]);
+    refused(&o, &["--batch-size", "limit"]);
+    let o = recur(&["train", "--text", dir.to_str().unwrap(), "--out", &out]);
+    refused(&o, &["is a directory"]);
+    // A finished run resumed without a larger budget.
+    assert!(run(&small(&out, "2")).status.success());
+    let o = recur(&["train", "--resume", &out, "--steps", "1"]);
+    refused(&o, &["already at step 2", "--steps"]);
+}
+
+#[test]
+fn undeclared_class_labels_are_refused() {
+    let dir = temp("labels");
+    let ts = dir.join("x.ts");
+    std::fs::write(
+        &ts,
+        "@dimensions 1\n@classLabel true a b\n@data\n1,2,3:a\n2,3,4:b\n3,4,5:c\n",
+    )
+    .unwrap();
+    let out = dir.join("run").display().to_string();
+    let o = recur(&[
+        "classify",
+        "train",
+        "--data",
+        ts.to_str().unwrap(),
+        "--out",
+        &out,
+    ]);
+    refused(&o, &["line 6", "'c'", "@classLabel"]);
+}
