@@ -21,7 +21,7 @@ pub struct ClassifyArgs {
 
 #[derive(Subcommand)]
 enum ClassifyCommand {
-    /// Train on labelled sequences, keep the best model by validation accuracy, and score it on
+    /// Train on labelled sequences, keep the model of the lowest validation loss, and score it on
     /// a test file or a held-out share.
     Train(TrainArgs),
     /// Score a checkpoint on labelled sequences.
