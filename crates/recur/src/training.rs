@@ -95,6 +95,50 @@ pub struct LoopSettings {
 }
 
 impl LoopSettings {
+    /// The settings the classifier and the forecaster train with: Adam at a constant `lr`, the
+    /// gradient norm clipped to 1, validation once an epoch of `batches_per_epoch` steps, early
+    /// stopping after `patience` validations without a 0.01 % lower loss, never before
+    /// `min_steps`. The budget: `steps` or `time_budget` when given, otherwise `epochs` (raised
+    /// to `2 × min_steps` steps on small data).
+    pub fn per_epoch(
+        budget: (Option<u64>, Option<f64>, u64),
+        batches_per_epoch: u64,
+        lr: f64,
+        patience: u64,
+        min_steps: u64,
+        seed: u64,
+    ) -> Self {
+        let (steps, time_budget, epochs) = budget;
+        let stop = match (steps, time_budget) {
+            (Some(n), _) => Stop::Steps(n),
+            (None, Some(t)) => Stop::TimeBudget(t),
+            (None, None) => {
+                let n = epochs.saturating_mul(batches_per_epoch);
+                Stop::Steps(n.max(2 * min_steps))
+            }
+        };
+        LoopSettings {
+            stop,
+            optimizer: OptimizerConfig::new(crate::optim::OptimizerKind::Adam),
+            schedule: Schedule {
+                kind: crate::optim::ScheduleKind::Constant,
+                lr,
+                warmup_steps: 0,
+                min_lr: 0.0,
+                step_fraction: 0.25,
+                gamma: 0.5,
+            },
+            clip: 1.0,
+            validate_every: batches_per_epoch.max(1),
+            early_stopping: EarlyStopping {
+                patience,
+                min_delta: 1e-4,
+                min_steps,
+            },
+            seed,
+        }
+    }
+
     /// Checks ranges; messages name the setting.
     ///
     /// # Errors

@@ -5,9 +5,8 @@ use super::data::{Dataset, Item};
 use super::model::{Classifier, ClassifierConfig, Pooling};
 use crate::config::CellType;
 use crate::error::{Error, Result};
-use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::rng::Rng;
-use crate::training::{self, EarlyStopping, LoopSettings, Observer, Stop, Task, Validation};
+use crate::training::{self, LoopSettings, Observer, Task, Validation};
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -469,37 +468,17 @@ pub fn train(
 }
 
 impl ClassifySettings {
-    /// The shared loop's settings: Adam at `lr`, gradient norm clipped to 1, validation once an
-    /// epoch, early stopping after `patience` validations without a 0.01 % lower loss.
+    /// The shared loop's settings ([`LoopSettings::per_epoch`]): with a budget in epochs at
+    /// least `min_steps` steps, and no early stop before half of them.
     pub fn loop_settings(&self, batches_per_epoch: u64) -> LoopSettings {
-        let stop = match (self.steps, self.time_budget) {
-            (Some(n), _) => Stop::Steps(n),
-            (None, Some(t)) => Stop::TimeBudget(t),
-            (None, None) => {
-                let epochs = (self.epochs as u64).saturating_mul(batches_per_epoch);
-                Stop::Steps(epochs.max(self.min_steps))
-            }
-        };
-        LoopSettings {
-            stop,
-            optimizer: OptimizerConfig::new(OptimizerKind::Adam),
-            schedule: Schedule {
-                kind: ScheduleKind::Constant,
-                lr: self.lr,
-                warmup_steps: 0,
-                min_lr: 0.0,
-                step_fraction: 0.25,
-                gamma: 0.5,
-            },
-            clip: 1.0,
-            validate_every: batches_per_epoch.max(1),
-            early_stopping: EarlyStopping {
-                patience: self.patience as u64,
-                min_delta: 1e-4,
-                min_steps: self.min_steps / 2,
-            },
-            seed: self.seed,
-        }
+        LoopSettings::per_epoch(
+            (self.steps, self.time_budget, self.epochs as u64),
+            batches_per_epoch,
+            self.lr,
+            self.patience as u64,
+            self.min_steps / 2,
+            self.seed,
+        )
     }
 }
 

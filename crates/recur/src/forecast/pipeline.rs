@@ -8,10 +8,9 @@ use super::model::{Forecaster, ForecasterConfig};
 use super::series::Series;
 use crate::config::CellType;
 use crate::error::{Error, Result};
-use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
-use crate::training::{self, EarlyStopping, LoopSettings, Observer, Stop, Task, Validation};
+use crate::training::{self, LoopSettings, Observer, Task, Validation};
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicBool;
@@ -233,34 +232,16 @@ impl Task for ForecastTask<'_> {
 }
 
 impl ForecastSettings {
-    /// The shared loop's settings: Adam at `lr`, gradient norm clipped to 1, validation once an
-    /// epoch, early stopping after `patience` validations without a 0.01 % lower loss.
+    /// The shared loop's settings ([`LoopSettings::per_epoch`]).
     pub fn loop_settings(&self, batches_per_epoch: u64) -> LoopSettings {
-        let stop = match (self.steps, self.time_budget) {
-            (Some(n), _) => Stop::Steps(n),
-            (None, Some(t)) => Stop::TimeBudget(t),
-            (None, None) => Stop::Epochs(self.epochs as u64),
-        };
-        LoopSettings {
-            stop,
-            optimizer: OptimizerConfig::new(OptimizerKind::Adam),
-            schedule: Schedule {
-                kind: ScheduleKind::Constant,
-                lr: self.lr,
-                warmup_steps: 0,
-                min_lr: 0.0,
-                step_fraction: 0.25,
-                gamma: 0.5,
-            },
-            clip: 1.0,
-            validate_every: batches_per_epoch.max(1),
-            early_stopping: EarlyStopping {
-                patience: self.patience as u64,
-                min_delta: 1e-4,
-                min_steps: 0,
-            },
-            seed: self.seed,
-        }
+        LoopSettings::per_epoch(
+            (self.steps, self.time_budget, self.epochs as u64),
+            batches_per_epoch,
+            self.lr,
+            self.patience as u64,
+            0,
+            self.seed,
+        )
     }
 }
 
