@@ -165,12 +165,18 @@ fn load(dir: &Path) -> Result<Classifier> {
 
 fn check_kind(model: &Classifier, data: &Dataset, path: &Path) -> Result<()> {
     let dims = model.config().dims;
+    let kind = |d: usize| match d {
+        0 => "texts".to_string(),
+        1 => "sequences of 1 feature per step".to_string(),
+        d => format!("sequences of {d} features per step"),
+    };
     if data.dims != dims {
         return Err(Error::format(
             path,
             format!(
-                "sequences have {} features per step, the model expects {dims}",
-                data.dims
+                "holds {}, but the model was trained on {}",
+                kind(data.dims),
+                kind(dims)
             ),
         ));
     }

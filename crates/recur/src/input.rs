@@ -168,15 +168,26 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Csv> {
     if records.is_empty() {
         return Err(Error::format(path, "the file is empty"));
     }
-    let header = records.remove(0);
-    Ok(Csv {
-        header: header
-            .fields
-            .iter()
-            .map(|n| strip_bom(n.trim()).trim().to_string())
-            .collect(),
-        records,
-    })
+    let first = records.remove(0);
+    let header: Vec<String> = first
+        .fields
+        .iter()
+        .map(|n| strip_bom(n.trim()).trim().to_string())
+        .collect();
+    for (i, name) in header.iter().enumerate() {
+        if !name.is_empty() && header[..i].contains(name) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line {}: the header names column '{name}' twice (columns {} and {})",
+                    first.line,
+                    header[..i].iter().position(|n| n == name).unwrap_or(0) + 1,
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(Csv { header, records })
 }
 
 /// Reads and parses the CSV file `path` (see [`parse_csv`]).
@@ -187,6 +198,16 @@ pub fn read_csv(path: &Path) -> Result<Csv> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_naming_a_column_twice_is_refused() {
+        let e = parse_csv(Path::new("x.csv"), "seq,label,seq,x\na,b,1,2\n").unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("x.csv") && e.contains("'seq' twice") && e.contains("line 1"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn bom_quotes_and_crlf_are_read() {
