@@ -66,6 +66,9 @@ struct TrainArgs {
     /// Text: embedding width
     #[arg(long, default_value_t = 32)]
     embed: usize,
+    /// Numeric: raw steps read as one step of the recurrent layers (their features side by side), so that it spans longer series
+    #[arg(long, default_value_t = 1)]
+    frame_size: usize,
     /// Text: characters kept per text
     #[arg(long, default_value_t = 1000)]
     max_len: usize,
@@ -264,6 +267,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         dropout: a.dropout,
         pooling: a.pooling.parse()?,
         embed: a.embed,
+        frame_size: a.frame_size,
         max_vocab: a.max_vocab,
         val_frac: a.val_frac,
         epochs: a.epochs.unwrap_or(60),

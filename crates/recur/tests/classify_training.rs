@@ -38,6 +38,7 @@ fn settings(min_steps: u64) -> ClassifySettings {
         dropout: 0.0,
         pooling: Pooling::Last,
         embed: 0,
+        frame_size: 1,
         max_vocab: 0,
         val_frac: 0.15,
         epochs: 60,
@@ -112,4 +113,54 @@ fn the_validation_split_has_a_workable_minimum() {
         "one per class when there are many"
     );
     assert_eq!(share(0.15, 12, 2), 4.0, "never more than a third");
+}
+
+#[test]
+fn frames_read_several_raw_steps_as_one() {
+    use recur::classify::model::{Classifier, ClassifierConfig};
+    use recur::classify::train::predict;
+    let config = |dims: usize, frame_size: usize| ClassifierConfig {
+        cell: CellType::Gru,
+        hidden_size: 6,
+        num_layers: 1,
+        bidirectional: true,
+        dropout: 0.0,
+        pooling: Pooling::Mean,
+        dims,
+        embed_dim: 0,
+        vocab: vec![],
+        classes: vec!["a".into(), "b".into()],
+        mean: vec![0.5; dims],
+        std: vec![2.0; dims],
+        frame_size,
+    };
+    // A model reading frames of 4 raw steps of 1 feature, and the same weights reading the
+    // framed series directly (4 features a step; the last frame repeats the last value).
+    let framed = Classifier::new(config(1, 4), &mut Rng::new(7)).unwrap();
+    let mut plain = Classifier::new(config(4, 1), &mut Rng::new(7)).unwrap();
+    for (p, f) in plain
+        .buffers_mut()
+        .into_iter()
+        .zip(framed.clone().buffers_mut())
+    {
+        p.copy_from_slice(f);
+    }
+    let raw: Vec<f32> = (0..10).map(|t| t as f32 * 0.3).collect();
+    let mut by_hand = raw.clone();
+    by_hand.extend([raw[9], raw[9]]);
+    let one = |dims, v: Vec<f32>| Dataset {
+        dims,
+        items: vec![Item::Numeric(v)],
+        ..Default::default()
+    };
+    let threads = Threads::single();
+    let a = predict(&framed, &threads, &one(1, raw), 1).unwrap();
+    let b = predict(&plain, &threads, &one(4, by_hand), 1).unwrap();
+    assert_eq!(a, b);
+    assert!(ClassifierConfig {
+        frame_size: 0,
+        ..config(1, 1)
+    }
+    .validate()
+    .is_err());
 }

@@ -44,6 +44,15 @@ pub struct ClassifierConfig {
     pub mean: Vec<f32>,
     /// Numeric: per-feature standard deviation of the training split.
     pub std: Vec<f32>,
+    /// Numeric: raw steps read as one step of the recurrent layers (their features side by
+    /// side; the last frame of a sequence repeats its last step), so that the recurrence spans
+    /// `frame_size` times as many samples. 1 reads every step on its own.
+    #[serde(default = "one")]
+    pub frame_size: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Task name of classifier checkpoints.
@@ -209,7 +218,7 @@ impl ClassifierConfig {
     /// for text.
     pub fn input_size(&self) -> usize {
         if self.dims > 0 {
-            self.dims
+            self.dims * self.frame_size.max(1)
         } else {
             self.embed_dim
         }
@@ -273,6 +282,15 @@ impl ClassifierConfig {
         let bad = |m: String| Err(Error::Config(m));
         if self.hidden_size == 0 {
             return bad("hidden_size must be at least 1".into());
+        }
+        if self.frame_size == 0
+            || self.frame_size > 4096
+            || (self.dims == 0 && self.frame_size != 1)
+        {
+            return bad(format!(
+                "frame_size must be in 1..=4096 (1 for text), got {}",
+                self.frame_size
+            ));
         }
         if self.num_layers == 0 || self.num_layers > crate::MAX_LAYERS {
             return bad(format!(
@@ -537,10 +555,17 @@ impl Classifier {
     /// lengths, and for text the `(position, token)` of every valid step.
     fn inputs(&self, data: &Dataset, idx: &[usize]) -> Result<Inputs> {
         self.check_data(data, idx)?;
-        let lengths: Vec<usize> = idx.iter().map(|&i| data.len_of(i)).collect();
+        let frame = if self.config.dims > 0 {
+            self.config.frame_size.max(1)
+        } else {
+            1
+        };
+        let raw: Vec<usize> = idx.iter().map(|&i| data.len_of(i)).collect();
+        let lengths: Vec<usize> = raw.iter().map(|l| l.div_ceil(frame)).collect();
         let steps = *lengths.iter().max().unwrap_or(&1);
         let b = idx.len();
         let width = self.rnn.config().input_size;
+        let d = self.config.dims.max(1);
         let mut x = vec![0.0f32; steps * b * width];
         let mut tokens = Vec::new();
         for (k, &i) in idx.iter().enumerate() {
@@ -549,8 +574,12 @@ impl Classifier {
                 let row = &mut x[at * width..(at + 1) * width];
                 match (&data.items[i], &self.embedding) {
                     (Item::Numeric(v), _) => {
-                        for (j, r) in row.iter_mut().enumerate() {
-                            *r = (v[t * width + j] - self.config.mean[j]) / self.config.std[j];
+                        for (f, chunk) in row.chunks_exact_mut(d).enumerate() {
+                            // Raw step of this frame position (the last one repeated past the end).
+                            let s = (t * frame + f).min(raw[k] - 1);
+                            for (j, r) in chunk.iter_mut().enumerate() {
+                                *r = (v[s * d + j] - self.config.mean[j]) / self.config.std[j];
+                            }
                         }
                     }
                     (Item::Text(chars), Some(e)) => {

@@ -29,6 +29,9 @@ pub struct ClassifySettings {
     pub pooling: Pooling,
     /// Text: embedding width.
     pub embed: usize,
+    /// Numeric: raw steps per step of the recurrent layers ([`ClassifierConfig::frame_size`]).
+    #[serde(default = "one")]
+    pub frame_size: usize,
     /// Text: most frequent characters given an embedding.
     pub max_vocab: usize,
     /// Fraction of the training data (stratified) held out for early stopping.
@@ -55,6 +58,10 @@ pub struct ClassifySettings {
     pub seed: u64,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl ClassifySettings {
     /// Checks every setting's range before any work; messages name the flag and the limit.
     ///
@@ -66,6 +73,7 @@ impl ClassifySettings {
             ("--layers", self.layers),
             ("--epochs", self.epochs),
             ("--batch-size", self.batch_size),
+            ("--frame-size", self.frame_size),
         ] {
             if v == 0 {
                 return Err(Error::Config(format!("{flag} must be at least 1")));
@@ -443,6 +451,7 @@ pub fn train(
         classes: classes.clone(),
         mean,
         std,
+        frame_size: if data.dims > 0 { s.frame_size } else { 1 },
     };
     let model = Classifier::new(config, &mut Rng::new(s.seed))?;
     let val = data.subset(&val_idx);
@@ -543,6 +552,7 @@ mod tests {
             dropout: 0.0,
             pooling: Pooling::Max,
             embed: 0,
+            frame_size: 1,
             max_vocab: 0,
             val_frac: 0.2,
             epochs: 2,

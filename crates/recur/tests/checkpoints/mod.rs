@@ -90,6 +90,7 @@ pub fn classifier_config(numeric: bool) -> ClassifierConfig {
         classes: vec!["x".into(), "y".into(), "z".into()],
         mean: if numeric { vec![0.5, -1.0] } else { vec![] },
         std: if numeric { vec![2.0, 0.25] } else { vec![] },
+        frame_size: 1,
     }
 }
 
@@ -106,6 +107,7 @@ pub fn write_classifier(dir: &Path, numeric: bool) {
         dropout: 0.0,
         pooling: config.pooling,
         embed: 3,
+        frame_size: 1,
         max_vocab: 200,
         val_frac: 0.15,
         epochs: 3,
