@@ -6,40 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{case, recur, temp};
+use common::{case, recur, recur_owned, temp, tiny_train};
 
 fn train_args(out: &str) -> Vec<String> {
-    let letters = case("letters.txt");
-    [
-        "train",
-        "--text",
-        &letters,
-        "--hidden",
-        "8",
-        "--embed",
-        "4",
-        "--batch-size",
-        "2",
-        "--seq-len",
-        "8",
-        "--steps",
-        "6",
-        "--eval-every",
-        "2",
-        "--sample-length",
-        "0",
-        "--quiet",
-        "--out",
-        out,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    tiny_train(out, 6)
 }
 
 fn run(args: &[String]) -> Output {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    recur(&args)
+    recur_owned(args)
 }
 
 fn ok(args: &[String]) -> Output {

@@ -7,38 +7,14 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod common;
-use common::{case, recur, temp};
+use common::{case, recur, recur_owned, temp, tiny_train};
 
 fn small(out: &str, steps: &str) -> Vec<String> {
-    [
-        "train",
-        "--text",
-        &case("letters.txt"),
-        "--hidden",
-        "8",
-        "--embed",
-        "4",
-        "--batch-size",
-        "2",
-        "--seq-len",
-        "8",
-        "--steps",
-        steps,
-        "--eval-every",
-        "2",
-        "--sample-length",
-        "0",
-        "--quiet",
-        "--out",
-        out,
-    ]
-    .map(String::from)
-    .to_vec()
+    tiny_train(out, steps.parse().unwrap())
 }
 
 fn run(args: &[String]) -> Output {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    recur(&args)
+    recur_owned(args)
 }
 
 fn refused(o: &Output, needles: &[&str]) {

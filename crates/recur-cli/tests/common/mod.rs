@@ -38,3 +38,39 @@ pub fn case(name: &str) -> String {
         .display()
         .to_string()
 }
+
+/// `recur train` of a tiny character model on `letters.txt` into `out` for `steps` steps,
+/// validating and saving every 2 steps, quietly and without a sample.
+pub fn tiny_train(out: &str, steps: u64) -> Vec<String> {
+    let steps = steps.to_string();
+    [
+        "train",
+        "--text",
+        &case("letters.txt"),
+        "--hidden",
+        "8",
+        "--embed",
+        "4",
+        "--batch-size",
+        "2",
+        "--seq-len",
+        "8",
+        "--steps",
+        &steps,
+        "--eval-every",
+        "2",
+        "--sample-length",
+        "0",
+        "--quiet",
+        "--out",
+        out,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Runs the binary with owned arguments.
+pub fn recur_owned(args: &[String]) -> Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    recur(&args)
+}
