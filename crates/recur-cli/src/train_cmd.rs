@@ -98,7 +98,7 @@ pub struct TrainArgs {
     /// constant, step or cosine [default: cosine]
     #[arg(long)]
     lr_schedule: Option<String>,
-    /// Steps of linear learning-rate warm-up [default: 50]
+    /// Steps of linear learning-rate warm-up [default: 50; 0 with --lr-schedule constant]
     #[arg(long)]
     warmup: Option<u64>,
     /// Step schedule: multiply the rate by this at every quarter of the run [default: 0.5]
@@ -257,7 +257,14 @@ fn settings(args: &TrainArgs, text_name: String) -> Result<TrainSettings> {
             .unwrap_or("cosine")
             .parse::<ScheduleKind>()?,
         lr,
-        warmup_steps: args.warmup.unwrap_or(default::WARMUP),
+        // A constant schedule is constant unless a warm-up is asked for.
+        warmup_steps: args
+            .warmup
+            .unwrap_or(if args.lr_schedule.as_deref() == Some("constant") {
+                0
+            } else {
+                default::WARMUP
+            }),
         min_lr: args.min_lr.unwrap_or(lr * default::MIN_LR_FRACTION),
         step_fraction: 0.25,
         gamma: args.lr_gamma.unwrap_or(0.5),
@@ -346,12 +353,20 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
     let settings = settings(args, name)?;
     let (model, vocab) = match &args.init_from {
         Some(dir) => {
-            if let Some(flag) = architecture_flags(args).first() {
+            // Dropout is a training setting: it may change when fine-tuning.
+            if let Some(flag) = architecture_flags(args)
+                .into_iter()
+                .find(|f| *f != "--dropout")
+            {
                 return Err(Error::Config(format!(
                     "{flag}: with --init-from the architecture comes from the checkpoint"
                 )));
             }
-            let loaded = checkpoint::load(dir)?;
+            let mut loaded = checkpoint::load(dir)?;
+            if let Some(p) = args.dropout {
+                loaded.model.set_dropout(p)?;
+                crate::warn_inert_dropout(p, loaded.model.config().num_layers);
+            }
             (loaded.model, loaded.vocab)
         }
         None => {

@@ -221,3 +221,37 @@ fn undeclared_class_labels_are_refused() {
     ]);
     refused(&o, &["line 6", "'c'", "@classLabel"]);
 }
+
+#[test]
+fn fine_tuning_may_change_dropout_and_constant_means_constant() {
+    let dir = temp("finetune");
+    let base = dir.join("base").display().to_string();
+    let mut a = tiny_train(&base, 2);
+    a.extend(["--layers", "2"].map(String::from));
+    assert!(recur_owned(&a).status.success());
+    let tuned = dir.join("tuned").display().to_string();
+    let mut b = tiny_train(&tuned, 2);
+    // Architecture flags of tiny_train do not apply with --init-from.
+    for flag in ["--hidden", "--embed"] {
+        let at = b.iter().position(|x| x == flag).unwrap();
+        b.drain(at..at + 2);
+    }
+    b.extend(["--init-from", &base, "--dropout", "0.3"].map(String::from));
+    let o = recur_owned(&b);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = std::fs::read_to_string(dir.join("tuned/config.json")).unwrap();
+    assert!(config.contains("\"dropout\": 0.3"), "{config}");
+    let mut c = b.clone();
+    let at = c.iter().position(|x| x == "--out").unwrap();
+    c[at + 1] = dir.join("tuned-2").display().to_string();
+    c.extend(["--hidden", "8"].map(String::from));
+    refused(&recur_owned(&c), &["--hidden", "--init-from"]);
+    // --lr-schedule constant: no warm-up unless asked for.
+    let flat = dir.join("flat").display().to_string();
+    let mut d = tiny_train(&flat, 2);
+    d.extend(["--lr-schedule", "constant", "--lr", "0.01"].map(String::from));
+    assert!(recur_owned(&d).status.success());
+    let metrics = std::fs::read_to_string(dir.join("flat/metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    assert_eq!(first["lr"].as_f64(), Some(0.01), "{metrics}");
+}

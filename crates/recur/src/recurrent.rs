@@ -202,6 +202,19 @@ impl<T: Scalar> Recurrent<T> {
         &self.config
     }
 
+    /// Changes the dropout between layers (a training setting, not architecture: PyTorch lets
+    /// a loaded module's `dropout` change too).
+    ///
+    /// # Errors
+    /// [`Error::Config`] unless `0 <= p < 1`.
+    pub fn set_dropout(&mut self, p: f64) -> Result<()> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::Config(format!("dropout must be in [0, 1), got {p}")));
+        }
+        self.config.dropout = p;
+        Ok(())
+    }
+
     /// All parameters, flat, in [`Self::layout`] order.
     pub fn params(&self) -> &[T] {
         &self.params

@@ -224,6 +224,16 @@ impl CharLm {
         &self.config
     }
 
+    /// Changes the dropout between recurrent layers (for fine-tuning a loaded model).
+    ///
+    /// # Errors
+    /// [`Error::Config`] unless `0 <= p < 1`.
+    pub fn set_dropout(&mut self, p: f64) -> Result<()> {
+        self.rnn.set_dropout(p)?;
+        self.config.dropout = p;
+        Ok(())
+    }
+
     /// The recurrent layers.
     pub fn rnn(&self) -> &Recurrent<f32> {
         &self.rnn
