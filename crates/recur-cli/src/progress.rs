@@ -39,6 +39,7 @@ pub struct Progress {
     loss: Option<f64>,
     val: Option<f64>,
     line_every: Duration,
+    warned: bool,
 }
 
 /// Positions of the bar: steps, or milliseconds of a time budget.
@@ -64,6 +65,7 @@ impl Progress {
             loss: None,
             val: None,
             line_every: Duration::from_secs(5),
+            warned: false,
         }
     }
 
@@ -170,6 +172,19 @@ impl Observer for Progress {
                 "validating {:>3.0}%",
                 100.0 * done as f64 / total as f64
             ));
+        }
+    }
+
+    fn overfitting(&mut self, _trainer: &Trainer, signs: &recur::charlm::Overfitting) {
+        // Once during the run; the summary says it again if it still holds at the end.
+        if std::mem::replace(&mut self.warned, true) {
+            return;
+        }
+        let line = format!("warning: {signs}");
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Bar => self.bar.println(line),
+            Mode::Lines => errln!("{line}"),
         }
     }
 

@@ -469,6 +469,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 * (trainer.settings().batch_size * trainer.settings().seq_len) as f64)
                 / summary.train_seconds.max(1e-9)
         );
+        if let Some(signs) = summary.overfitting {
+            errln!("warning: {signs}");
+        }
         if let Some(v) = summary.final_val {
             errln!(
                 "validation: loss {:.4} nats/char, {:.4} bits/char, perplexity {:.3}, accuracy {:.2}% over {} characters",

@@ -255,3 +255,52 @@ fn fine_tuning_may_change_dropout_and_constant_means_constant() {
     let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
     assert_eq!(first["lr"].as_f64(), Some(0.01), "{metrics}");
 }
+
+#[test]
+fn a_run_that_overfits_says_so_in_words() {
+    // A big model on 3,000 random letters learns them by heart: the validation loss rises.
+    let dir = temp("overfit");
+    let out = dir.join("run").display().to_string();
+    let o = recur(&[
+        "train",
+        "--text",
+        &case("letters.txt"),
+        "--hidden",
+        "128",
+        "--embed",
+        "16",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "32",
+        "--steps",
+        "400",
+        "--eval-every",
+        "25",
+        "--lr",
+        "0.01",
+        "--sample-length",
+        "0",
+        "--out",
+        &out,
+    ]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let warnings = err
+        .lines()
+        .filter(|l| l.contains("overfit") || l.contains("by heart"));
+    assert!(warnings.count() >= 1, "{err}");
+    assert!(
+        err.contains("validation loss has risen") && err.contains("--dropout"),
+        "{err}"
+    );
+    // best/ holds an earlier, better step than the last one.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/state.json")).unwrap())
+            .unwrap();
+    let (best, last) = (
+        state["best_val_loss"].as_f64().unwrap(),
+        state["last_val_loss"].as_f64().unwrap(),
+    );
+    assert!(best < last, "best {best}, last {last}");
+}

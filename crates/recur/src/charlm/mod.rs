@@ -39,5 +39,7 @@ pub mod vocab;
 pub use eval::{evaluate, EvalReport};
 pub use model::{BatchStats, Carry, CharLm, CharLmConfig, CharLmGrads, StepWork};
 pub use sample::{generate, Generator, SampleOptions};
-pub use train::{MetricsRow, Observer, Stop, Summary, TrainSettings, TrainState, Trainer};
+pub use train::{
+    MetricsRow, Observer, Overfitting, Stop, Summary, TrainSettings, TrainState, Trainer,
+};
 pub use vocab::Vocab;

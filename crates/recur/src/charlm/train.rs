@@ -216,6 +216,34 @@ pub trait Observer {
     fn validating(&mut self, _done: usize, _total: usize) {}
     /// After a validation.
     fn validated(&mut self, _trainer: &Trainer, _report: &EvalReport) {}
+    /// After a validation that finds the run overfitting ([`Trainer::overfitting`]).
+    fn overfitting(&mut self, _trainer: &Trainer, _signs: &Overfitting) {}
+}
+
+/// Validations in a row whose loss rose, while the training loss fell, that make a run
+/// "overfitting".
+pub const OVERFIT_RISES: usize = 3;
+
+/// The signs of overfitting: the validation loss rose at each of the last [`OVERFIT_RISES`]
+/// validations while the training loss fell over the same span.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Overfitting {
+    /// Step and validation loss where the rise began.
+    pub from: (u64, f64),
+    /// Step and validation loss now.
+    pub now: (u64, f64),
+    /// Mean training loss before the rise began and now.
+    pub train: (f64, f64),
+}
+
+impl std::fmt::Display for Overfitting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the validation loss has risen at {OVERFIT_RISES} validations in a row ({:.4} at step {} to {:.4} at step {}) while the training loss fell ({:.4} to {:.4}): the model is learning the training text by heart. best/ keeps the lowest validation loss; for more, add --dropout (with --layers 2 or more), use a smaller --hidden, or train on more text",
+            self.from.1, self.from.0, self.now.1, self.now.0, self.train.0, self.train.1
+        )
+    }
 }
 
 /// How a run ended.
@@ -229,6 +257,8 @@ pub struct Summary {
     pub final_val: Option<EvalReport>,
     /// Seconds of training.
     pub train_seconds: f64,
+    /// Signs of overfitting at the end of the run, if any.
+    pub overfitting: Option<Overfitting>,
 }
 
 /// A training run in progress.
@@ -593,6 +623,24 @@ impl Trainer {
         Ok(())
     }
 
+    /// Whether the validation loss rose at each of the last [`OVERFIT_RISES`] validations while
+    /// the training loss fell over the same span (from `metrics.jsonl`'s rows).
+    pub fn overfitting(&self) -> Option<Overfitting> {
+        let rows: Vec<(u64, f64, f64)> = self
+            .metrics
+            .iter()
+            .filter_map(|r| r.val_loss.map(|v| (r.step, v, r.train_loss)))
+            .collect();
+        let last = rows.get(rows.len().checked_sub(OVERFIT_RISES + 1)?..)?;
+        let rising = last.windows(2).all(|w| w[1].1 > w[0].1);
+        let (first, now) = (last[0], last[OVERFIT_RISES]);
+        (rising && now.2 < first.2).then_some(Overfitting {
+            from: (first.0, first.1),
+            now: (now.0, now.1),
+            train: (first.2, now.2),
+        })
+    }
+
     /// What a diverged run left behind, and what to try.
     fn divergence_advice(&self) -> &'static str {
         if self.saved {
@@ -650,6 +698,9 @@ impl Trainer {
             observer.validated(self, r);
         }
         self.push_metrics(report.map(|r| r.loss), lr);
+        if let Some(signs) = report.and(self.overfitting()) {
+            observer.overfitting(self, &signs);
+        }
         self.save(out, best)?;
         Ok(report)
     }
@@ -711,6 +762,7 @@ impl Trainer {
             interrupted,
             final_val,
             train_seconds: self.state.train_seconds,
+            overfitting: self.overfitting(),
         })
     }
 }
