@@ -6,7 +6,8 @@ use clap::Args;
 use recur::charlm::data::read_text;
 use recur::charlm::sample::default_prime;
 use recur::charlm::{
-    checkpoint, generate, CharLm, CharLmConfig, SampleOptions, Stop, TrainSettings, Trainer, Vocab,
+    checkpoint, evaluate, generate, CharLm, CharLmConfig, SampleOptions, Stop, TrainSettings,
+    Trainer, Vocab,
 };
 use recur::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use recur::rundir::{self, OutPolicy, RunDir};
@@ -460,6 +461,12 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         // A Ctrl-C ends with the status shells expect of an interrupted command.
         return Ok(crate::finished());
     }
+    let time_budget = matches!(trainer.settings().stop, Stop::TimeBudget(_));
+    // The model the run leaves as its result: best/, when validation chose one.
+    let best = match trainer.state().best_step {
+        Some(step) => Some((step, checkpoint::load(&out.join("best"))?.model)),
+        None => None,
+    };
     if mode != Mode::Quiet {
         errln!(
             "trained {} steps in {} ({:.0} characters/s)",
@@ -474,7 +481,24 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         }
         if let Some(v) = summary.final_val {
             errln!(
-                "validation: loss {:.4} nats/char, {:.4} bits/char, perplexity {:.3}, accuracy {:.2}% over {} characters",
+                "last validation (step {}{}): loss {:.4} nats/char",
+                summary.steps,
+                if time_budget {
+                    ", 32 parallel streams"
+                } else {
+                    ""
+                },
+                v.loss
+            );
+        }
+        if let Some((step, model)) = &best {
+            // The exact figure of `recur eval` on the validation text, for the kept model.
+            let v = match summary.final_val {
+                Some(v) if !time_budget && *step == summary.steps => v,
+                _ => evaluate(model, &threads, trainer.validation_tokens(), |_, _| {})?,
+            };
+            errln!(
+                "best/ (step {step}): validation loss {:.4} nats/char, {:.4} bits/char, perplexity {:.3}, accuracy {:.2}% over {} characters",
                 v.loss, v.bpc, v.perplexity, 100.0 * v.accuracy, v.tokens
             );
         }
@@ -494,8 +518,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             ..Default::default()
         };
         let mut sample = prime.clone();
+        let model = best.as_ref().map_or(trainer.model(), |(_, m)| m);
         generate(
-            trainer.model(),
+            model,
             vocab,
             &threads,
             &prime,

@@ -304,3 +304,44 @@ fn a_run_that_overfits_says_so_in_words() {
     );
     assert!(best < last, "best {best}, last {last}");
 }
+
+#[test]
+fn a_time_budget_run_validates_every_twentieth_of_its_budget_and_reports_best() {
+    let dir = temp("cadence");
+    let out = dir.join("run").display().to_string();
+    let o = recur(&[
+        "train",
+        "--text",
+        &case("letters.txt"),
+        "--hidden",
+        "16",
+        "--embed",
+        "8",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "16",
+        "--time-budget",
+        "2",
+        "--sample-length",
+        "0",
+        "--out",
+        &out,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let metrics = std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap();
+    let validations = metrics
+        .lines()
+        .filter(|l| !l.contains("\"val_loss\":null"))
+        .count();
+    assert!(
+        (15..=22).contains(&validations),
+        "{validations} validations: {metrics}"
+    );
+    assert!(err.contains("best/ (step "), "{err}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/state.json")).unwrap())
+            .unwrap();
+    assert!(state["best_step"].as_u64().is_some());
+}

@@ -24,7 +24,8 @@ pub enum Stop {
     Steps(u64),
     /// After this many passes over the training data.
     Epochs(u64),
-    /// After this many seconds of training (validation and saving not counted).
+    /// After this many seconds of training (for the character model, its validations counted
+    /// in; saving not counted).
     TimeBudget(f64),
 }
 

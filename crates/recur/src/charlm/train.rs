@@ -4,7 +4,7 @@
 
 use super::checkpoint::{self, write_model};
 use super::data::{split, Batcher};
-use super::eval::{evaluate, EvalReport};
+use super::eval::{evaluate, evaluate_streams, EvalReport};
 use super::model::{BatchStats, Carry, CharLm, CharLmGrads, StepWork};
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
@@ -100,6 +100,9 @@ pub struct TrainState {
     pub dropout_rng: Rng,
     /// Best validation loss so far.
     pub best_val_loss: Option<f64>,
+    /// The step `best/` holds.
+    #[serde(default)]
+    pub best_step: Option<u64>,
     /// Latest validation loss.
     pub last_val_loss: Option<f64>,
     /// Seconds spent in training steps.
@@ -219,6 +222,10 @@ pub trait Observer {
     /// After a validation that finds the run overfitting ([`Trainer::overfitting`]).
     fn overfitting(&mut self, _trainer: &Trainer, _signs: &Overfitting) {}
 }
+
+/// Parallel streams of the validations during a time-budget run (see
+/// [`super::eval::evaluate_streams`]).
+pub const VAL_STREAMS: usize = 32;
 
 /// Validations in a row whose loss rose, while the training loss fell, that make a run
 /// "overfitting".
@@ -354,6 +361,7 @@ impl Trainer {
             step_in_epoch: 0,
             dropout_rng: Rng::new(settings.seed ^ 0x5eed_d40b_u64),
             best_val_loss: None,
+            best_step: None,
             last_val_loss: None,
             train_seconds: 0.0,
             text_hash: fingerprint(text),
@@ -567,11 +575,39 @@ impl Trainer {
         evaluate(&self.model, threads, &self.val, progress).map(Some)
     }
 
-    /// Whether validation is due after the step just taken.
-    fn validation_due(&self) -> bool {
+    /// The validation of the run's cadence: exact ([`Self::validate`]) in runs of a fixed
+    /// length; in a time-budget run, [`VAL_STREAMS`] parallel streams ([`evaluate_streams`]),
+    /// cheap enough to run every few percent of the budget.
+    fn validate_for_selection(
+        &self,
+        threads: &Threads,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<Option<EvalReport>> {
+        if !matches!(self.settings.stop, Stop::TimeBudget(_)) {
+            return self.validate(threads, progress);
+        }
+        if self.val.len() < 2 * VAL_STREAMS {
+            return self.validate(threads, progress);
+        }
+        evaluate_streams(&self.model, threads, &self.val, VAL_STREAMS, progress).map(Some)
+    }
+
+    /// The validation text, as tokens.
+    pub fn validation_tokens(&self) -> &[u32] {
+        &self.val
+    }
+
+    /// Whether validation is due after the step just taken, which took `step_seconds`.
+    fn validation_due(&self, step_seconds: f64) -> bool {
         let step = self.state.step;
         if self.settings.eval_every > 0 {
             return step.is_multiple_of(self.settings.eval_every);
+        }
+        if let Stop::TimeBudget(budget) = self.settings.stop {
+            // Every 5 % of the budget, and at least every minute.
+            let every = (budget * 0.05).min(60.0);
+            let now = self.state.train_seconds;
+            return (now / every).floor() > ((now - step_seconds) / every).floor();
         }
         match self.total_steps() {
             Some(n) if n >= 8 => (1..4).any(|q| step == (n * q).div_ceil(4)),
@@ -679,7 +715,12 @@ impl Trainer {
         observer: &mut dyn Observer,
         lr: f64,
     ) -> Result<Option<EvalReport>> {
-        let report = self.validate(threads, |d, t| observer.validating(d, t))?;
+        let started = Instant::now();
+        let report = self.validate_for_selection(threads, |d, t| observer.validating(d, t))?;
+        if matches!(self.settings.stop, Stop::TimeBudget(_)) {
+            // A time budget covers training and its validations.
+            self.state.train_seconds += started.elapsed().as_secs_f64();
+        }
         if let Some(r) = report.filter(|r| !r.loss.is_finite()) {
             return Err(Error::Diverged(format!(
                 "step {}: the validation loss is {}; {}",
@@ -693,6 +734,7 @@ impl Trainer {
             best = self.state.best_val_loss.is_none_or(|b| r.loss < b);
             if best {
                 self.state.best_val_loss = Some(r.loss);
+                self.state.best_step = Some(self.state.step);
             }
             self.state.last_val_loss = Some(r.loss);
             observer.validated(self, r);
@@ -744,7 +786,7 @@ impl Trainer {
             if self.done() {
                 break;
             }
-            if self.validation_due() {
+            if self.validation_due(seconds) {
                 self.validate_and_save(threads, out, observer, lr)?;
             } else if self.state.step.is_multiple_of(10) {
                 self.push_metrics(None, lr);
