@@ -175,6 +175,22 @@ impl Observer for Progress {
         }
     }
 
+    fn sample(&mut self, _trainer: &Trainer, step: u64, text: &str) {
+        // One line of the sample, so that the progress stays readable.
+        let line: String = text
+            .trim()
+            .chars()
+            .map(|c| if c.is_whitespace() { ' ' } else { c })
+            .take(100)
+            .collect();
+        let line = format!("  sample at step {step}: {line}");
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Bar => self.bar.println(line),
+            Mode::Lines => errln!("{line}"),
+        }
+    }
+
     fn overfitting(&mut self, _trainer: &Trainer, signs: &recur::charlm::Overfitting) {
         // Once during the run; the summary says it again if it still holds at the end.
         if std::mem::replace(&mut self.warned, true) {

@@ -344,4 +344,12 @@ fn a_time_budget_run_validates_every_twentieth_of_its_budget_and_reports_best() 
         serde_json::from_str(&std::fs::read_to_string(dir.join("run/state.json")).unwrap())
             .unwrap();
     assert!(state["best_step"].as_u64().is_some());
+    // A short sample after each validation, in the progress and in samples.txt.
+    let samples = std::fs::read_to_string(dir.join("run/samples.txt")).unwrap();
+    assert_eq!(
+        samples.matches("--- step ").count(),
+        validations,
+        "{samples}"
+    );
+    assert!(err.contains("sample at step "), "{err}");
 }

@@ -24,6 +24,7 @@ pub const RECUR_FILES: &[&str] = &[
     "metrics.jsonl",
     "metrics.json",
     "loss.svg",
+    "samples.txt",
     "best",
     "report.json",
     "confusion.svg",

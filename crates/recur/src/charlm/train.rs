@@ -219,9 +219,15 @@ pub trait Observer {
     fn validating(&mut self, _done: usize, _total: usize) {}
     /// After a validation.
     fn validated(&mut self, _trainer: &Trainer, _report: &EvalReport) {}
+    /// After each validation: a short sample of the model at `step` ([`SAMPLE_LENGTH`]
+    /// characters, temperature 0.8, the same seed every time, so that samples compare).
+    fn sample(&mut self, _trainer: &Trainer, _step: u64, _text: &str) {}
     /// After a validation that finds the run overfitting ([`Trainer::overfitting`]).
     fn overfitting(&mut self, _trainer: &Trainer, _signs: &Overfitting) {}
 }
+
+/// Characters of the sample taken after each validation (kept in `samples.txt`).
+pub const SAMPLE_LENGTH: usize = 160;
 
 /// Parallel streams of the validations during a time-budget run (see
 /// [`super::eval::evaluate_streams`]).
@@ -283,6 +289,8 @@ pub struct Trainer {
     batcher: Batcher,
     metrics: Vec<MetricsRow>,
     pending: (f64, u64, f64),
+    /// `samples.txt`: a short sample after each validation.
+    samples: String,
     inputs: Vec<u32>,
     targets: Vec<u32>,
     /// Whether a checkpoint of this run exists (saved, or resumed from).
@@ -380,6 +388,7 @@ impl Trainer {
             batcher,
             metrics: Vec::new(),
             pending: (0.0, 0, 0.0),
+            samples: String::new(),
             inputs: Vec::new(),
             targets: Vec::new(),
             saved: false,
@@ -429,6 +438,9 @@ impl Trainer {
             .optimizer
             .load_state(state.step, |name, len| optim.take(name, &[len]))?;
         optim.finish()?;
+        if let Ok(samples) = std::fs::read_to_string(dir.join("samples.txt")) {
+            trainer.samples = samples;
+        }
         let metrics_path = dir.join("metrics.jsonl");
         if let Ok(lines) = std::fs::read_to_string(&metrics_path) {
             for (i, line) in lines
@@ -644,6 +656,9 @@ impl Trainer {
                 lines.push('\n');
             }
             write_atomically(&tmp.join("metrics.jsonl"), lines.as_bytes())?;
+            if !self.samples.is_empty() {
+                write_atomically(&tmp.join("samples.txt"), self.samples.as_bytes())?;
+            }
             write_atomically(
                 &tmp.join("loss.svg"),
                 loss_chart(&self.metrics).to_svg()?.as_bytes(),
@@ -657,6 +672,30 @@ impl Trainer {
         })?;
         self.saved = true;
         Ok(())
+    }
+
+    /// A [`SAMPLE_LENGTH`]-character sample of the current model (temperature 0.8, seed 0).
+    fn short_sample(&self, threads: &Threads) -> Result<String> {
+        let prime = super::sample::default_prime(&self.vocab);
+        let options = super::sample::SampleOptions {
+            temperature: 0.8,
+            ..Default::default()
+        };
+        let mut text = prime.clone();
+        super::sample::generate(
+            &self.model,
+            &self.vocab,
+            threads,
+            &prime,
+            SAMPLE_LENGTH,
+            &options,
+            0,
+            |c| {
+                text.push(c);
+                Ok(())
+            },
+        )?;
+        Ok(text)
     }
 
     /// Whether the validation loss rose at each of the last [`OVERFIT_RISES`] validations while
@@ -740,6 +779,13 @@ impl Trainer {
             observer.validated(self, r);
         }
         self.push_metrics(report.map(|r| r.loss), lr);
+        if report.is_some() {
+            let text = self.short_sample(threads)?;
+            let step = self.state.step;
+            self.samples
+                .push_str(&format!("--- step {step} ---\n{}\n", text.trim_end()));
+            observer.sample(self, step, &text);
+        }
         if let Some(signs) = report.and(self.overfitting()) {
             observer.overfitting(self, &signs);
         }
