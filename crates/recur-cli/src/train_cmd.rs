@@ -111,6 +111,9 @@ pub struct TrainArgs {
     /// Validate every this many steps [default: four times in a run of known length, and at the end]
     #[arg(long)]
     eval_every: Option<u64>,
+    /// Stop when the validation loss has risen at 3 validations in a row while the training loss fell, keeping best/
+    #[arg(long)]
+    early_stop: bool,
     /// Seed of initialisation and dropout [default: 1]
     #[arg(long)]
     seed: Option<u64>,
@@ -281,6 +284,7 @@ fn settings(args: &TrainArgs, text_name: String) -> Result<TrainSettings> {
         clip_value: args.clip_value.unwrap_or(0.0),
         val_frac: args.val_frac.unwrap_or(0.1),
         eval_every: args.eval_every.unwrap_or(0),
+        early_stop: args.early_stop,
         seed: args.seed.unwrap_or(1),
     };
     s.validate()?;
@@ -308,6 +312,7 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
             ("--warmup", args.warmup.is_some()),
             ("--lr-gamma", args.lr_gamma.is_some()),
             ("--eval-every", args.eval_every.is_some()),
+            ("--early-stop", args.early_stop),
         ];
         if let Some(flag) = given
             .into_iter()
@@ -476,7 +481,12 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 * (trainer.settings().batch_size * trainer.settings().seq_len) as f64)
                 / summary.train_seconds.max(1e-9)
         );
-        if let Some(signs) = summary.overfitting {
+        if summary.stopped_early {
+            errln!(
+                "stopped early at step {} (--early-stop): the model was overfitting; best/ is the result",
+                summary.steps
+            );
+        } else if let Some(signs) = summary.overfitting {
             errln!("warning: {signs}");
         }
         if let Some(v) = summary.final_val {

@@ -353,3 +353,44 @@ fn a_time_budget_run_validates_every_twentieth_of_its_budget_and_reports_best() 
     );
     assert!(err.contains("sample at step "), "{err}");
 }
+
+#[test]
+fn early_stop_ends_an_overfitting_run_and_keeps_best() {
+    let dir = temp("early-stop");
+    let out = dir.join("run").display().to_string();
+    let o = recur(&[
+        "train",
+        "--text",
+        &case("letters.txt"),
+        "--hidden",
+        "128",
+        "--embed",
+        "16",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "32",
+        "--steps",
+        "400",
+        "--eval-every",
+        "25",
+        "--lr",
+        "0.01",
+        "--sample-length",
+        "0",
+        "--early-stop",
+        "--out",
+        &out,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("stopped early at step"), "{err}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/state.json")).unwrap())
+            .unwrap();
+    let (step, best) = (
+        state["step"].as_u64().unwrap(),
+        state["best_step"].as_u64().unwrap(),
+    );
+    assert!(step < 400 && best < step, "step {step}, best {best}");
+}

@@ -80,6 +80,7 @@ fn settings(
         clip_value: 0.0,
         val_frac,
         eval_every: 0,
+        early_stop: false,
         seed: 0,
     }
 }

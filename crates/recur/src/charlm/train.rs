@@ -43,8 +43,12 @@ pub struct TrainSettings {
     pub clip_value: f64,
     /// Fraction of the text (its tail) held out for validation.
     pub val_frac: f64,
-    /// Validate every this many steps (0: four times in a run of known length, and at the end).
+    /// Validate every this many steps (0: four times in a run of known length, every 5 % of a
+    /// time budget, and at the end).
     pub eval_every: u64,
+    /// Stop when the run overfits ([`Trainer::overfitting`]), keeping `best/`.
+    #[serde(default)]
+    pub early_stop: bool,
     /// Seed of initialisation and dropout.
     pub seed: u64,
 }
@@ -272,6 +276,8 @@ pub struct Summary {
     pub train_seconds: f64,
     /// Signs of overfitting at the end of the run, if any.
     pub overfitting: Option<Overfitting>,
+    /// Whether `early_stop` ended the run before its budget.
+    pub stopped_early: bool,
 }
 
 /// A training run in progress.
@@ -806,6 +812,7 @@ impl Trainer {
         let first = self.state.step;
         let mut lr = self.settings.schedule.lr_at(first, self.fraction_done());
         let mut interrupted = false;
+        let mut stopped_early = false;
         let mut window = std::collections::VecDeque::new();
         let tokens_per_step = (self.settings.batch_size * self.settings.seq_len) as f64;
         while !self.done() {
@@ -834,6 +841,10 @@ impl Trainer {
             }
             if self.validation_due(seconds) {
                 self.validate_and_save(threads, out, observer, lr)?;
+                if self.settings.early_stop && self.overfitting().is_some() {
+                    stopped_early = true;
+                    break;
+                }
             } else if self.state.step.is_multiple_of(10) {
                 self.push_metrics(None, lr);
             }
@@ -851,6 +862,7 @@ impl Trainer {
             final_val,
             train_seconds: self.state.train_seconds,
             overfitting: self.overfitting(),
+            stopped_early,
         })
     }
 }

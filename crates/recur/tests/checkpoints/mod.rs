@@ -64,6 +64,7 @@ pub fn write_charlm(dir: &Path, cell: CellType) {
         clip_value: 0.0,
         val_frac: 0.1,
         eval_every: 0,
+        early_stop: false,
         seed: 1,
     };
     let mut trainer = Trainer::new(model, vocab, settings, &text).unwrap();
