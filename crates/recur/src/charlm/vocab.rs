@@ -76,14 +76,28 @@ impl Vocab {
         self.ids.get(&c).copied()
     }
 
-    /// Encodes `text`; the error lists the unknown characters and where the first occurs
-    /// (`what` names the text, e.g. a file).
+    /// The id of a character that writes the same thing as `c` differently (straight and curly
+    /// quotes, hyphens and dashes), when `c` itself is not in the vocabulary.
+    fn folded(&self, c: char) -> Option<u32> {
+        const SAME: [&[char]; 3] = [
+            &['\'', '\u{2019}', '\u{2018}', '`', '\u{2032}'],
+            &['"', '\u{201c}', '\u{201d}', '\u{2033}'],
+            &['-', '\u{2014}', '\u{2013}', '\u{2010}', '\u{2212}'],
+        ];
+        let group = SAME.iter().find(|g| g.contains(&c))?;
+        group.iter().find_map(|&alt| self.id(alt))
+    }
+
+    /// Encodes `text`; a character outside the vocabulary is first replaced by one that writes
+    /// the same thing differently (straight or curly quotes, hyphen or dash), and the error lists
+    /// the characters that remain unknown and where the first occurs (`what` names the text,
+    /// e.g. a file).
     pub fn encode(&self, text: &str, what: &str) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len());
         let mut unknown: Vec<(char, usize, usize)> = Vec::new();
         let (mut line, mut col) = (1, 1);
         for c in text.chars() {
-            match self.id(c) {
+            match self.id(c).or_else(|| self.folded(c)) {
                 Some(id) => out.push(id),
                 None if !unknown.iter().any(|u| u.0 == c) => unknown.push((c, line, col)),
                 None => {}
@@ -120,6 +134,20 @@ impl Vocab {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quotes_and_dashes_fold_to_those_the_vocabulary_has() {
+        let v = Vocab::from_text("It\u{2019}s \u{201c}here\u{201d} \u{2014} yes");
+        let folded = v.encode("It's \"here\" - yes", "prime").unwrap();
+        let exact = v
+            .encode("It\u{2019}s \u{201c}here\u{201c} \u{2014} yes", "prime")
+            .unwrap();
+        assert_eq!(folded, exact);
+        assert!(
+            v.encode("It's a zebra", "prime").is_err(),
+            "z is not foldable"
+        );
+    }
 
     #[test]
     fn sorted_round_trip_and_unknowns() {
