@@ -242,7 +242,12 @@ fn split(path: &Path) -> Result<(PathBuf, String)> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Error::format(path, "not a directory name"))?;
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                "cannot hold a run: name a directory of its own, such as runs/mine",
+            )
+        })?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
