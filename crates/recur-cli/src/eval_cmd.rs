@@ -18,6 +18,9 @@ pub struct EvalArgs {
     /// Print one JSON object: loss, bpc, perplexity, accuracy, tokens.
     #[arg(long)]
     json: bool,
+    /// Characters outside the model's vocabulary (after folding quotes and dashes): error, or skip them (and say how many)
+    #[arg(long, default_value = "error", value_parser = ["error", "skip"])]
+    unknown: String,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -28,9 +31,22 @@ pub fn run(args: EvalArgs) -> recur::Result<ExitCode> {
     let threads = crate::threads(args.threads)?;
     let loaded = checkpoint::load(&args.checkpoint)?;
     let text = read_text(&args.text)?;
-    let tokens = loaded
-        .vocab
-        .encode(&text, &args.text.display().to_string())?;
+    let tokens = if args.unknown == "skip" {
+        let (tokens, unknown, skipped) = loaded.vocab.encode_skipping(&text);
+        if skipped > 0 {
+            let list: String = unknown.iter().take(10).map(|c| format!(" {c:?}")).collect();
+            errln!(
+                "note: {}: skipped {skipped} character(s) outside the model's vocabulary:{list}{}",
+                args.text.display(),
+                if unknown.len() > 10 { " …" } else { "" }
+            );
+        }
+        tokens
+    } else {
+        loaded
+            .vocab
+            .encode(&text, &args.text.display().to_string())?
+    };
     if tokens.len() < 2 {
         return Err(recur::Error::format(
             &args.text,

@@ -394,3 +394,36 @@ fn early_stop_ends_an_overfitting_run_and_keeps_best() {
     );
     assert!(step < 400 && best < step, "step {step}, best {best}");
 }
+
+#[test]
+fn eval_can_skip_characters_outside_the_vocabulary() {
+    let dir = temp("unknown");
+    let out = dir.join("run").display().to_string();
+    assert!(recur_owned(&tiny_train(&out, 2)).status.success());
+    let text = dir.join("t.txt");
+    std::fs::write(&text, "abcxyzabcdeabc").unwrap();
+    let t = text.display().to_string();
+    refused(
+        &recur(&["eval", "--checkpoint", &out, "--text", &t]),
+        &["not in the model's vocabulary", "'x'"],
+    );
+    let o = recur(&[
+        "eval",
+        "--checkpoint",
+        &out,
+        "--text",
+        &t,
+        "--unknown",
+        "skip",
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("skipped 3 character(s)"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["tokens"].as_u64(),
+        Some(10),
+        "11 characters kept, 10 predictions"
+    );
+}

@@ -88,6 +88,25 @@ impl Vocab {
         group.iter().find_map(|&alt| self.id(alt))
     }
 
+    /// Encodes `text` as [`Self::encode`] does, but leaves out the characters that stay outside
+    /// the vocabulary after folding; returns the tokens and the characters left out (each once,
+    /// in order of appearance) with their count.
+    pub fn encode_skipping(&self, text: &str) -> (Vec<u32>, Vec<char>, usize) {
+        let (mut out, mut unknown, mut skipped) = (Vec::with_capacity(text.len()), Vec::new(), 0);
+        for c in text.chars() {
+            match self.id(c).or_else(|| self.folded(c)) {
+                Some(id) => out.push(id),
+                None => {
+                    skipped += 1;
+                    if !unknown.contains(&c) {
+                        unknown.push(c);
+                    }
+                }
+            }
+        }
+        (out, unknown, skipped)
+    }
+
     /// Encodes `text`; a character outside the vocabulary is first replaced by one that writes
     /// the same thing differently (straight or curly quotes, hyphen or dash), and the error lists
     /// the characters that remain unknown and where the first occurs (`what` names the text,
@@ -147,6 +166,10 @@ mod tests {
             v.encode("It's a zebra", "prime").is_err(),
             "z is not foldable"
         );
+        // Skipping instead: a, z, b are left out (5 characters), the rest encoded.
+        let (tokens, unknown, skipped) = v.encode_skipping("It's a zebra z");
+        assert_eq!((unknown, skipped), (vec!['a', 'z', 'b'], 5));
+        assert_eq!(tokens, v.encode("It's  er ", "prime").unwrap());
     }
 
     #[test]
