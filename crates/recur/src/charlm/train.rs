@@ -233,6 +233,10 @@ pub trait Observer {
 /// Characters of the sample taken after each validation (kept in `samples.txt`).
 pub const SAMPLE_LENGTH: usize = 160;
 
+/// A validation in a time-budget run comes at most once every this many times its own cost
+/// (so validations take at most 5 % of the budget).
+const VALIDATION_SHARE_INV: f64 = 20.0;
+
 /// Parallel streams of the validations during a time-budget run (see
 /// [`super::eval::evaluate_streams`]).
 pub const VAL_STREAMS: usize = 32;
@@ -297,6 +301,8 @@ pub struct Trainer {
     pending: (f64, u64, f64),
     /// `samples.txt`: a short sample after each validation.
     samples: String,
+    /// Seconds of training at the last validation, and what that validation cost.
+    last_validation: (f64, f64),
     inputs: Vec<u32>,
     targets: Vec<u32>,
     /// Whether a checkpoint of this run exists (saved, or resumed from).
@@ -395,6 +401,7 @@ impl Trainer {
             metrics: Vec::new(),
             pending: (0.0, 0, 0.0),
             samples: String::new(),
+            last_validation: (0.0, 0.0),
             inputs: Vec::new(),
             targets: Vec::new(),
             saved: false,
@@ -459,6 +466,7 @@ impl Trainer {
                 trainer.metrics.push(row);
             }
         }
+        trainer.last_validation = (state.train_seconds, 0.0);
         trainer.state = state;
         trainer.saved = true;
         Ok(trainer)
@@ -615,17 +623,18 @@ impl Trainer {
         &self.val
     }
 
-    /// Whether validation is due after the step just taken, which took `step_seconds`.
-    fn validation_due(&self, step_seconds: f64) -> bool {
+    /// Whether validation is due after the step just taken.
+    fn validation_due(&self) -> bool {
         let step = self.state.step;
         if self.settings.eval_every > 0 {
             return step.is_multiple_of(self.settings.eval_every);
         }
         if let Stop::TimeBudget(budget) = self.settings.stop {
-            // Every 5 % of the budget, and at least every minute.
-            let every = (budget * 0.05).min(60.0);
-            let now = self.state.train_seconds;
-            return (now / every).floor() > ((now - step_seconds) / every).floor();
+            // Every 5 % of the budget (at least every minute), but never so often that the
+            // validations take more than 5 % of the time: a slow validation spaces them out.
+            let (at, cost) = self.last_validation;
+            let every = (budget * 0.05).min(60.0).max(VALIDATION_SHARE_INV * cost);
+            return self.state.train_seconds - at >= every;
         }
         match self.total_steps() {
             Some(n) if n >= 8 => (1..4).any(|q| step == (n * q).div_ceil(4)),
@@ -764,7 +773,9 @@ impl Trainer {
         let report = self.validate_for_selection(threads, |d, t| observer.validating(d, t))?;
         if matches!(self.settings.stop, Stop::TimeBudget(_)) {
             // A time budget covers training and its validations.
-            self.state.train_seconds += started.elapsed().as_secs_f64();
+            let cost = started.elapsed().as_secs_f64();
+            self.state.train_seconds += cost;
+            self.last_validation = (self.state.train_seconds, cost);
         }
         if let Some(r) = report.filter(|r| !r.loss.is_finite()) {
             return Err(Error::Diverged(format!(
@@ -839,7 +850,7 @@ impl Trainer {
             if self.done() {
                 break;
             }
-            if self.validation_due(seconds) {
+            if self.validation_due() {
                 self.validate_and_save(threads, out, observer, lr)?;
                 if self.settings.early_stop && self.overfitting().is_some() {
                     stopped_early = true;

@@ -186,21 +186,14 @@ pub struct ClassifierGrads {
     pub head: LinearGrads<f32>,
 }
 
-impl ClassifierGrads {
+impl crate::nn::Gradients for ClassifierGrads {
     /// The buffers in the order of [`Classifier::buffers_mut`].
-    pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
+    fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
         let mut v: Vec<&mut [f32]> = Vec::new();
         v.extend(self.embedding.as_deref_mut());
         v.push(&mut self.rnn);
         v.extend(self.head.buffers_mut());
         v
-    }
-
-    /// Sets every gradient to zero.
-    pub fn zero(&mut self) {
-        for b in self.buffers_mut() {
-            b.fill(0.0);
-        }
     }
 }
 

@@ -5,6 +5,7 @@ use super::data::{Dataset, Item};
 use super::model::{Classifier, ClassifierConfig, Pooling};
 use crate::config::CellType;
 use crate::error::{Error, Result};
+use crate::nn::Gradients as _;
 use crate::rng::Rng;
 use crate::training::{self, LoopSettings, Observer, Task, Validation};
 use recur_kernels::Threads;

@@ -45,19 +45,12 @@ pub struct ForecasterGrads {
     pub head: LinearGrads<f32>,
 }
 
-impl ForecasterGrads {
+impl crate::nn::Gradients for ForecasterGrads {
     /// The buffers in the order of [`Forecaster::buffers_mut`].
-    pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
+    fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
         let mut v: Vec<&mut [f32]> = vec![&mut self.rnn];
         v.extend(self.head.buffers_mut());
         v
-    }
-
-    /// Sets every gradient to zero.
-    pub fn zero(&mut self) {
-        for b in self.buffers_mut() {
-            b.fill(0.0);
-        }
     }
 }
 

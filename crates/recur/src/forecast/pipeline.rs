@@ -8,6 +8,7 @@ use super::model::{Forecaster, ForecasterConfig};
 use super::series::Series;
 use crate::config::CellType;
 use crate::error::{Error, Result};
+use crate::nn::Gradients as _;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::training::{self, LoopSettings, Observer, Task, Validation};

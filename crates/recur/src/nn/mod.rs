@@ -39,6 +39,20 @@ pub use pooling::{PoolShape, Pooled, Pooling};
 
 use crate::error::{Error, Result};
 
+/// A model's typed gradients: its buffers in the order of the model's parameters (the flat view
+/// the optimiser and clipping take), and zeroing them.
+pub trait Gradients {
+    /// The buffers, in the model's parameter order.
+    fn buffers_mut(&mut self) -> Vec<&mut [f32]>;
+
+    /// Sets every gradient to zero.
+    fn zero(&mut self) {
+        for b in self.buffers_mut() {
+            b.fill(0.0);
+        }
+    }
+}
+
 /// Checks that buffer `name` holds `expected` values.
 pub(crate) fn check_len(name: &str, len: usize, expected: usize) -> Result<()> {
     if len != expected {
