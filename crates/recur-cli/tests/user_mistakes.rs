@@ -256,12 +256,9 @@ fn fine_tuning_may_change_dropout_and_constant_means_constant() {
     assert_eq!(first["lr"].as_f64(), Some(0.01), "{metrics}");
 }
 
-#[test]
-fn a_run_that_overfits_says_so_in_words() {
-    // A big model on 3,000 random letters learns them by heart: the validation loss rises.
-    let dir = temp("overfit");
-    let out = dir.join("run").display().to_string();
-    let o = recur(&[
+/// A big model on 3,000 random letters: it learns them by heart and its validation loss rises.
+fn overfitting_run(out: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
         "train",
         "--text",
         &case("letters.txt"),
@@ -282,8 +279,20 @@ fn a_run_that_overfits_says_so_in_words() {
         "--sample-length",
         "0",
         "--out",
-        &out,
-    ]);
+        out,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+#[test]
+fn a_run_that_overfits_says_so_in_words() {
+    // A big model on 3,000 random letters learns them by heart: the validation loss rises.
+    let dir = temp("overfit");
+    let out = dir.join("run").display().to_string();
+    let o = recur_owned(&overfitting_run(&out, &[]));
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     let warnings = err
@@ -358,30 +367,7 @@ fn a_time_budget_run_validates_every_twentieth_of_its_budget_and_reports_best() 
 fn early_stop_ends_an_overfitting_run_and_keeps_best() {
     let dir = temp("early-stop");
     let out = dir.join("run").display().to_string();
-    let o = recur(&[
-        "train",
-        "--text",
-        &case("letters.txt"),
-        "--hidden",
-        "128",
-        "--embed",
-        "16",
-        "--batch-size",
-        "4",
-        "--seq-len",
-        "32",
-        "--steps",
-        "400",
-        "--eval-every",
-        "25",
-        "--lr",
-        "0.01",
-        "--sample-length",
-        "0",
-        "--early-stop",
-        "--out",
-        &out,
-    ]);
+    let o = recur_owned(&overfitting_run(&out, &["--early-stop"]));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("stopped early at step"), "{err}");
