@@ -487,7 +487,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 summary.steps
             );
         } else if let Some(signs) = summary.overfitting {
-            errln!("warning: {signs}");
+            errln!("warning: {}", crate::flags_for_fields(&signs.to_string()));
         }
         if let Some(v) = summary.final_val {
             errln!(

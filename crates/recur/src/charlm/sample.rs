@@ -213,9 +213,9 @@ pub fn generate(
             model.config().vocab_size
         )));
     }
-    let tokens = vocab.encode(prime, "--prime")?;
+    let tokens = vocab.encode(prime, "`prime`")?;
     if tokens.is_empty() {
-        return Err(Error::Input("--prime is empty".into()));
+        return Err(Error::Input("`prime` is empty".into()));
     }
     let mut gen = Generator::new(model)?;
     let mut rng = Rng::new(seed);
