@@ -111,6 +111,9 @@ pub struct TrainArgs {
     /// Validate every this many steps [default: four times in a run of known length, and at the end]
     #[arg(long)]
     eval_every: Option<u64>,
+    /// Reserve an unknown symbol (U+FFFD) for any character outside the vocabulary, so that the model reads arbitrary text: characters seen fewer than 3 times in the training text are read as it, which teaches it to the model
+    #[arg(long, conflicts_with_all = ["init_from", "resume"])]
+    unk: bool,
     /// Stop when the validation loss has risen at 3 validations in a row while the training loss fell, keeping best/
     #[arg(long)]
     early_stop: bool,
@@ -376,7 +379,11 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
             (loaded.model, loaded.vocab)
         }
         None => {
-            let vocab = Vocab::from_text(&text);
+            let vocab = if args.unk {
+                Vocab::from_text_with_unk(&text, UNK_MIN_COUNT)
+            } else {
+                Vocab::from_text(&text)
+            };
             let config = model_config(args, vocab.len())?;
             let model = CharLm::new(config, &mut Rng::new(settings.seed))?;
             (model, vocab)
@@ -385,6 +392,10 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
     let trainer = Trainer::new(model, vocab, settings, &text)?;
     Ok((trainer, out))
 }
+
+/// With `--unk`, characters seen fewer times than this in the training text become the unknown
+/// symbol.
+const UNK_MIN_COUNT: usize = 3;
 
 fn out_policy(args: &TrainArgs) -> OutPolicy {
     if args.overwrite {
