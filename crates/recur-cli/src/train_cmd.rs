@@ -57,7 +57,7 @@ pub struct TrainArgs {
     /// Stacked recurrent layers [default: 1]
     #[arg(long)]
     layers: Option<usize>,
-    /// Dropout between recurrent layers, in [0, 1) [default: 0]
+    /// Dropout between recurrent layers and on the head's input (the last layer's output), in [0, 1) [default: 0]
     #[arg(long)]
     dropout: Option<f64>,
     /// Streams per batch [default: 32]
@@ -235,7 +235,6 @@ fn model_config(args: &TrainArgs, vocab_size: usize) -> Result<CharLmConfig> {
             ],
         )
     })?;
-    crate::warn_inert_dropout(config.dropout, config.num_layers);
     Ok(config)
 }
 
@@ -374,7 +373,6 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
             let mut loaded = checkpoint::load(dir)?;
             if let Some(p) = args.dropout {
                 loaded.model.set_dropout(p)?;
-                crate::warn_inert_dropout(p, loaded.model.config().num_layers);
             }
             (loaded.model, loaded.vocab)
         }
