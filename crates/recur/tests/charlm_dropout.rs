@@ -44,8 +44,8 @@ fn head_input_dropout_gradient_matches_finite_differences() {
         let (other_mask, _) = loss(&lm, &inputs, &targets, 10);
         assert_ne!(base, other_mask, "dropout changes the loss");
         let mut checked = 0;
-        for b in 0..grads.len() {
-            for i in (0..grads[b].len()).step_by(7) {
+        for (b, grad) in grads.iter().enumerate() {
+            for i in (0..grad.len()).step_by(7) {
                 let eps = 1e-2f32;
                 let orig = lm.buffers_mut()[b][i];
                 lm.buffers_mut()[b][i] = orig + eps;
@@ -54,7 +54,7 @@ fn head_input_dropout_gradient_matches_finite_differences() {
                 let down = loss(&lm, &inputs, &targets, 9).0;
                 lm.buffers_mut()[b][i] = orig;
                 let numeric = (up - down) / (2.0 * eps as f64);
-                let analytic = grads[b][i] as f64;
+                let analytic = grad[i] as f64;
                 assert!(
                     (numeric - analytic).abs() <= 2e-3 + 2e-2 * analytic.abs(),
                     "layers {layers}, buffer {b}, element {i}: numeric {numeric}, analytic {analytic}"
