@@ -30,6 +30,7 @@ pub const RECUR_FILES: &[&str] = &[
     "confusion.svg",
     "forecast.csv",
     "forecast.svg",
+    "members",
 ];
 
 /// What a run may do with an output directory that already holds files.
