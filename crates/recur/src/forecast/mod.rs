@@ -30,11 +30,13 @@
 //! ```
 
 pub mod baselines;
+pub mod calendar;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod series;
 
 pub use baselines::{drift, naive, seasonal_naive};
+pub use calendar::Frequency;
 pub use metrics::{mase_scale, metrics, ForecastMetrics};
-pub use series::{read_series, Series};
+pub use series::{read_series, read_series_with, Fill, Series, SeriesSpec};
