@@ -28,6 +28,30 @@ pub fn drift(history: &[f64], horizon: usize) -> Vec<f64> {
     (1..=horizon).map(|h| last + slope * h as f64).collect()
 }
 
+/// Exponential smoothing with its components chosen by AICc (statsforecast's `AutoETS`, through
+/// the `augurs-ets` crate), fitted on `history` and extended `horizon` steps. That crate fits no
+/// seasonal ETS model yet, so with a period of 2 or more (and at least two seasons of history)
+/// the series is first decomposed by MSTL (`augurs-mstl`): AutoETS forecasts the seasonally
+/// adjusted series and the last season is added back (the "STL-ETS" of the forecasting
+/// literature). `None` when no model fits (too short a history).
+pub fn auto_ets(history: &[f64], horizon: usize, period: usize) -> Option<Vec<f64>> {
+    use augurs_core::{Fit, Predict};
+    let finite = |p: Vec<f64>| p.iter().all(|v| v.is_finite()).then_some(p);
+    if period >= 2 && history.len() >= 2 * period + 4 {
+        let trend = augurs_ets::AutoETS::non_seasonal().into_trend_model();
+        let mstl = augurs_mstl::MSTLModel::new(vec![period], trend);
+        if let Some(p) = mstl
+            .fit(history)
+            .ok()
+            .and_then(|m| m.predict(horizon, None).ok())
+        {
+            return finite(p.point);
+        }
+    }
+    let model = augurs_ets::AutoETS::non_seasonal().fit(history).ok()?;
+    finite(model.predict(horizon, None).ok()?.point)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +62,22 @@ mod tests {
         assert_eq!(naive(&h, 3), [7.0, 7.0, 7.0]);
         assert_eq!(seasonal_naive(&h, 5, 2), [4.0, 7.0, 4.0, 7.0, 4.0]);
         assert_eq!(drift(&h, 2), [9.0, 11.0]);
+    }
+
+    #[test]
+    fn auto_ets_follows_a_line_and_a_season() {
+        let line: Vec<f64> = (0..30).map(|t| 5.0 + 2.0 * t as f64).collect();
+        let f = auto_ets(&line, 3, 1).unwrap();
+        for (h, v) in f.iter().enumerate() {
+            assert!((v - (65.0 + 2.0 * h as f64)).abs() < 0.5, "{f:?}");
+        }
+        let season: Vec<f64> = (0..48)
+            .map(|t| 10.0 + [0.0, 3.0, -2.0, 1.0][t % 4])
+            .collect();
+        let f = auto_ets(&season, 4, 4).unwrap();
+        for (h, v) in f.iter().enumerate() {
+            assert!((v - season[44 + h]).abs() < 0.5, "{f:?}");
+        }
+        assert!(auto_ets(&[1.0, 2.0], 2, 1).is_none());
     }
 }
