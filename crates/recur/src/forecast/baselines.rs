@@ -28,16 +28,40 @@ pub fn drift(history: &[f64], horizon: usize) -> Vec<f64> {
     (1..=horizon).map(|h| last + slope * h as f64).collect()
 }
 
+/// The seasonality test of the M4 competition's benchmarks: the autocorrelation of `y` at lag
+/// `period` lies outside the 90 % band `±1.645·√((1 + 2·Σ_{k<period} r_k²) / n)`. `false`
+/// without a period (under 2) or with fewer than three seasons of data.
+pub fn is_seasonal(y: &[f64], period: usize) -> bool {
+    let n = y.len();
+    if period < 2 || n < 3 * period {
+        return false;
+    }
+    let mean = y.iter().sum::<f64>() / n as f64;
+    let var: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
+    if var <= 0.0 {
+        return false;
+    }
+    let acf = |k: usize| -> f64 {
+        (k..n)
+            .map(|t| (y[t] - mean) * (y[t - k] - mean))
+            .sum::<f64>()
+            / var
+    };
+    let sum_sq: f64 = (1..period).map(|k| acf(k).powi(2)).sum();
+    let limit = 1.645 * ((1.0 + 2.0 * sum_sq) / n as f64).sqrt();
+    acf(period).abs() > limit
+}
+
 /// Exponential smoothing with its components chosen by AICc (statsforecast's `AutoETS`, through
 /// the `augurs-ets` crate), fitted on `history` and extended `horizon` steps. That crate fits no
 /// seasonal ETS model yet, so with a period of 2 or more (and at least two seasons of history)
-/// the series is first decomposed by MSTL (`augurs-mstl`): AutoETS forecasts the seasonally
+/// the series is first decomposed by MSTL when it passes [`is_seasonal`] (`augurs-mstl`): AutoETS forecasts the seasonally
 /// adjusted series and the last season is added back (the "STL-ETS" of the forecasting
 /// literature). `None` when no model fits (too short a history).
 pub fn auto_ets(history: &[f64], horizon: usize, period: usize) -> Option<Vec<f64>> {
     use augurs_core::{Fit, Predict};
     let finite = |p: Vec<f64>| p.iter().all(|v| v.is_finite()).then_some(p);
-    if period >= 2 && history.len() >= 2 * period + 4 {
+    if is_seasonal(history, period) {
         let trend = augurs_ets::AutoETS::non_seasonal().into_trend_model();
         let mstl = augurs_mstl::MSTLModel::new(vec![period], trend);
         if let Some(p) = mstl
@@ -79,5 +103,21 @@ mod tests {
             assert!((v - season[44 + h]).abs() < 0.5, "{f:?}");
         }
         assert!(auto_ets(&[1.0, 2.0], 2, 1).is_none());
+    }
+
+    #[test]
+    fn the_seasonality_test_tells_a_season_from_noise() {
+        let season: Vec<f64> = (0..48).map(|t| [0.0, 3.0, -2.0, 1.0][t % 4]).collect();
+        assert!(is_seasonal(&season, 4));
+        // A fixed pseudo-random sequence has no season of 4.
+        let mut state = 7u64;
+        let noise: Vec<f64> = (0..200)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (state >> 40) as f64
+            })
+            .collect();
+        assert!(!is_seasonal(&noise, 4));
+        assert!(!is_seasonal(&season, 1) && !is_seasonal(&season[..8], 4));
     }
 }

@@ -389,9 +389,13 @@ pub fn load(dir: &std::path::Path) -> Result<LoadedForecaster> {
     model.load_tensors(tensors)?;
     if let Some(sc) = &file.scaling {
         let ok = |(m, sd): (f64, f64)| m.is_finite() && sd.is_finite() && sd > 0.0;
-        if !ok(sc.target) || !sc.covariates.iter().all(|&p| ok(p)) {
+        if !ok(sc.target)
+            || !sc.covariates.iter().all(|&p| ok(p))
+            || sc.floor.is_some_and(|f| !f.is_finite())
+        {
             return bad(
-                "scaling: every mean must be finite and every deviation finite and > 0".into(),
+                "scaling: every mean and the floor must be finite and every deviation finite and > 0"
+                    .into(),
             );
         }
         if sc.covariates.len() + 1 != file.model.inputs {

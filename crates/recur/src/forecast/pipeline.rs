@@ -326,6 +326,10 @@ pub struct Scaling {
     pub target: (f64, f64),
     /// `(mean, std)` of each covariate, in column order.
     pub covariates: Vec<(f64, f64)>,
+    /// The lowest value a forecast takes: 0 when the training span holds no negative value
+    /// (counts, sales, prices), so that forecasts stay in the series' range; none otherwise.
+    #[serde(default)]
+    pub floor: Option<f64>,
 }
 
 /// The model's forecast of the `horizon` values after `history` (oldest first, in the series'
@@ -395,7 +399,17 @@ pub fn forecast_from(
     let x = Tensor::new("window", &[settings.lookback, 1, inputs], x)?;
     let (p, _) = model.run(threads, &x, None, None)?;
     let z_hat: Vec<f64> = p.iter().map(|&v| v as f64 * std + mean).collect();
-    Ok(tf.invert(history, &z_hat))
+    Ok(floor(tf.invert(history, &z_hat), scaling.floor))
+}
+
+/// `values` raised to `floor` where they fall below it.
+fn floor(mut values: Vec<f64>, floor: Option<f64>) -> Vec<f64> {
+    if let Some(f) = floor {
+        for v in &mut values {
+            *v = v.max(f);
+        }
+    }
+    values
 }
 
 /// The series as the model sees it, and how to undo it.
@@ -618,6 +632,7 @@ pub fn run_with_levels(
     let scaling = Scaling {
         target: (mean, std),
         covariates: cov_scaling,
+        floor: y[..test_start].iter().all(|&v| v >= 0.0).then_some(0.0),
     };
     let windows = Windows {
         scaled: &scaled,
@@ -667,7 +682,7 @@ pub fn run_with_levels(
             .iter()
             .map(|&v| v as f64 * std + mean)
             .collect();
-        let f = tf.invert(&y[..origin], &z_hat);
+        let f = floor(tf.invert(&y[..origin], &z_hat), scaling.floor);
         for (h, fh) in f.iter().enumerate() {
             val_errors[h].push(y[origin + h] - fh);
         }
@@ -734,6 +749,7 @@ pub fn run_with_levels(
                 .zip(&steps)
                 .map(|(v, &h)| v - c.half_width[h])
                 .collect();
+            let lower = floor(lower, scaling.floor);
             let upper: Vec<f64> = f
                 .iter()
                 .zip(&steps)
@@ -764,11 +780,13 @@ pub fn run_with_levels(
     })
 }
 
-/// The transforms [`run_auto`] tries on a series: none, first differences, seasonal differences
-/// (with a period), each also on the logarithm when every value is positive. Each is
-/// `(name, log, seasonal_diff, diff)`.
+/// The transforms [`run_auto`] tries on a series whose training span is `y`: none, first
+/// differences, seasonal differences (when the span passes the seasonality test
+/// [`super::baselines::is_seasonal`] at `period`), each also on the logarithm when every value is
+/// positive. Each is `(name, log, seasonal_diff, diff)`.
 pub fn transform_candidates(y: &[f64], period: usize) -> Vec<(String, bool, bool, bool)> {
     let positive = y.iter().all(|&v| v > 0.0);
+    let seasonal_ok = super::baselines::is_seasonal(y, period);
     let mut out = Vec::new();
     for log in [false, true] {
         if log && !positive {
@@ -779,7 +797,7 @@ pub fn transform_candidates(y: &[f64], period: usize) -> Vec<(String, bool, bool
             ("diff", false, true),
             ("seasonal-diff", true, false),
         ] {
-            if seasonal && period < 2 {
+            if seasonal && !seasonal_ok {
                 continue;
             }
             let name = match (log, name) {
@@ -837,7 +855,11 @@ pub fn run_auto(
     let mut best: Option<(ForecastRun, ForecastSettings)> = None;
     let mut trials = Vec::new();
     let mut first_error = None;
-    for (name, log, seasonal_diff, diff) in transform_candidates(&series.target, s.period) {
+    let train = &series.target[..series.target.len().saturating_sub(s.test_size)];
+    // The logarithm needs every value positive, the test span's too (the rolling origins' history).
+    let positive = series.target.iter().all(|&v| v > 0.0);
+    let candidates = transform_candidates(train, s.period);
+    for (name, log, seasonal_diff, diff) in candidates.into_iter().filter(|c| positive || !c.1) {
         if stop.load(std::sync::atomic::Ordering::Relaxed) && best.is_some() {
             break;
         }

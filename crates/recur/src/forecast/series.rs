@@ -225,9 +225,18 @@ pub fn read_series_with(path: &Path, spec: &SeriesSpec) -> Result<Series> {
                     }
                 })
                 .collect();
+            let hint = match names.as_slice() {
+                [one] if one.contains(';') => {
+                    "; the fields look separated by ';' (--delimiter ';')"
+                }
+                [one] if one.contains('\t') => {
+                    "; the fields look separated by tabs (--delimiter tab)"
+                }
+                _ => "",
+            };
             Error::format(
                 path,
-                format!("no column '{name}' (columns: {})", shown.join(", ")),
+                format!("no column '{name}' (columns: {}){hint}", shown.join(", ")),
             )
         })
     };
