@@ -302,15 +302,6 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         (None, Frequency::Unknown) => "no time stamps".to_string(),
         (None, f) => format!("{} data", f.name()),
     };
-    if !args.quiet {
-        errln!(
-            "period {} ({period_source}); test span {} points, horizon {}, lookback {}",
-            sh.period,
-            sh.test_size,
-            sh.horizon,
-            sh.lookback
-        );
-    }
     let mut lines = crate::progress::LoopLines::new(args.quiet, "");
     crate::catch_ctrl_c();
     let flags = |e| {
