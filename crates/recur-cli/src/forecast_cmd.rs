@@ -246,18 +246,19 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
             series.time_columns.join(",")
         );
     }
+    // Notes printed once the run has succeeded, so that an error stays one line.
+    let mut notes = Vec::new();
     if series.filled > 0 {
-        errln!(
+        notes.push(format!(
             "note: {csv_name}: {} empty cells filled (--fill {})",
-            series.filled,
-            args.fill
-        );
+            series.filled, args.fill
+        ));
     }
     if series.dropped > 0 {
-        errln!(
+        notes.push(format!(
             "note: {csv_name}: {} rows with an empty cell left out (--fill drop)",
             series.dropped
-        );
+        ));
     }
     let n = series.target.len();
     let frequency = series.frequency;
@@ -273,7 +274,9 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
                 series.time_columns.join(",")
             ),
         };
-        errln!("note: {csv_name}: {why}; no seasonal period (give --period to set one)");
+        notes.push(format!(
+            "note: {csv_name}: {why}; no seasonal period (give --period to set one)"
+        ));
     }
     let sh = shape(&args, n, frequency)?;
     let (log, seasonal_diff, diff) = chosen.unwrap_or((false, false, false));
@@ -337,6 +340,9 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         )
         .map_err(flags)?,
     };
+    for note in &notes {
+        errln!("{note}");
+    }
     let transform_line = if trials.is_empty() {
         format!("transform {} (given)", transform_name(&settings))
     } else {
