@@ -82,6 +82,20 @@ fn airline_last_24_months_beats_every_baseline() {
         let model: f64 = line.split(',').nth(2).unwrap().parse().unwrap();
         assert!((model - v).abs() < 1e-3, "{line} vs {v}");
     }
+    // And its 80 % interval is the run's (one origin: row h is horizon step h).
+    let (_, bands) = loaded
+        .forecast_intervals(&recur::Threads::single(), &series.target[..120], &[])
+        .unwrap();
+    assert_eq!(bands.len(), 2);
+    for (h, line) in lines[1..].iter().enumerate() {
+        let cells: Vec<f64> = line
+            .split(',')
+            .skip(7)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        assert!((cells[0] - bands[0].1[h]).abs() < 1e-3, "{line}");
+        assert!((cells[1] - bands[0].2[h]).abs() < 1e-3, "{line}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -103,6 +103,20 @@ mod tests {
             assert!((v - season[44 + h]).abs() < 0.5, "{f:?}");
         }
         assert!(auto_ets(&[1.0, 2.0], 2, 1).is_none());
+        // Degenerate histories give a forecast or none, never a panic.
+        let zigzag: Vec<f64> = (0..60)
+            .map(|t| if t % 12 < 6 { 0.0 } else { 1e300 })
+            .collect();
+        for h in [
+            vec![5.0; 60],
+            vec![0.0; 60],
+            zigzag,
+            (0..60).map(f64::from).collect(),
+        ] {
+            if let Some(f) = auto_ets(&h, 12, 12) {
+                assert!(f.iter().all(|v| v.is_finite()), "{f:?}");
+            }
+        }
     }
 
     #[test]
