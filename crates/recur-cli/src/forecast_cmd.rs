@@ -84,7 +84,7 @@ pub struct ForecastArgs {
     /// Stop after this many optimiser steps instead of --epochs
     #[arg(long, conflicts_with = "time_budget")]
     steps: Option<u64>,
-    /// Train for this many seconds instead of --epochs
+    /// Train for this many seconds instead of --epochs (with --transform auto, shared among the transforms tried)
     #[arg(long)]
     time_budget: Option<f64>,
     /// Epochs (one validation each) without a lower validation loss before stopping; 0 never stops early

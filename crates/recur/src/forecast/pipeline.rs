@@ -837,7 +837,7 @@ pub struct TransformTrial {
 }
 
 /// Trains one forecaster per transform of [`transform_candidates`] (the settings' own
-/// `log`/`seasonal_diff`/`diff` are replaced) and keeps the one with the lowest mean absolute
+/// `log`/`seasonal_diff`/`diff` are replaced; a `time_budget` is split evenly among them) and keeps the one with the lowest mean absolute
 /// error on the validation windows, which are the same for every transform and lie before the
 /// test span. Returns that run, its settings and every trial.
 ///
@@ -859,6 +859,13 @@ pub fn run_auto(
     // The logarithm needs every value positive, the test span's too (the rolling origins' history).
     let positive = series.target.iter().all(|&v| v > 0.0);
     let candidates = transform_candidates(train, s.period);
+    // A time budget is shared among the transforms tried.
+    let tried = candidates
+        .iter()
+        .filter(|c| positive || !c.1)
+        .count()
+        .max(1);
+    let time_budget = s.time_budget.map(|t| t / tried as f64);
     for (name, log, seasonal_diff, diff) in candidates.into_iter().filter(|c| positive || !c.1) {
         if stop.load(std::sync::atomic::Ordering::Relaxed) && best.is_some() {
             break;
@@ -867,6 +874,7 @@ pub fn run_auto(
             log,
             seasonal_diff,
             diff,
+            time_budget,
             ..s.clone()
         };
         match run_with_levels(series, &c, levels, threads, observer, stop) {
