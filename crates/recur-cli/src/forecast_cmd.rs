@@ -240,10 +240,16 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
     let mut out = crate::outdir::open(args.out.as_deref(), "runs/forecast", args.overwrite)?;
     let series = read_series_with(&args.csv, &spec)?;
     let csv_name = args.csv.display();
+    let time_columns: String = series
+        .time_columns
+        .iter()
+        .map(|c| if c.is_empty() { "'' (unnamed)" } else { c })
+        .collect::<Vec<_>>()
+        .join(",");
     if let Some(row) = series.sorted_from {
         errln!(
             "note: {csv_name}: the rows are not in time order (row {row} goes back in time); sorted by --time {}",
-            series.time_columns.join(",")
+            time_columns
         );
     }
     // Notes printed once the run has succeeded, so that an error stays one line.
@@ -267,11 +273,11 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
             Frequency::Yearly => "yearly data".to_string(),
             Frequency::Irregular => format!(
                 "the time column {} steps irregularly: the rows are taken in order, one step each",
-                series.time_columns.join(",")
+                time_columns
             ),
             _ => format!(
                 "the time column {} reads in none of the known formats (see --help): the rows are taken in order",
-                series.time_columns.join(",")
+                time_columns
             ),
         };
         notes.push(format!(
