@@ -67,14 +67,14 @@ impl ForecastSettings {
     /// [`Error::Config`] naming the first setting out of range.
     pub fn validate(&self, points: usize) -> Result<()> {
         let at_least_one = [
-            ("--lookback", self.lookback),
-            ("--horizon", self.horizon),
-            ("--test-size", self.test_size),
-            ("--period", self.period),
-            ("--hidden", self.hidden),
-            ("--layers", self.layers),
-            ("--epochs", self.epochs),
-            ("--batch-size", self.batch_size),
+            ("`lookback`", self.lookback),
+            ("`horizon`", self.horizon),
+            ("`test_size`", self.test_size),
+            ("`period`", self.period),
+            ("`hidden`", self.hidden),
+            ("`layers`", self.layers),
+            ("`epochs`", self.epochs),
+            ("`batch_size`", self.batch_size),
         ];
         for (flag, v) in at_least_one {
             if v == 0 {
@@ -82,10 +82,10 @@ impl ForecastSettings {
             }
         }
         for (flag, v) in [
-            ("--lookback", self.lookback),
-            ("--horizon", self.horizon),
-            ("--test-size", self.test_size),
-            ("--period", self.period),
+            ("`lookback`", self.lookback),
+            ("`horizon`", self.horizon),
+            ("`test_size`", self.test_size),
+            ("`period`", self.period),
         ] {
             if v >= points {
                 return Err(Error::Config(format!(
@@ -95,7 +95,7 @@ impl ForecastSettings {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::Config(format!(
-                "--lr must be a positive number, got {}",
+                "`lr` must be a positive number, got {}",
                 self.lr
             )));
         }
@@ -569,13 +569,13 @@ pub fn run_with_levels(
     })?;
     if let Some(l) = levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
         return Err(Error::Config(format!(
-            "--level: {l} is not a coverage between 0 and 1 (write 80 or 0.8)"
+            "`level`: {l} is not a coverage between 0 and 1 (write 80 or 0.8)"
         )));
     }
     if s.log {
         if let Some(i) = y.iter().position(|&v| v <= 0.0) {
             return Err(Error::Input(format!(
-                "{}: --log needs a positive series, the value is {}",
+                "{}: `log` needs a positive series, the value is {}",
                 series.locate(i),
                 y[i]
             )));
@@ -583,7 +583,7 @@ pub fn run_with_levels(
     }
     if s.seasonal_diff && s.period < 2 {
         return Err(Error::Config(
-            "--seasonal-diff needs a season: the series has no period (give --period)".into(),
+            "`seasonal_diff` needs a season: the series has no period (give `period`)".into(),
         ));
     }
     let tf = Transform::of(s);
@@ -595,7 +595,7 @@ pub fn run_with_levels(
     })?;
     if test_start < s.period {
         return Err(Error::Input(
-            "the training span is shorter than one --period".into(),
+            "the training span is shorter than one `period`".into(),
         ));
     }
     // Transformed series; z[i] corresponds to y[i + lag].
@@ -647,7 +647,7 @@ pub fn run_with_levels(
     let split = ends.partition_point(|&e| e + lag < first_val);
     if split < 1 || split == ends.len() {
         return Err(Error::Input(
-            "too few training windows: lower --lookback or --horizon".into(),
+            "too few training windows: lower `lookback` or `horizon`".into(),
         ));
     }
     let (train_ends, val_ends) = ends.split_at(split);
@@ -1112,7 +1112,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("s.csv: row 9 (time 7)") && e.contains("--log"),
+            e.contains("s.csv: row 9 (time 7)") && e.contains("`log`"),
             "{e}"
         );
     }

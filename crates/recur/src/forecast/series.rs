@@ -97,7 +97,7 @@ impl std::str::FromStr for Fill {
             "ffill" => Ok(Fill::Ffill),
             "drop" => Ok(Fill::Drop),
             _ => Err(Error::Config(format!(
-                "--fill {s:?}: expected error, linear, ffill or drop"
+                "`fill` {s:?}: expected error, linear, ffill or drop"
             ))),
         }
     }
@@ -227,10 +227,10 @@ pub fn read_series_with(path: &Path, spec: &SeriesSpec) -> Result<Series> {
                 .collect();
             let hint = match names.as_slice() {
                 [one] if one.contains(';') => {
-                    "; the fields look separated by ';' (--delimiter ';')"
+                    "; the fields look separated by ';' (`delimiter` ';')"
                 }
                 [one] if one.contains('\t') => {
-                    "; the fields look separated by tabs (--delimiter tab)"
+                    "; the fields look separated by tabs (`delimiter` tab)"
                 }
                 _ => "",
             };
@@ -288,7 +288,7 @@ pub fn read_series_with(path: &Path, spec: &SeriesSpec) -> Result<Series> {
                 _ if cell.is_empty() && spec.fill != Fill::Error => None,
                 _ if cell.is_empty() => {
                     return Err(at(
-                        "the cell is empty (--fill linear, ffill or drop fills the gaps)".into(),
+                        "the cell is empty (`fill` linear, ffill or drop fills the gaps)".into(),
                     ))
                 }
                 Ok(_) => return Err(at(format!("{cell:?} is not a finite number"))),
@@ -383,7 +383,7 @@ pub fn read_series_with(path: &Path, spec: &SeriesSpec) -> Result<Series> {
     if keep.is_empty() {
         return Err(Error::format(
             path,
-            "every row has an empty cell (--fill drop)",
+            "every row has an empty cell (`fill` drop)",
         ));
     }
     let mut columns = Vec::with_capacity(values.len());
@@ -534,7 +534,7 @@ mod tests {
         let mut sp = SeriesSpec::new(&["date".into()], "y", &["x".into()]);
         let e = read_series_with(&p, &sp).unwrap_err().to_string();
         assert!(
-            e.contains("row 3, column 'y'") && e.contains("--fill"),
+            e.contains("row 3, column 'y'") && e.contains("`fill`"),
             "{e}"
         );
         sp.fill = Fill::Linear;
