@@ -1,5 +1,6 @@
 //! The one matrix product every kernel uses: `C (+)= op(A) · op(B)`, row-major, split by columns.
 
+use crate::kernel::{Strided, Token};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
 
@@ -147,22 +148,16 @@ pub fn matmul<T: Scalar>(
         // SAFETY: bounds were checked above; pieces write disjoint columns of C, and C is a
         // `&mut` borrow, so it cannot alias A or B.
         unsafe {
-            T::gemm_strided(
+            let g = Strided {
                 m,
                 k,
-                cols,
-                T::one(),
-                pa.get(),
-                rsa,
-                csa,
-                pb.get().offset(j0 as isize * csb),
-                rsb,
-                csb,
+                n: cols,
+                a: (pa.get(), rsa, csa),
+                b: (pb.get().offset(j0 as isize * csb), rsb, csb),
                 beta,
-                pc.get().add(j0),
-                ldc as isize,
-                1,
-            )
+                c: (pc.get().add(j0), ldc as isize, 1),
+            };
+            T::gemm_strided(Token(()), g)
         }
     });
 }

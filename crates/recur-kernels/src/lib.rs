@@ -33,6 +33,8 @@ pub mod fastmath;
 mod forward;
 pub mod gemm;
 mod head;
+mod isa;
+mod kernel;
 pub mod loss;
 pub mod naive;
 pub mod packed;
