@@ -8,7 +8,7 @@ use crate::cell::{
     DirGrads, DirWeights, SeqCache, SeqGradWork, SeqPass, SeqShape, GATE_COST, ROWS_PER_PIECE,
 };
 use crate::cells::{for_cell, BackStep, CellKernel};
-use crate::gemm::{Accum, Operand};
+use crate::gemm::{Accum, MatMut, Operand};
 use crate::packed::{matmul_packed, matmul_packed_op, transpose, PackedB};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
@@ -223,16 +223,8 @@ fn backward_cell<C: CellKernel, T: Scalar>(
         } else {
             &work.d_gates[span]
         };
-        matmul_packed(
-            threads,
-            batch,
-            da_hh,
-            gh,
-            &work.w_hh,
-            d_h,
-            hidden,
-            Accum::Add,
-        );
+        let d_h = MatMut::new(&mut *d_h, hidden);
+        matmul_packed(threads, batch, da_hh, gh, &work.w_hh, d_h, Accum::Add);
     }
 
     let rows = shape.rows();
@@ -261,7 +253,8 @@ fn backward_cell<C: CellKernel, T: Scalar>(
             wg.add(d_gates, rows, x, input, grads.w_ih);
             wg.add(d_gates_hh, rows, &cache.h_prev, hidden, grads.w_hh);
             // dX += dA · W_ih   ([T*B, G*H] · [G*H, I])
-            matmul_packed(threads, rows, d_gates, gh, w_ih, d_x, input, Accum::Add);
+            let d_x = MatMut::new(d_x, input);
+            matmul_packed(threads, rows, d_gates, gh, w_ih, d_x, Accum::Add);
         }
         SeqGradInput::Tokens {
             tokens,
@@ -275,16 +268,8 @@ fn backward_cell<C: CellKernel, T: Scalar>(
             wg.add(d_gates_hh, rows, &cache.h_prev, hidden, grads.w_hh);
             if let Some(d_table) = d_table {
                 // d_table += S · W_ih   ([V, G*H] · [G*H, I])
-                matmul_packed(
-                    threads,
-                    vocab,
-                    token_sums,
-                    gh,
-                    w_ih,
-                    d_table,
-                    input,
-                    Accum::Add,
-                );
+                let d_table = MatMut::new(d_table, input);
+                matmul_packed(threads, vocab, token_sums, gh, w_ih, d_table, Accum::Add);
             }
         }
     }
@@ -331,7 +316,8 @@ impl<T: Scalar> WeightGrads<'_, '_, T> {
             }
             Operand::new(&self.d_gates_t[..], rows)
         };
-        matmul_packed_op(self.threads, gh, da, self.rows_packed, grad, ld, Accum::Add);
+        let grad = MatMut::new(grad, ld);
+        matmul_packed_op(self.threads, gh, da, self.rows_packed, grad, Accum::Add);
     }
 }
 

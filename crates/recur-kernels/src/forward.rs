@@ -7,8 +7,8 @@ use crate::cell::{
     Cell, DirWeights, PackedWeights, SeqCache, SeqPass, SeqShape, GATE_COST, ROWS_PER_PIECE,
 };
 use crate::cells::{for_cell, CellKernel, FwdStep};
-use crate::gemm::Operand;
-use crate::packed::{matmul_packed_bias, product, Init, PackedB};
+use crate::gemm::{MatMut, Operand};
+use crate::packed::{matmul_packed_bias, product, PackedB, Start};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
 
@@ -99,7 +99,8 @@ fn project_rows<T: Scalar>(
         w.b_ih,
         if cell == Cell::Gru { None } else { w.b_hh },
     );
-    matmul_packed_bias(threads, rows, x, input, &packed.w_ih_t, &bias, gates, gh);
+    let gates = MatMut::new(gates, gh);
+    matmul_packed_bias(threads, rows, x, input, &packed.w_ih_t, &bias, gates);
 }
 
 /// Runs one direction of one layer over a sequence.
@@ -212,17 +213,16 @@ fn forward_cell<C: CellKernel, T: Scalar>(
         if C::SPLIT {
             // The hidden side starts from b_hh (or zero); the gate pass fills the input side.
             let step = &mut cache.step_gates;
-            let init = w.b_hh.map(Init::Row);
-            let add = init.is_some();
-            recurrent_product(threads, batch, h_prev, &packed.w_hh_t, step, add, init);
+            let start = w.b_hh.map_or(Start::Zero, Start::Row);
+            recurrent_product(threads, batch, h_prev, &packed.w_hh_t, step, start);
         } else {
             // Gates start from the input projection: already there, or a row of the table.
-            let init = step_tokens.map(|(rows, table)| Init::Gather {
+            let start = step_tokens.map_or(Start::C, |(rows, table)| Start::Gather {
                 table,
                 ld: gh,
                 rows,
             });
-            recurrent_product(threads, batch, h_prev, &packed.w_hh_t, gates, true, init);
+            recurrent_product(threads, batch, h_prev, &packed.w_hh_t, gates, start);
         }
         // The fused gate pass, rows spread over the threads (every row is computed the same
         // way whichever thread takes it).
@@ -278,18 +278,17 @@ fn fill_bias<T: Scalar>(row: &mut [T], b_ih: Option<&[T]>, b_hh: Option<&[T]>) {
     }
 }
 
-/// `gates[B, G*H] (+)= h_prev[B, H] · W_hhᵀ`: added to what `gates` holds (`add`), to the rows
-/// of `init` (which implies `add`), or from zero.
+/// `gates[B, G*H] (+)= h_prev[B, H] · W_hhᵀ`, from zero, from what `gates` holds, or from the
+/// rows of `start`.
 fn recurrent_product<T: Scalar>(
     threads: &Threads,
     batch: usize,
     h_prev: &[T],
     w_hh_t: &PackedB<T>,
     gates: &mut [T],
-    add: bool,
-    init: Option<Init<'_, T>>,
+    start: Start<'_, T>,
 ) {
     let (hidden, gh) = w_hh_t.dims();
     let a = Operand::new(h_prev, hidden.max(1));
-    product(threads, batch, a, w_hh_t, gates, gh, add, init);
+    product(threads, batch, a, w_hh_t, MatMut::new(gates, gh), start);
 }

@@ -49,7 +49,7 @@ pub use cell::{
     Cell, DirGrads, DirWeights, PackedWeights, SeqCache, SeqGradWork, SeqPass, SeqShape,
 };
 pub use forward::{forward_seq, project_table, OutView, SeqInput, SeqOut};
-pub use gemm::{matmul, matmul_naive, Accum, Operand};
+pub use gemm::{matmul, matmul_naive, Accum, MatMut, Operand};
 pub use head::{linear_cross_entropy, HeadGrads, HeadWeights, HeadWork, HEAD_ROWS};
 pub use loss::{softmax_cross_entropy, softmax_cross_entropy_par, CrossEntropy};
 pub use packed::{matmul_packed, matmul_packed_op, PackedB};

@@ -7,7 +7,7 @@
 //! block or thread computes it, or on the instruction set used. That is what makes a one-step
 //! update bitwise identical to the same step inside a whole-sequence pass.
 
-use crate::gemm::{Accum, Operand};
+use crate::gemm::{Accum, MatMut, Operand};
 use crate::kernel::{Panel, Token};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
@@ -136,19 +136,17 @@ fn panels_per_piece(panels: usize) -> usize {
 }
 
 /// `C[m×n] (+)= A[m×k] · op(B)` with `A` row-major (`lda`) and `op(B)` packed.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_packed<T: Scalar>(
     threads: &Threads,
     m: usize,
     a: &[T],
     lda: usize,
     b: &PackedB<T>,
-    c: &mut [T],
-    ldc: usize,
+    c: MatMut<'_, T>,
     accum: Accum,
 ) {
     let ld = if m == 1 { lda.max(b.k) } else { lda };
-    matmul_packed_op(threads, m, Operand::new(a, ld), b, c, ldc, accum)
+    matmul_packed_op(threads, m, Operand::new(a, ld), b, c, accum)
 }
 
 /// `C[m×n] (+)= op(A)[m×k] · op(B)` with `op(B)` packed; `op(A)` may be a transposed view (the
@@ -158,17 +156,19 @@ pub fn matmul_packed_op<T: Scalar>(
     m: usize,
     a: Operand<'_, T>,
     b: &PackedB<T>,
-    c: &mut [T],
-    ldc: usize,
+    c: MatMut<'_, T>,
     accum: Accum,
 ) {
-    product(threads, m, a, b, c, ldc, accum == Accum::Add, None)
+    let start = match accum {
+        Accum::Add => Start::C,
+        Accum::Replace => Start::Zero,
+    };
+    product(threads, m, a, b, c, start)
 }
 
 /// `C[m×n] = bias + A[m×k] · op(B)`, `bias [n]` added to every row: the same bits as filling
 /// each row of `C` with `bias` and accumulating, but each tile of `C` is filled just before its
 /// product, while it is in cache, and by the thread that computes it.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_packed_bias<T: Scalar>(
     threads: &Threads,
     m: usize,
@@ -176,26 +176,20 @@ pub fn matmul_packed_bias<T: Scalar>(
     lda: usize,
     b: &PackedB<T>,
     bias: &[T],
-    c: &mut [T],
-    ldc: usize,
+    c: MatMut<'_, T>,
 ) {
     assert_eq!(bias.len(), b.n, "bias must have one value per column");
     let ld = if m == 1 { lda.max(b.k) } else { lda };
-    product(
-        threads,
-        m,
-        Operand::new(a, ld),
-        b,
-        c,
-        ldc,
-        true,
-        Some(Init::Row(bias)),
-    )
+    product(threads, m, Operand::new(a, ld), b, c, Start::Row(bias))
 }
 
 /// What the tiles of `C` start from in [`product`].
 #[derive(Clone, Copy)]
-pub(crate) enum Init<'a, T> {
+pub(crate) enum Start<'a, T> {
+    /// Zero: `C = A · op(B)`.
+    Zero,
+    /// What `C` holds: `C += A · op(B)`.
+    C,
     /// The same row for every row of `C`.
     Row(&'a [T]),
     /// Row `r` of `C` starts as row `rows[r]` of `table` (row stride `ld`).
@@ -206,22 +200,19 @@ pub(crate) enum Init<'a, T> {
     },
 }
 
-/// The product behind [`matmul_packed_op`] and [`matmul_packed_bias`]: with `init`, each tile
-/// of `C` is first filled from it, just before its product accumulates onto it (`accumulate`
-/// must then be set).
-#[allow(clippy::too_many_arguments)]
+/// The product behind [`matmul_packed_op`] and [`matmul_packed_bias`]: each element one chain
+/// from `start`; a [`Start::Row`] or [`Start::Gather`] fills each tile of `C` just before its
+/// product accumulates onto it.
 pub(crate) fn product<T: Scalar>(
     threads: &Threads,
     m: usize,
     a: Operand<'_, T>,
     b: &PackedB<T>,
-    c: &mut [T],
-    ldc: usize,
-    accumulate: bool,
-    init: Option<Init<'_, T>>,
+    c: MatMut<'_, T>,
+    start: Start<'_, T>,
 ) {
-    debug_assert!(init.is_none() || accumulate);
-    if let Some(Init::Gather { table, ld, rows }) = init {
+    let MatMut { data: c, ld: ldc } = c;
+    if let Start::Gather { table, ld, rows } = start {
         assert!(rows.len() >= m, "a gathered start row for every row of C");
         let n = b.n;
         assert!(
@@ -231,6 +222,8 @@ pub(crate) fn product<T: Scalar>(
             "gathered start row outside its table"
         );
     }
+    let accumulate = !matches!(start, Start::Zero);
+    let fill = matches!(start, Start::Row(_) | Start::Gather { .. });
     let (k, n) = (b.k, b.n);
     if m == 0 || n == 0 {
         return;
@@ -262,14 +255,15 @@ pub(crate) fn product<T: Scalar>(
                 let j0 = panel * NR;
                 let cols = NR.min(n - j0);
                 let bp = b.panels[panel * k * NR..].as_ptr();
-                if let Some(init) = init {
+                if fill {
                     for r in r0..r0 + rows {
-                        let from = match init {
-                            Init::Row(row) => &row[j0..j0 + cols],
-                            Init::Gather { table, ld, rows } => {
+                        let from = match start {
+                            Start::Row(row) => &row[j0..j0 + cols],
+                            Start::Gather { table, ld, rows } => {
                                 let s = rows[r] as usize * ld + j0;
                                 &table[s..s + cols]
                             }
+                            Start::Zero | Start::C => unreachable!("no tile to fill"),
                         };
                         // SAFETY: as below: this block of C belongs to this piece.
                         unsafe { pc.slice(r * ldc + j0, cols) }.copy_from_slice(from);
@@ -296,19 +290,16 @@ pub(crate) fn product<T: Scalar>(
     });
 }
 
-/// Naive twin of [`matmul_packed`] on the unpacked operand, with the same per-element chain.
-#[allow(clippy::too_many_arguments)]
+/// Naive twin of [`matmul_packed_op`] on the unpacked operand, with the same per-element
+/// chain: `C[m×n] (+)= op(A)[m×k] · op(B)[k×n]`.
 pub fn matmul_chain_naive<T: Scalar>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[T],
-    lda: usize,
+    (m, n, k): (usize, usize, usize),
+    a: Operand<'_, T>,
     b: Operand<'_, T>,
-    c: &mut [T],
-    ldc: usize,
+    c: MatMut<'_, T>,
     accum: Accum,
 ) {
+    let MatMut { data: c, ld: ldc } = c;
     for i in 0..m {
         for j in 0..n {
             let mut s = match accum {
@@ -316,7 +307,7 @@ pub fn matmul_chain_naive<T: Scalar>(
                 Accum::Replace => T::zero(),
             };
             for p in 0..k {
-                s = a[i * lda + p].mul_add(b.at(p, j), s);
+                s = a.at(i, p).mul_add(b.at(p, j), s);
             }
             c[i * ldc + j] = s;
         }

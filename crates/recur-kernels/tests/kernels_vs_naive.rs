@@ -4,7 +4,7 @@
 use recur_kernels::naive::{backward_seq_naive, forward_seq_naive, StateRef};
 use recur_kernels::{
     backward_seq, forward_seq, matmul, matmul_naive, Accum, Cell, DirGrads, DirWeights, GradView,
-    Operand, OutView, PackedWeights, Scalar, SeqCache, SeqGradInput, SeqGradWork, SeqGrads,
+    MatMut, Operand, OutView, PackedWeights, Scalar, SeqCache, SeqGradInput, SeqGradWork, SeqGrads,
     SeqInput, SeqOut, SeqPass, SeqShape, Threads,
 };
 
@@ -68,13 +68,10 @@ fn matmul_matches_naive_on_awkward_shapes() {
                     };
                     let mut want = c0.clone();
                     matmul_naive(
-                        m,
-                        n,
-                        k,
+                        (m, n, k),
                         op("a", &a, lda, ta),
                         op("b", &b, ldb, tb),
-                        &mut want,
-                        ldc,
+                        MatMut::new(&mut want, ldc),
                         accum,
                     );
                     let mut outs = Vec::new();
@@ -82,13 +79,10 @@ fn matmul_matches_naive_on_awkward_shapes() {
                         let mut got = c0.clone();
                         matmul(
                             th,
-                            m,
-                            n,
-                            k,
+                            (m, n, k),
                             op("a", &a, lda, ta),
                             op("b", &b, ldb, tb),
-                            &mut got,
-                            ldc,
+                            MatMut::new(&mut got, ldc),
                             accum,
                         );
                         assert!(

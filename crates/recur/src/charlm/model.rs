@@ -9,7 +9,7 @@ use crate::rng::Rng;
 use crate::tensor::Tensor;
 use recur_kernels::{
     linear_cross_entropy, matmul_packed, Accum, CrossEntropy, HeadGrads, HeadWeights, HeadWork,
-    Operand, PackedB, Threads,
+    MatMut, Operand, PackedB, Threads,
 };
 use serde::{Deserialize, Serialize};
 
@@ -399,7 +399,15 @@ impl CharLm {
         for row in logits.chunks_exact_mut(v) {
             row.copy_from_slice(&self.head_bias);
         }
-        matmul_packed(threads, n, hs, h, packed, logits, v, Accum::Add);
+        matmul_packed(
+            threads,
+            n,
+            hs,
+            h,
+            packed,
+            MatMut::new(logits, v),
+            Accum::Add,
+        );
     }
 
     /// Forward and backward over one batch: `inputs`/`targets` time-major `[T, B]`. Adds the
