@@ -536,7 +536,6 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             &prime,
             args.sample_length,
             &options,
-            0,
             |c| {
                 sample.push(c);
                 Ok(())
