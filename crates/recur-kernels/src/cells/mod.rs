@@ -75,6 +75,10 @@ macro_rules! for_cell {
 pub(crate) use for_cell;
 
 /// The buffers one forward step's gate pass writes, row by row.
+///
+/// Its accessors hand out rows of raw buffers. Safety, for each: the row must lie inside its
+/// buffer (the time loop sized them for the cell), and the caller must be the only one touching
+/// row `b` while the slice lives (the time loop gives each row to one thread).
 #[derive(Clone, Copy)]
 pub(crate) struct FwdStep<T> {
     /// Hidden units `H`.
@@ -127,7 +131,8 @@ impl<T> FwdStep<T> {
     }
 }
 
-/// What one backward step's gate pass reads (the forward cache) and writes, row by row.
+/// What one backward step's gate pass reads (the forward cache) and writes, row by row; the
+/// unsafe accessors have the safety conditions of [`FwdStep`]'s.
 #[derive(Clone, Copy)]
 pub(crate) struct BackStep<'a, T> {
     /// Hidden units `H`.
