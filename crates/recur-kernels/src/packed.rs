@@ -283,7 +283,7 @@ pub(crate) fn product<T: Scalar>(
                         cols,
                         accumulate,
                     };
-                    T::panel_kernel(Token(()), panel);
+                    T::panel_kernel(Token(()), &panel);
                 }
             }
         }

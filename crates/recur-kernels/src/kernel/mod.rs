@@ -45,22 +45,6 @@ pub struct Panel<T> {
     pub accumulate: bool,
 }
 
-impl<T> Panel<T> {
-    /// The `rows` rows of this panel's product that start at row `r`.
-    ///
-    /// # Safety
-    /// Rows `r..r + rows` must lie inside the panel's rows.
-    #[inline(always)]
-    pub unsafe fn rows_from(self, r: usize, rows: usize) -> Self {
-        Panel {
-            rows,
-            a: self.a.add(r * self.rsa),
-            c: self.c.add(r * self.ldc),
-            ..self
-        }
-    }
-}
-
 /// `C[m, n] = A[m, k] · B[k, n] + beta·C` over strided views, as `matrixmultiply` defines it
 /// (with `alpha = 1`).
 #[derive(Clone, Copy, Debug)]
@@ -89,7 +73,7 @@ pub trait Kernel: Float {
     /// `a` must address `rows × k` elements at `a[r·rsa + p·csa]`, `b` a whole `[k][NR]`
     /// panel, and `c` `rows × cols` elements with row stride `ldc`; `c` must not alias the others.
     #[inline]
-    unsafe fn panel_kernel(_: Token, p: Panel<Self>) {
+    unsafe fn panel_kernel(_: Token, p: &Panel<Self>) {
         panel_kernel_generic(p)
     }
 
@@ -123,7 +107,7 @@ pub trait Kernel: Float {
 impl Kernel for f32 {
     #[cfg(target_arch = "x86_64")]
     #[inline]
-    unsafe fn panel_kernel(_: Token, p: Panel<f32>) {
+    unsafe fn panel_kernel(_: Token, p: &Panel<f32>) {
         x86::panel_kernel_f32(p)
     }
 
@@ -178,7 +162,7 @@ impl Kernel for f64 {
 ///
 /// # Safety
 /// As [`Kernel::panel_kernel`].
-pub unsafe fn panel_kernel_generic<T: Float>(p: Panel<T>) {
+pub unsafe fn panel_kernel_generic<T: Float>(p: &Panel<T>) {
     let Panel {
         rows,
         k,
@@ -190,7 +174,7 @@ pub unsafe fn panel_kernel_generic<T: Float>(p: Panel<T>) {
         ldc,
         cols,
         accumulate,
-    } = p;
+    } = *p;
     for r in 0..rows {
         for j in 0..cols {
             let out = c.add(r * ldc + j);

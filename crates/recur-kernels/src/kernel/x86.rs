@@ -80,7 +80,7 @@ const MR256: usize = 2;
 ///
 /// # Safety
 /// As [`super::Kernel::panel_kernel`].
-pub(super) unsafe fn panel_kernel_f32(p: Panel<f32>) {
+pub(super) unsafe fn panel_kernel_f32(p: &Panel<f32>) {
     let isa = isa();
     if isa.avx512f {
         // At most 16 live columns (the tail of an odd width, such as a 65-character head):
@@ -93,11 +93,11 @@ pub(super) unsafe fn panel_kernel_f32(p: Panel<f32>) {
     } else if isa.avx2_fma {
         let mut r = 0;
         while r + MR256 <= p.rows {
-            block256::<MR256>(p.rows_from(r, MR256));
+            block256::<MR256>(p, r);
             r += MR256;
         }
         if r < p.rows {
-            block256::<1>(p.rows_from(r, 1));
+            block256::<1>(p, r);
         }
     } else {
         super::panel_kernel_generic(p);
@@ -106,18 +106,18 @@ pub(super) unsafe fn panel_kernel_f32(p: Panel<f32>) {
 
 /// All rows of one panel in blocks of `MR` rows (then one block of the rest), each element
 /// the same chain whichever block computes it. `WIDE`: both halves of the panel are live.
-unsafe fn rows512<const MR: usize, const WIDE: bool>(p: Panel<f32>) {
+unsafe fn rows512<const MR: usize, const WIDE: bool>(p: &Panel<f32>) {
     let rows = p.rows;
     let mut r = 0;
     while r + MR <= rows {
-        block512::<MR, WIDE>(p.rows_from(r, MR));
+        block512::<MR, WIDE>(p, r);
         r += MR;
     }
     macro_rules! tail {
         ($($n:literal)*) => {
             match rows - r {
                 0 => {}
-                $($n => block512::<$n, WIDE>(p.rows_from(r, $n)),)*
+                $($n => block512::<$n, WIDE>(p, r),)*
                 _ => unreachable!("a tail is shorter than MR <= 16"),
             }
         };
@@ -125,21 +125,20 @@ unsafe fn rows512<const MR: usize, const WIDE: bool>(p: Panel<f32>) {
     tail!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
 }
 
-/// `R` rows of a panel (`p.rows` is `R`) with AVX-512.
+/// Rows `r0..r0 + R` of a panel with AVX-512.
 #[target_feature(enable = "avx512f")]
-unsafe fn block512<const R: usize, const WIDE: bool>(p: Panel<f32>) {
+unsafe fn block512<const R: usize, const WIDE: bool>(p: &Panel<f32>, r0: usize) {
     let Panel {
         k,
-        a,
         rsa,
         csa,
         b,
-        c,
         ldc,
         cols,
         accumulate,
         ..
-    } = p;
+    } = *p;
+    let (a, c) = (p.a.add(r0 * rsa), p.c.add(r0 * ldc));
     let m0: __mmask16 = if cols >= 16 {
         0xFFFF
     } else {
@@ -186,21 +185,20 @@ unsafe fn block512<const R: usize, const WIDE: bool>(p: Panel<f32>) {
     }
 }
 
-/// `R` rows of a panel (`p.rows` is `R`) with AVX2 and FMA.
+/// Rows `r0..r0 + R` of a panel with AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn block256<const R: usize>(p: Panel<f32>) {
+unsafe fn block256<const R: usize>(p: &Panel<f32>, r0: usize) {
     let Panel {
         k,
-        a,
         rsa,
         csa,
         b,
-        c,
         ldc,
         cols,
         accumulate,
         ..
-    } = p;
+    } = *p;
+    let (a, c) = (p.a.add(r0 * rsa), p.c.add(r0 * ldc));
     let mut acc = [[_mm256_setzero_ps(); 4]; R];
     let mut tmp = [0.0f32; NR];
     if accumulate {
