@@ -1,5 +1,7 @@
 //! One module per cell, each holding its gate forward and gate backward side by side: the
-//! per-row arithmetic of one step, behind [`CellKernel`]. The time loops of `forward.rs` and
+//! per-row arithmetic of one step, behind [`CellKernel`]. A cell's trait methods only cut its
+//! rows out of the step's buffers and pass them to the module's safe `forward` and `backward`,
+//! whose slice parameters tell the compiler that the rows do not overlap. The time loops of `forward.rs` and
 //! `backward.rs` are generic over it, so each cell gets its own monomorphised loop; the public
 //! [`Cell`] picks one of them once per sequence ([`for_cell!`]).
 //!
