@@ -282,8 +282,8 @@ fn fresh_inputs(a: &TrainArgs) -> Result<Inputs> {
 }
 
 /// The settings of a new run: the flags, and where a flag is not given the defaults that fit
-/// the training data ([`defaults_for`]), said on stderr unless `--quiet`.
-fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<ClassifySettings> {
+/// the training data ([`defaults_for`]); and a line that says them.
+fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<(ClassifySettings, String)> {
     let fit = defaults_for(data);
     let pooling = match &a.pooling {
         Some(p) => p.parse()?,
@@ -319,9 +319,8 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<ClassifySettings> {
             .unwrap_or(if data.dims > 0 { fit.augment } else { 0.0 }),
         ensemble: a.ensemble.unwrap_or(fit.ensemble),
     };
-    if !a.quiet {
-        let s = &settings;
-        errln!(
+    let s = &settings;
+    let line = format!(
             "settings for this data ({} sequences, median length {}): {}{:?} hidden {}, {:?} pooling{}, augment {}, ensemble of {}, patience {} epochs",
             data.items.len(),
             fit.median_length,
@@ -333,9 +332,8 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<ClassifySettings> {
             s.augment,
             s.ensemble,
             s.patience
-        );
-    }
-    Ok(settings)
+    );
+    Ok((settings, line))
 }
 
 /// The settings and inputs of the run saved in `dir`; its data files must be unchanged.
@@ -421,24 +419,25 @@ fn read_sets(inputs: &Inputs, seed: u64) -> Result<(Dataset, Dataset)> {
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
     check_max_len(a.max_len)?;
-    let (settings, inputs, train_data, test_data, mut out) = match &a.resume {
+    let (settings, inputs, train_data, test_data, mut out, header) = match &a.resume {
         Some(dir) => {
             let (settings, inputs) = saved_run(dir)?;
             let (train_data, test_data) = read_sets(&inputs, settings.seed)?;
             let out = recur::rundir::RunDir::open(dir, recur::rundir::OutPolicy::Resume)?;
-            (settings, inputs, train_data, test_data, out)
+            let line = format!("resuming the run in {}", dir.display());
+            (settings, inputs, train_data, test_data, out, line)
         }
         None => {
             let inputs = fresh_inputs(&a)?;
             let (train_data, test_data) = read_sets(&inputs, a.seed)?;
-            let settings = fresh_settings(&a, &train_data)?;
+            let (settings, line) = fresh_settings(&a, &train_data)?;
             settings_ok(&settings)?;
             let out = crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?;
-            (settings, inputs, train_data, test_data, out)
+            (settings, inputs, train_data, test_data, out, line)
         }
     };
     settings_ok(&settings)?;
-    let mut lines = crate::progress::LoopLines::new(a.quiet, "accuracy");
+    let mut lines = crate::progress::LoopLines::new(a.quiet, "accuracy").with_header(header);
     crate::catch_ctrl_c();
     let flag = std::sync::atomic::AtomicBool::new(false);
     let mut observer = crate::progress::Stopping::new(&mut lines, &flag, a.stop_after);
@@ -616,7 +615,8 @@ fn train_members(
                 "interrupted after {i} of the {n} models of the ensemble; nothing saved"
             )));
         }
-        if !quiet {
+        // The first model's line is the settings line, printed once it has begun.
+        if !quiet && i > 0 {
             errln!("model {} of {n} (seed {})", i + 1, settings.seed + i as u64);
         }
         let member = ClassifySettings {

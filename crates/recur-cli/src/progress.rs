@@ -226,6 +226,8 @@ impl Observer for Progress {
 /// `--quiet`.
 pub struct LoopLines {
     quiet: bool,
+    /// A line printed before the first progress line (once the model is built).
+    header: Option<String>,
     /// What the validation score is, e.g. "accuracy".
     score: &'static str,
     last: Instant,
@@ -236,8 +238,24 @@ impl LoopLines {
     pub fn new(quiet: bool, score: &'static str) -> Self {
         LoopLines {
             quiet,
+            header: None,
             score,
             last: Instant::now() - Duration::from_secs(3600),
+        }
+    }
+
+    /// Prints `line` before the first progress line, once the run has begun (so that bad input
+    /// still gets one line).
+    pub fn with_header(mut self, line: String) -> Self {
+        self.header = Some(line);
+        self
+    }
+
+    fn print_header(&mut self) {
+        if let Some(h) = self.header.take() {
+            if !self.quiet {
+                errln!("{h}");
+            }
         }
     }
 
@@ -256,6 +274,7 @@ impl LoopLines {
 
 impl recur::training::Observer for LoopLines {
     fn step(&mut self, p: &recur::training::Progress) {
+        self.print_header();
         if !self.quiet && self.last.elapsed() >= Duration::from_secs(10) {
             self.last = Instant::now();
             errln!(
@@ -273,6 +292,7 @@ impl recur::training::Observer for LoopLines {
         v: &recur::training::Validation,
         improved: bool,
     ) {
+        self.print_header();
         if self.quiet || self.last.elapsed() < Duration::from_secs(2) {
             return;
         }
