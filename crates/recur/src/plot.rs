@@ -70,6 +70,31 @@ impl LineChart {
     /// # Errors
     /// [`Error::Input`] when the drawing library fails (it does not for finite data).
     pub fn to_svg(&self) -> Result<String> {
+        self.render(false)
+    }
+
+    /// The chart as an SVG document with a logarithmic y axis (ticks labelled as powers of
+    /// ten): for values spanning orders of magnitude, such as gradient norms. Points with
+    /// `y <= 0` are left out.
+    ///
+    /// # Errors
+    /// As [`Self::to_svg`].
+    pub fn to_svg_log_y(&self) -> Result<String> {
+        let mut log = self.clone();
+        for line in &mut log.lines {
+            line.points = line
+                .points
+                .iter()
+                .filter(|p| p.1 > 0.0)
+                .map(|&(x, y)| (x, y.log10()))
+                .collect();
+        }
+        log.render(true)
+    }
+
+    /// Draws the chart; with `log_y`, the y values are already `log10` and the ticks say
+    /// `10^y`.
+    fn render(&self, log_y: bool) -> Result<String> {
         let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
         let points = || {
             self.lines
@@ -104,14 +129,16 @@ impl LineChart {
                 .y_label_area_size(60)
                 .build_cartesian_2d(x0..x1, y0..y1)
                 .map_err(plot_error)?;
-            chart
-                .configure_mesh()
-                .x_desc(&self.x_label)
+            let powers_of_ten = |y: &f64| format!("{:.0e}", 10f64.powf(*y));
+            let mut mesh = chart.configure_mesh();
+            mesh.x_desc(&self.x_label)
                 .y_desc(&self.y_label)
                 .x_label_formatter(&|x| format!("{x}"))
-                .light_line_style(RGBColor(0xee, 0xee, 0xee))
-                .draw()
-                .map_err(plot_error)?;
+                .light_line_style(RGBColor(0xee, 0xee, 0xee));
+            if log_y {
+                mesh.y_label_formatter(&powers_of_ten);
+            }
+            mesh.draw().map_err(plot_error)?;
             if let Some(x) = self.marker_x {
                 chart
                     .draw_series(DashedLineSeries::new(

@@ -30,6 +30,10 @@ pub const RECUR_FILES: &[&str] = &[
     "confusion.svg",
     "forecast.csv",
     "forecast.svg",
+    "curves.svg",
+    "gradients.svg",
+    "gradients.csv",
+    "gradients.json",
 ];
 
 /// What a run may do with an output directory that already holds files.

@@ -385,12 +385,25 @@ pub struct FlowSettings {
 }
 
 /// The input of [`untrained`]: one adding-problem sequence `[T, 2]` and a unit vector `v [H]`
-/// with Gaussian direction, both from `seed` alone.
+/// with Gaussian direction, both from `seed` alone ([`probe_for`] of the adding problem).
 ///
 /// # Errors
 /// [`Error::Config`] for a length below 2.
 pub fn probe(length: usize, hidden: usize, seed: u64) -> Result<(Vec<f32>, Vec<f32>)> {
-    let problem = super::problems::Problem::Adding;
+    probe_for(super::problems::Problem::Adding, length, hidden, seed)
+}
+
+/// One sequence `[T', inputs]` of `problem` at `length` (`T' = T + 20` for copy) and a unit
+/// vector `v [H]` with Gaussian direction, both from `seed` alone.
+///
+/// # Errors
+/// [`Error::Config`] for a length below the problem's minimum.
+pub fn probe_for(
+    problem: super::problems::Problem,
+    length: usize,
+    hidden: usize,
+    seed: u64,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let batch = problem.generate(length, 1, &mut Rng::new(seed ^ 0xf10e))?;
     let mut rng = Rng::new(seed ^ 0x7ec7);
     let v: Vec<f64> = (0..hidden).map(|_| rng.normal()).collect();
@@ -404,6 +417,23 @@ pub fn probe(length: usize, hidden: usize, seed: u64) -> Result<(Vec<f32>, Vec<f
         batch.x.into_data(),
         v.iter().map(|a| (a / norm) as f32).collect(),
     ))
+}
+
+/// The gradient flow of a trained [`super::model::SequenceModel`]'s recurrent layers on a
+/// [`probe_for`] sequence of its own problem.
+///
+/// # Errors
+/// [`Error::Config`] for a length below the problem's minimum.
+pub fn of_model(
+    model: &super::model::SequenceModel,
+    threads: &Threads,
+    length: usize,
+    seed: u64,
+    threshold: f64,
+) -> Result<FlowReport> {
+    let c = model.config();
+    let (x, v) = probe_for(c.problem, length, c.hidden_size, seed)?;
+    measure(&model.rnn, threads, &x, &v, threshold)
 }
 
 /// The gradient flow of a model at PyTorch's initialisation (`U(-1/√H, 1/√H)`, drawn from

@@ -26,7 +26,23 @@ pub struct SequenceModelConfig {
     pub num_layers: usize,
 }
 
+/// `config.json`'s `task` of a long-range checkpoint.
+pub const TASK: &str = "long-range";
+
 impl SequenceModelConfig {
+    /// The tensors of a model of this configuration: (name, shape), as
+    /// [`SequenceModel::named_tensors`] names them.
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out: Vec<(String, Vec<usize>)> = crate::param_layout(&self.rnn())
+            .into_iter()
+            .map(|p| (format!("rnn.{}", p.name), p.shape))
+            .collect();
+        let outputs = self.problem.outputs();
+        out.push(("head.weight".into(), vec![outputs, self.hidden_size]));
+        out.push(("head.bias".into(), vec![outputs]));
+        out
+    }
+
     /// The recurrent part (time-major, unidirectional, PyTorch's `tanh` for the RNN).
     pub fn rnn(&self) -> RecurrentConfig {
         RecurrentConfig::new(self.cell, self.problem.inputs(), self.hidden_size)
@@ -85,6 +101,16 @@ impl SequenceModel {
     pub fn new(config: SequenceModelConfig, rng: &mut Rng) -> Result<Self> {
         let rnn = Recurrent::new(config.rnn(), rng)?;
         let head = LinearConfig::new(config.hidden_size, config.problem.outputs()).init(rng);
+        Ok(SequenceModel { config, rnn, head })
+    }
+
+    /// A model with every parameter zero (to be loaded).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a hidden size or layer count out of range.
+    pub fn zeros(config: SequenceModelConfig) -> Result<Self> {
+        let rnn = Recurrent::zeros(config.rnn())?;
+        let head = LinearConfig::new(config.hidden_size, config.problem.outputs()).zeros();
         Ok(SequenceModel { config, rnn, head })
     }
 
@@ -207,4 +233,55 @@ impl SequenceModel {
             .count();
         (correct, rows - from)
     }
+}
+
+/// Loads the model of a long-range checkpoint `dir` (`config.json` with `"task": "long-range"`
+/// and `model`, and `model.safetensors`), every size checked before anything is allocated.
+///
+/// # Errors
+/// [`Error::Io`] when a file cannot be read; [`Error::Format`] naming the file and the field or
+/// tensor that is wrong.
+pub fn load(dir: &std::path::Path) -> Result<SequenceModel> {
+    let path = dir.join("config.json");
+    crate::checkpoint::check_dir(dir)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let v: serde_json::Value = serde_json::from_str(crate::input::strip_bom(&text))
+        .map_err(|e| Error::format(&path, format!("not JSON ({e})")))?;
+    if v.get("format").and_then(|f| f.as_str()) != Some("recur")
+        || v.get("version").and_then(|f| f.as_u64()) != Some(1)
+    {
+        return Err(Error::format(&path, "not a recur checkpoint of version 1"));
+    }
+    if v.get("task").and_then(|t| t.as_str()) != Some(TASK) {
+        return Err(Error::format(
+            &path,
+            format!(
+                "not a long-range checkpoint (task is not \"{TASK}\"; `recur task` writes them)"
+            ),
+        ));
+    }
+    let config: SequenceModelConfig = serde_json::from_value(v["model"].clone())
+        .map_err(|e| Error::format(&path, format!("model: {e}")))?;
+    if config.hidden_size == 0 {
+        return Err(Error::format(&path, "model.hidden_size must be at least 1"));
+    }
+    crate::check_param_count(
+        config.rnn().param_count(),
+        &format!("{}'s hidden_size {}", path.display(), config.hidden_size),
+    )
+    .and_then(|()| config.rnn().validate())
+    .map_err(|e| Error::format(&path, format!("model: {e}")))?;
+    let tensors = crate::io::TensorFile::read(dir.join("model.safetensors"))?;
+    tensors.check_shapes(
+        &config.tensor_shapes(),
+        &format!(
+            "{}'s hidden_size {} and num_layers {}",
+            path.display(),
+            config.hidden_size,
+            config.num_layers
+        ),
+    )?;
+    let mut model = SequenceModel::zeros(config)?;
+    model.load_tensors(tensors)?;
+    Ok(model)
 }
