@@ -36,7 +36,7 @@ pub struct TaskArgs {
     #[arg(long, default_value_t = 1)]
     layers: usize,
     /// Optimiser steps (each on a fresh batch)
-    #[arg(long, default_value_t = 1500)]
+    #[arg(long, default_value_t = 4000)]
     steps: u64,
     /// Sequences per step
     #[arg(long, default_value_t = 32)]

@@ -46,7 +46,7 @@ pub struct ProblemSettings {
 impl ProblemSettings {
     /// The settings the `recur task` command defaults to, chosen so that a run at length 200 on
     /// two cores takes a few minutes: 1 layer of 64 units, batches of 32, Adam at `1e-2` with
-    /// the gradient norm clipped to 1, 1500 steps, validation every 100 steps on 500 sequences.
+    /// the gradient norm clipped to 1, 4000 steps, validation every 100 steps on 500 sequences.
     pub fn defaults(problem: Problem, length: usize, cell: CellType) -> Self {
         ProblemSettings {
             problem,
@@ -55,7 +55,7 @@ impl ProblemSettings {
             hidden: 64,
             layers: 1,
             batch_size: 32,
-            steps: 1500,
+            steps: 4000,
             lr: 1e-2,
             clip: 1.0,
             validate_every: 100,
