@@ -145,7 +145,7 @@ fn row(s: &ProblemSettings, t: &Trained) -> String {
         (_, Some(a)) => format!("{a:.3}"),
     };
     format!(
-        "{:<6}{:>12.4}{:>12.4}{:>10}{:>10}{:>10.1}",
+        "{:<6}{:>12.5}{:>12.5}{:>10}{:>10}{:>10.1}",
         format!("{:?}", s.cell).to_lowercase(),
         t.test.loss,
         t.baseline.loss,
