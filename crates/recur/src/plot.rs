@@ -305,6 +305,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_log_y_chart_labels_powers_of_ten_and_leaves_out_non_positive_values() {
+        let chart = LineChart {
+            title: "Gradient norms".into(),
+            x_label: "distance".into(),
+            y_label: "norm".into(),
+            lines: vec![Line::new(
+                "rnn",
+                (0..40)
+                    .map(|d| (d as f64, 0.5f64.powi(d)))
+                    .chain([(40.0, 0.0)])
+                    .collect(),
+            )],
+            marker_x: None,
+        };
+        let svg = chart.to_svg_log_y().unwrap();
+        assert!(
+            svg.contains("1e0") && svg.contains("1e-10"),
+            "powers of ten"
+        );
+        // The linear chart of the same points shows none of them.
+        assert!(!chart.to_svg().unwrap().contains("1e-10"));
+    }
+
+    #[test]
     fn line_chart_has_title_axes_and_legend() {
         let chart = LineChart {
             title: "Loss".into(),
