@@ -175,17 +175,15 @@ fn write_checkpoint(dir: &Path, s: &ProblemSettings, t: &Trained) -> Result<()> 
 }
 
 fn train_one(a: &TaskArgs, s: &ProblemSettings, threads: &recur::Threads) -> Result<Trained> {
-    let mut lines = crate::progress::LoopLines::new(
-        a.quiet,
-        if s.problem == Problem::Adding {
-            "MSE"
-        } else {
-            "accuracy"
-        },
-    );
+    let score_name = if s.problem == Problem::Adding {
+        "MSE"
+    } else {
+        "accuracy"
+    };
+    let mut lines = crate::progress::LoopLines::new(a.quiet, score_name);
     let t = train(s, threads, &mut lines, &crate::STOP)?;
     if !a.quiet {
-        errln!("{}", crate::progress::loop_summary(&t.summary, "score"));
+        errln!("{}", crate::progress::loop_summary(&t.summary, score_name));
     }
     Ok(t)
 }

@@ -261,14 +261,18 @@ pub fn largest_singular_value(w: &[f64], rows: usize, cols: usize) -> f64 {
     sigma
 }
 
+/// Norms below this are left out of [`decay_per_step`]: `f32` holds them as subnormal numbers
+/// (below `1.2e-38`) with few significant bits, or as zero, which would bend the fitted line.
+pub const FIT_FLOOR: f64 = 1e-30;
+
 /// The per-step factor by which a norm shrinks (< 1) or grows (> 1) with the distance `d` from
-/// the loss: `exp(b)` of the least-squares line `ln norm_d ≈ a + b·d` over the finite, positive
-/// norms (`norms[d]`, `d = 0` the loss step). NaN with fewer than two such points.
+/// the loss: `exp(b)` of the least-squares line `ln norm_d ≈ a + b·d` over the finite norms
+/// above [`FIT_FLOOR`] (`norms[d]`, `d = 0` the loss step). NaN with fewer than two such points.
 pub fn decay_per_step(norms: &[f64]) -> f64 {
     let pts: Vec<(f64, f64)> = norms
         .iter()
         .enumerate()
-        .filter(|(_, &n)| n > 0.0 && n.is_finite())
+        .filter(|(_, &n)| n > FIT_FLOOR && n.is_finite())
         .map(|(d, &n)| (d as f64, n.ln()))
         .collect();
     if pts.len() < 2 {
