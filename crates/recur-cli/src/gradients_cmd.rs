@@ -183,8 +183,14 @@ fn print_table(a: &GradientsArgs, reports: &[(String, FlowReport)]) -> Result<()
         "‖∂L/∂h_t‖ for L = v·h_(T-1), T = {}, |v| = 1 (top layer; σ_max of each layer's W_hh)",
         a.length
     )?;
+    let w = reports
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
     outln!(
-        "{:<44}{:>10}{:>12}{:>14}{:>12}",
+        "{:<w$}{:>10}{:>12}{:>14}{:>12}",
         "model",
         "σ_max",
         "decay/step",
@@ -194,7 +200,7 @@ fn print_table(a: &GradientsArgs, reports: &[(String, FlowReport)]) -> Result<()
     for (name, r) in reports {
         let sigma: Vec<String> = r.sigma_max_w_hh.iter().map(|s| format!("{s:.3}")).collect();
         outln!(
-            "{:<44}{:>10}{:>12.4}{:>14.3e}{:>11.0}%",
+            "{:<w$}{:>10}{:>12.4}{:>14.3e}{:>11.0}%",
             name,
             sigma.join(","),
             r.decay_per_step,
