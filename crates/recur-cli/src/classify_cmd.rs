@@ -5,9 +5,9 @@ use clap::{Args, Subcommand};
 use recur::classify::data::{read_dataset, read_unlabelled, Dataset};
 use recur::classify::model::Classifier;
 use recur::classify::train::{
-    argmax_rows, predict, report, stratified_split, train, ClassifySettings, Report,
+    argmax_rows, predict, report, stratified_split, train_with, ClassifySettings, Report,
 };
-use recur::io::{write_atomically, write_safetensors};
+use recur::io::write_atomically;
 use recur::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,7 +23,7 @@ pub struct ClassifyArgs {
 enum ClassifyCommand {
     /// Train on labelled sequences, keep the model of the lowest validation loss, and score it on
     /// a test file or a held-out share.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Score a checkpoint on labelled sequences.
     Eval(EvalArgs),
     /// Labels and class probabilities for sequences (labels in the file are ignored).
@@ -34,8 +34,8 @@ enum ClassifyCommand {
 #[command(allow_negative_numbers = true)]
 struct TrainArgs {
     /// Training data: .ts (UCR/UEA), .csv (one row per frame: seq, label, frame, features) or .jsonl (text, label)
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    data: Option<PathBuf>,
     /// Test data; without it a stratified --test-frac of --data is held out
     #[arg(long)]
     test: Option<PathBuf>,
@@ -105,9 +105,27 @@ struct TrainArgs {
     /// Let this run replace the files of an earlier run in --out (files recur did not write are kept)
     #[arg(long)]
     overwrite: bool,
+    /// Continue the run saved in this directory exactly where it stopped (its data and settings come from it)
+    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "max_vocab", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
+    resume: Option<PathBuf>,
+    /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
+    #[arg(long)]
+    stop_after: Option<u64>,
     /// No per-epoch lines
     #[arg(long)]
     quiet: bool,
+}
+
+/// What a run reads, kept in `state.json` so that `--resume` finds it again: absolute paths,
+/// and fingerprints that refuse a changed file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Inputs {
+    data: PathBuf,
+    data_fingerprint: String,
+    test: Option<PathBuf>,
+    test_fingerprint: Option<String>,
+    test_frac: f64,
+    max_len: usize,
 }
 
 #[derive(Args)]
@@ -156,7 +174,7 @@ struct PredictArgs {
 /// Runs `recur classify`.
 pub fn run(args: ClassifyArgs) -> Result<ExitCode> {
     match args.command {
-        ClassifyCommand::Train(a) => run_train(a),
+        ClassifyCommand::Train(a) => run_train(*a),
         ClassifyCommand::Eval(a) => run_eval(a),
         ClassifyCommand::Predict(a) => run_predict(a),
     }
@@ -228,37 +246,31 @@ fn check_max_len(max_len: usize) -> Result<()> {
     Ok(())
 }
 
-fn run_train(a: TrainArgs) -> Result<ExitCode> {
-    let threads = crate::threads(a.threads)?;
-    check_max_len(a.max_len)?;
-    let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?;
-    let all = read_dataset(&a.data, a.max_len)?;
-    let (train_data, test_data) = match &a.test {
-        Some(t) => (all, read_dataset(t, a.max_len)?),
-        None => {
-            if !(a.test_frac > 0.0 && a.test_frac < 1.0) {
-                return Err(Error::Config(format!(
-                    "--test-frac must be in (0, 1), got {}",
-                    a.test_frac
-                )));
-            }
-            let (tr, te) = stratified_split(&all.labels, a.test_frac, a.seed.wrapping_add(1));
-            (all.subset(&tr), all.subset(&te))
-        }
-    };
-    if test_data.dims != train_data.dims {
-        let kind = |d: usize| match d {
-            0 => "texts".to_string(),
-            d => format!("sequences of {d} features per step"),
-        };
-        return Err(Error::Input(format!(
-            "--test and --data hold different kinds of sequences: {} holds {}, {} holds {}",
-            a.data.display(),
-            kind(train_data.dims),
-            a.test.as_deref().unwrap_or(&a.data).display(),
-            kind(test_data.dims)
-        )));
+/// FNV-1a of a file's bytes, as hex.
+fn fingerprint(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
+    Ok(format!("{h:016x}"))
+}
+
+/// The settings and inputs of a new run, from the flags.
+fn fresh_run(a: &TrainArgs) -> Result<(ClassifySettings, Inputs)> {
+    let data = a
+        .data
+        .clone()
+        .expect("clap requires --data without --resume");
+    let absolute = |p: &Path| std::path::absolute(p).map_err(|e| Error::io(p, e));
+    let inputs = Inputs {
+        data_fingerprint: fingerprint(&data)?,
+        data: absolute(&data)?,
+        test_fingerprint: a.test.as_deref().map(fingerprint).transpose()?,
+        test: a.test.as_deref().map(absolute).transpose()?,
+        test_frac: a.test_frac,
+        max_len: a.max_len,
+    };
     let settings = ClassifySettings {
         cell: a.cell.parse()?,
         hidden: a.hidden,
@@ -280,21 +292,141 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         lr: a.lr,
         seed: a.seed,
     };
-    settings.validate()?;
-    crate::warn_inert_dropout(settings.dropout, settings.layers);
+    Ok((settings, inputs))
+}
+
+/// The settings and inputs of the run saved in `dir`; its data files must be unchanged.
+fn saved_run(dir: &Path) -> Result<(ClassifySettings, Inputs)> {
+    let config_path = dir.join("config.json");
+    if !config_path.is_file() {
+        return Err(Error::Input(format!(
+            "--resume {}: holds no classifier run to resume (no config.json)",
+            dir.display()
+        )));
+    }
+    let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::format(&config_path, format!("not JSON ({e})")))?;
+    if config.get("task").and_then(|t| t.as_str()) != Some("classify") {
+        return Err(Error::format(
+            &config_path,
+            "not a classifier checkpoint (task is not \"classify\")",
+        ));
+    }
+    let settings: ClassifySettings = serde_json::from_value(config["training"].clone())
+        .map_err(|e| Error::format(&config_path, format!("training: {e}")))?;
+    let state_path = dir.join("state.json");
+    let inputs: Inputs = serde_json::from_value(recur::training::read_run(dir)?)
+        .map_err(|e| Error::format(&state_path, format!("run: {e}")))?;
+    let files = [
+        (Some(&inputs.data), Some(&inputs.data_fingerprint)),
+        (inputs.test.as_ref(), inputs.test_fingerprint.as_ref()),
+    ];
+    for (path, print) in files {
+        if let (Some(path), Some(print)) = (path, print) {
+            if &fingerprint(path)? != print {
+                return Err(Error::Input(format!(
+                    "{}: changed since the run in {} read it; a run resumes only on the same data",
+                    path.display(),
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Ok((settings, inputs))
+}
+
+/// The training and test sets: `--test`, or a stratified `--test-frac` of `--data`.
+fn read_sets(inputs: &Inputs, seed: u64) -> Result<(Dataset, Dataset)> {
+    let all = read_dataset(&inputs.data, inputs.max_len)?;
+    let (train_data, test_data) = match &inputs.test {
+        Some(t) => (all, read_dataset(t, inputs.max_len)?),
+        None => {
+            if !(inputs.test_frac > 0.0 && inputs.test_frac < 1.0) {
+                return Err(Error::Config(format!(
+                    "--test-frac must be in (0, 1), got {}",
+                    inputs.test_frac
+                )));
+            }
+            let (tr, te) = stratified_split(&all.labels, inputs.test_frac, seed.wrapping_add(1));
+            (all.subset(&tr), all.subset(&te))
+        }
+    };
+    if test_data.dims != train_data.dims {
+        let kind = |d: usize| match d {
+            0 => "texts".to_string(),
+            d => format!("sequences of {d} features per step"),
+        };
+        return Err(Error::Input(format!(
+            "--test and --data hold different kinds of sequences: {} holds {}, {} holds {}",
+            inputs.data.display(),
+            kind(train_data.dims),
+            inputs.test.as_deref().unwrap_or(&inputs.data).display(),
+            kind(test_data.dims)
+        )));
+    }
+    Ok((train_data, test_data))
+}
+
+fn run_train(a: TrainArgs) -> Result<ExitCode> {
+    let threads = crate::threads(a.threads)?;
+    check_max_len(a.max_len)?;
+    let ((settings, inputs), mut out) = match &a.resume {
+        Some(dir) => (
+            saved_run(dir)?,
+            recur::rundir::RunDir::open(dir, recur::rundir::OutPolicy::Resume)?,
+        ),
+        None => {
+            let run = fresh_run(&a)?;
+            settings_ok(&run.0)?;
+            (
+                run,
+                crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?,
+            )
+        }
+    };
+    let (train_data, test_data) = read_sets(&inputs, settings.seed)?;
+    settings_ok(&settings)?;
     let mut lines = crate::progress::LoopLines::new(a.quiet, "accuracy");
     crate::catch_ctrl_c();
-    let trained =
-        train(&train_data, &settings, &threads, &mut lines, &crate::STOP).map_err(|e| {
-            crate::with_flags(
-                e,
-                &[
-                    ("hidden_size", "--hidden"),
-                    ("embed_dim", "--embed"),
-                    ("num_layers", "--layers"),
-                ],
-            )
-        })?;
+    let flag = std::sync::atomic::AtomicBool::new(false);
+    let mut observer = crate::progress::Stopping::new(&mut lines, &flag, a.stop_after);
+    let mut last_save: Option<std::time::Instant> = None;
+    let mut saved_step = None;
+    let mut save = |ck: &recur::training::LoopCheckpoint<'_>| {
+        // A checkpoint at most every few seconds: saving stays a small share of the time.
+        if last_save.is_some_and(|t| t.elapsed().as_secs_f64() < 5.0) {
+            return Ok(());
+        }
+        out.save(|tmp| ck.write(tmp))?;
+        last_save = Some(std::time::Instant::now());
+        saved_step = Some(ck.snapshot.state.step);
+        Ok(())
+    };
+    let control = recur::training::Control {
+        observer: &mut observer,
+        stop: &flag,
+        resume_from: a.resume.as_deref(),
+        on_checkpoint: Some(&mut save),
+        run_record: serde_json::to_value(&inputs).expect("inputs serialise"),
+    };
+    let trained = train_with(&train_data, &settings, &threads, control).map_err(|e| {
+        let e = crate::with_flags(
+            e,
+            &[
+                ("hidden_size", "--hidden"),
+                ("embed_dim", "--embed"),
+                ("num_layers", "--layers"),
+            ],
+        );
+        match (e, saved_step) {
+            (Error::Diverged(m), Some(step)) => Error::Diverged(format!(
+                "{m}; the checkpoint of step {step} in {} is intact",
+                out.path().display()
+            )),
+            (e, _) => e,
+        }
+    })?;
     let model = &trained.model;
     let truth = test_data.class_ids(&model.config().classes)?;
     let probs = predict(model, &threads, &test_data, 64)?;
@@ -304,9 +436,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         &model.config().classes,
     )?;
     out.save(|tmp| {
-        let config = serde_json::json!({"format": "recur", "version": 1, "task": "classify", "model": model.config(), "training": settings});
-        write_atomically(&tmp.join("config.json"), format!("{config:#}\n").as_bytes())?;
-        write_safetensors(tmp.join("model.safetensors"), &model.named_tensors())?;
+        trained.checkpoint().write(tmp)?;
         let rj = serde_json::to_string_pretty(&r).expect("report serialises");
         write_atomically(&tmp.join("report.json"), format!("{rj}\n").as_bytes())?;
         write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r)?.as_bytes())?;
@@ -321,15 +451,32 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     );
     outln!(
         "test ({}):",
-        a.test
+        inputs
+            .test
             .as_ref()
             .map_or("held-out share of --data".into(), |p| p
                 .display()
                 .to_string())
     )?;
     print_report(&r)?;
-    errln!("checkpoint and report in {}", out.path().display());
+    if trained.summary.interrupted {
+        errln!(
+            "stopped at step {}; checkpoint in {} (continue with --resume {})",
+            trained.summary.steps,
+            out.path().display(),
+            out.path().display()
+        );
+    } else {
+        errln!("checkpoint and report in {}", out.path().display());
+    }
     Ok(crate::finished())
+}
+
+/// Checks the settings and warns of inert ones.
+fn settings_ok(settings: &ClassifySettings) -> Result<()> {
+    settings.validate()?;
+    crate::warn_inert_dropout(settings.dropout, settings.layers);
+    Ok(())
 }
 
 fn run_eval(a: EvalArgs) -> Result<ExitCode> {

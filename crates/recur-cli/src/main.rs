@@ -123,7 +123,7 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(e) => {
-            errln!("error: {e}");
+            errln!("error: {}", flags_for_fields(&e.to_string()));
             match e {
                 recur::Error::Diverged(_) => ExitCode::from(1),
                 recur::Error::Io { source, .. } if is_write_failure(&source) => ExitCode::from(1),
@@ -201,6 +201,36 @@ pub fn threads(flag: Option<usize>) -> recur::Result<recur::Threads> {
     Ok(recur::Threads::new(n)?)
 }
 
+/// The library's settings named in a message as `` `field` ``, and the flag that sets each.
+const FIELD_FLAGS: &[(&str, &str)] = &[
+    ("batch_size", "--batch-size"),
+    ("seq_len", "--seq-len"),
+    ("steps", "--steps"),
+    ("epochs", "--epochs"),
+    ("time_budget", "--time-budget"),
+    ("val_frac", "--val-frac"),
+    ("clip", "--clip"),
+    ("clip_value", "--clip-value"),
+    ("hidden", "--hidden"),
+    ("layers", "--layers"),
+    ("frame_size", "--frame-size"),
+    ("lr", "--lr"),
+    ("dropout", "--dropout"),
+    ("embed", "--embed"),
+    ("max_vocab", "--max-vocab"),
+    ("prime", "--prime"),
+];
+
+/// A library message retold for the command line: every `` `field` `` of [`FIELD_FLAGS`]
+/// becomes its flag.
+pub fn flags_for_fields(message: &str) -> String {
+    let mut m = message.to_string();
+    for (field, flag) in FIELD_FLAGS {
+        m = m.replace(&format!("`{field}`"), flag);
+    }
+    m
+}
+
 /// A configuration error of the library, which names configuration fields (`hidden_size`),
 /// retold with the flags that set them (`--hidden`): `names` pairs each field with its flag.
 pub fn with_flags(e: recur::Error, names: &[(&str, &str)]) -> recur::Error {
@@ -237,6 +267,16 @@ fn replace_word(text: &str, word: &str, by: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quoted_fields_are_retold_as_flags() {
+        assert_eq!(
+            super::flags_for_fields(
+                "`batch_size` 3 × `seq_len` 4; `clip_value` and `clip`, `nope`"
+            ),
+            "--batch-size 3 × --seq-len 4; --clip-value and --clip, `nope`"
+        );
+    }
+
     #[test]
     fn fields_are_retold_as_flags_only_as_whole_words() {
         let e = recur::Error::Config(

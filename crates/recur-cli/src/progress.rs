@@ -196,7 +196,7 @@ impl Observer for Progress {
         if std::mem::replace(&mut self.warned, true) {
             return;
         }
-        let line = format!("warning: {signs}");
+        let line = format!("warning: {}", crate::flags_for_fields(&signs.to_string()));
         match self.mode {
             Mode::Quiet => {}
             Mode::Bar => self.bar.println(line),
@@ -313,4 +313,50 @@ pub fn loop_summary(s: &recur::training::Summary, score: &str) -> String {
         best.score
             .map_or(String::new(), |v| format!(", {score} {v:.4}"))
     )
+}
+
+/// Passes progress on to an observer, and raises the loop's stop flag when Ctrl-C raised
+/// [`crate::STOP`] or after `after` steps of this process (`--stop-after`: a run ends as if
+/// interrupted, with a checkpoint to resume from).
+pub struct Stopping<'a> {
+    inner: &'a mut dyn recur::training::Observer,
+    flag: &'a std::sync::atomic::AtomicBool,
+    after: Option<u64>,
+    first: Option<u64>,
+}
+
+impl<'a> Stopping<'a> {
+    /// Forwards to `inner`; raises `flag`.
+    pub fn new(
+        inner: &'a mut dyn recur::training::Observer,
+        flag: &'a std::sync::atomic::AtomicBool,
+        after: Option<u64>,
+    ) -> Self {
+        Stopping {
+            inner,
+            flag,
+            after,
+            first: None,
+        }
+    }
+}
+
+impl recur::training::Observer for Stopping<'_> {
+    fn step(&mut self, p: &recur::training::Progress) {
+        use std::sync::atomic::Ordering;
+        let first = *self.first.get_or_insert(p.step.saturating_sub(1));
+        if crate::STOP.load(Ordering::SeqCst) || self.after.is_some_and(|n| p.step - first >= n) {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        self.inner.step(p);
+    }
+
+    fn validated(
+        &mut self,
+        p: &recur::training::Progress,
+        v: &recur::training::Validation,
+        improved: bool,
+    ) {
+        self.inner.validated(p, v, improved);
+    }
 }

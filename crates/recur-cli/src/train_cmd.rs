@@ -57,7 +57,7 @@ pub struct TrainArgs {
     /// Stacked recurrent layers [default: 1]
     #[arg(long)]
     layers: Option<usize>,
-    /// Dropout between recurrent layers, in [0, 1) [default: 0]
+    /// Dropout between recurrent layers and on the head's input (the last layer's output), in [0, 1) [default: 0]
     #[arg(long)]
     dropout: Option<f64>,
     /// Streams per batch [default: 32]
@@ -111,6 +111,9 @@ pub struct TrainArgs {
     /// Validate every this many steps [default: four times in a run of known length, and at the end]
     #[arg(long)]
     eval_every: Option<u64>,
+    /// Reserve an unknown symbol (U+FFFD) for any character outside the vocabulary, so that the model reads arbitrary text: characters seen fewer than 3 times in the training text are read as it, which teaches it to the model
+    #[arg(long, conflicts_with_all = ["init_from", "resume"])]
+    unk: bool,
     /// Stop when the validation loss has risen at 3 validations in a row while the training loss fell, keeping best/
     #[arg(long)]
     early_stop: bool,
@@ -232,7 +235,6 @@ fn model_config(args: &TrainArgs, vocab_size: usize) -> Result<CharLmConfig> {
             ],
         )
     })?;
-    crate::warn_inert_dropout(config.dropout, config.num_layers);
     Ok(config)
 }
 
@@ -371,12 +373,15 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
             let mut loaded = checkpoint::load(dir)?;
             if let Some(p) = args.dropout {
                 loaded.model.set_dropout(p)?;
-                crate::warn_inert_dropout(p, loaded.model.config().num_layers);
             }
             (loaded.model, loaded.vocab)
         }
         None => {
-            let vocab = Vocab::from_text(&text);
+            let vocab = if args.unk {
+                Vocab::from_text_with_unk(&text, UNK_MIN_COUNT)
+            } else {
+                Vocab::from_text(&text)
+            };
             let config = model_config(args, vocab.len())?;
             let model = CharLm::new(config, &mut Rng::new(settings.seed))?;
             (model, vocab)
@@ -385,6 +390,10 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
     let trainer = Trainer::new(model, vocab, settings, &text)?;
     Ok((trainer, out))
 }
+
+/// With `--unk`, characters seen fewer times than this in the training text become the unknown
+/// symbol.
+const UNK_MIN_COUNT: usize = 3;
 
 fn out_policy(args: &TrainArgs) -> OutPolicy {
     if args.overwrite {
@@ -487,7 +496,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 summary.steps
             );
         } else if let Some(signs) = summary.overfitting {
-            errln!("warning: {signs}");
+            errln!("warning: {}", crate::flags_for_fields(&signs.to_string()));
         }
         if let Some(v) = summary.final_val {
             errln!(

@@ -128,13 +128,36 @@ fn small_run(out: &str) -> Vec<String> {
 }
 
 #[test]
-fn dropout_with_one_layer_warns_as_pytorch_does() {
+fn dropout_with_one_layer_acts_on_the_head_input_of_a_character_model_and_warns_elsewhere() {
     let dir = temp("dropout");
     let out = dir.join("r16").display().to_string();
     let mut args = small_run(&out);
     args.extend(["--layers", "1", "--dropout", "0.5", "--quiet"].map(String::from));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = recur(&args);
+    assert!(r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!err.contains("no effect"), "{err}");
+    // The classifier's dropout is between stacked layers only, as PyTorch's: inert with one.
+    let data = common::data("sequences/JapaneseVowels_TEST.ts");
+    let out = dir.join("c").display().to_string();
+    let r = recur(&[
+        "classify",
+        "train",
+        "--data",
+        &data,
+        "--steps",
+        "2",
+        "--hidden",
+        "4",
+        "--layers",
+        "1",
+        "--dropout",
+        "0.5",
+        "--quiet",
+        "--out",
+        &out,
+    ]);
     assert!(r.status.success());
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(

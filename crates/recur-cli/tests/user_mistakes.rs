@@ -413,3 +413,48 @@ fn eval_can_skip_characters_outside_the_vocabulary() {
         "11 characters kept, 10 predictions"
     );
 }
+
+#[test]
+fn a_model_trained_with_unk_reads_any_text_and_accents_fold() {
+    let dir = temp("unk");
+    let out = dir.join("run").display().to_string();
+    let mut args = tiny_train(&out, 2);
+    args.push("--unk".into());
+    let o = recur_owned(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/config.json")).unwrap())
+            .unwrap();
+    assert!(config["vocab"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("\u{FFFD}")));
+    let text = dir.join("t.txt");
+    // x, y, z are unknown: read as the unknown symbol; é folds to e, Ａ (full width) stays unknown.
+    std::fs::write(&text, "abcxyzabcd\u{e9}abc\u{ff21}").unwrap();
+    let t = text.display().to_string();
+    let o = recur(&["eval", "--checkpoint", &out, "--text", &t, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["tokens"].as_u64(),
+        Some(14),
+        "15 characters, 14 predictions"
+    );
+    let o = recur(&[
+        "sample",
+        "--checkpoint",
+        &out,
+        "--prime",
+        "zebra",
+        "--length",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Without --unk, folding still reads é as e, and x stays an error.
+    let plain = dir.join("plain").display().to_string();
+    assert!(recur_owned(&tiny_train(&plain, 2)).status.success());
+    std::fs::write(&text, "abcd\u{e9}").unwrap();
+    let o = recur(&["eval", "--checkpoint", &plain, "--text", &t]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

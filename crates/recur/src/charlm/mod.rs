@@ -42,4 +42,4 @@ pub use sample::{generate, Generator, SampleOptions};
 pub use train::{
     MetricsRow, Observer, Overfitting, Stop, Summary, TrainSettings, TrainState, Trainer,
 };
-pub use vocab::Vocab;
+pub use vocab::{Vocab, UNK};

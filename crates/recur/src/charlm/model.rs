@@ -4,6 +4,7 @@
 use crate::config::{CellType, Nonlinearity, RecurrentConfig};
 use crate::error::{Error, Result};
 use crate::io::{NamedTensor, TensorFile};
+use crate::nn::Dropout;
 use crate::recurrent::{ForwardArgs, Recurrent, RecurrentCache};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -29,7 +30,9 @@ pub struct CharLmConfig {
     pub hidden_size: usize,
     /// Stacked recurrent layers.
     pub num_layers: usize,
-    /// Dropout between recurrent layers in training.
+    /// Dropout in training, between recurrent layers and on the head's input (the last layer's
+    /// output), as PyTorch's word-language-model example applies one `dropout` to both
+    /// (Zaremba et al. 2014: dropout on the non-recurrent connections).
     pub dropout: f64,
     /// Biases in the recurrent layers.
     pub bias: bool,
@@ -188,6 +191,9 @@ pub struct StepWork {
     head_work: HeadWork<f32>,
     d_out: Vec<f32>,
     rnn_cache: Option<RecurrentCache<f32>>,
+    /// The head's input after dropout, and the dropout mask (training with dropout only).
+    head_in: Vec<f32>,
+    head_mask: Vec<f32>,
 }
 
 impl CharLm {
@@ -459,7 +465,15 @@ impl CharLm {
         let mut out = self
             .rnn
             .forward_tokens(threads, &table, inputs, batch, args, recycled)?;
-        let hs = out.output.data();
+        let dropout = Dropout::new(self.config.dropout)?;
+        let hs = if dropout.p() > 0.0 {
+            work.head_in.clear();
+            work.head_in.extend_from_slice(out.output.data());
+            dropout.forward(dropout_rng, &mut work.head_in, &mut work.head_mask);
+            &work.head_in[..]
+        } else {
+            out.output.data()
+        };
         work.head
             .pack_in(threads, Operand::t(&self.head_weight, h), h, v);
         work.head_t
@@ -489,6 +503,9 @@ impl CharLm {
             Some(head_grads),
             &mut work.head_work,
         );
+        if dropout.p() > 0.0 {
+            dropout.backward(&work.head_mask, &mut work.d_out)?;
+        }
         let d_out = Tensor::new(
             "d_output",
             &[steps, batch, h],

@@ -193,7 +193,8 @@ pub fn default_prime(vocab: &Vocab) -> String {
         .to_string()
 }
 
-/// Generates `length` characters after `prime`, calling `emit` with each as it is produced.
+/// Generates `length` characters after `prime`, calling `emit` with each as it is produced (never
+/// the unknown symbol [`super::UNK`]).
 #[allow(clippy::too_many_arguments)]
 pub fn generate(
     model: &CharLm,
@@ -213,16 +214,21 @@ pub fn generate(
             model.config().vocab_size
         )));
     }
-    let tokens = vocab.encode(prime, "--prime")?;
+    let tokens = vocab.encode(prime, "`prime`")?;
     if tokens.is_empty() {
-        return Err(Error::Input("--prime is empty".into()));
+        return Err(Error::Input("`prime` is empty".into()));
     }
     let mut gen = Generator::new(model)?;
     let mut rng = Rng::new(seed);
     for &t in &tokens {
         gen.feed(threads, t)?;
     }
+    // The unknown symbol stands for what the model cannot name: it is read, never written.
+    let unk = vocab.id(super::vocab::UNK);
     for _ in 0..length {
+        if let Some(u) = unk {
+            gen.logits[u as usize] = f32::MIN;
+        }
         let t = gen.pick(options, &mut rng)?;
         emit(vocab.char(t))?;
         gen.feed(threads, t)?;

@@ -58,31 +58,31 @@ impl TrainSettings {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         if self.batch_size == 0 {
-            return bad("--batch-size must be at least 1".into());
+            return bad("`batch_size` must be at least 1".into());
         }
         if self.seq_len == 0 {
-            return bad("--seq-len must be at least 1".into());
+            return bad("`seq_len` must be at least 1".into());
         }
         match self.stop {
-            Stop::Steps(0) => return bad("--steps must be at least 1".into()),
-            Stop::Epochs(0) => return bad("--epochs must be at least 1".into()),
+            Stop::Steps(0) => return bad("`steps` must be at least 1".into()),
+            Stop::Epochs(0) => return bad("`epochs` must be at least 1".into()),
             Stop::TimeBudget(s) if !(s > 0.0 && s.is_finite()) => {
-                return bad(format!("--time-budget must be > 0 seconds, got {s}"))
+                return bad(format!("`time_budget` must be > 0 seconds, got {s}"))
             }
             _ => {}
         }
         if !(0.0..1.0).contains(&self.val_frac) {
             return bad(format!(
-                "--val-frac must be in [0, 1), got {}",
+                "`val_frac` must be in [0, 1), got {}",
                 self.val_frac
             ));
         }
         if !(self.clip >= 0.0 && self.clip.is_finite()) {
-            return bad(format!("--clip must be >= 0, got {}", self.clip));
+            return bad(format!("`clip` must be >= 0, got {}", self.clip));
         }
         if !(self.clip_value >= 0.0 && self.clip_value.is_finite()) {
             return bad(format!(
-                "--clip-value must be >= 0, got {}",
+                "`clip_value` must be >= 0, got {}",
                 self.clip_value
             ));
         }
@@ -261,7 +261,7 @@ impl std::fmt::Display for Overfitting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the validation loss has risen at {OVERFIT_RISES} validations in a row ({:.4} at step {} to {:.4} at step {}) while the training loss fell ({:.4} to {:.4}): the model is learning the training text by heart. best/ keeps the lowest validation loss; for more, add --dropout (with --layers 2 or more), use a smaller --hidden, or train on more text",
+            "the validation loss has risen at {OVERFIT_RISES} validations in a row ({:.4} at step {} to {:.4} at step {}) while the training loss fell ({:.4} to {:.4}): the model is learning the training text by heart. best/ keeps the lowest validation loss; for more, add `dropout` (with `layers` 2 or more), use a smaller `hidden`, or train on more text",
             self.from.1, self.from.0, self.now.1, self.now.0, self.train.0, self.train.1
         )
     }
@@ -350,13 +350,13 @@ impl Trainer {
             t,
             (4 * c.hidden_size).saturating_mul(c.num_layers) + c.vocab_size,
             &format!(
-                "--batch-size {b} × --seq-len {t} (hidden {}, {} layers, vocabulary {})",
+                "`batch_size` {b} × `seq_len` {t} (hidden {}, {} layers, vocabulary {})",
                 c.hidden_size, c.num_layers, c.vocab_size
             ),
         )?;
         let batcher = Batcher::new(train.len(), b, t).map_err(|_| {
             Error::Input(format!(
-                "{}: {} characters, {} of them for training (after --val-frac {}): too short for one batch of {b} streams × {t} steps, which needs {} (lower --batch-size or --seq-len)",
+                "{}: {} characters, {} of them for training (after `val_frac` {}): too short for one batch of {b} streams × {t} steps, which needs {} (lower `batch_size` or `seq_len`)",
                 settings.text,
                 tokens.len(),
                 train.len(),
@@ -368,7 +368,7 @@ impl Trainer {
             let per_epoch = batcher.steps_per_epoch() as u64;
             if n.checked_mul(per_epoch).is_none() {
                 return Err(Error::Config(format!(
-                    "--epochs {n} is too many: at {per_epoch} steps an epoch the step count exceeds {}",
+                    "`epochs` {n} is too many: at {per_epoch} steps an epoch the step count exceeds {}",
                     u64::MAX
                 )));
             }
@@ -734,9 +734,9 @@ impl Trainer {
     /// What a diverged run left behind, and what to try.
     fn divergence_advice(&self) -> &'static str {
         if self.saved {
-            "training stopped and the last checkpoint was kept (try a lower --lr or a --clip)"
+            "training stopped and the last checkpoint was kept (try a lower `lr` or a `clip`)"
         } else {
-            "training stopped before any checkpoint was saved (try a lower --lr or a --clip)"
+            "training stopped before any checkpoint was saved (try a lower `lr` or a `clip`)"
         }
     }
 

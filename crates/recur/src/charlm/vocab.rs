@@ -1,8 +1,20 @@
 //! The character vocabulary: every distinct character of the training text, sorted, token id =
-//! index.
+//! index; optionally with an unknown symbol ([`UNK`]) that stands for every character outside it.
+//!
+//! A character outside the vocabulary is first folded onto one that writes the same thing: the
+//! other straight or curly quote, hyphen or dash; then its Unicode compatibility form (NFKC,
+//! Unicode Standard Annex #15: `ﬁ` → `fi`, a full-width `Ａ` → `A`, `…` → `...`); then the same
+//! without accents (NFKD less the combining marks: `é` → `e`). Only what remains unknown is an
+//! error (or, with [`UNK`] in the vocabulary, the unknown symbol).
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// The unknown symbol (U+FFFD REPLACEMENT CHARACTER): in a vocabulary made with
+/// [`Vocab::from_text_with_unk`], every character outside it is read as this one.
+pub const UNK: char = '\u{FFFD}';
 
 /// Characters and their token ids.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +30,29 @@ impl Vocab {
         chars.sort_unstable();
         chars.dedup();
         Self::from_chars(chars)
+    }
+
+    /// The sorted characters of `text` that occur at least `min_count` times, and [`UNK`], which
+    /// every other character (in this text: the rare ones, so that the model learns the symbol)
+    /// is read as.
+    pub fn from_text_with_unk(text: &str, min_count: usize) -> Self {
+        let mut counts: HashMap<char, usize> = HashMap::new();
+        for c in text.chars() {
+            *counts.entry(c).or_default() += 1;
+        }
+        let mut chars: Vec<char> = counts
+            .into_iter()
+            .filter(|&(c, n)| n >= min_count && c != UNK)
+            .map(|(c, _)| c)
+            .collect();
+        chars.push(UNK);
+        chars.sort_unstable();
+        Self::from_chars(chars)
+    }
+
+    /// Whether the vocabulary has the unknown symbol [`UNK`].
+    pub fn has_unk(&self) -> bool {
+        self.ids.contains_key(&UNK)
     }
 
     /// A vocabulary of exactly `chars`, in that order.
@@ -76,16 +111,57 @@ impl Vocab {
         self.ids.get(&c).copied()
     }
 
-    /// The id of a character that writes the same thing as `c` differently (straight and curly
-    /// quotes, hyphens and dashes), when `c` itself is not in the vocabulary.
-    fn folded(&self, c: char) -> Option<u32> {
+    /// The tokens of what `c` writes when `c` itself is not in the vocabulary: the other quote
+    /// or dash, the NFKC compatibility form, the form without accents (see the module's docs).
+    fn folded(&self, c: char) -> Option<Vec<u32>> {
         const SAME: [&[char]; 3] = [
             &['\'', '\u{2019}', '\u{2018}', '`', '\u{2032}'],
             &['"', '\u{201c}', '\u{201d}', '\u{2033}'],
             &['-', '\u{2014}', '\u{2013}', '\u{2010}', '\u{2212}'],
         ];
-        let group = SAME.iter().find(|g| g.contains(&c))?;
-        group.iter().find_map(|&alt| self.id(alt))
+        if let Some(group) = SAME.iter().find(|g| g.contains(&c)) {
+            return group
+                .iter()
+                .find_map(|&alt| self.id(alt))
+                .map(|id| vec![id]);
+        }
+        let all_known = |s: &str| -> Option<Vec<u32>> {
+            let ids: Option<Vec<u32>> = s
+                .chars()
+                .map(|c| self.id(c).or_else(|| self.quote_or_dash(c)))
+                .collect();
+            ids.filter(|v| !v.is_empty())
+        };
+        let compatible: String = std::iter::once(c).nfkc().collect();
+        if compatible.chars().ne(std::iter::once(c)) {
+            if let Some(ids) = all_known(&compatible) {
+                return Some(ids);
+            }
+        }
+        let bare: String = std::iter::once(c)
+            .nfkd()
+            .filter(|&m| !is_combining_mark(m))
+            .collect();
+        if bare.chars().ne(std::iter::once(c)) {
+            return all_known(&bare);
+        }
+        None
+    }
+
+    /// The other quote or dash of `c`'s group that the vocabulary has.
+    fn quote_or_dash(&self, c: char) -> Option<u32> {
+        match c {
+            '\'' | '"' | '-' => self.folded(c).map(|v| v[0]),
+            _ => None,
+        }
+    }
+
+    /// The tokens of `c`: its own, folded, or the unknown symbol; `None` when it stays unknown.
+    fn tokens_of(&self, c: char) -> Option<Vec<u32>> {
+        match self.id(c) {
+            Some(id) => Some(vec![id]),
+            None => self.folded(c).or_else(|| self.id(UNK).map(|u| vec![u])),
+        }
     }
 
     /// Encodes `text` as [`Self::encode`] does, but leaves out the characters that stay outside
@@ -94,8 +170,8 @@ impl Vocab {
     pub fn encode_skipping(&self, text: &str) -> (Vec<u32>, Vec<char>, usize) {
         let (mut out, mut unknown, mut skipped) = (Vec::with_capacity(text.len()), Vec::new(), 0);
         for c in text.chars() {
-            match self.id(c).or_else(|| self.folded(c)) {
-                Some(id) => out.push(id),
+            match self.tokens_of(c) {
+                Some(ids) => out.extend(ids),
                 None => {
                     skipped += 1;
                     if !unknown.contains(&c) {
@@ -107,17 +183,21 @@ impl Vocab {
         (out, unknown, skipped)
     }
 
-    /// Encodes `text`; a character outside the vocabulary is first replaced by one that writes
-    /// the same thing differently (straight or curly quotes, hyphen or dash), and the error lists
-    /// the characters that remain unknown and where the first occurs (`what` names the text,
-    /// e.g. a file).
+    /// Encodes `text`; a character outside the vocabulary is first replaced by what writes the
+    /// same thing (quotes, dashes, compatibility forms, accents: see the module's docs), then by
+    /// [`UNK`] when the vocabulary has it; the error lists the characters that remain unknown
+    /// and where the first occurs (`what` names the text, e.g. a file).
+    ///
+    /// # Errors
+    /// [`Error::Input`] naming `what`, the unknown characters and the first one's line and
+    /// column.
     pub fn encode(&self, text: &str, what: &str) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len());
         let mut unknown: Vec<(char, usize, usize)> = Vec::new();
         let (mut line, mut col) = (1, 1);
         for c in text.chars() {
-            match self.id(c).or_else(|| self.folded(c)) {
-                Some(id) => out.push(id),
+            match self.tokens_of(c) {
+                Some(ids) => out.extend(ids),
                 None if !unknown.iter().any(|u| u.0 == c) => unknown.push((c, line, col)),
                 None => {}
             }
@@ -170,6 +250,26 @@ mod tests {
         let (tokens, unknown, skipped) = v.encode_skipping("It's a zebra z");
         assert_eq!((unknown, skipped), (vec!['a', 'z', 'b'], 5));
         assert_eq!(tokens, v.encode("It's  er ", "prime").unwrap());
+    }
+
+    #[test]
+    fn compatibility_forms_and_accents_fold_and_unk_takes_the_rest() {
+        let v = Vocab::from_text("fine cafe A...");
+        // ﬁ ligature → "fi", full-width Ａ → A, … → "...", é → e.
+        assert_eq!(
+            v.encode("\u{fb01}ne caf\u{e9} \u{ff21}\u{2026}", "t")
+                .unwrap(),
+            v.encode("fine cafe A...", "t").unwrap()
+        );
+        assert!(v.encode("z", "t").is_err());
+        let u = Vocab::from_text_with_unk("aaab", 2);
+        assert!(u.has_unk() && u.id('b').is_none());
+        let ids = u.encode("abz", "t").unwrap();
+        assert_eq!(
+            ids,
+            vec![u.id('a').unwrap(), u.id(UNK).unwrap(), u.id(UNK).unwrap()]
+        );
+        assert_eq!(Vocab::from_strings(&u.to_strings()).unwrap(), u);
     }
 
     #[test]

@@ -449,6 +449,17 @@ impl Classifier {
     }
 
     /// Parameter buffers: embedding (text only), recurrent, head weight, head bias.
+    pub fn buffers(&self) -> Vec<&[f32]> {
+        let mut v: Vec<&[f32]> = Vec::new();
+        if let Some(e) = &self.embedding {
+            v.push(&e.weight);
+        }
+        v.push(self.rnn.params());
+        v.extend(self.head.buffers());
+        v
+    }
+
+    /// Parameter buffers: embedding (text only), recurrent, head weight, head bias.
     pub fn buffers_mut(&mut self) -> Vec<&mut [f32]> {
         let mut v: Vec<&mut [f32]> = Vec::new();
         if let Some(e) = &mut self.embedding {

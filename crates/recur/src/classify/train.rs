@@ -6,8 +6,11 @@ use super::model::{Classifier, ClassifierConfig, Pooling};
 use crate::config::CellType;
 use crate::error::{Error, Result};
 use crate::nn::Gradients as _;
+use crate::optim::Optimizer;
 use crate::rng::Rng;
-use crate::training::{self, LoopSettings, Observer, Task, Validation};
+use crate::training::{
+    self, Control, LoopCheckpoint, LoopSettings, LoopState, Observer, Snapshot, Task, Validation,
+};
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -70,11 +73,11 @@ impl ClassifySettings {
     /// [`Error::Config`] naming the first setting out of range.
     pub fn validate(&self) -> Result<()> {
         for (flag, v) in [
-            ("--hidden", self.hidden),
-            ("--layers", self.layers),
-            ("--epochs", self.epochs),
-            ("--batch-size", self.batch_size),
-            ("--frame-size", self.frame_size),
+            ("`hidden`", self.hidden),
+            ("`layers`", self.layers),
+            ("`epochs`", self.epochs),
+            ("`batch_size`", self.batch_size),
+            ("`frame_size`", self.frame_size),
         ] {
             if v == 0 {
                 return Err(Error::Config(format!("{flag} must be at least 1")));
@@ -82,19 +85,19 @@ impl ClassifySettings {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::Config(format!(
-                "--lr must be a positive number, got {}",
+                "`lr` must be a positive number, got {}",
                 self.lr
             )));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::Config(format!(
-                "--dropout must be in [0, 1), got {}",
+                "`dropout` must be in [0, 1), got {}",
                 self.dropout
             )));
         }
         if !(self.val_frac > 0.0 && self.val_frac < 1.0) {
             return Err(Error::Config(format!(
-                "--val-frac must be in (0, 1), got {}",
+                "`val_frac` must be in (0, 1), got {}",
                 self.val_frac
             )));
         }
@@ -272,6 +275,50 @@ pub struct Trained {
     pub val_accuracy: f64,
     /// How the run went: steps, the best validation and its step, early stopping.
     pub summary: training::Summary,
+    /// The classifier after the last step (to resume from).
+    pub current: Classifier,
+    /// The order of training examples in the last pass.
+    pub order: Vec<usize>,
+    /// The loop's state after the last step.
+    pub state: LoopState,
+    /// The optimiser after the last step.
+    pub optimizer: Optimizer,
+    /// The record of the inputs given in [`Control::run_record`].
+    pub run_record: serde_json::Value,
+    /// `config.json` of the checkpoint ([`checkpoint_config`]).
+    pub config_json: serde_json::Value,
+}
+
+/// `config.json` of a classifier checkpoint: format, version, task, the model's configuration
+/// and the settings it was trained with.
+pub fn checkpoint_config(
+    model: &ClassifierConfig,
+    settings: &ClassifySettings,
+) -> serde_json::Value {
+    serde_json::json!({
+        "format": "recur",
+        "version": 1,
+        "task": super::model::TASK,
+        "model": model,
+        "training": settings,
+    })
+}
+
+impl Trained {
+    /// The run's final checkpoint: the best model, and what continues the run.
+    pub fn checkpoint(&self) -> LoopCheckpoint<'_> {
+        LoopCheckpoint {
+            config: self.config_json.clone(),
+            best: self.model.named_tensors(),
+            current: self.current.buffers(),
+            order: &self.order,
+            snapshot: Snapshot {
+                state: &self.state,
+                optimizer: &self.optimizer,
+            },
+            run: self.run_record.clone(),
+        }
+    }
 }
 
 /// The classifier as a [`Task`] of the shared training loop: shuffled batches of the training
@@ -286,6 +333,9 @@ struct ClassifyTask<'a> {
     batch_size: usize,
     val: Dataset,
     val_targets: Vec<u32>,
+    on_checkpoint: Option<&'a mut training::SaveCheckpoint<'a>>,
+    run_record: serde_json::Value,
+    config_json: serde_json::Value,
 }
 
 impl Task for ClassifyTask<'_> {
@@ -342,6 +392,23 @@ impl Task for ClassifyTask<'_> {
     fn keep_best(&mut self) {
         self.best = Some(self.model.clone());
     }
+
+    fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
+        let Some(save) = self.on_checkpoint.as_mut() else {
+            return Ok(());
+        };
+        save(&LoopCheckpoint {
+            config: self.config_json.clone(),
+            best: self.best.as_ref().unwrap_or(&self.model).named_tensors(),
+            current: self.model.buffers(),
+            order: &self.order,
+            snapshot: Snapshot {
+                state: at.state,
+                optimizer: at.optimizer,
+            },
+            run: self.run_record.clone(),
+        })
+    }
 }
 
 /// Trains on `data` with the shared loop ([`training::run`]): a stratified `val_frac` is held out
@@ -359,9 +426,26 @@ pub fn train(
     observer: &mut dyn Observer,
     stop: &AtomicBool,
 ) -> Result<Trained> {
+    train_with(data, s, threads, Control::new(observer, stop))
+}
+
+/// [`train`] driven by `control`: progress, Ctrl-C, a checkpoint offered after every validation
+/// ([`Trained::checkpoint`]'s layout), and resuming a run from its checkpoint directory, which
+/// continues it bit for bit (same `data` and settings; the splits, scaling and vocabulary are
+/// computed again and must give the saved model's).
+///
+/// # Errors
+/// As [`train`]; [`Error::Format`] naming the checkpoint file that is missing or does not fit
+/// the data.
+pub fn train_with<'a>(
+    data: &'a Dataset,
+    s: &ClassifySettings,
+    threads: &Threads,
+    control: Control<'a>,
+) -> Result<Trained> {
     s.validate()?;
     if data.dims == 0 {
-        for (flag, v) in [("--embed", s.embed), ("--max-vocab", s.max_vocab)] {
+        for (flag, v) in [("`embed`", s.embed), ("`max_vocab`", s.max_vocab)] {
             if v == 0 {
                 return Err(Error::Config(format!("{flag} must be at least 1 for text")));
             }
@@ -466,15 +550,62 @@ pub fn train(
         order: train_idx,
         batch_size: s.batch_size,
         val,
+        on_checkpoint: control.on_checkpoint,
+        run_record: control.run_record,
+        config_json: serde_json::Value::Null,
     };
+    task.config_json = checkpoint_config(task.model.config(), s);
     let settings = s.loop_settings(task.batches_per_epoch());
-    let summary = training::run(&mut task, &settings, threads, observer, stop)?;
+    let resume = match control.resume_from {
+        Some(dir) => Some(restore(&mut task, &settings, dir)?),
+        None => None,
+    };
+    let end = training::run_from(
+        &mut task,
+        &settings,
+        threads,
+        control.observer,
+        control.stop,
+        resume,
+    )?;
+    let summary = end.summary;
     Ok(Trained {
-        model: task.best.unwrap_or(task.model),
+        model: task.best.unwrap_or_else(|| task.model.clone()),
         epochs: summary.epochs as usize,
         val_accuracy: summary.best.0.score.unwrap_or(f64::NAN),
         summary,
+        current: task.model,
+        order: task.order,
+        state: end.state,
+        optimizer: end.optimizer,
+        run_record: task.run_record,
+        config_json: task.config_json,
     })
+}
+
+/// Restores the run saved in `dir` into `task`: the current parameters, the order of
+/// examples, and the best model (whose configuration must be the one computed again from the
+/// data).
+fn restore(
+    task: &mut ClassifyTask<'_>,
+    settings: &LoopSettings,
+    dir: &std::path::Path,
+) -> Result<training::Resume> {
+    let restored =
+        training::read_checkpoint(dir, settings, &task.model.buffer_sizes(), &task.order)?;
+    let best = super::model::load(dir)?;
+    if best.config() != task.model.config() {
+        return Err(Error::format(
+            dir.join("config.json"),
+            "the model does not fit the data as read now (its classes, scaling or vocabulary differ): was the data changed?",
+        ));
+    }
+    for (b, v) in task.model.buffers_mut().into_iter().zip(&restored.current) {
+        b.copy_from_slice(v);
+    }
+    task.best = Some(best);
+    task.order = restored.order;
+    Ok(restored.resume)
 }
 
 impl ClassifySettings {

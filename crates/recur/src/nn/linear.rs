@@ -186,6 +186,13 @@ impl<T: Scalar> Linear<T> {
     }
 
     /// The parameter buffers, weight first.
+    pub fn buffers(&self) -> Vec<&[T]> {
+        let mut v = vec![&self.weight[..]];
+        v.extend(self.bias.as_deref());
+        v
+    }
+
+    /// The parameter buffers, weight first, mutable.
     pub fn buffers_mut(&mut self) -> Vec<&mut [T]> {
         let mut v = vec![&mut self.weight[..]];
         v.extend(self.bias.as_deref_mut());

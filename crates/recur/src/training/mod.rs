@@ -8,6 +8,10 @@
 //! A task implements [`Task`]: how many batches an epoch has, how to run one forward and backward,
 //! where its parameters and gradients are, how to validate, and how to keep its best parameters.
 
+mod resume;
+
+pub use resume::{read as read_checkpoint, read_run, LoopCheckpoint, Restored};
+
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerConfig, Schedule};
 use crate::rng::Rng;
@@ -53,6 +57,15 @@ pub trait Task {
     fn validate(&mut self, threads: &Threads) -> Result<Validation>;
     /// Remembers the current parameters as the best so far.
     fn keep_best(&mut self);
+    /// Offered after every validation (after [`Task::keep_best`]): a task that saves
+    /// checkpoints writes one here, with `at`'s loop state and optimiser. Does nothing by
+    /// default.
+    ///
+    /// # Errors
+    /// Whatever saving reports; the run stops with it.
+    fn checkpoint(&mut self, _at: &Snapshot<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A validation's result.
@@ -146,11 +159,11 @@ impl LoopSettings {
     /// [`Error::Config`] naming the first setting out of range.
     pub fn validate(&self) -> Result<()> {
         match self.stop {
-            Stop::Steps(0) => return Err(Error::Config("--steps must be at least 1".into())),
-            Stop::Epochs(0) => return Err(Error::Config("--epochs must be at least 1".into())),
+            Stop::Steps(0) => return Err(Error::Config("`steps` must be at least 1".into())),
+            Stop::Epochs(0) => return Err(Error::Config("`epochs` must be at least 1".into())),
             Stop::TimeBudget(s) if !(s > 0.0 && s.is_finite()) => {
                 return Err(Error::Config(format!(
-                    "--time-budget must be > 0 seconds, got {s}"
+                    "`time_budget` must be > 0 seconds, got {s}"
                 )))
             }
             _ => {}
@@ -169,7 +182,7 @@ impl LoopSettings {
         }
         if !(self.clip >= 0.0 && self.clip.is_finite()) {
             return Err(Error::Config(format!(
-                "--clip must be >= 0, got {}",
+                "`clip` must be >= 0, got {}",
                 self.clip
             )));
         }
@@ -283,6 +296,132 @@ impl Summary {
     }
 }
 
+/// Saves a checkpoint offered by a run ([`Control::on_checkpoint`]).
+pub type SaveCheckpoint<'a> = dyn FnMut(&LoopCheckpoint<'_>) -> Result<()> + 'a;
+
+/// How a task's training run is driven from outside: progress, Ctrl-C, resuming and
+/// checkpoints.
+pub struct Control<'a> {
+    /// Sees every step and validation.
+    pub observer: &'a mut dyn Observer,
+    /// Raised (by Ctrl-C): the run ends after the current step, with the best model so far.
+    pub stop: &'a AtomicBool,
+    /// Continue the run saved in this directory ([`read_checkpoint`]; the best model from its
+    /// `model.safetensors`).
+    pub resume_from: Option<&'a std::path::Path>,
+    /// Called after every validation with a checkpoint to save.
+    pub on_checkpoint: Option<&'a mut SaveCheckpoint<'a>>,
+    /// The task's record of its inputs (`run` in `state.json`).
+    pub run_record: serde_json::Value,
+}
+
+impl<'a> Control<'a> {
+    /// A fresh run with progress through `observer` and Ctrl-C through `stop`, no checkpoints.
+    pub fn new(observer: &'a mut dyn Observer, stop: &'a AtomicBool) -> Self {
+        Control {
+            observer,
+            stop,
+            resume_from: None,
+            on_checkpoint: None,
+            run_record: serde_json::Value::Null,
+        }
+    }
+}
+
+/// The loop's position and memory after a step: with the task's parameters, its order of
+/// examples and the optimiser's state, what continues a run bit for bit (`state.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// Passes over the training examples begun.
+    pub epoch: u64,
+    /// Batches of the current pass taken (a new pass starts when this reaches the pass's
+    /// batch count).
+    pub batch_in_epoch: u64,
+    /// The generator of the per-pass shuffles.
+    pub shuffle_rng: Rng,
+    /// The generator of dropout masks.
+    pub dropout_rng: Rng,
+    /// The best validation so far.
+    pub best: Validation,
+    /// The step of the best validation (0: the untrained model).
+    pub best_step: u64,
+    /// Validations since the best one.
+    pub since_best: u64,
+    /// Sum of the training losses since the last validation.
+    pub loss_sum: f64,
+    /// Steps since the last validation.
+    pub losses: u64,
+    /// Seconds of training so far (validation not counted).
+    pub seconds: f64,
+    /// Every validation so far, in order.
+    pub metrics: Vec<MetricsRow>,
+}
+
+impl LoopState {
+    /// Checks a restored state against a task of `batches_per_epoch` batches; messages name the
+    /// field.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first field out of range.
+    pub fn check(&self, batches_per_epoch: u64) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.batch_in_epoch > batches_per_epoch {
+            return bad(format!(
+                "batch_in_epoch {} is more than the {batches_per_epoch} batches of a pass (was the data changed?)",
+                self.batch_in_epoch
+            ));
+        }
+        if self.epoch > self.step.max(1) || self.best_step > self.step || self.losses > self.step {
+            return bad(format!(
+                "epoch {}, best_step {} and losses {} do not fit step {}",
+                self.epoch, self.best_step, self.losses, self.step
+            ));
+        }
+        if !self.shuffle_rng.is_usable() || !self.dropout_rng.is_usable() {
+            return bad("shuffle_rng or dropout_rng is the all-zero state".into());
+        }
+        for (name, v) in [
+            ("best.loss", self.best.loss),
+            ("loss_sum", self.loss_sum),
+            ("seconds", self.seconds),
+        ] {
+            if !v.is_finite() || (name == "seconds" && v < 0.0) {
+                return bad(format!("{name} is {v}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a task sees when the loop offers it to save a checkpoint ([`Task::checkpoint`]).
+pub struct Snapshot<'a> {
+    /// The loop's state.
+    pub state: &'a LoopState,
+    /// The optimiser, with its moments.
+    pub optimizer: &'a Optimizer,
+}
+
+/// A run to continue: the loop's state and the optimiser restored from a checkpoint (the task
+/// restores its own parameters and order of examples).
+pub struct Resume {
+    /// The loop's state.
+    pub state: LoopState,
+    /// The optimiser, with its moments.
+    pub optimizer: Optimizer,
+}
+
+/// How a resumable run ended: the summary, and what a checkpoint needs to continue it.
+pub struct Finished {
+    /// Steps, best validation, every validation.
+    pub summary: Summary,
+    /// The loop's state after the last step.
+    pub state: LoopState,
+    /// The optimiser after the last step.
+    pub optimizer: Optimizer,
+}
+
 /// Trains `task` under `settings`: validates the untrained model, then steps until the budget
 /// is spent, early stopping ends the run, or `stop` is raised, validating every
 /// `validate_every` steps and at the end; the task keeps the parameters of the lowest
@@ -298,6 +437,24 @@ pub fn run(
     observer: &mut dyn Observer,
     stop: &AtomicBool,
 ) -> Result<Summary> {
+    Ok(run_from(task, settings, threads, observer, stop, None)?.summary)
+}
+
+/// [`run`], continuing from `resume` when given (the task's parameters, best parameters and
+/// order of examples already restored): the same steps, shuffles, dropout masks and
+/// validations, bit for bit, as the run that was not interrupted. After every validation the
+/// task is offered a checkpoint ([`Task::checkpoint`]).
+///
+/// # Errors
+/// As [`run`]; [`Error::Config`] for a `resume` state that does not fit the task.
+pub fn run_from(
+    task: &mut impl Task,
+    settings: &LoopSettings,
+    threads: &Threads,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+    resume: Option<Resume>,
+) -> Result<Finished> {
     settings.validate()?;
     let per_epoch = task.batches_per_epoch();
     if per_epoch == 0 {
@@ -307,39 +464,35 @@ pub fn run(
         match settings.stop {
             Stop::Steps(n) => Some(n),
             Stop::Epochs(n) => Some(n.checked_mul(per_epoch).ok_or_else(|| {
-                Error::Config(format!("--epochs {n} × {per_epoch} steps overflows"))
+                Error::Config(format!("`epochs` {n} × {per_epoch} steps overflows"))
             })?),
             Stop::TimeBudget(_) => None,
         };
-    let mut optimizer = Optimizer::new(settings.optimizer.clone(), &task.param_sizes())?;
-    let mut rng = Rng::new(settings.seed);
-    let mut dropout_rng = Rng::new(settings.seed ^ 0xd0);
-    let first = task.validate(threads)?;
-    task.keep_best();
-    let mut best = (first, 0u64);
-    let mut progress = Progress {
-        step: 0,
-        epoch: 0,
-        total_steps,
-        fraction: 0.0,
-        train_loss: f64::NAN,
-        lr: settings.schedule.lr_at(0, 0.0),
-        seconds: 0.0,
-        best: Some((first.loss, 0)),
+    let (mut st, mut optimizer) = match resume {
+        Some(r) => {
+            r.state.check(per_epoch)?;
+            (r.state, r.optimizer)
+        }
+        None => {
+            let optimizer = Optimizer::new(settings.optimizer.clone(), &task.param_sizes())?;
+            (start(task, settings, threads, observer)?, optimizer)
+        }
     };
-    observer.validated(&progress, &first, true);
-    let mut metrics = vec![MetricsRow {
-        step: 0,
-        epoch: 0,
-        train_loss: None,
-        val_loss: first.loss,
-        val_score: first.score,
-        lr: progress.lr,
-        elapsed_s: 0.0,
-    }];
-    let (mut since_best, mut stopped_early, mut interrupted) = (0u64, false, false);
-    let (mut loss_sum, mut losses) = (0.0f64, 0u64);
-    let mut index = per_epoch; // start a pass at the first step
+    let mut progress = Progress {
+        step: st.step,
+        epoch: st.epoch,
+        total_steps,
+        fraction: fraction(settings.stop, total_steps, st.step, st.seconds),
+        train_loss: if st.losses > 0 {
+            st.loss_sum / st.losses as f64
+        } else {
+            f64::NAN
+        },
+        lr: settings.schedule.lr_at(st.step, 0.0),
+        seconds: st.seconds,
+        best: Some((st.best.loss, st.best_step)),
+    };
+    let (mut stopped_early, mut interrupted) = (false, false);
     let done = |p: &Progress| match settings.stop {
         Stop::TimeBudget(s) => p.seconds >= s,
         _ => total_steps.is_some_and(|n| p.step >= n),
@@ -349,91 +502,196 @@ pub fn run(
             interrupted = true;
             break;
         }
-        let started = Instant::now();
-        if index == per_epoch {
-            task.start_epoch(&mut rng);
-            index = 0;
-            progress.epoch += 1;
-        }
-        let loss = task.train_batch(threads, index, &mut dropout_rng)?;
-        index += 1;
-        let step = progress.step + 1;
-        if !loss.is_finite() {
-            return Err(Error::Diverged(format!(
-                "step {step}: the training loss is {loss}; training stopped (try a lower --lr)"
-            )));
-        }
-        let lr = settings.schedule.lr_at(progress.step, progress.fraction);
-        let (mut params, mut grads) = task.params_and_grads();
-        let norm = optimizer.clip_and_step_in(threads, &mut params, &mut grads, settings.clip, lr);
-        if !norm.is_finite() {
-            return Err(Error::Diverged(format!(
-                "step {step}: the gradient norm is {norm}; training stopped (try a lower --lr)"
-            )));
-        }
-        progress.step = step;
-        progress.lr = lr;
-        progress.seconds += started.elapsed().as_secs_f64();
-        progress.fraction = match (settings.stop, total_steps) {
-            (Stop::TimeBudget(s), _) => (progress.seconds / s).min(1.0),
-            (_, Some(n)) => (step as f64 / n as f64).min(1.0),
-            _ => 0.0,
-        };
-        loss_sum += loss;
-        losses += 1;
-        progress.train_loss = loss_sum / losses as f64;
+        step(
+            task,
+            settings,
+            threads,
+            &mut st,
+            &mut optimizer,
+            (per_epoch, total_steps),
+        )?;
+        progress.step = st.step;
+        progress.epoch = st.epoch;
+        progress.lr = settings.schedule.lr_at(st.step - 1, progress.fraction);
+        progress.seconds = st.seconds;
+        progress.fraction = fraction(settings.stop, total_steps, st.step, st.seconds);
+        progress.train_loss = st.loss_sum / st.losses as f64;
         observer.step(&progress);
-        if !step.is_multiple_of(settings.validate_every) && !done(&progress) {
+        if !st.step.is_multiple_of(settings.validate_every) && !done(&progress) {
             continue;
         }
-        let v = task.validate(threads)?;
-        if !v.loss.is_finite() {
-            return Err(Error::Diverged(format!(
-                "step {step}: the validation loss is {}; training stopped (try a lower --lr)",
-                v.loss
-            )));
-        }
-        let e = &settings.early_stopping;
-        let improved = v.loss < best.0.loss - e.min_delta * best.0.loss.abs();
-        if improved {
-            task.keep_best();
-            best = (v, step);
-            since_best = 0;
-        } else {
-            since_best += 1;
-        }
-        progress.best = Some((best.0.loss, best.1));
+        let (v, improved) = validate(task, settings, threads, &mut st, &progress)?;
+        progress.best = Some((st.best.loss, st.best_step));
         observer.validated(&progress, &v, improved);
-        metrics.push(MetricsRow {
-            step,
-            epoch: progress.epoch,
-            train_loss: Some(progress.train_loss),
-            val_loss: v.loss,
-            val_score: v.score,
-            lr,
-            elapsed_s: progress.seconds,
-        });
-        (loss_sum, losses) = (0.0, 0);
-        if e.patience > 0 && since_best >= e.patience && step >= e.min_steps && !done(&progress) {
+        task.checkpoint(&Snapshot {
+            state: &st,
+            optimizer: &optimizer,
+        })?;
+        let e = &settings.early_stopping;
+        if e.patience > 0
+            && st.since_best >= e.patience
+            && st.step >= e.min_steps
+            && !done(&progress)
+        {
             stopped_early = true;
             break;
         }
     }
-    Ok(Summary {
-        steps: progress.step,
-        epochs: progress.epoch,
-        best,
+    let summary = Summary {
+        steps: st.step,
+        epochs: st.epoch,
+        best: (st.best, st.best_step),
         stopped_early,
         interrupted,
-        seconds: progress.seconds,
-        metrics,
+        seconds: st.seconds,
+        metrics: st.metrics.clone(),
+    };
+    Ok(Finished {
+        summary,
+        state: st,
+        optimizer,
     })
+}
+
+/// The share of the budget used after `step` steps and `seconds` seconds.
+fn fraction(stop: Stop, total_steps: Option<u64>, step: u64, seconds: f64) -> f64 {
+    match (stop, total_steps) {
+        (Stop::TimeBudget(s), _) => (seconds / s).min(1.0),
+        (_, Some(n)) => (step as f64 / n as f64).min(1.0),
+        _ => 0.0,
+    }
+}
+
+/// A fresh run's state: the untrained model validated, kept as the best, and shown.
+fn start(
+    task: &mut impl Task,
+    settings: &LoopSettings,
+    threads: &Threads,
+    observer: &mut dyn Observer,
+) -> Result<LoopState> {
+    let first = task.validate(threads)?;
+    task.keep_best();
+    let lr = settings.schedule.lr_at(0, 0.0);
+    let progress = Progress {
+        step: 0,
+        epoch: 0,
+        total_steps: None,
+        fraction: 0.0,
+        train_loss: f64::NAN,
+        lr,
+        seconds: 0.0,
+        best: Some((first.loss, 0)),
+    };
+    observer.validated(&progress, &first, true);
+    Ok(LoopState {
+        step: 0,
+        epoch: 0,
+        batch_in_epoch: task.batches_per_epoch(), // a pass starts at the first step
+        shuffle_rng: Rng::new(settings.seed),
+        dropout_rng: Rng::new(settings.seed ^ 0xd0),
+        best: first,
+        best_step: 0,
+        since_best: 0,
+        loss_sum: 0.0,
+        losses: 0,
+        seconds: 0.0,
+        metrics: vec![MetricsRow {
+            step: 0,
+            epoch: 0,
+            train_loss: None,
+            val_loss: first.loss,
+            val_score: first.score,
+            lr,
+            elapsed_s: 0.0,
+        }],
+    })
+}
+
+/// One optimiser step: a new pass when the last ended, the batch forward and backward, the
+/// non-finite guard, clipping and the update.
+fn step(
+    task: &mut impl Task,
+    settings: &LoopSettings,
+    threads: &Threads,
+    st: &mut LoopState,
+    optimizer: &mut Optimizer,
+    (per_epoch, total): (u64, Option<u64>),
+) -> Result<()> {
+    let started = Instant::now();
+    if st.batch_in_epoch >= per_epoch {
+        task.start_epoch(&mut st.shuffle_rng);
+        st.batch_in_epoch = 0;
+        st.epoch += 1;
+    }
+    let loss = task.train_batch(threads, st.batch_in_epoch, &mut st.dropout_rng)?;
+    st.batch_in_epoch += 1;
+    let step = st.step + 1;
+    if !loss.is_finite() {
+        return Err(Error::Diverged(format!(
+            "step {step}: the training loss is {loss}; training stopped (try a lower `lr`)"
+        )));
+    }
+    let lr = settings
+        .schedule
+        .lr_at(st.step, fraction(settings.stop, total, st.step, st.seconds));
+    let (mut params, mut grads) = task.params_and_grads();
+    let norm = optimizer.clip_and_step_in(threads, &mut params, &mut grads, settings.clip, lr);
+    if !norm.is_finite() {
+        return Err(Error::Diverged(format!(
+            "step {step}: the gradient norm is {norm}; training stopped (try a lower `lr`)"
+        )));
+    }
+    st.step = step;
+    st.seconds += started.elapsed().as_secs_f64();
+    st.loss_sum += loss;
+    st.losses += 1;
+    Ok(())
+}
+
+/// A validation: the non-finite guard, model selection, and its row of `metrics.jsonl`;
+/// returns the validation and whether it was the best so far.
+fn validate(
+    task: &mut impl Task,
+    settings: &LoopSettings,
+    threads: &Threads,
+    st: &mut LoopState,
+    progress: &Progress,
+) -> Result<(Validation, bool)> {
+    let v = task.validate(threads)?;
+    if !v.loss.is_finite() {
+        return Err(Error::Diverged(format!(
+            "step {}: the validation loss is {}; training stopped (try a lower `lr`)",
+            st.step, v.loss
+        )));
+    }
+    let e = &settings.early_stopping;
+    let improved = v.loss < st.best.loss - e.min_delta * st.best.loss.abs();
+    if improved {
+        task.keep_best();
+        (st.best, st.best_step, st.since_best) = (v, st.step, 0);
+    } else {
+        st.since_best += 1;
+    }
+    st.metrics.push(MetricsRow {
+        step: st.step,
+        epoch: st.epoch,
+        train_loss: Some(st.loss_sum / st.losses as f64),
+        val_loss: v.loss,
+        val_score: v.score,
+        lr: progress.lr,
+        elapsed_s: st.seconds,
+    });
+    (st.loss_sum, st.losses) = (0.0, 0);
+    Ok((v, improved))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::optim::{OptimizerKind, ScheduleKind};
+
+    /// A snapshot offered by the loop: state, optimiser, w, best w, order.
+    type Saved = (LoopState, Optimizer, Vec<f32>, Vec<f32>, Vec<usize>);
 
     /// Fits `w` to minimise `(w - target)²` over examples; validation measures the same loss
     /// against `val_target`, so that training past it overfits.
@@ -446,6 +704,10 @@ mod tests {
         order: Vec<usize>,
         examples: usize,
         batch: usize,
+        /// Make every batch depend on the order of examples and on the dropout generator.
+        noisy: bool,
+        /// Snapshots offered by the loop: (state, optimiser, w, best, order).
+        saved: Vec<Saved>,
     }
 
     impl Task for Quadratic {
@@ -456,9 +718,14 @@ mod tests {
             self.order = (0..self.examples).collect();
             rng.shuffle(&mut self.order);
         }
-        fn train_batch(&mut self, _: &Threads, _: u64, _: &mut Rng) -> Result<f64> {
+        fn train_batch(&mut self, _: &Threads, index: u64, rng: &mut Rng) -> Result<f64> {
             let d = self.w[0] - self.target;
             self.grad[0] = 2.0 * d;
+            if self.noisy {
+                let first = self.order[index as usize * self.batch] as f32;
+                self.grad[0] *= 1.0 + first / self.examples as f32;
+                self.grad[0] += 0.1 * rng.uniform() as f32;
+            }
             Ok((d * d) as f64)
         }
         fn param_sizes(&self) -> Vec<usize> {
@@ -477,6 +744,16 @@ mod tests {
         fn keep_best(&mut self) {
             self.best = self.w.clone();
         }
+        fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
+            self.saved.push((
+                at.state.clone(),
+                at.optimizer.clone(),
+                self.w.clone(),
+                self.best.clone(),
+                self.order.clone(),
+            ));
+            Ok(())
+        }
     }
 
     fn task() -> Quadratic {
@@ -489,6 +766,8 @@ mod tests {
             order: vec![],
             examples: 10,
             batch: 4,
+            noisy: false,
+            saved: vec![],
         }
     }
 
@@ -585,5 +864,85 @@ mod tests {
             &AtomicBool::new(false),
         );
         assert!(matches!(err, Err(Error::Diverged(m)) if m.contains("step 1")));
+    }
+
+    #[test]
+    fn a_run_resumed_from_any_validation_ends_bit_for_bit_as_the_whole_run() {
+        let mut s = settings(Stop::Steps(40), 0, 0);
+        s.optimizer = OptimizerConfig::new(OptimizerKind::Adam);
+        s.validate_every = 3;
+        let mut whole = Quadratic {
+            noisy: true,
+            ..task()
+        };
+        let full = run_from(
+            &mut whole,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+            None,
+        )
+        .unwrap();
+        assert!(whole.saved.len() > 5);
+        for (state, optimizer, w, best, order) in whole.saved.clone() {
+            let mut resumed = Quadratic {
+                noisy: true,
+                w,
+                best,
+                order,
+                ..task()
+            };
+            let resume = Resume { state, optimizer };
+            let end = run_from(
+                &mut resumed,
+                &s,
+                &Threads::single(),
+                &mut (),
+                &AtomicBool::new(false),
+                Some(resume),
+            )
+            .unwrap();
+            assert_eq!(resumed.w, whole.w);
+            assert_eq!(resumed.best, whole.best);
+            assert_eq!(end.summary.best, full.summary.best);
+            let losses = |m: &[MetricsRow]| {
+                m.iter()
+                    .map(|r| (r.step, r.val_loss, r.train_loss))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(losses(&end.summary.metrics), losses(&full.summary.metrics));
+            assert_eq!(end.state.shuffle_rng, full.state.shuffle_rng);
+        }
+    }
+
+    #[test]
+    fn a_state_that_does_not_fit_the_task_is_refused() {
+        let s = settings(Stop::Steps(10), 0, 0);
+        let mut t = task();
+        let end = run_from(
+            &mut t,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+            None,
+        )
+        .unwrap();
+        let mut state = end.state.clone();
+        state.batch_in_epoch = 99;
+        let resume = Resume {
+            state,
+            optimizer: end.optimizer.clone(),
+        };
+        let err = run_from(
+            &mut task(),
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+            Some(resume),
+        );
+        assert!(matches!(err, Err(Error::Config(m)) if m.contains("batch_in_epoch")));
     }
 }
