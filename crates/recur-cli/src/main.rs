@@ -219,6 +219,9 @@ const FIELD_FLAGS: &[(&str, &str)] = &[
     ("embed", "--embed"),
     ("max_vocab", "--max-vocab"),
     ("prime", "--prime"),
+    ("length", "--length"),
+    ("eval_size", "--eval-size"),
+    ("validate_every", "--validate-every"),
 ];
 
 /// A library message retold for the command line: every `` `field` `` of [`FIELD_FLAGS`]

@@ -112,14 +112,18 @@ fn bad_lengths_and_names_are_refused_with_the_flag() {
     let e = Problem::Adding
         .generate(1, 1, &mut Rng::new(1))
         .unwrap_err();
-    assert!(e.to_string().contains("--length must be at least 2"), "{e}");
+    assert!(e.to_string().contains("`length` must be at least 2"), "{e}");
     let e = Problem::Copy.generate(0, 1, &mut Rng::new(1)).unwrap_err();
-    assert!(e.to_string().contains("--length"), "{e}");
+    assert!(e.to_string().contains("`length`"), "{e}");
     let e = "adder".parse::<Problem>().unwrap_err();
     assert!(e.to_string().contains("unknown task `adder`"), "{e}");
     let mut s = ProblemSettings::defaults(Problem::First, 10, CellType::Gru);
     s.hidden = 0;
-    assert!(s.validate().unwrap_err().to_string().contains("--hidden"));
+    assert!(s
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("`hidden` must be at least 1"));
 }
 
 /// A GRU learns the first-symbol task over a short span in a few seconds, beating the baseline

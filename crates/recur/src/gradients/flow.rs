@@ -448,7 +448,7 @@ pub fn of_model(
 pub fn untrained(settings: &FlowSettings, threads: &Threads) -> Result<FlowReport> {
     if settings.length < 2 {
         return Err(Error::Config(format!(
-            "--length must be at least 2, got {}",
+            "`length` must be at least 2, got {}",
             settings.length
         )));
     }

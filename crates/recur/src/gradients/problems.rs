@@ -154,7 +154,7 @@ impl Problem {
     pub fn generate(self, length: usize, batch: usize, rng: &mut Rng) -> Result<Batch> {
         if length < self.min_length() {
             return Err(Error::Config(format!(
-                "--length must be at least {} for the {} task, got {length}",
+                "`length` must be at least {} for the {} task, got {length}",
                 self.min_length(),
                 self.name()
             )));

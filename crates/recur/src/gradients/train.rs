@@ -64,7 +64,7 @@ impl ProblemSettings {
         }
     }
 
-    /// Checks ranges; messages name the flag.
+    /// Checks ranges; messages name the setting as `` `field` ``.
     ///
     /// # Errors
     /// [`Error::Config`] naming the first setting out of range.
@@ -72,26 +72,26 @@ impl ProblemSettings {
         let min = self.problem.min_length();
         if self.length < min {
             return Err(Error::Config(format!(
-                "--length must be at least {min} for the {} task, got {}",
+                "`length` must be at least {min} for the {} task, got {}",
                 self.problem.name(),
                 self.length
             )));
         }
-        for (flag, v) in [
-            ("--hidden", self.hidden),
-            ("--layers", self.layers),
-            ("--batch-size", self.batch_size),
-            ("--eval-size", self.eval_size),
+        for (field, v) in [
+            ("hidden", self.hidden),
+            ("layers", self.layers),
+            ("batch_size", self.batch_size),
+            ("eval_size", self.eval_size),
         ] {
             if v == 0 {
-                return Err(Error::Config(format!("{flag} must be at least 1")));
+                return Err(Error::Config(format!("`{field}` must be at least 1")));
             }
         }
         if self.validate_every == 0 {
-            return Err(Error::Config("--validate-every must be at least 1".into()));
+            return Err(Error::Config("`validate_every` must be at least 1".into()));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::Config(format!("--lr must be > 0, got {}", self.lr)));
+            return Err(Error::Config(format!("`lr` must be > 0, got {}", self.lr)));
         }
         self.model_config().rnn().validate()?;
         self.loop_settings().validate()
