@@ -30,6 +30,7 @@ pub const RECUR_FILES: &[&str] = &[
     "confusion.svg",
     "forecast.csv",
     "forecast.svg",
+    "members",
     "curves.svg",
     "gradients.svg",
     "gradients.csv",

@@ -119,6 +119,8 @@ pub fn write_classifier(dir: &Path, numeric: bool) {
         batch_size: 4,
         lr: 3e-3,
         seed: 1,
+        augment: 0.0,
+        ensemble: 1,
     };
     let json = serde_json::json!({"format": "recur", "version": 1, "task": "classify",
         "model": config, "training": settings});
