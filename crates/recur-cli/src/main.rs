@@ -23,9 +23,11 @@ mod bench_cmd;
 mod classify_cmd;
 mod eval_cmd;
 mod forecast_cmd;
+mod gradients_cmd;
 mod outdir;
 mod progress;
 mod sample_cmd;
+mod task_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -54,6 +56,10 @@ enum Command {
     Forecast(Box<forecast_cmd::ForecastArgs>),
     /// Classify sequences: train, eval, predict.
     Classify(Box<classify_cmd::ClassifyArgs>),
+    /// Train on a synthetic long-range task (adding, copy, first) against the memoryless baseline; `compare` runs the three cells.
+    Task(Box<task_cmd::TaskArgs>),
+    /// Measure vanishing and exploding gradients: the norm of dL/dh_t by distance from a loss at the last step.
+    Gradients(gradients_cmd::GradientsArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +94,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Forecast(args) => forecast_cmd::run(*args),
         Command::Classify(args) => classify_cmd::run(*args),
+        Command::Task(args) => task_cmd::run(*args),
+        Command::Gradients(args) => gradients_cmd::run(args),
     };
     match result {
         Ok(code) => code,
@@ -222,6 +230,9 @@ const FIELD_FLAGS: &[(&str, &str)] = &[
     ("delimiter", "--delimiter"),
     ("augment", "--augment"),
     ("ensemble", "--ensemble"),
+    ("length", "--length"),
+    ("eval_size", "--eval-size"),
+    ("validate_every", "--validate-every"),
 ];
 
 /// A library message retold for the command line: every `` `field` `` of [`FIELD_FLAGS`]

@@ -227,6 +227,8 @@ fn help_prints_each_default_once() {
         &["classify", "train"],
         &["classify", "eval"],
         &["classify", "predict"],
+        &["task"],
+        &["gradients"],
     ] {
         let r = recur(&[cmd, &["--help"]].concat());
         let help = String::from_utf8_lossy(&r.stdout);

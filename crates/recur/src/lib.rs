@@ -23,6 +23,7 @@ pub mod classify;
 mod config;
 mod error;
 pub mod forecast;
+pub mod gradients;
 pub mod input;
 pub mod io;
 pub mod nn;

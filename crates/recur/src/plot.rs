@@ -9,12 +9,15 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 const WIDTH: u32 = 720;
 const HEIGHT: u32 = 400;
-const PALETTE: [RGBColor; 5] = [
+const PALETTE: [RGBColor; 8] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0x2c, 0xa0, 0x2c),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x17, 0xbe, 0xcf),
 ];
 
 /// One named line of a [`LineChart`].
@@ -79,7 +82,7 @@ impl LineChart {
     /// # Errors
     /// [`Error::Input`] when the drawing library fails (it does not for finite data).
     pub fn to_svg(&self) -> Result<String> {
-        self.to_svg_with_bands(&[])
+        self.render(&[], false)
     }
 
     /// The chart as an SVG document, with `bands` shaded under the lines (drawn in order, in
@@ -88,6 +91,31 @@ impl LineChart {
     /// # Errors
     /// [`Error::Input`] when the drawing library fails (it does not for finite data).
     pub fn to_svg_with_bands(&self, bands: &[Band]) -> Result<String> {
+        self.render(bands, false)
+    }
+
+    /// The chart as an SVG document with a logarithmic y axis (ticks labelled as powers of
+    /// ten): for values spanning orders of magnitude, such as gradient norms. Points with
+    /// `y <= 0` are left out.
+    ///
+    /// # Errors
+    /// As [`Self::to_svg`].
+    pub fn to_svg_log_y(&self) -> Result<String> {
+        let mut log = self.clone();
+        for line in &mut log.lines {
+            line.points = line
+                .points
+                .iter()
+                .filter(|p| p.1 > 0.0)
+                .map(|&(x, y)| (x, y.log10()))
+                .collect();
+        }
+        log.render(&[], true)
+    }
+
+    /// Draws the chart with `bands` under the lines; with `log_y`, the y values are already
+    /// `log10` and the ticks say `10^y`.
+    fn render(&self, bands: &[Band], log_y: bool) -> Result<String> {
         let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
         let band_points: Vec<(f64, f64)> = bands
             .iter()
@@ -128,14 +156,16 @@ impl LineChart {
                 .y_label_area_size(60)
                 .build_cartesian_2d(x0..x1, y0..y1)
                 .map_err(plot_error)?;
-            chart
-                .configure_mesh()
-                .x_desc(&self.x_label)
+            let powers_of_ten = |y: &f64| format!("{:.0e}", 10f64.powf(*y));
+            let mut mesh = chart.configure_mesh();
+            mesh.x_desc(&self.x_label)
                 .y_desc(&self.y_label)
                 .x_label_formatter(&|x| format!("{x}"))
-                .light_line_style(RGBColor(0xee, 0xee, 0xee))
-                .draw()
-                .map_err(plot_error)?;
+                .light_line_style(RGBColor(0xee, 0xee, 0xee));
+            if log_y {
+                mesh.y_label_formatter(&powers_of_ten);
+            }
+            mesh.draw().map_err(plot_error)?;
             if let Some(x) = self.marker_x {
                 chart
                     .draw_series(DashedLineSeries::new(
@@ -318,6 +348,30 @@ impl HeatMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_y_chart_labels_powers_of_ten_and_leaves_out_non_positive_values() {
+        let chart = LineChart {
+            title: "Gradient norms".into(),
+            x_label: "distance".into(),
+            y_label: "norm".into(),
+            lines: vec![Line::new(
+                "rnn",
+                (0..40)
+                    .map(|d| (d as f64, 0.5f64.powi(d)))
+                    .chain([(40.0, 0.0)])
+                    .collect(),
+            )],
+            marker_x: None,
+        };
+        let svg = chart.to_svg_log_y().unwrap();
+        assert!(
+            svg.contains("1e0") && svg.contains("1e-10"),
+            "powers of ten"
+        );
+        // The linear chart of the same points shows none of them.
+        assert!(!chart.to_svg().unwrap().contains("1e-10"));
+    }
 
     #[test]
     fn line_chart_has_title_axes_and_legend() {

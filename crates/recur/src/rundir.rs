@@ -31,6 +31,10 @@ pub const RECUR_FILES: &[&str] = &[
     "forecast.csv",
     "forecast.svg",
     "members",
+    "curves.svg",
+    "gradients.svg",
+    "gradients.csv",
+    "gradients.json",
 ];
 
 /// What a run may do with an output directory that already holds files.
