@@ -85,9 +85,16 @@ impl Progress {
             "ETA ?".into()
         };
         let val = self.val.map_or("-".into(), |v| format!("{v:.3}"));
+        let clip = trainer.settings().clip;
+        let clipped = if clip > 0.0 && report.grad_norm > clip {
+            " (clipped)"
+        } else {
+            ""
+        };
         format!(
-            "loss {:.3} | val {val} | lr {:.2e} | {:.1}k tok/s | {} | {eta}",
+            "loss {:.3} | val {val} | |grad| {:.2}{clipped} | lr {:.2e} | {:.1}k tok/s | {} | {eta}",
             self.loss.unwrap_or(report.stats.loss),
+            report.grad_norm,
             report.lr,
             tokens_per_s / 1e3,
             clock(st.train_seconds)

@@ -458,3 +458,50 @@ fn a_model_trained_with_unk_reads_any_text_and_accents_fold() {
     let o = recur(&["eval", "--checkpoint", &plain, "--text", &t]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn metrics_carry_the_gradient_norm_and_how_often_clipping_fired() {
+    let dir = temp("telemetry");
+    let out = dir.join("run").display().to_string();
+    let mut args = tiny_train(&out, 4);
+    args.extend(["--clip", "1e-6"].map(String::from));
+    assert!(recur_owned(&args).status.success());
+    let metrics = std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let trained: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["grad_norm_max"].as_f64().unwrap() > 0.0)
+        .collect();
+    assert!(!trained.is_empty(), "{metrics}");
+    for r in trained {
+        assert!(r["grad_norm_mean"].as_f64().unwrap() <= r["grad_norm_max"].as_f64().unwrap());
+        // Every step's norm is above 1e-6: every step was clipped.
+        assert!(r["clipped_steps"].as_u64().unwrap() >= 1, "{r}");
+    }
+    // The shared loop (the classifier) writes the same fields.
+    let data = common::data("sequences/JapaneseVowels_TEST.ts");
+    let c = dir.join("c").display().to_string();
+    let o = recur(&[
+        "classify",
+        "train",
+        "--data",
+        &data,
+        "--steps",
+        "3",
+        "--hidden",
+        "4",
+        "--ensemble",
+        "1",
+        "--quiet",
+        "--out",
+        &c,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let metrics = std::fs::read_to_string(dir.join("c/metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert!(last["grad_norm_max"].as_f64().unwrap() > 0.0, "{last}");
+    assert!(last["clipped_steps"].is_u64(), "{last}");
+}

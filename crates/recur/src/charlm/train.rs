@@ -202,6 +202,15 @@ pub struct MetricsRow {
     pub tokens_per_s: f64,
     /// Seconds of training so far.
     pub elapsed_s: f64,
+    /// The largest global gradient norm (before clipping) since the previous row.
+    #[serde(default)]
+    pub grad_norm_max: f64,
+    /// The mean global gradient norm (before clipping) since the previous row.
+    #[serde(default)]
+    pub grad_norm_mean: f64,
+    /// Steps since the previous row whose gradient was clipped (norm above `clip`).
+    #[serde(default)]
+    pub clipped_steps: u64,
 }
 
 /// What a step reports.
@@ -299,6 +308,8 @@ pub struct Trainer {
     batcher: Batcher,
     metrics: Vec<MetricsRow>,
     pending: (f64, u64, f64),
+    /// Gradient norms since the last metrics row: largest, sum, steps clipped.
+    pending_grad: (f64, f64, u64),
     /// `samples.txt`: a short sample after each validation.
     samples: String,
     /// Seconds of training at the last validation, and what that validation cost.
@@ -400,6 +411,7 @@ impl Trainer {
             batcher,
             metrics: Vec::new(),
             pending: (0.0, 0, 0.0),
+            pending_grad: (0.0, 0.0, 0),
             samples: String::new(),
             last_validation: (0.0, 0.0),
             inputs: Vec::new(),
@@ -556,9 +568,10 @@ impl Trainer {
         let step = self.state.step;
         if !stats.loss.is_finite() {
             return Err(Error::Diverged(format!(
-                "step {}: the training loss is {}; {}",
+                "step {}: the training loss is {}{}; {}",
                 step + 1,
                 stats.loss,
+                self.pending_grad_hint(),
                 self.divergence_advice()
             )));
         }
@@ -566,8 +579,9 @@ impl Trainer {
         let grad_norm = clip_grad_norm_in(threads, &mut g, self.settings.clip);
         if !grad_norm.is_finite() {
             return Err(Error::Diverged(format!(
-                "step {}: the gradient norm is {grad_norm}; {}",
+                "step {}: the gradient exploded (its global norm is {grad_norm}{}); {}",
                 step + 1,
+                self.pending_grad_hint(),
                 self.divergence_advice()
             )));
         }
@@ -742,8 +756,22 @@ impl Trainer {
         }
     }
 
+    /// The gradient norms seen since the last metrics row, for a divergence message.
+    fn pending_grad_hint(&self) -> String {
+        let (max, sum, _) = self.pending_grad;
+        let steps = self.pending.1;
+        if steps == 0 {
+            return String::new();
+        }
+        format!(
+            ", after a mean of {:.3} and a largest of {max:.3} over the {steps} steps before",
+            sum / steps as f64
+        )
+    }
+
     fn push_metrics(&mut self, val_loss: Option<f64>, lr: f64) {
         let (loss_sum, steps, seconds) = self.pending;
+        let (norm_max, norm_sum, clipped) = self.pending_grad;
         if steps == 0 && val_loss.is_none() {
             return;
         }
@@ -760,8 +788,16 @@ impl Trainer {
             lr,
             tokens_per_s: if seconds > 0.0 { tokens / seconds } else { 0.0 },
             elapsed_s: self.state.train_seconds,
+            grad_norm_max: norm_max,
+            grad_norm_mean: if steps > 0 {
+                norm_sum / steps as f64
+            } else {
+                0.0
+            },
+            clipped_steps: clipped,
         });
         self.pending = (0.0, 0, 0.0);
+        self.pending_grad = (0.0, 0.0, 0);
     }
 
     fn validate_and_save(
@@ -843,6 +879,10 @@ impl Trainer {
             self.pending.0 += report.stats.loss;
             self.pending.1 += 1;
             self.pending.2 += seconds;
+            let g = &mut self.pending_grad;
+            g.0 = g.0.max(report.grad_norm);
+            g.1 += report.grad_norm;
+            g.2 += u64::from(self.settings.clip > 0.0 && report.grad_norm > self.settings.clip);
             window.push_back(seconds);
             if window.len() > 20 {
                 window.pop_front();

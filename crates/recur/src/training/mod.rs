@@ -240,6 +240,15 @@ pub struct MetricsRow {
     pub lr: f64,
     /// Seconds of training so far.
     pub elapsed_s: f64,
+    /// The largest global gradient norm (before clipping) since the previous validation.
+    #[serde(default)]
+    pub grad_norm_max: f64,
+    /// The mean global gradient norm (before clipping) since the previous validation.
+    #[serde(default)]
+    pub grad_norm_mean: f64,
+    /// Steps since the previous validation whose gradient was clipped (norm above `clip`).
+    #[serde(default)]
+    pub clipped_steps: u64,
 }
 
 /// How a run ended.
@@ -353,6 +362,10 @@ pub struct LoopState {
     pub loss_sum: f64,
     /// Steps since the last validation.
     pub losses: u64,
+    /// Gradient norms since the last validation (before clipping): the largest, the sum, and
+    /// the steps clipped.
+    #[serde(default)]
+    pub grad_norms: (f64, f64, u64),
     /// Seconds of training so far (validation not counted).
     pub seconds: f64,
     /// Every validation so far, in order.
@@ -594,6 +607,7 @@ fn start(
         since_best: 0,
         loss_sum: 0.0,
         losses: 0,
+        grad_norms: (0.0, 0.0, 0),
         seconds: 0.0,
         metrics: vec![MetricsRow {
             step: 0,
@@ -603,6 +617,9 @@ fn start(
             val_score: first.score,
             lr,
             elapsed_s: 0.0,
+            grad_norm_max: 0.0,
+            grad_norm_mean: 0.0,
+            clipped_steps: 0,
         }],
     })
 }
@@ -628,7 +645,8 @@ fn step(
     let step = st.step + 1;
     if !loss.is_finite() {
         return Err(Error::Diverged(format!(
-            "step {step}: the training loss is {loss}; training stopped (try a lower `lr`)"
+            "step {step}: the training loss is {loss}{}; training stopped (try a lower `lr`)",
+            norm_hint(st)
         )));
     }
     let lr = settings
@@ -638,14 +656,32 @@ fn step(
     let norm = optimizer.clip_and_step_in(threads, &mut params, &mut grads, settings.clip, lr);
     if !norm.is_finite() {
         return Err(Error::Diverged(format!(
-            "step {step}: the gradient norm is {norm}; training stopped (try a lower `lr`)"
+            "step {step}: the gradient exploded (its global norm is {norm}{}); training stopped (try a lower `lr`)",
+            norm_hint(st)
         )));
     }
+    let g = &mut st.grad_norms;
+    g.0 = g.0.max(norm);
+    g.1 += norm;
+    g.2 += u64::from(settings.clip > 0.0 && norm > settings.clip);
     st.step = step;
     st.seconds += started.elapsed().as_secs_f64();
     st.loss_sum += loss;
     st.losses += 1;
     Ok(())
+}
+
+/// The gradient norms since the last validation, for a divergence message.
+fn norm_hint(st: &LoopState) -> String {
+    let (max, sum, _) = st.grad_norms;
+    if st.losses == 0 {
+        return String::new();
+    }
+    format!(
+        ", after a mean gradient norm of {:.3} and a largest of {max:.3} over the {} steps before",
+        sum / st.losses as f64,
+        st.losses
+    )
 }
 
 /// A validation: the non-finite guard, model selection, and its row of `metrics.jsonl`;
@@ -680,8 +716,11 @@ fn validate(
         val_score: v.score,
         lr: progress.lr,
         elapsed_s: st.seconds,
+        grad_norm_max: st.grad_norms.0,
+        grad_norm_mean: st.grad_norms.1 / st.losses.max(1) as f64,
+        clipped_steps: st.grad_norms.2,
     });
-    (st.loss_sum, st.losses) = (0.0, 0);
+    (st.loss_sum, st.losses, st.grad_norms) = (0.0, 0, (0.0, 0.0, 0));
     Ok((v, improved))
 }
 
