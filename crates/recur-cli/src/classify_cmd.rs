@@ -307,7 +307,10 @@ fn saved_run(dir: &Path) -> Result<(ClassifySettings, Inputs)> {
     let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
     let config: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::format(&config_path, format!("not JSON ({e})")))?;
-    if config.get("task").and_then(|t| t.as_str()) != Some("classify") {
+    if !matches!(
+        config.get("task").and_then(|t| t.as_str()),
+        Some("classify" | "regress")
+    ) {
         return Err(Error::format(
             &config_path,
             "not a classifier checkpoint (task is not \"classify\")",
@@ -348,7 +351,15 @@ fn read_sets(inputs: &Inputs, seed: u64) -> Result<(Dataset, Dataset)> {
                     inputs.test_frac
                 )));
             }
-            let (tr, te) = stratified_split(&all.labels, inputs.test_frac, seed.wrapping_add(1));
+            let (tr, te) = if all.is_regression() {
+                recur::classify::regress::random_split(
+                    all.items.len(),
+                    inputs.test_frac,
+                    seed.wrapping_add(1),
+                )
+            } else {
+                stratified_split(&all.labels, inputs.test_frac, seed.wrapping_add(1))
+            };
             (all.subset(&tr), all.subset(&te))
         }
     };
@@ -387,7 +398,12 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     };
     let (train_data, test_data) = read_sets(&inputs, settings.seed)?;
     settings_ok(&settings)?;
-    let mut lines = crate::progress::LoopLines::new(a.quiet, "accuracy");
+    let regression = train_data.is_regression();
+    if regression {
+        crate::regress_cmd::announce(&train_data);
+    }
+    let score = if regression { "RMSE" } else { "accuracy" };
+    let mut lines = crate::progress::LoopLines::new(a.quiet, score);
     crate::catch_ctrl_c();
     let flag = std::sync::atomic::AtomicBool::new(false);
     let mut observer = crate::progress::Stopping::new(&mut lines, &flag, a.stop_after);
@@ -410,7 +426,12 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         on_checkpoint: Some(&mut save),
         run_record: serde_json::to_value(&inputs).expect("inputs serialise"),
     };
-    let trained = train_with(&train_data, &settings, &threads, control).map_err(|e| {
+    let trained = if regression {
+        recur::classify::regress::train_regressor(&train_data, &settings, &threads, control)
+    } else {
+        train_with(&train_data, &settings, &threads, control)
+    };
+    let trained = trained.map_err(|e| {
         let e = crate::with_flags(
             e,
             &[
@@ -427,6 +448,23 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
             (e, _) => e,
         }
     })?;
+    let test_name = inputs
+        .test
+        .as_ref()
+        .map_or("held-out share of --data".into(), |p| {
+            p.display().to_string()
+        });
+    if regression {
+        crate::regress_cmd::finish_run(
+            &trained,
+            &train_data,
+            &test_data,
+            &test_name,
+            &threads,
+            &mut out,
+        )?;
+        return Ok(finished_run(&trained, &out));
+    }
     let model = &trained.model;
     let truth = test_data.class_ids(&model.config().classes)?;
     let probs = predict(model, &threads, &test_data, 64)?;
@@ -449,16 +487,16 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         "{}",
         crate::progress::loop_summary(&trained.summary, "accuracy")
     );
-    outln!(
-        "test ({}):",
-        inputs
-            .test
-            .as_ref()
-            .map_or("held-out share of --data".into(), |p| p
-                .display()
-                .to_string())
-    )?;
+    outln!("test ({test_name}):")?;
     print_report(&r)?;
+    Ok(finished_run(&trained, &out))
+}
+
+/// Says where the checkpoint is (and how to resume an interrupted run).
+fn finished_run(
+    trained: &recur::classify::train::Trained,
+    out: &recur::rundir::RunDir,
+) -> ExitCode {
     if trained.summary.interrupted {
         errln!(
             "stopped at step {}; checkpoint in {} (continue with --resume {})",
@@ -469,7 +507,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     } else {
         errln!("checkpoint and report in {}", out.path().display());
     }
-    Ok(crate::finished())
+    crate::finished()
 }
 
 /// Checks the settings and warns of inert ones.
@@ -488,6 +526,10 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     let model = load(&a.checkpoint)?;
     let data = read_dataset(&a.data, a.max_len)?;
     check_kind(&model, &data, &a.data)?;
+    if model.config().target.is_some() {
+        crate::regress_cmd::eval(&model, &threads, &data, &a.data, a.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let truth = data.class_ids(&model.config().classes)?;
     let probs = predict(&model, &threads, &data, 64)?;
     let r = report(
@@ -513,6 +555,10 @@ fn run_predict(a: PredictArgs) -> Result<ExitCode> {
     let model = load(&a.checkpoint)?;
     let data = read_unlabelled(&a.data, a.max_len)?;
     check_kind(&model, &data, &a.data)?;
+    if model.config().target.is_some() {
+        crate::regress_cmd::predict(&model, &threads, &data, &a.output)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let classes = &model.config().classes;
     let probs = predict(&model, &threads, &data, 64)?;
     let labels = argmax_rows(&probs, classes.len());

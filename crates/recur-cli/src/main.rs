@@ -25,6 +25,7 @@ mod eval_cmd;
 mod forecast_cmd;
 mod outdir;
 mod progress;
+mod regress_cmd;
 mod sample_cmd;
 mod train_cmd;
 

@@ -133,6 +133,7 @@ fn frames_read_several_raw_steps_as_one() {
         mean: vec![0.5; dims],
         std: vec![2.0; dims],
         frame_size,
+        target: None,
     };
     // A model reading frames of 4 raw steps of 1 feature, and the same weights reading the
     // framed series directly (4 features a step; the last frame repeats the last value).

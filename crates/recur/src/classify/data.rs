@@ -36,6 +36,10 @@ pub struct Dataset {
     /// The line of [`Dataset::source`] where each sequence starts (for a frames CSV the row
     /// of its first frame); empty when the data did not come from a file.
     pub lines: Vec<usize>,
+    /// Regression data: the numeric target of each sequence (a `.ts` with `@targetlabel true`,
+    /// a `target` column or field instead of `label`); empty for class labels. The labels then
+    /// hold the targets as written.
+    pub targets: Vec<f32>,
 }
 
 impl Dataset {
@@ -59,7 +63,17 @@ impl Dataset {
             } else {
                 idx.iter().map(|&i| self.lines[i]).collect()
             },
+            targets: if self.targets.is_empty() {
+                Vec::new()
+            } else {
+                idx.iter().map(|&i| self.targets[i]).collect()
+            },
         }
+    }
+
+    /// Whether the sequences carry numeric targets (regression) rather than class labels.
+    pub fn is_regression(&self) -> bool {
+        !self.targets.is_empty()
     }
 
     /// Where sequence `i` comes from: `file: line N`, or `sequence N` without a file.
@@ -107,6 +121,20 @@ impl Dataset {
         self.labels.push(label);
         self.lines.push(line);
     }
+
+    /// Pushes a sequence with a numeric target, written as `text`; the error says why `text`
+    /// is not a finite number.
+    fn push_target(
+        &mut self,
+        item: Item,
+        text: &str,
+        line: usize,
+    ) -> std::result::Result<(), String> {
+        let v = number(text).map_err(|m| format!("target: {m}"))?;
+        self.targets.push(v);
+        self.push(item, text.trim().to_string(), line);
+        Ok(())
+    }
 }
 
 /// Whether a reader needs a label for every sequence.
@@ -137,6 +165,9 @@ fn number(cell: &str) -> std::result::Result<f32, String> {
 /// Reads the sktime/UEA `.ts` format: `#` comments, `@` header lines, then after `@data` one
 /// series per line, its dimensions separated by `:`, values by `,`, the label last (no label
 /// when the header says `@classLabel false`; such a file can be predicted on, not trained on).
+/// With `@targetlabel true` (the UEA regression format) the last part is a numeric target,
+/// read into [`Dataset::targets`]; a value that is not a finite number is an error naming the
+/// line.
 ///
 /// Trailing `NaN` values of a series are the padding of an unequal-length problem (as the
 /// UCR/UEA archives ship them) and are dropped; `NaN` before the last real value, infinities and
@@ -148,6 +179,8 @@ pub fn read_ts(path: &Path) -> Result<Dataset> {
 fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
     let mut dims = None;
     let mut labelled = true;
+    // `@targetlabel true`: the last part of a line is a numeric target (UEA regression).
+    let mut regression = false;
     let mut declared: Vec<String> = Vec::new();
     let mut in_data = false;
     let mut ds = Dataset::from_file(path, 0);
@@ -176,6 +209,12 @@ fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
                     return Err(at("@dimensions must be at least 1".into()));
                 }
                 dims = Some(n);
+            } else if let Some(c) = lower.strip_prefix("@targetlabel") {
+                regression = match c.split_whitespace().next() {
+                    Some("true") => true,
+                    Some("false") => false,
+                    _ => return Err(at("@targetlabel must be followed by true or false".into())),
+                };
             } else if let Some(c) = lower.strip_prefix("@classlabel") {
                 labelled = match c.split_whitespace().next() {
                     Some("true") => true,
@@ -195,6 +234,7 @@ fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
             }
             continue;
         }
+        let labelled = labelled || regression;
         if !labelled && need == Labels::Required {
             return Err(at(
                 "the file has no labels (@classLabel false); training and evaluation need them"
@@ -245,6 +285,16 @@ fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
         if len == 0 || (labelled && label.is_empty()) {
             return Err(at("empty series or missing label".into()));
         }
+        if regression {
+            let mut v = Vec::with_capacity(len * d);
+            for t in 0..len {
+                v.extend(series.iter().map(|s| s[t]));
+            }
+            ds.push_target(Item::Numeric(v), &label, i + 1)
+                .map_err(at)?;
+            ds.dims = d;
+            continue;
+        }
         if labelled && !declared.is_empty() && !declared.contains(&label) {
             return Err(at(format!(
                 "label '{label}' is not one of the classes @classLabel declares ({})",
@@ -280,9 +330,18 @@ fn frames_csv(path: &Path, csv: &Csv, need: Labels) -> Result<Dataset> {
     let seq = csv
         .column("seq")
         .ok_or_else(|| Error::format(path, "no 'seq' column"))?;
-    let label = csv.column("label");
+    // A numeric `target` column in place of `label` makes regression data.
+    let target = csv
+        .column("label")
+        .is_none()
+        .then(|| csv.column("target"))
+        .flatten();
+    let label = csv.column("label").or(target);
     if label.is_none() && need == Labels::Required {
-        return Err(Error::format(path, "no 'label' column"));
+        return Err(Error::format(
+            path,
+            "no 'label' column (nor a numeric 'target' column)",
+        ));
     }
     let frame = csv.column("frame");
     let features: Vec<usize> = (0..names.len())
@@ -361,7 +420,12 @@ fn frames_csv(path: &Path, csv: &Csv, need: Labels) -> Result<Dataset> {
             ));
         }
         let values: Vec<f32> = rows.into_iter().flat_map(|r| r.2).collect();
-        ds.push(Item::Numeric(values), label, first);
+        if target.is_some() {
+            ds.push_target(Item::Numeric(values), &label, first)
+                .map_err(|m| Error::format(path, format!("row {first}, column {m}")))?;
+        } else {
+            ds.push(Item::Numeric(values), label, first);
+        }
     }
     if ds.items.is_empty() {
         return Err(Error::format(path, "no data rows after the header"));
@@ -376,6 +440,7 @@ pub fn read_jsonl(path: &Path, max_len: usize) -> Result<Dataset> {
 
 fn jsonl(path: &Path, text: &str, max_len: usize, need: Labels) -> Result<Dataset> {
     let mut ds = Dataset::from_file(path, 0);
+    let mut regression = None;
     for (i, line) in text
         .lines()
         .enumerate()
@@ -387,16 +452,32 @@ fn jsonl(path: &Path, text: &str, max_len: usize, need: Labels) -> Result<Datase
         let body = v["text"]
             .as_str()
             .ok_or_else(|| at("no string field 'text'".into()))?;
+        let chars: Vec<char> = body.chars().take(max_len).collect();
+        if chars.is_empty() {
+            return Err(at("the text is empty".into()));
+        }
+        // The first record decides: a numeric "target" without "label" makes regression data.
+        let regression = *regression.get_or_insert(v["label"].is_null() && !v["target"].is_null());
+        if regression {
+            let target = match &v["target"] {
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null if need == Labels::Optional => {
+                    ds.push(Item::Text(chars), String::new(), i + 1);
+                    continue;
+                }
+                _ => return Err(at("no numeric field 'target'".into())),
+            };
+            ds.push_target(Item::Text(chars), &target, i + 1)
+                .map_err(at)?;
+            continue;
+        }
         let label = match &v["label"] {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::Null if need == Labels::Optional => String::new(),
             _ => return Err(at("no field 'label'".into())),
         };
-        let chars: Vec<char> = body.chars().take(max_len).collect();
-        if chars.is_empty() {
-            return Err(at("the text is empty".into()));
-        }
         ds.push(Item::Text(chars), label, i + 1);
     }
     if ds.items.is_empty() {
@@ -418,9 +499,19 @@ pub fn read_text_csv(path: &Path, max_len: usize) -> Result<Dataset> {
 
 fn text_csv(path: &Path, csv: &Csv, max_len: usize, need: Labels) -> Result<Dataset> {
     let header = &csv.header;
-    let (tc, lc) = match (csv.column("text"), csv.column("label")) {
+    let target = csv
+        .column("label")
+        .is_none()
+        .then(|| csv.column("target"))
+        .flatten();
+    let (tc, lc) = match (csv.column("text"), csv.column("label").or(target)) {
         (Some(t), l) if l.is_some() || need == Labels::Optional => (t, l),
-        _ => return Err(Error::format(path, "needs a 'text' and a 'label' column")),
+        _ => {
+            return Err(Error::format(
+                path,
+                "needs a 'text' and a 'label' column (or a numeric 'target' one)",
+            ))
+        }
     };
     let mut ds = Dataset::from_file(path, 0);
     for rec in &csv.records {
@@ -439,7 +530,12 @@ fn text_csv(path: &Path, csv: &Csv, max_len: usize, need: Labels) -> Result<Data
             return Err(at("the text is empty".into()));
         }
         let label = lc.map_or(String::new(), |c| fields[c].trim().to_string());
-        ds.push(Item::Text(chars), label, line);
+        if target.is_some() {
+            ds.push_target(Item::Text(chars), &label, line)
+                .map_err(at)?;
+        } else {
+            ds.push(Item::Text(chars), label, line);
+        }
     }
     if ds.items.is_empty() {
         return Err(Error::format(path, "no records"));

@@ -49,6 +49,11 @@ pub struct ClassifierConfig {
     /// `frame_size` times as many samples. 1 reads every step on its own.
     #[serde(default = "one")]
     pub frame_size: usize,
+    /// Regression: the mean and standard deviation of the training split's targets. The model
+    /// then has one output, the standardised target, and `classes` is empty. `None` (absent
+    /// from `config.json`) for a classifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<super::regress::TargetScaling>,
 }
 
 fn one() -> usize {
@@ -79,10 +84,17 @@ pub fn load(dir: &std::path::Path) -> Result<Classifier> {
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("not JSON ({e})")))?;
-    if v.get("task").and_then(|t| t.as_str()) != Some(TASK) {
+    let task = v.get("task").and_then(|t| t.as_str());
+    if task != Some(TASK) && task != Some(super::regress::TASK) {
         return Err(Error::format(
             &path,
-            "not a classifier checkpoint (task is not \"classify\")",
+            "not a classifier checkpoint (task is not \"classify\" or \"regress\")",
+        ));
+    }
+    if (task == Some(super::regress::TASK)) != v["model"]["target"].is_object() {
+        return Err(Error::format(
+            &path,
+            "task \"regress\" goes with a model.target (the target scaling), and only it",
         ));
     }
     let file: CheckpointFile = serde_json::from_value(v)
@@ -217,6 +229,15 @@ impl ClassifierConfig {
         }
     }
 
+    /// Outputs of the head: 1 for a regressor, else the number of classes.
+    pub fn outputs(&self) -> usize {
+        if self.target.is_some() {
+            1
+        } else {
+            self.classes.len()
+        }
+    }
+
     /// The recurrent part.
     pub fn rnn(&self) -> RecurrentConfig {
         RecurrentConfig::new(self.cell, self.input_size(), self.hidden_size)
@@ -227,7 +248,7 @@ impl ClassifierConfig {
 
     /// Parameters of the whole classifier, counted without overflow (`None` on overflow).
     pub fn param_count(&self) -> Option<usize> {
-        let c = self.classes.len();
+        let c = self.outputs();
         let width = self
             .hidden_size
             .checked_mul(if self.bidirectional { 2 } else { 1 })?;
@@ -248,7 +269,7 @@ impl ClassifierConfig {
     /// The tensors of a classifier of this configuration: (name, shape), as
     /// [`Classifier::named_tensors`] names them.
     pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        let c = self.classes.len();
+        let c = self.outputs();
         let rnn = self.rnn();
         let mut out = Vec::new();
         if self.dims == 0 {
@@ -295,7 +316,20 @@ impl ClassifierConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
-        if self.classes.len() < 2 {
+        if let Some(t) = &self.target {
+            if !self.classes.is_empty() {
+                return bad(format!(
+                    "a regressor (with a target) has no classes, but classes lists {}",
+                    self.classes.len()
+                ));
+            }
+            if !(t.mean.is_finite() && t.std.is_finite() && t.std > 0.0) {
+                return bad(format!(
+                    "target mean {} and std {}: expected finite numbers, std > 0",
+                    t.mean, t.std
+                ));
+            }
+        } else if self.classes.len() < 2 {
             return bad(format!(
                 "classes lists {} class(es); a classifier needs at least 2",
                 self.classes.len()
@@ -395,7 +429,7 @@ impl Classifier {
     }
 
     fn head_config(&self) -> LinearConfig {
-        LinearConfig::new(self.config.rnn().output_size(), self.config.classes.len())
+        LinearConfig::new(self.config.rnn().output_size(), self.config.outputs())
     }
 
     fn embedding_config(&self) -> EmbeddingConfig {
@@ -411,7 +445,7 @@ impl Classifier {
         config.validate()?;
         let rnn = Recurrent::zeros(config.rnn())?;
         let width = rnn.config().output_size();
-        let c = config.classes.len();
+        let c = config.outputs();
         let embedding = if config.dims == 0 {
             // Sizes are within the parameter limit: `validate` checked them.
             let e = EmbeddingConfig::new(config.vocab.len() + 1, config.embed_dim);
@@ -602,7 +636,7 @@ impl Classifier {
         })
     }
 
-    fn check_run_args(
+    pub(super) fn check_run_args(
         &self,
         idx: &[usize],
         targets: Option<&[u32]>,
@@ -642,8 +676,8 @@ impl Classifier {
     /// (training mode, dropout from `rng`), adds that loss's gradient into `grads`.
     ///
     /// # Errors
-    /// [`Error::Input`] for indices, targets or gradients that do not fit, or sequences of
-    /// another kind than the model reads.
+    /// [`Error::Input`] for indices, targets or gradients that do not fit, sequences of
+    /// another kind than the model reads, or a regressor (see [`super::regress`]).
     pub fn run(
         &self,
         threads: &Threads,
@@ -653,31 +687,17 @@ impl Classifier {
         grads: Option<&mut ClassifierGrads>,
         rng: Option<&mut Rng>,
     ) -> Result<(Vec<f32>, BatchResult)> {
+        if self.config.target.is_some() {
+            return Err(Error::Input(
+                "this model is a regressor: it predicts values, not classes".into(),
+            ));
+        }
         if idx.is_empty() {
             return Ok((Vec::new(), BatchResult::default()));
         }
         self.check_run_args(idx, targets, grads.as_deref())?;
-        let inputs = self.inputs(data, idx)?;
-        let (steps, b) = (inputs.x.shape()[0], idx.len());
-        let rc = self.rnn.config();
-        let args = ForwardArgs {
-            lengths: Some(&inputs.lengths),
-            h0: None,
-            c0: None,
-            dropout_rng: rng,
-        };
-        let mut out = self.rnn.forward(threads, &inputs.x, args)?;
-        let shape = PoolShape {
-            steps,
-            batch: b,
-            width: rc.output_size(),
-            directions: rc.directions(),
-            lengths: &inputs.lengths,
-        };
-        let pooled = self.config.pooling.forward(out.output.data(), &shape)?;
-        let c = self.config.classes.len();
-        let mut logits = vec![0.0f32; b * c];
-        self.head.forward(threads, &pooled.features, &mut logits)?;
+        let (mut enc, logits) = self.encode(threads, data, idx, rng)?;
+        let (b, c) = (idx.len(), self.config.classes.len());
         let probs = softmax_rows(&logits, c);
         let Some(targets) = targets else {
             return Ok((probs, BatchResult::default()));
@@ -689,20 +709,88 @@ impl Classifier {
             loss_sum: ce.loss * b as f64,
             correct: ce.correct,
         };
-        let (Some(grads), Some(d_logits)) = (grads, d_logits) else {
-            return Ok((probs, result));
+        if let (Some(grads), Some(d_logits)) = (grads, d_logits) {
+            self.backward(threads, &mut enc, &d_logits, grads)?;
+        }
+        Ok((probs, result))
+    }
+
+    /// The forward pass of sequences `idx` up to the head: the head's outputs `[B, outputs]`
+    /// and what [`Self::backward`] needs. Dropout (training mode) when `rng` is given.
+    pub(super) fn encode(
+        &self,
+        threads: &Threads,
+        data: &Dataset,
+        idx: &[usize],
+        rng: Option<&mut Rng>,
+    ) -> Result<(Encoded, Vec<f32>)> {
+        let inputs = self.inputs(data, idx)?;
+        let args = ForwardArgs {
+            lengths: Some(&inputs.lengths),
+            h0: None,
+            c0: None,
+            dropout_rng: rng,
         };
+        let out = self.rnn.forward(threads, &inputs.x, args)?;
+        let steps = inputs.x.shape()[0];
+        let pooled = self
+            .config
+            .pooling
+            .forward(out.output.data(), &self.pool_shape(&inputs, steps))?;
+        let mut logits = vec![0.0f32; idx.len() * self.config.outputs()];
+        self.head.forward(threads, &pooled.features, &mut logits)?;
+        Ok((
+            Encoded {
+                inputs,
+                out,
+                pooled,
+                steps,
+            },
+            logits,
+        ))
+    }
+
+    fn pool_shape<'a>(&self, inputs: &'a Inputs, steps: usize) -> PoolShape<'a> {
+        let rc = self.rnn.config();
+        PoolShape {
+            steps,
+            batch: inputs.lengths.len(),
+            width: rc.output_size(),
+            directions: rc.directions(),
+            lengths: &inputs.lengths,
+        }
+    }
+
+    /// Adds into `grads` the gradient of a loss whose gradient with respect to the head's
+    /// outputs `[B, outputs]` is `d_outputs`, back through head, pooling, recurrent layers and
+    /// embedding.
+    pub(super) fn backward(
+        &self,
+        threads: &Threads,
+        enc: &mut Encoded,
+        d_outputs: &[f32],
+        grads: &mut ClassifierGrads,
+    ) -> Result<()> {
         let d_features =
             self.head
-                .backward(threads, &pooled.features, &d_logits, &mut grads.head)?;
-        let d_out = self.config.pooling.backward(&pooled, &d_features, &shape)?;
-        let d_out = Tensor::new("output gradient", out.output.shape(), d_out)?;
-        let d_in =
-            self.rnn
-                .backward(threads, &mut out.cache, &mut grads.rnn, &d_out, None, None)?;
+                .backward(threads, &enc.pooled.features, d_outputs, &mut grads.head)?;
+        let shape = self.pool_shape(&enc.inputs, enc.steps);
+        let d_out = self
+            .config
+            .pooling
+            .backward(&enc.pooled, &d_features, &shape)?;
+        let d_out = Tensor::new("output gradient", enc.out.output.shape(), d_out)?;
+        let d_in = self.rnn.backward(
+            threads,
+            &mut enc.out.cache,
+            &mut grads.rnn,
+            &d_out,
+            None,
+            None,
+        )?;
         if let (Some(e), Some(g)) = (&self.embedding, &mut grads.embedding) {
             let width = e.config().embedding_dim;
-            let (at, ids): (Vec<usize>, Vec<u32>) = inputs.tokens.iter().copied().unzip();
+            let (at, ids): (Vec<usize>, Vec<u32>) = enc.inputs.tokens.iter().copied().unzip();
             let rows: Vec<f32> = at
                 .iter()
                 .flat_map(|&a| &d_in.input.data()[a * width..(a + 1) * width])
@@ -710,8 +798,16 @@ impl Classifier {
                 .collect();
             e.backward(&ids, &rows, g)?;
         }
-        Ok((probs, result))
+        Ok(())
     }
+}
+
+/// A batch's forward pass up to the head, kept for [`Classifier::backward`].
+pub(super) struct Encoded {
+    inputs: Inputs,
+    out: crate::recurrent::RecurrentOutput<f32>,
+    pooled: crate::nn::Pooled<f32>,
+    steps: usize,
 }
 
 /// What [`Classifier::run`] feeds the recurrent layers.

@@ -537,6 +537,7 @@ pub fn train_with<'a>(
         mean,
         std,
         frame_size: if data.dims > 0 { s.frame_size } else { 1 },
+        target: None,
     };
     let model = Classifier::new(config, &mut Rng::new(s.seed))?;
     let val = data.subset(&val_idx);

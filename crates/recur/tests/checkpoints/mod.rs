@@ -92,6 +92,7 @@ pub fn classifier_config(numeric: bool) -> ClassifierConfig {
         mean: if numeric { vec![0.5, -1.0] } else { vec![] },
         std: if numeric { vec![2.0, 0.25] } else { vec![] },
         frame_size: 1,
+        target: None,
     }
 }
 
