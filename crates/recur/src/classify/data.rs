@@ -879,4 +879,38 @@ mod tests {
         let l = write("lab.jsonl", "{\"text\":\"x\",\"label\":\"pos\"}\n");
         assert_eq!(read_unlabelled(&l, 9).unwrap().labels, ["pos"]);
     }
+
+    #[test]
+    fn numeric_targets_are_read_as_regression_data() {
+        let p = write(
+            "reg.ts",
+            "@univariate true\n@targetlabel true\n@data\n1,2,3:0.25\n4,5:-1e-3\n",
+        );
+        let d = read_ts(&p).unwrap();
+        assert!(d.is_regression());
+        assert_eq!(d.targets, [0.25, -1e-3]);
+        assert_eq!(d.subset(&[1]).targets, [-1e-3]);
+        let e = err(read_ts(&write(
+            "regbad.ts",
+            "@targetlabel true\n@data\n1,2:x1\n",
+        )));
+        assert!(
+            e.contains("regbad.ts: line 3") && e.contains("target: \"x1\" is not a number"),
+            "{e}"
+        );
+        let j = write(
+            "reg.jsonl",
+            "{\"text\":\"ab\",\"target\":2}\n{\"text\":\"c\",\"target\":-0.5}\n",
+        );
+        assert_eq!(read_dataset(&j, 9).unwrap().targets, [2.0, -0.5]);
+        let c = write("reg.csv", "text,target\nab,1.5\n");
+        assert_eq!(read_dataset(&c, 9).unwrap().targets, [1.5]);
+        let f = write("regf.csv", "seq,target,x\n0,3,1\n0,3,2\n");
+        let d = read_dataset(&f, 9).unwrap();
+        assert_eq!((d.targets.as_slice(), d.dims), (&[3.0f32][..], 1));
+        // Class labels stay class labels.
+        assert!(!read_ts(&write("cls.ts", "@data\n1,2:0.5\n"))
+            .unwrap()
+            .is_regression());
+    }
 }
