@@ -42,6 +42,9 @@ struct TrainArgs {
     /// Share of --data held out for testing when there is no --test
     #[arg(long, default_value_t = 0.2)]
     test_frac: f64,
+    /// Cross-validate instead: K stratified folds of --data, each the test set of a model trained on the others; writes cv_report.json
+    #[arg(long, conflicts_with_all = ["test", "test_frac", "resume", "stop_after"])]
+    folds: Option<usize>,
     /// Share of the training data held out for early stopping (stratified)
     #[arg(long, default_value_t = 0.15)]
     val_frac: f64,
@@ -72,9 +75,21 @@ struct TrainArgs {
     /// Text: characters kept per text
     #[arg(long, default_value_t = 1000)]
     max_len: usize,
-    /// Text: most frequent characters with their own embedding
+    /// Text: most frequent characters with their own embedding (--units char)
     #[arg(long, default_value_t = 200)]
     max_vocab: usize,
+    /// Text: read texts as words (Unicode word boundaries, punctuation kept) or characters
+    #[arg(long, default_value = "word", value_parser = ["char", "word", "subword"])]
+    units: String,
+    /// Text, --units word: words seen fewer times in the training split share the unknown token
+    #[arg(long, default_value_t = 2)]
+    min_freq: usize,
+    /// Text, --units word: keep upper and lower case apart (texts are lower-cased by default)
+    #[arg(long)]
+    keep_case: bool,
+    /// Text: dropout on the embedding vectors in training
+    #[arg(long, default_value_t = 0.5)]
+    embed_dropout: f64,
     /// Maximum epochs (passes over the training split) [default: 60, and at least 300 steps on small data]
     #[arg(long)]
     epochs: Option<usize>,
@@ -106,7 +121,7 @@ struct TrainArgs {
     #[arg(long)]
     overwrite: bool,
     /// Continue the run saved in this directory exactly where it stopped (its data and settings come from it)
-    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "max_vocab", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
+    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
     resume: Option<PathBuf>,
     /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
     #[arg(long)]
@@ -291,6 +306,12 @@ fn fresh_run(a: &TrainArgs) -> Result<(ClassifySettings, Inputs)> {
         batch_size: a.batch_size,
         lr: a.lr,
         seed: a.seed,
+        text: recur::classify::text::TextSettings {
+            units: a.units.parse()?,
+            min_freq: a.min_freq,
+            lowercase: !a.keep_case,
+            embed_dropout: a.embed_dropout,
+        },
     };
     Ok((settings, inputs))
 }
@@ -382,6 +403,13 @@ fn read_sets(inputs: &Inputs, seed: u64) -> Result<(Dataset, Dataset)> {
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
     check_max_len(a.max_len)?;
+    if let Some(k) = a.folds {
+        let (settings, inputs) = fresh_run(&a)?;
+        settings_ok(&settings)?;
+        let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify-cv", a.overwrite)?;
+        let data = read_dataset(&inputs.data, inputs.max_len)?;
+        return crate::folds_cmd::run(&data, &settings, k, &threads, &mut out, a.quiet);
+    }
     let ((settings, inputs), mut out) = match &a.resume {
         Some(dir) => (
             saved_run(dir)?,

@@ -22,6 +22,7 @@ macro_rules! errln {
 mod bench_cmd;
 mod classify_cmd;
 mod eval_cmd;
+mod folds_cmd;
 mod forecast_cmd;
 mod outdir;
 mod progress;

@@ -3,6 +3,7 @@
 
 use super::data::{Dataset, Item};
 use super::model::ClassifierConfig;
+use super::text::{TextSettings, Units, WordUnits};
 use super::train::ClassifySettings;
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -69,6 +70,10 @@ pub fn encoder_config(
         }
         vocab = char_vocab(data, train_idx, s.max_vocab);
     }
+    let words = text_units(data, train_idx, &s.text)?;
+    if words.is_some() {
+        vocab.clear();
+    }
     Ok(ClassifierConfig {
         cell: s.cell,
         hidden_size: s.hidden,
@@ -84,5 +89,27 @@ pub fn encoder_config(
         std,
         frame_size: if data.dims > 0 { s.frame_size } else { 1 },
         target: None,
+        words,
+        embed_dropout: if data.dims == 0 {
+            s.text.embed_dropout
+        } else {
+            0.0
+        },
     })
+}
+
+/// The word vocabulary of texts read as words (from the training texts `train_idx`); `None`
+/// for numeric data or texts read as characters.
+///
+/// # Errors
+/// As [`WordUnits::fit`].
+pub fn text_units(
+    data: &Dataset,
+    train_idx: &[usize],
+    text: &TextSettings,
+) -> Result<Option<WordUnits>> {
+    if data.dims > 0 || text.units == Units::Char {
+        return Ok(None);
+    }
+    WordUnits::fit(data, train_idx, text.min_freq, text.lowercase).map(Some)
 }

@@ -7,7 +7,9 @@ use crate::config::{CellType, RecurrentConfig};
 use crate::error::{Error, Result};
 use crate::io::NamedTensor;
 use crate::nn::loss::CrossEntropyLoss;
-use crate::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, LinearGrads, PoolShape};
+use crate::nn::{
+    Dropout, Embedding, EmbeddingConfig, Linear, LinearConfig, LinearGrads, PoolShape,
+};
 use crate::recurrent::{ForwardArgs, Recurrent};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -54,6 +56,14 @@ pub struct ClassifierConfig {
     /// from `config.json`) for a classifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<super::regress::TargetScaling>,
+    /// Text read as words: their vocabulary and lower-casing ([`super::text::WordUnits`]);
+    /// `vocab` is then empty. `None` (absent from `config.json`) reads characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<super::text::WordUnits>,
+    /// Text: dropout on the embedding vectors before the recurrent layers (training only;
+    /// PyTorch: `nn.Dropout(p)` after `nn.Embedding`). 0 (the value when absent) for none.
+    #[serde(default)]
+    pub embed_dropout: f64,
 }
 
 fn one() -> usize {
@@ -130,10 +140,12 @@ pub fn load(dir: &std::path::Path) -> Result<Classifier> {
             || t.pooling != config.pooling
             || t.dropout != config.dropout
             || (config.dims == 0 && t.embed != config.embed_dim)
+            || (config.dims == 0
+                && (t.text.units == super::text::Units::Word) != config.words.is_some())
         {
             return Err(Error::format(
                 &path,
-                "training.cell, bidirectional, pooling, dropout or embed do not match the model section",
+                "training.cell, bidirectional, pooling, dropout, embed or text.units do not match the model section",
             ));
         }
         if !(t.lr.is_finite() && t.lr > 0.0)
@@ -185,6 +197,8 @@ pub struct Classifier {
     /// `[C, D·H]` and `[C]`.
     head: Linear<f32>,
     char_ids: HashMap<char, usize>,
+    /// Text read as words: word → token id.
+    word_ids: HashMap<String, u32>,
 }
 
 /// Gradients of a [`Classifier`], shaped as its parameters.
@@ -229,6 +243,14 @@ impl ClassifierConfig {
         }
     }
 
+    /// Text: tokens with an embedding row of their own (words or characters); the embedding
+    /// has one more row, for the unknown token.
+    pub fn token_count(&self) -> usize {
+        self.words
+            .as_ref()
+            .map_or(self.vocab.len(), |w| w.words.len())
+    }
+
     /// Outputs of the head: 1 for a regressor, else the number of classes.
     pub fn outputs(&self) -> usize {
         if self.target.is_some() {
@@ -253,8 +275,7 @@ impl ClassifierConfig {
             .hidden_size
             .checked_mul(if self.bidirectional { 2 } else { 1 })?;
         let embedding = if self.dims == 0 {
-            self.vocab
-                .len()
+            self.token_count()
                 .checked_add(1)?
                 .checked_mul(self.embed_dim)?
         } else {
@@ -275,7 +296,7 @@ impl ClassifierConfig {
         if self.dims == 0 {
             out.push((
                 "embedding.weight".to_string(),
-                vec![self.vocab.len() + 1, self.embed_dim],
+                vec![self.token_count() + 1, self.embed_dim],
             ));
         }
         out.extend(
@@ -316,6 +337,13 @@ impl ClassifierConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
+        if !(0.0..1.0).contains(&self.embed_dropout) || (self.dims > 0 && self.embed_dropout != 0.0)
+        {
+            return bad(format!(
+                "embed_dropout must be in [0, 1) for text and 0 for numeric data, got {}",
+                self.embed_dropout
+            ));
+        }
         if let Some(t) = &self.target {
             if !self.classes.is_empty() {
                 return bad(format!(
@@ -340,7 +368,7 @@ impl ClassifierConfig {
             return bad(format!("classes lists '{c}' twice"));
         }
         if self.dims > 0 {
-            if self.embed_dim != 0 || !self.vocab.is_empty() {
+            if self.embed_dim != 0 || !self.vocab.is_empty() || self.words.is_some() {
                 return bad(format!(
                     "embed_dim {} and a vocab of {} characters, but a model of numeric features (dims {}) has neither",
                     self.embed_dim,
@@ -386,6 +414,15 @@ impl ClassifierConfig {
             if let Some(c) = self.vocab.iter().find(|c| !seen.insert(**c)) {
                 return bad(format!("vocab lists {c:?} twice"));
             }
+            if let Some(w) = &self.words {
+                if !self.vocab.is_empty() {
+                    return bad(format!(
+                        "a model of words has no character vocab, but vocab lists {}",
+                        self.vocab.len()
+                    ));
+                }
+                w.validate()?;
+            }
         }
         crate::check_param_count(
             self.param_count(),
@@ -399,11 +436,11 @@ impl ClassifierConfig {
                 )
             } else {
                 format!(
-                    "hidden_size {}, num_layers {}, embed_dim {}, {} vocabulary characters and {} classes",
+                    "hidden_size {}, num_layers {}, embed_dim {}, {} vocabulary tokens and {} classes",
                     self.hidden_size,
                     self.num_layers,
                     self.embed_dim,
-                    self.vocab.len(),
+                    self.token_count(),
                     self.classes.len()
                 )
             },
@@ -433,7 +470,7 @@ impl Classifier {
     }
 
     fn embedding_config(&self) -> EmbeddingConfig {
-        EmbeddingConfig::new(self.config.vocab.len() + 1, self.config.embed_dim)
+        EmbeddingConfig::new(self.config.token_count() + 1, self.config.embed_dim)
     }
 
     /// A classifier with every parameter zero (to be loaded); the configuration is validated
@@ -448,7 +485,7 @@ impl Classifier {
         let c = config.outputs();
         let embedding = if config.dims == 0 {
             // Sizes are within the parameter limit: `validate` checked them.
-            let e = EmbeddingConfig::new(config.vocab.len() + 1, config.embed_dim);
+            let e = EmbeddingConfig::new(config.token_count() + 1, config.embed_dim);
             Some(e.zeros()?)
         } else {
             None
@@ -459,12 +496,14 @@ impl Classifier {
             .enumerate()
             .map(|(i, &c)| (c, i))
             .collect();
+        let word_ids = config.words.as_ref().map(|w| w.index()).unwrap_or_default();
         Ok(Classifier {
             head: LinearConfig::new(width, c).zeros(),
             config,
             embedding,
             rnn,
             char_ids,
+            word_ids,
         })
     }
 
@@ -589,6 +628,14 @@ impl Classifier {
             .unwrap_or(self.config.vocab.len()) as u32
     }
 
+    /// Token ids of a text: one per character, or one per word for a model of words.
+    pub fn text_tokens(&self, text: &[char]) -> Vec<u32> {
+        match &self.config.words {
+            Some(w) => w.encode(&self.word_ids, text),
+            None => text.iter().map(|&c| self.char_id(c)).collect(),
+        }
+    }
+
     /// Time-major padded input `[T_max, B, I]` of sequences `idx` (zero past each end), their
     /// lengths, and for text the `(position, token)` of every valid step.
     fn inputs(&self, data: &Dataset, idx: &[usize]) -> Result<Inputs> {
@@ -598,7 +645,21 @@ impl Classifier {
         } else {
             1
         };
-        let raw: Vec<usize> = idx.iter().map(|&i| data.len_of(i)).collect();
+        let text_ids: Vec<Vec<u32>> = idx
+            .iter()
+            .map(|&i| match &data.items[i] {
+                Item::Text(c) => self.text_tokens(c),
+                Item::Numeric(_) => Vec::new(),
+            })
+            .collect();
+        let raw: Vec<usize> = idx
+            .iter()
+            .zip(&text_ids)
+            .map(|(&i, ids)| match &data.items[i] {
+                Item::Text(_) => ids.len(),
+                Item::Numeric(_) => data.len_of(i),
+            })
+            .collect();
         let lengths: Vec<usize> = raw.iter().map(|l| l.div_ceil(frame)).collect();
         let steps = *lengths.iter().max().unwrap_or(&1);
         let b = idx.len();
@@ -620,8 +681,8 @@ impl Classifier {
                             }
                         }
                     }
-                    (Item::Text(chars), Some(e)) => {
-                        let id = self.char_id(chars[t]);
+                    (Item::Text(_), Some(e)) => {
+                        let id = text_ids[k][t];
                         e.forward(&[id], row)?;
                         tokens.push((at, id));
                     }
@@ -633,6 +694,7 @@ impl Classifier {
             x: Tensor::new("input", &[steps, b, width], x)?,
             lengths,
             tokens,
+            embed_mask: None,
         })
     }
 
@@ -724,7 +786,13 @@ impl Classifier {
         idx: &[usize],
         rng: Option<&mut Rng>,
     ) -> Result<(Encoded, Vec<f32>)> {
-        let inputs = self.inputs(data, idx)?;
+        let mut inputs = self.inputs(data, idx)?;
+        let mut rng = rng;
+        if let (Some(r), true) = (rng.as_deref_mut(), self.config.embed_dropout > 0.0) {
+            let mut mask = Vec::new();
+            Dropout::new(self.config.embed_dropout)?.forward(r, inputs.x.data_mut(), &mut mask);
+            inputs.embed_mask = Some(mask);
+        }
         let args = ForwardArgs {
             lengths: Some(&inputs.lengths),
             h0: None,
@@ -788,12 +856,16 @@ impl Classifier {
             None,
             None,
         )?;
+        let mut d_in = d_in.input.into_data();
+        if let Some(mask) = &enc.inputs.embed_mask {
+            Dropout::new(self.config.embed_dropout)?.backward(mask, &mut d_in)?;
+        }
         if let (Some(e), Some(g)) = (&self.embedding, &mut grads.embedding) {
             let width = e.config().embedding_dim;
             let (at, ids): (Vec<usize>, Vec<u32>) = enc.inputs.tokens.iter().copied().unzip();
             let rows: Vec<f32> = at
                 .iter()
-                .flat_map(|&a| &d_in.input.data()[a * width..(a + 1) * width])
+                .flat_map(|&a| &d_in[a * width..(a + 1) * width])
                 .copied()
                 .collect();
             e.backward(&ids, &rows, g)?;
@@ -818,6 +890,8 @@ struct Inputs {
     lengths: Vec<usize>,
     /// Text: `(t·B + k, token)` of every valid step.
     tokens: Vec<(usize, u32)>,
+    /// Text in training: the embedding dropout's scales `[T_max, B, E]`.
+    embed_mask: Option<Vec<f32>>,
 }
 
 /// Row-wise softmax of `[N, C]` logits.

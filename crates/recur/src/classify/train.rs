@@ -60,6 +60,18 @@ pub struct ClassifySettings {
     pub lr: f64,
     /// Seed of initialisation, splits and shuffling.
     pub seed: u64,
+    /// Text: characters or words, and the word vocabulary's settings. Absent from older
+    /// checkpoints, which read characters.
+    #[serde(default = "char_units")]
+    pub text: super::text::TextSettings,
+}
+
+fn char_units() -> super::text::TextSettings {
+    super::text::TextSettings {
+        units: super::text::Units::Char,
+        embed_dropout: 0.0,
+        ..Default::default()
+    }
 }
 
 fn one() -> usize {
@@ -523,7 +535,7 @@ pub fn train_with<'a>(
             .collect();
         vocab.sort_unstable();
     }
-    let config = ClassifierConfig {
+    let mut config = ClassifierConfig {
         cell: s.cell,
         hidden_size: s.hidden,
         num_layers: s.layers,
@@ -538,7 +550,17 @@ pub fn train_with<'a>(
         std,
         frame_size: if data.dims > 0 { s.frame_size } else { 1 },
         target: None,
+        words: None,
+        embed_dropout: if data.dims == 0 {
+            s.text.embed_dropout
+        } else {
+            0.0
+        },
     };
+    config.words = super::fit::text_units(data, &train_idx, &s.text)?;
+    if config.words.is_some() {
+        config.vocab.clear();
+    }
     let model = Classifier::new(config, &mut Rng::new(s.seed))?;
     let val = data.subset(&val_idx);
     let mut task = ClassifyTask {
@@ -696,6 +718,7 @@ mod tests {
             batch_size: 4,
             lr: 1e-2,
             seed: 5,
+            text: Default::default(),
         };
         let trained = train(
             &data,

@@ -93,6 +93,8 @@ pub fn classifier_config(numeric: bool) -> ClassifierConfig {
         std: if numeric { vec![2.0, 0.25] } else { vec![] },
         frame_size: 1,
         target: None,
+        words: None,
+        embed_dropout: 0.0,
     }
 }
 
@@ -120,6 +122,10 @@ pub fn write_classifier(dir: &Path, numeric: bool) {
         batch_size: 4,
         lr: 3e-3,
         seed: 1,
+        text: recur::classify::text::TextSettings {
+            units: recur::classify::text::Units::Char,
+            ..Default::default()
+        },
     };
     let json = serde_json::json!({"format": "recur", "version": 1, "task": "classify",
         "model": config, "training": settings});
