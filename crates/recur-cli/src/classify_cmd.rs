@@ -2,7 +2,7 @@
 //! (`.ts`, per-frame `.csv`) and texts (`.jsonl`).
 
 use clap::{Args, Subcommand};
-use recur::classify::data::{read_dataset, read_unlabelled, Dataset};
+use recur::classify::data::{read_dataset_in, read_unlabelled_in, Dataset};
 use recur::classify::model::Classifier;
 use recur::classify::train::{
     argmax_rows, predict, report, stratified_split, train_with, ClassifySettings, Report,
@@ -75,6 +75,9 @@ struct TrainArgs {
     /// Text: characters kept per text
     #[arg(long, default_value_t = 1000)]
     max_len: usize,
+    /// The files' text encoding, if not UTF-8 (a WHATWG label: windows-1252, latin1, utf-16le, shift_jis, …)
+    #[arg(long)]
+    encoding: Option<String>,
     /// Text: most frequent characters with their own embedding (--units char)
     #[arg(long, default_value_t = 200)]
     max_vocab: usize,
@@ -121,7 +124,7 @@ struct TrainArgs {
     #[arg(long)]
     overwrite: bool,
     /// Continue the run saved in this directory exactly where it stopped (its data and settings come from it)
-    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
+    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "encoding", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
     resume: Option<PathBuf>,
     /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
     #[arg(long)]
@@ -141,6 +144,8 @@ struct Inputs {
     test_fingerprint: Option<String>,
     test_frac: f64,
     max_len: usize,
+    #[serde(default)]
+    encoding: Option<String>,
 }
 
 #[derive(Args)]
@@ -155,6 +160,9 @@ struct EvalArgs {
     /// Text: characters kept per text
     #[arg(long, default_value_t = 1000)]
     max_len: usize,
+    /// The file's text encoding, if not UTF-8 (windows-1252, latin1, utf-16le, …)
+    #[arg(long)]
+    encoding: Option<String>,
     /// Write the confusion matrix as an SVG here
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -181,6 +189,9 @@ struct PredictArgs {
     /// Text: characters kept per text
     #[arg(long, default_value_t = 1000)]
     max_len: usize,
+    /// The file's text encoding, if not UTF-8 (windows-1252, latin1, utf-16le, …)
+    #[arg(long)]
+    encoding: Option<String>,
     /// Worker threads [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
@@ -285,6 +296,7 @@ fn fresh_run(a: &TrainArgs) -> Result<(ClassifySettings, Inputs)> {
         test: a.test.as_deref().map(absolute).transpose()?,
         test_frac: a.test_frac,
         max_len: a.max_len,
+        encoding: a.encoding.clone(),
     };
     let settings = ClassifySettings {
         cell: a.cell.parse()?,
@@ -362,9 +374,13 @@ fn saved_run(dir: &Path) -> Result<(ClassifySettings, Inputs)> {
 
 /// The training and test sets: `--test`, or a stratified `--test-frac` of `--data`.
 fn read_sets(inputs: &Inputs, seed: u64) -> Result<(Dataset, Dataset)> {
-    let all = read_dataset(&inputs.data, inputs.max_len)?;
+    let read = |p: &Path| {
+        read_dataset_in(p, inputs.max_len, inputs.encoding.as_deref())
+            .map_err(crate::with_encoding_flag)
+    };
+    let all = read(&inputs.data)?;
     let (train_data, test_data) = match &inputs.test {
-        Some(t) => (all, read_dataset(t, inputs.max_len)?),
+        Some(t) => (all, read(t)?),
         None => {
             if !(inputs.test_frac > 0.0 && inputs.test_frac < 1.0) {
                 return Err(Error::Config(format!(
@@ -407,7 +423,8 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         let (settings, inputs) = fresh_run(&a)?;
         settings_ok(&settings)?;
         let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify-cv", a.overwrite)?;
-        let data = read_dataset(&inputs.data, inputs.max_len)?;
+        let data = read_dataset_in(&inputs.data, inputs.max_len, inputs.encoding.as_deref())
+            .map_err(crate::with_encoding_flag)?;
         return crate::folds_cmd::run(&data, &settings, k, &threads, &mut out, a.quiet);
     }
     let ((settings, inputs), mut out) = match &a.resume {
@@ -552,7 +569,8 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         crate::outdir::check_output_file("--plot", p, &[&a.data], &a.checkpoint)?;
     }
     let model = load(&a.checkpoint)?;
-    let data = read_dataset(&a.data, a.max_len)?;
+    let data = read_dataset_in(&a.data, a.max_len, a.encoding.as_deref())
+        .map_err(crate::with_encoding_flag)?;
     check_kind(&model, &data, &a.data)?;
     if model.config().target.is_some() {
         crate::regress_cmd::eval(&model, &threads, &data, &a.data, a.json)?;
@@ -581,7 +599,8 @@ fn run_predict(a: PredictArgs) -> Result<ExitCode> {
     check_max_len(a.max_len)?;
     crate::outdir::check_output_file("--output", &a.output, &[&a.data], &a.checkpoint)?;
     let model = load(&a.checkpoint)?;
-    let data = read_unlabelled(&a.data, a.max_len)?;
+    let data = read_unlabelled_in(&a.data, a.max_len, a.encoding.as_deref())
+        .map_err(crate::with_encoding_flag)?;
     check_kind(&model, &data, &a.data)?;
     if model.config().target.is_some() {
         crate::regress_cmd::predict(&model, &threads, &data, &a.output)?;

@@ -239,6 +239,19 @@ pub fn with_flags(e: recur::Error, names: &[(&str, &str)]) -> recur::Error {
     }
 }
 
+/// `e` with the library's name of the input encoding setting (`` `encoding` ``) told as the
+/// `--encoding` flag, in configuration and file errors alike.
+pub fn with_encoding_flag(e: recur::Error) -> recur::Error {
+    match e {
+        recur::Error::Format { path, message } => recur::Error::Format {
+            path,
+            message: message.replace("`encoding`", "--encoding"),
+        },
+        recur::Error::Config(m) => recur::Error::Config(m.replace("`encoding`", "--encoding")),
+        other => other,
+    }
+}
+
 /// `text` with every whole-word `word` (not part of a longer name or a flag) replaced by `by`.
 fn replace_word(text: &str, word: &str, by: &str) -> String {
     let name_char = |c: char| c.is_alphanumeric() || c == '_' || c == '-';

@@ -8,7 +8,7 @@
 //! pad the series of unequal-length problems and is read as padding (dropped).
 
 use crate::error::{Error, Result};
-use crate::input::{parse_csv, read_utf8, Csv};
+use crate::input::{encoding_for, parse_csv, read_text, read_utf8, Csv};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -543,12 +543,16 @@ fn text_csv(path: &Path, csv: &Csv, max_len: usize, need: Labels) -> Result<Data
     Ok(ds)
 }
 
-fn dataset(path: &Path, max_len: usize, need: Labels) -> Result<Dataset> {
+/// The text of an input file in `encoding` (`None`: UTF-8).
+type Enc = Option<&'static encoding_rs::Encoding>;
+
+fn dataset(path: &Path, max_len: usize, need: Labels, enc: Enc) -> Result<Dataset> {
+    let text = || read_text(path, enc);
     match path.extension().and_then(|e| e.to_str()) {
-        Some("ts") => ts(path, &read_utf8(path)?, need),
-        Some("jsonl") => jsonl(path, &read_utf8(path)?, max_len, need),
+        Some("ts") => ts(path, &text()?, need),
+        Some("jsonl") => jsonl(path, &text()?, max_len, need),
         Some("csv") => {
-            let csv = parse_csv(path, &read_utf8(path)?)?;
+            let csv = parse_csv(path, &text()?)?;
             if csv.column("text").is_some() {
                 text_csv(path, &csv, max_len, need)
             } else {
@@ -563,16 +567,35 @@ fn dataset(path: &Path, max_len: usize, need: Labels) -> Result<Dataset> {
 }
 
 /// Reads `path` by its extension: `.ts`, `.jsonl`, or `.csv` (texts when its header has a
-/// `text` column, otherwise one row per frame). Every sequence needs a label.
+/// `text` column, otherwise one row per frame). Every sequence needs a label (or a target).
 pub fn read_dataset(path: &Path, max_len: usize) -> Result<Dataset> {
-    dataset(path, max_len, Labels::Required)
+    dataset(path, max_len, Labels::Required, None)
+}
+
+/// [`read_dataset`] of a file in `encoding` (an `encoding_rs` label such as `windows-1252`;
+/// `None` is UTF-8).
+///
+/// # Errors
+/// As [`read_dataset`]; [`Error::Config`] naming `encoding` for an unknown label.
+pub fn read_dataset_in(path: &Path, max_len: usize, encoding: Option<&str>) -> Result<Dataset> {
+    let enc = encoding.map(encoding_for).transpose()?;
+    dataset(path, max_len, Labels::Required, enc)
 }
 
 /// Reads `path` as [`read_dataset`] does, for prediction: labels may be absent (a `.ts` with
 /// `@classLabel false`, JSON lines without `label`, a CSV without a `label` column); the
 /// labels of such sequences are empty strings.
 pub fn read_unlabelled(path: &Path, max_len: usize) -> Result<Dataset> {
-    dataset(path, max_len, Labels::Optional)
+    dataset(path, max_len, Labels::Optional, None)
+}
+
+/// [`read_unlabelled`] of a file in `encoding` (as [`read_dataset_in`]).
+///
+/// # Errors
+/// As [`read_dataset_in`].
+pub fn read_unlabelled_in(path: &Path, max_len: usize, encoding: Option<&str>) -> Result<Dataset> {
+    let enc = encoding.map(encoding_for).transpose()?;
+    dataset(path, max_len, Labels::Optional, enc)
 }
 
 #[cfg(test)]
