@@ -93,6 +93,9 @@ struct TrainArgs {
     /// Text: dropout on the embedding vectors in training
     #[arg(long, default_value_t = 0.5)]
     embed_dropout: f64,
+    /// Text: dropout on the pooled features (the head's input) in training
+    #[arg(long, default_value_t = 0.5)]
+    head_dropout: f64,
     /// Maximum epochs (passes over the training split) [default: 60, and at least 300 steps on small data]
     #[arg(long)]
     epochs: Option<usize>,
@@ -124,7 +127,7 @@ struct TrainArgs {
     #[arg(long)]
     overwrite: bool,
     /// Continue the run saved in this directory exactly where it stopped (its data and settings come from it)
-    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "encoding", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
+    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "encoding", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "head_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
     resume: Option<PathBuf>,
     /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
     #[arg(long)]
@@ -323,6 +326,7 @@ fn fresh_run(a: &TrainArgs) -> Result<(ClassifySettings, Inputs)> {
             min_freq: a.min_freq,
             lowercase: !a.keep_case,
             embed_dropout: a.embed_dropout,
+            head_dropout: a.head_dropout,
         },
     };
     Ok((settings, inputs))

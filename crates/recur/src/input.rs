@@ -97,11 +97,8 @@ fn decode(path: &Path, bytes: &[u8], enc: &'static encoding_rs::Encoding) -> Res
     let mut out = String::with_capacity(bytes.len() * 3);
     let mut at = 0;
     loop {
-        let (result, read) = decoder.decode_to_string_without_replacement(
-            &bytes[at..],
-            &mut out,
-            true,
-        );
+        let (result, read) =
+            decoder.decode_to_string_without_replacement(&bytes[at..], &mut out, true);
         at += read;
         match result {
             encoding_rs::DecoderResult::Malformed(len, _) => {

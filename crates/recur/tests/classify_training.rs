@@ -141,6 +141,7 @@ fn frames_read_several_raw_steps_as_one() {
         target: None,
         words: None,
         embed_dropout: 0.0,
+        head_dropout: 0.0,
     };
     // A model reading frames of 4 raw steps of 1 feature, and the same weights reading the
     // framed series directly (4 features a step; the last frame repeats the last value).

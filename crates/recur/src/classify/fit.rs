@@ -95,6 +95,11 @@ pub fn encoder_config(
         } else {
             0.0
         },
+        head_dropout: if data.dims == 0 {
+            s.text.head_dropout
+        } else {
+            0.0
+        },
     })
 }
 

@@ -64,6 +64,10 @@ pub struct ClassifierConfig {
     /// PyTorch: `nn.Dropout(p)` after `nn.Embedding`). 0 (the value when absent) for none.
     #[serde(default)]
     pub embed_dropout: f64,
+    /// Dropout on the pooled features, the head's input (training only; PyTorch:
+    /// `nn.Dropout(p)` before `head`). 0 (the value when absent) for none.
+    #[serde(default)]
+    pub head_dropout: f64,
 }
 
 fn one() -> usize {
@@ -336,6 +340,12 @@ impl ClassifierConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if !(0.0..1.0).contains(&self.head_dropout) {
+            return bad(format!(
+                "head_dropout must be in [0, 1), got {}",
+                self.head_dropout
+            ));
         }
         if !(0.0..1.0).contains(&self.embed_dropout) || (self.dims > 0 && self.embed_dropout != 0.0)
         {
@@ -797,7 +807,7 @@ impl Classifier {
             lengths: Some(&inputs.lengths),
             h0: None,
             c0: None,
-            dropout_rng: rng,
+            dropout_rng: rng.as_deref_mut(),
         };
         let out = self.rnn.forward(threads, &inputs.x, args)?;
         let steps = inputs.x.shape()[0];
@@ -805,13 +815,22 @@ impl Classifier {
             .config
             .pooling
             .forward(out.output.data(), &self.pool_shape(&inputs, steps))?;
+        let mut features = pooled.features.clone();
+        let mut head_mask = None;
+        if let (Some(r), true) = (rng.as_deref_mut(), self.config.head_dropout > 0.0) {
+            let mut mask = Vec::new();
+            Dropout::new(self.config.head_dropout)?.forward(r, &mut features, &mut mask);
+            head_mask = Some(mask);
+        }
         let mut logits = vec![0.0f32; idx.len() * self.config.outputs()];
-        self.head.forward(threads, &pooled.features, &mut logits)?;
+        self.head.forward(threads, &features, &mut logits)?;
         Ok((
             Encoded {
                 inputs,
                 out,
                 pooled,
+                features,
+                head_mask,
                 steps,
             },
             logits,
@@ -839,9 +858,12 @@ impl Classifier {
         d_outputs: &[f32],
         grads: &mut ClassifierGrads,
     ) -> Result<()> {
-        let d_features =
+        let mut d_features =
             self.head
-                .backward(threads, &enc.pooled.features, d_outputs, &mut grads.head)?;
+                .backward(threads, &enc.features, d_outputs, &mut grads.head)?;
+        if let Some(mask) = &enc.head_mask {
+            Dropout::new(self.config.head_dropout)?.backward(mask, &mut d_features)?;
+        }
         let shape = self.pool_shape(&enc.inputs, enc.steps);
         let d_out = self
             .config
@@ -879,6 +901,10 @@ pub(super) struct Encoded {
     inputs: Inputs,
     out: crate::recurrent::RecurrentOutput<f32>,
     pooled: crate::nn::Pooled<f32>,
+    /// The head's input: the pooled features, after dropout in training.
+    features: Vec<f32>,
+    /// The head dropout's scales `[B, W]`, in training.
+    head_mask: Option<Vec<f32>>,
     steps: usize,
 }
 

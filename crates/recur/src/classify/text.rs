@@ -50,6 +50,10 @@ pub struct TextSettings {
     /// ([`super::model::ClassifierConfig::embed_dropout`]).
     #[serde(default)]
     pub embed_dropout: f64,
+    /// Dropout on the pooled features in training
+    /// ([`super::model::ClassifierConfig::head_dropout`]).
+    #[serde(default)]
+    pub head_dropout: f64,
 }
 
 impl Default for TextSettings {
@@ -59,6 +63,7 @@ impl Default for TextSettings {
             min_freq: 2,
             lowercase: true,
             embed_dropout: 0.5,
+            head_dropout: 0.5,
         }
     }
 }

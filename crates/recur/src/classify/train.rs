@@ -70,6 +70,7 @@ fn char_units() -> super::text::TextSettings {
     super::text::TextSettings {
         units: super::text::Units::Char,
         embed_dropout: 0.0,
+        head_dropout: 0.0,
         ..Default::default()
     }
 }
@@ -553,6 +554,11 @@ pub fn train_with<'a>(
         words: None,
         embed_dropout: if data.dims == 0 {
             s.text.embed_dropout
+        } else {
+            0.0
+        },
+        head_dropout: if data.dims == 0 {
+            s.text.head_dropout
         } else {
             0.0
         },

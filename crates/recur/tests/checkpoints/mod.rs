@@ -95,6 +95,7 @@ pub fn classifier_config(numeric: bool) -> ClassifierConfig {
         target: None,
         words: None,
         embed_dropout: 0.0,
+        head_dropout: 0.0,
     }
 }
 
