@@ -678,6 +678,8 @@ impl Classifier {
         let mut x = vec![0.0f32; steps * b * width];
         let mut tokens = Vec::new();
         for (k, &i) in idx.iter().enumerate() {
+            // `t` places the row, picks the raw steps of a frame, or the token of a text.
+            #[allow(clippy::needless_range_loop)]
             for t in 0..lengths[k] {
                 let at = t * b + k;
                 let row = &mut x[at * width..(at + 1) * width];
@@ -817,7 +819,7 @@ impl Classifier {
             .forward(out.output.data(), &self.pool_shape(&inputs, steps))?;
         let mut features = pooled.features.clone();
         let mut head_mask = None;
-        if let (Some(r), true) = (rng.as_deref_mut(), self.config.head_dropout > 0.0) {
+        if let (Some(r), true) = (rng, self.config.head_dropout > 0.0) {
             let mut mask = Vec::new();
             Dropout::new(self.config.head_dropout)?.forward(r, &mut features, &mut mask);
             head_mask = Some(mask);
