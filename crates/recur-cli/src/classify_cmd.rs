@@ -57,18 +57,18 @@ struct TrainArgs {
     /// Layers
     #[arg(long, default_value_t = 1)]
     layers: usize,
-    /// Run a second direction backwards
-    #[arg(long)]
-    bidirectional: bool,
+    /// Run a second direction backwards (--bidirectional false: one direction) [default: text: true, numeric: false]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    bidirectional: Option<bool>,
     /// Dropout between layers
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
-    /// last, mean or max
-    #[arg(long, default_value = "last")]
-    pooling: String,
-    /// Text: embedding width
-    #[arg(long, default_value_t = 32)]
-    embed: usize,
+    /// last, mean or max [default: text: max, numeric: last]
+    #[arg(long)]
+    pooling: Option<String>,
+    /// Text: embedding width [default: 64]
+    #[arg(long)]
+    embed: Option<usize>,
     /// Numeric: raw steps read as one step of the recurrent layers (their features side by side), so that it spans longer series
     #[arg(long, default_value_t = 1)]
     frame_size: usize,
@@ -94,7 +94,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 0.5)]
     embed_dropout: f64,
     /// Text: dropout on the pooled features (the head's input) in training
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.0)]
     head_dropout: f64,
     /// Maximum epochs (passes over the training split) [default: 60, and at least 300 steps on small data]
     #[arg(long)]
@@ -105,9 +105,9 @@ struct TrainArgs {
     /// Train for this many seconds instead of --epochs
     #[arg(long)]
     time_budget: Option<f64>,
-    /// Epochs (one validation each) without a lower validation loss before stopping; 0 never stops early
-    #[arg(long, default_value_t = 10)]
-    patience: usize,
+    /// Epochs (one validation each) without a lower validation loss before stopping; 0 never stops early [default: text: 4, numeric: 10]
+    #[arg(long)]
+    patience: Option<usize>,
     /// Sequences per step
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
@@ -285,12 +285,31 @@ fn fingerprint(path: &Path) -> Result<String> {
     Ok(format!("{h:016x}"))
 }
 
-/// The settings and inputs of a new run, from the flags.
+/// Whether `path` holds texts (JSON lines, or a CSV with a `text` column), for the defaults.
+fn holds_text(path: &Path, encoding: Option<&str>) -> Result<bool> {
+    Ok(match path.extension().and_then(|e| e.to_str()) {
+        Some("jsonl") => true,
+        Some("csv") => {
+            let enc = encoding.map(recur::input::encoding_for).transpose()?;
+            let text = recur::input::read_text(path, enc).map_err(crate::with_encoding_flag)?;
+            let header = text.lines().next().unwrap_or_default();
+            header
+                .split(',')
+                .any(|c| c.trim().trim_matches('"') == "text")
+        }
+        _ => false,
+    })
+}
+
+/// The settings and inputs of a new run, from the flags; settings the flags leave open take the
+/// text defaults ([`recur::classify::text::TEXT_DEFAULTS`]) for texts.
 fn fresh_run(a: &TrainArgs) -> Result<(ClassifySettings, Inputs)> {
     let data = a
         .data
         .clone()
         .expect("clap requires --data without --resume");
+    let text = holds_text(&data, a.encoding.as_deref())?;
+    let d = recur::classify::text::TEXT_DEFAULTS;
     let absolute = |p: &Path| std::path::absolute(p).map_err(|e| Error::io(p, e));
     let inputs = Inputs {
         data_fingerprint: fingerprint(&data)?,
@@ -305,10 +324,14 @@ fn fresh_run(a: &TrainArgs) -> Result<(ClassifySettings, Inputs)> {
         cell: a.cell.parse()?,
         hidden: a.hidden,
         layers: a.layers,
-        bidirectional: a.bidirectional,
+        bidirectional: a.bidirectional.unwrap_or(text && d.bidirectional),
         dropout: a.dropout,
-        pooling: a.pooling.parse()?,
-        embed: a.embed,
+        pooling: match &a.pooling {
+            Some(p) => p.parse()?,
+            None if text => d.pooling,
+            None => recur::classify::model::Pooling::Last,
+        },
+        embed: a.embed.unwrap_or(if text { d.embed } else { 32 }),
         frame_size: a.frame_size,
         max_vocab: a.max_vocab,
         val_frac: a.val_frac,
@@ -317,7 +340,7 @@ fn fresh_run(a: &TrainArgs) -> Result<(ClassifySettings, Inputs)> {
         min_steps: if a.epochs.is_none() { 300 } else { 0 },
         steps: a.steps,
         time_budget: a.time_budget,
-        patience: a.patience,
+        patience: a.patience.unwrap_or(if text { d.patience } else { 10 }),
         batch_size: a.batch_size,
         lr: a.lr,
         seed: a.seed,
