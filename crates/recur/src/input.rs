@@ -27,7 +27,7 @@ pub const MAX_INPUT_BYTES: u64 = 1 << 30;
 /// [`Error::Io`] when the file cannot be read, [`Error::Format`] when it is a directory, larger
 /// than [`MAX_INPUT_BYTES`], or not UTF-8.
 pub fn read_utf8(path: &Path) -> Result<String> {
-    read_text(path, None)
+    read_decoded(path, None, "")
 }
 
 /// The encoding of the WHATWG Encoding Standard that `label` names (`utf-8`, `windows-1252`,
@@ -50,6 +50,19 @@ pub fn encoding_for(label: &str) -> Result<&'static encoding_rs::Encoding> {
 /// # Errors
 /// As [`read_utf8`].
 pub fn read_text(path: &Path, encoding: Option<&'static encoding_rs::Encoding>) -> Result<String> {
+    read_decoded(
+        path,
+        encoding,
+        "; name the file's encoding with `encoding` (e.g. windows-1252)",
+    )
+}
+
+/// Reads and decodes `path`; a decoding error ends with `hint`.
+fn read_decoded(
+    path: &Path,
+    encoding: Option<&'static encoding_rs::Encoding>,
+    hint: &str,
+) -> Result<String> {
     use std::io::Read;
     if path.is_dir() {
         return Err(Error::format(path, "is a directory, expected a file"));
@@ -66,14 +79,14 @@ pub fn read_text(path: &Path, encoding: Option<&'static encoding_rs::Encoding>) 
         ));
     }
     let mut text = match encoding {
-        Some(enc) if enc != encoding_rs::UTF_8 => decode(path, &bytes, enc)?,
+        Some(enc) if enc != encoding_rs::UTF_8 => decode(path, &bytes, enc, hint)?,
         _ => String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
             let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
             Error::format(
                 path,
                 format!(
-                    "not UTF-8 text (invalid byte 0x{:02x} at offset {at}, line {line}); name the file's encoding with `encoding` (e.g. windows-1252)",
+                    "not UTF-8 text (invalid byte 0x{:02x} at offset {at}, line {line}){hint}",
                     e.as_bytes()[at]
                 ),
             )
@@ -87,7 +100,12 @@ pub fn read_text(path: &Path, encoding: Option<&'static encoding_rs::Encoding>) 
 
 /// `bytes` decoded from `enc`; the error names the offset and line of the first byte that is
 /// not valid in it.
-fn decode(path: &Path, bytes: &[u8], enc: &'static encoding_rs::Encoding) -> Result<String> {
+fn decode(
+    path: &Path,
+    bytes: &[u8],
+    enc: &'static encoding_rs::Encoding,
+    hint: &str,
+) -> Result<String> {
     let (text, had_errors) = enc.decode_without_bom_handling(bytes);
     if !had_errors {
         return Ok(text.into_owned());
@@ -107,7 +125,7 @@ fn decode(path: &Path, bytes: &[u8], enc: &'static encoding_rs::Encoding) -> Res
                 return Err(Error::format(
                     path,
                     format!(
-                        "not {} text (invalid byte at offset {bad}, line {line}); name the file's encoding with `encoding`",
+                        "not {} text (invalid byte at offset {bad}, line {line}){hint}",
                         enc.name()
                     ),
                 ));
