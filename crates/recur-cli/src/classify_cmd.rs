@@ -5,7 +5,8 @@ use clap::{Args, Subcommand};
 use recur::classify::data::{read_dataset_in, read_unlabelled_in, Dataset};
 use recur::classify::model::Classifier;
 use recur::classify::train::{
-    argmax_rows, predict, report, stratified_split, train_with, ClassifySettings, Report,
+    argmax_rows, defaults_for, predict, predict_members, report, stratified_split, train_with,
+    ClassifySettings, Report,
 };
 use recur::io::write_atomically;
 use recur::{Error, Result};
@@ -51,27 +52,27 @@ struct TrainArgs {
     /// rnn, lstm or gru
     #[arg(long, default_value = "gru")]
     cell: String,
-    /// Hidden units per direction
-    #[arg(long, default_value_t = 64)]
-    hidden: usize,
+    /// Hidden units per direction [default: 128 for numeric data, 64 for text]
+    #[arg(long)]
+    hidden: Option<usize>,
     /// Layers
     #[arg(long, default_value_t = 1)]
     layers: usize,
-    /// Run a second direction backwards (--bidirectional false: one direction) [default: text: true, numeric: false]
+    /// Run a second direction backwards (`--bidirectional false` for one) [default: bidirectional]
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     bidirectional: Option<bool>,
     /// Dropout between layers
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
-    /// last, mean or max [default: text: max, numeric: last]
+    /// last, mean or max [default: max]
     #[arg(long)]
     pooling: Option<String>,
     /// Text: embedding width [default: 64]
     #[arg(long)]
     embed: Option<usize>,
-    /// Numeric: raw steps read as one step of the recurrent layers (their features side by side), so that it spans longer series
-    #[arg(long, default_value_t = 1)]
-    frame_size: usize,
+    /// Numeric: raw steps read as one step of the recurrent layers (their features side by side), so that it spans longer series [default: series of median length 64 or more are cut into about 16 frames, shorter ones 1]
+    #[arg(long)]
+    frame_size: Option<usize>,
     /// Text: characters kept per text
     #[arg(long, default_value_t = 1000)]
     max_len: usize,
@@ -96,7 +97,7 @@ struct TrainArgs {
     /// Text: dropout on the pooled features (the head's input) in training
     #[arg(long, default_value_t = 0.0)]
     head_dropout: f64,
-    /// Maximum epochs (passes over the training split) [default: 60, and at least 300 steps on small data]
+    /// Maximum epochs (passes over the training split) [default: 60, and at least 1,000 steps on small data]
     #[arg(long)]
     epochs: Option<usize>,
     /// Stop after this many optimiser steps instead of --epochs
@@ -105,7 +106,7 @@ struct TrainArgs {
     /// Train for this many seconds instead of --epochs
     #[arg(long)]
     time_budget: Option<f64>,
-    /// Epochs (one validation each) without a lower validation loss before stopping; 0 never stops early [default: text: 4, numeric: 10]
+    /// Epochs (one validation each) without a lower validation loss before stopping; 0 never stops early [default: 4 for text; for numeric data about 400 steps' worth, from 10 to 50 epochs]
     #[arg(long)]
     patience: Option<usize>,
     /// Sequences per step
@@ -117,6 +118,12 @@ struct TrainArgs {
     /// Seed of initialisation, splits and shuffling
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Numeric data: train on augmented copies (a random window of 1 - A of each series, magnitude scaling and jitter of strength A); 0 for none [default: 0.2 for series of median length 64 or more, else 0]
+    #[arg(long)]
+    augment: Option<f64>,
+    /// Train N models (seeds --seed, --seed + 1, …, each with its own validation split) and average their probabilities [default: 5 for data sets of at most 200 sequences, else 1]
+    #[arg(long)]
+    ensemble: Option<usize>,
     /// Worker threads [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
@@ -127,7 +134,7 @@ struct TrainArgs {
     #[arg(long)]
     overwrite: bool,
     /// Continue the run saved in this directory exactly where it stopped (its data and settings come from it)
-    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "encoding", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "head_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
+    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "encoding", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "head_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "augment", "ensemble", "out", "overwrite"])]
     resume: Option<PathBuf>,
     /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
     #[arg(long)]
@@ -209,8 +216,9 @@ pub fn run(args: ClassifyArgs) -> Result<ExitCode> {
     }
 }
 
-fn load(dir: &Path) -> Result<Classifier> {
-    recur::classify::model::load(dir)
+/// The classifier (every member of an ensemble) of checkpoint `dir`.
+fn load(dir: &Path) -> Result<Vec<Classifier>> {
+    recur::classify::model::load_members(dir)
 }
 
 fn check_kind(model: &Classifier, data: &Dataset, path: &Path) -> Result<()> {
@@ -285,33 +293,14 @@ fn fingerprint(path: &Path) -> Result<String> {
     Ok(format!("{h:016x}"))
 }
 
-/// Whether `path` holds texts (JSON lines, or a CSV with a `text` column), for the defaults.
-fn holds_text(path: &Path, encoding: Option<&str>) -> Result<bool> {
-    Ok(match path.extension().and_then(|e| e.to_str()) {
-        Some("jsonl") => true,
-        Some("csv") => {
-            let enc = encoding.map(recur::input::encoding_for).transpose()?;
-            let text = recur::input::read_text(path, enc).map_err(crate::with_encoding_flag)?;
-            let header = text.lines().next().unwrap_or_default();
-            header
-                .split(',')
-                .any(|c| c.trim().trim_matches('"') == "text")
-        }
-        _ => false,
-    })
-}
-
-/// The settings and inputs of a new run, from the flags; settings the flags leave open take the
-/// text defaults ([`recur::classify::text::TEXT_DEFAULTS`]) for texts.
-fn fresh_run(a: &TrainArgs) -> Result<(ClassifySettings, Inputs)> {
+/// The inputs of a new run, from the flags.
+fn fresh_inputs(a: &TrainArgs) -> Result<Inputs> {
     let data = a
         .data
         .clone()
         .expect("clap requires --data without --resume");
-    let text = holds_text(&data, a.encoding.as_deref())?;
-    let d = recur::classify::text::TEXT_DEFAULTS;
     let absolute = |p: &Path| std::path::absolute(p).map_err(|e| Error::io(p, e));
-    let inputs = Inputs {
+    Ok(Inputs {
         data_fingerprint: fingerprint(&data)?,
         data: absolute(&data)?,
         test_fingerprint: a.test.as_deref().map(fingerprint).transpose()?,
@@ -319,31 +308,63 @@ fn fresh_run(a: &TrainArgs) -> Result<(ClassifySettings, Inputs)> {
         test_frac: a.test_frac,
         max_len: a.max_len,
         encoding: a.encoding.clone(),
+    })
+}
+
+/// The settings of a new run: the flags, and where a flag is not given the defaults that fit
+/// the training data ([`defaults_for`]), said on stderr unless `--quiet`.
+fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<ClassifySettings> {
+    let fit = defaults_for(data);
+    // Texts take the text defaults (measured on sentence polarity, README).
+    let text = data.dims == 0;
+    let d = recur::classify::text::TEXT_DEFAULTS;
+    let pooling = match &a.pooling {
+        Some(p) => p.parse()?,
+        None if text => d.pooling,
+        None => fit.pooling,
     };
+    let batch_size = a.batch_size.max(1);
+    let training = (data.items.len() as f64 * (1.0 - a.val_frac)).max(1.0);
+    let batches = (training / batch_size as f64).ceil();
     let settings = ClassifySettings {
         cell: a.cell.parse()?,
-        hidden: a.hidden,
+        hidden: a.hidden.unwrap_or(fit.hidden),
         layers: a.layers,
-        bidirectional: a.bidirectional.unwrap_or(text && d.bidirectional),
+        bidirectional: a.bidirectional.unwrap_or(if text {
+            d.bidirectional
+        } else {
+            fit.bidirectional
+        }),
         dropout: a.dropout,
-        pooling: match &a.pooling {
-            Some(p) => p.parse()?,
-            None if text => d.pooling,
-            None => recur::classify::model::Pooling::Last,
-        },
+        pooling,
         embed: a.embed.unwrap_or(if text { d.embed } else { 32 }),
-        frame_size: a.frame_size,
+        frame_size: a.frame_size.unwrap_or(fit.frame_size),
         max_vocab: a.max_vocab,
         val_frac: a.val_frac,
         epochs: a.epochs.unwrap_or(60),
-        // Without an explicit budget, small data sets still get hundreds of steps.
-        min_steps: if a.epochs.is_none() { 300 } else { 0 },
+        // Without an explicit budget, small data sets still get a thousand steps.
+        min_steps: if a.epochs.is_none() { 1000 } else { 0 },
         steps: a.steps,
         time_budget: a.time_budget,
-        patience: a.patience.unwrap_or(if text { d.patience } else { 10 }),
+        patience: a.patience.unwrap_or_else(|| {
+            if text {
+                d.patience
+            } else {
+                ((400.0 / batches).ceil() as usize).clamp(10, 50)
+            }
+        }),
         batch_size: a.batch_size,
         lr: a.lr,
         seed: a.seed,
+        augment: a
+            .augment
+            .unwrap_or(if data.dims > 0 { fit.augment } else { 0.0 }),
+        // A regressor is one model (ensembles average class probabilities).
+        ensemble: if data.is_regression() {
+            1
+        } else {
+            a.ensemble.unwrap_or(fit.ensemble)
+        },
         text: recur::classify::text::TextSettings {
             units: a.units.parse()?,
             min_freq: a.min_freq,
@@ -352,7 +373,23 @@ fn fresh_run(a: &TrainArgs) -> Result<(ClassifySettings, Inputs)> {
             head_dropout: a.head_dropout,
         },
     };
-    Ok((settings, inputs))
+    if !a.quiet {
+        let s = &settings;
+        errln!(
+            "settings for this data ({} sequences, median length {}): {}{:?} hidden {}, {:?} pooling{}, augment {}, ensemble of {}, patience {} epochs",
+            data.items.len(),
+            fit.median_length,
+            if s.bidirectional { "bidirectional, " } else { "" },
+            s.cell,
+            s.hidden,
+            s.pooling,
+            if data.dims > 0 { format!(", frame size {}", s.frame_size) } else { String::new() },
+            s.augment,
+            s.ensemble,
+            s.patience
+        );
+    }
+    Ok(settings)
 }
 
 /// The settings and inputs of the run saved in `dir`; its data files must be unchanged.
@@ -378,6 +415,13 @@ fn saved_run(dir: &Path) -> Result<(ClassifySettings, Inputs)> {
     }
     let settings: ClassifySettings = serde_json::from_value(config["training"].clone())
         .map_err(|e| Error::format(&config_path, format!("training: {e}")))?;
+    if settings.ensemble > 1 {
+        return Err(Error::Input(format!(
+            "--resume {}: an ensemble ({} models) is saved at its end only and cannot be resumed; train it again, or a single model with --ensemble 1",
+            dir.display(),
+            settings.ensemble
+        )));
+    }
     let state_path = dir.join("state.json");
     let inputs: Inputs = serde_json::from_value(recur::training::read_run(dir)?)
         .map_err(|e| Error::format(&state_path, format!("run: {e}")))?;
@@ -447,28 +491,30 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
     check_max_len(a.max_len)?;
     if let Some(k) = a.folds {
-        let (settings, inputs) = fresh_run(&a)?;
-        settings_ok(&settings)?;
-        let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify-cv", a.overwrite)?;
+        let inputs = fresh_inputs(&a)?;
         let data = read_dataset_in(&inputs.data, inputs.max_len, inputs.encoding.as_deref())
             .map_err(crate::with_encoding_flag)?;
+        let settings = fresh_settings(&a, &data)?;
+        settings_ok(&settings)?;
+        let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify-cv", a.overwrite)?;
         return crate::folds_cmd::run(&data, &settings, k, &threads, &mut out, a.quiet);
     }
-    let ((settings, inputs), mut out) = match &a.resume {
-        Some(dir) => (
-            saved_run(dir)?,
-            recur::rundir::RunDir::open(dir, recur::rundir::OutPolicy::Resume)?,
-        ),
+    let (settings, inputs, train_data, test_data, mut out) = match &a.resume {
+        Some(dir) => {
+            let (settings, inputs) = saved_run(dir)?;
+            let (train_data, test_data) = read_sets(&inputs, settings.seed)?;
+            let out = recur::rundir::RunDir::open(dir, recur::rundir::OutPolicy::Resume)?;
+            (settings, inputs, train_data, test_data, out)
+        }
         None => {
-            let run = fresh_run(&a)?;
-            settings_ok(&run.0)?;
-            (
-                run,
-                crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?,
-            )
+            let inputs = fresh_inputs(&a)?;
+            let (train_data, test_data) = read_sets(&inputs, a.seed)?;
+            let settings = fresh_settings(&a, &train_data)?;
+            settings_ok(&settings)?;
+            let out = crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?;
+            (settings, inputs, train_data, test_data, out)
         }
     };
-    let (train_data, test_data) = read_sets(&inputs, settings.seed)?;
     settings_ok(&settings)?;
     let regression = train_data.is_regression();
     if regression {
@@ -479,8 +525,169 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     crate::catch_ctrl_c();
     let flag = std::sync::atomic::AtomicBool::new(false);
     let mut observer = crate::progress::Stopping::new(&mut lines, &flag, a.stop_after);
+    let run_record = serde_json::to_value(&inputs).expect("inputs serialise");
+    let members = if settings.ensemble > 1 {
+        train_members(
+            &train_data,
+            &settings,
+            &threads,
+            &mut observer,
+            &flag,
+            a.quiet,
+        )?
+    } else {
+        vec![train_one(
+            &train_data,
+            &settings,
+            &threads,
+            (&mut observer, &flag),
+            (&mut out, a.resume.as_deref(), run_record),
+        )?]
+    };
+    if regression {
+        let test_name = inputs
+            .test
+            .as_ref()
+            .map_or("held-out share of --data".into(), |p| {
+                p.display().to_string()
+            });
+        let first = &members[0];
+        crate::regress_cmd::finish_run(
+            first,
+            &train_data,
+            &test_data,
+            &test_name,
+            &threads,
+            &mut out,
+        )?;
+        if first.summary.interrupted {
+            errln!(
+                "stopped at step {}; checkpoint in {} (continue with --resume {})",
+                first.summary.steps,
+                out.path().display(),
+                out.path().display()
+            );
+        } else {
+            errln!("checkpoint and report in {}", out.path().display());
+        }
+        return Ok(crate::finished());
+    }
+    let models: Vec<_> = members.iter().map(|m| m.model.clone()).collect();
+    let classes = models[0].config().classes.clone();
+    let truth = test_data.class_ids(&classes)?;
+    let mut member_accuracy = Vec::new();
+    if models.len() > 1 {
+        for m in &models {
+            let probs = predict(m, &threads, &test_data, 64)?;
+            member_accuracy
+                .push(report(&truth, &argmax_rows(&probs, classes.len()), &classes)?.accuracy);
+        }
+    }
+    let probs = predict_members(&models, &threads, &test_data, 64)?;
+    let r = report(&truth, &argmax_rows(&probs, classes.len()), &classes)?;
+    let mut report_json = serde_json::to_value(&r).expect("report serialises");
+    if !member_accuracy.is_empty() {
+        report_json["member_accuracy"] = serde_json::json!(member_accuracy);
+    }
+    out.save(|tmp| {
+        let first = &members[0];
+        let mut ck = first.checkpoint();
+        if members.len() > 1 {
+            ck.config["ensemble"] = serde_json::json!(members.len());
+        }
+        ck.write(tmp)?;
+        for (i, m) in members.iter().enumerate().skip(1) {
+            let dir = tmp.join("members").join(i.to_string());
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let config = format!("{:#}\n", m.config_json);
+            write_atomically(&dir.join("config.json"), config.as_bytes())?;
+            recur::io::write_safetensors(dir.join("model.safetensors"), &m.model.named_tensors())?;
+        }
+        let rj = serde_json::to_string_pretty(&report_json).expect("report serialises");
+        write_atomically(&tmp.join("report.json"), format!("{rj}\n").as_bytes())?;
+        write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r)?.as_bytes())?;
+        let s = &first.summary;
+        write_atomically(&tmp.join("metrics.jsonl"), s.metrics_jsonl().as_bytes())?;
+        let chart = s.loss_chart("Classifier: loss", "cross-entropy (nats)");
+        write_atomically(&tmp.join("loss.svg"), chart.to_svg()?.as_bytes())
+    })?;
+    for m in &members {
+        errln!("{}", crate::progress::loop_summary(&m.summary, "accuracy"));
+    }
+    outln!(
+        "test ({}):",
+        inputs
+            .test
+            .as_ref()
+            .map_or("held-out share of --data".into(), |p| p
+                .display()
+                .to_string())
+    )?;
+    if !member_accuracy.is_empty() {
+        let n = member_accuracy.len() as f64;
+        let mean = member_accuracy.iter().sum::<f64>() / n;
+        let sd = (member_accuracy
+            .iter()
+            .map(|a| (a - mean).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
+        let each: Vec<String> = member_accuracy.iter().map(|a| format!("{a:.4}")).collect();
+        outln!(
+            "ensemble of {}: each model's accuracy {} (mean {mean:.4}, sd {sd:.4}); the ensemble's:",
+            models.len(),
+            each.join(" ")
+        )?;
+    }
+    print_report(&r)?;
+    let interrupted = members.iter().any(|m| m.summary.interrupted);
+    if interrupted && members.len() == 1 {
+        errln!(
+            "stopped at step {}; checkpoint in {} (continue with --resume {})",
+            members[0].summary.steps,
+            out.path().display(),
+            out.path().display()
+        );
+    } else {
+        errln!("checkpoint and report in {}", out.path().display());
+    }
+    Ok(crate::finished())
+}
+
+/// Retells a training error with the flags, and a divergence with the checkpoint left intact.
+fn training_error(e: Error, saved: Option<(u64, &Path)>) -> Error {
+    let e = crate::with_flags(
+        e,
+        &[
+            ("hidden_size", "--hidden"),
+            ("embed_dim", "--embed"),
+            ("num_layers", "--layers"),
+        ],
+    );
+    match (e, saved) {
+        (Error::Diverged(m), Some((step, dir))) => Error::Diverged(format!(
+            "{m}; the checkpoint of step {step} in {} is intact",
+            dir.display()
+        )),
+        (e, _) => e,
+    }
+}
+
+/// One model, with checkpoints at validations (at most one every 5 seconds) into `out`,
+/// resumed from `resume` when given.
+fn train_one(
+    data: &Dataset,
+    settings: &ClassifySettings,
+    threads: &recur::Threads,
+    (observer, flag): (
+        &mut dyn recur::training::Observer,
+        &std::sync::atomic::AtomicBool,
+    ),
+    (out, resume, run_record): (&mut recur::rundir::RunDir, Option<&Path>, serde_json::Value),
+) -> Result<recur::classify::train::Trained> {
     let mut last_save: Option<std::time::Instant> = None;
     let mut saved_step = None;
+    let dir = out.path().to_path_buf();
     let mut save = |ck: &recur::training::LoopCheckpoint<'_>| {
         // A checkpoint at most every few seconds: saving stays a small share of the time.
         if last_save.is_some_and(|t| t.elapsed().as_secs_f64() < 5.0) {
@@ -492,94 +699,52 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         Ok(())
     };
     let control = recur::training::Control {
-        observer: &mut observer,
-        stop: &flag,
-        resume_from: a.resume.as_deref(),
+        observer,
+        stop: flag,
+        resume_from: resume,
         on_checkpoint: Some(&mut save),
-        run_record: serde_json::to_value(&inputs).expect("inputs serialise"),
+        run_record,
     };
-    let trained = if regression {
-        recur::classify::regress::train_regressor(&train_data, &settings, &threads, control)
+    let trained = if data.is_regression() {
+        recur::classify::regress::train_regressor(data, settings, threads, control)
     } else {
-        train_with(&train_data, &settings, &threads, control)
+        train_with(data, settings, threads, control)
     };
-    let trained = trained.map_err(|e| {
-        let e = crate::with_flags(
-            e,
-            &[
-                ("hidden_size", "--hidden"),
-                ("embed_dim", "--embed"),
-                ("num_layers", "--layers"),
-            ],
-        );
-        match (e, saved_step) {
-            (Error::Diverged(m), Some(step)) => Error::Diverged(format!(
-                "{m}; the checkpoint of step {step} in {} is intact",
-                out.path().display()
-            )),
-            (e, _) => e,
-        }
-    })?;
-    let test_name = inputs
-        .test
-        .as_ref()
-        .map_or("held-out share of --data".into(), |p| {
-            p.display().to_string()
-        });
-    if regression {
-        crate::regress_cmd::finish_run(
-            &trained,
-            &train_data,
-            &test_data,
-            &test_name,
-            &threads,
-            &mut out,
-        )?;
-        return Ok(finished_run(&trained, &out));
-    }
-    let model = &trained.model;
-    let truth = test_data.class_ids(&model.config().classes)?;
-    let probs = predict(model, &threads, &test_data, 64)?;
-    let r = report(
-        &truth,
-        &argmax_rows(&probs, model.config().classes.len()),
-        &model.config().classes,
-    )?;
-    out.save(|tmp| {
-        trained.checkpoint().write(tmp)?;
-        let rj = serde_json::to_string_pretty(&r).expect("report serialises");
-        write_atomically(&tmp.join("report.json"), format!("{rj}\n").as_bytes())?;
-        write_atomically(&tmp.join("confusion.svg"), confusion_svg(&r)?.as_bytes())?;
-        let s = &trained.summary;
-        write_atomically(&tmp.join("metrics.jsonl"), s.metrics_jsonl().as_bytes())?;
-        let chart = s.loss_chart("Classifier: loss", "cross-entropy (nats)");
-        write_atomically(&tmp.join("loss.svg"), chart.to_svg()?.as_bytes())
-    })?;
-    errln!(
-        "{}",
-        crate::progress::loop_summary(&trained.summary, "accuracy")
-    );
-    outln!("test ({test_name}):")?;
-    print_report(&r)?;
-    Ok(finished_run(&trained, &out))
+    trained.map_err(|e| training_error(e, saved_step.map(|s| (s, dir.as_path()))))
 }
 
-/// Says where the checkpoint is (and how to resume an interrupted run).
-fn finished_run(
-    trained: &recur::classify::train::Trained,
-    out: &recur::rundir::RunDir,
-) -> ExitCode {
-    if trained.summary.interrupted {
-        errln!(
-            "stopped at step {}; checkpoint in {} (continue with --resume {})",
-            trained.summary.steps,
-            out.path().display(),
-            out.path().display()
+/// An ensemble: `settings.ensemble` models of seeds `seed`, `seed + 1`, …, one after another,
+/// saved together at the end.
+fn train_members(
+    data: &Dataset,
+    settings: &ClassifySettings,
+    threads: &recur::Threads,
+    observer: &mut dyn recur::training::Observer,
+    flag: &std::sync::atomic::AtomicBool,
+    quiet: bool,
+) -> Result<Vec<recur::classify::train::Trained>> {
+    let n = settings.ensemble;
+    let mut members = Vec::with_capacity(n);
+    for i in 0..n {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Input(format!(
+                "interrupted after {i} of the {n} models of the ensemble; nothing saved"
+            )));
+        }
+        if !quiet {
+            errln!("model {} of {n} (seed {})", i + 1, settings.seed + i as u64);
+        }
+        let member = ClassifySettings {
+            seed: settings.seed + i as u64,
+            ensemble: 1,
+            ..settings.clone()
+        };
+        let control = recur::training::Control::new(&mut *observer, flag);
+        members.push(
+            train_with(data, &member, threads, control).map_err(|e| training_error(e, None))?,
         );
-    } else {
-        errln!("checkpoint and report in {}", out.path().display());
     }
-    crate::finished()
+    Ok(members)
 }
 
 /// Checks the settings and warns of inert ones.
@@ -595,16 +760,17 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     if let Some(p) = &a.plot {
         crate::outdir::check_output_file("--plot", p, &[&a.data], &a.checkpoint)?;
     }
-    let model = load(&a.checkpoint)?;
+    let members = load(&a.checkpoint)?;
+    let model = &members[0];
     let data = read_dataset_in(&a.data, a.max_len, a.encoding.as_deref())
         .map_err(crate::with_encoding_flag)?;
-    check_kind(&model, &data, &a.data)?;
+    check_kind(model, &data, &a.data)?;
     if model.config().target.is_some() {
-        crate::regress_cmd::eval(&model, &threads, &data, &a.data, a.json)?;
+        crate::regress_cmd::eval(model, &threads, &data, &a.data, a.json)?;
         return Ok(ExitCode::SUCCESS);
     }
     let truth = data.class_ids(&model.config().classes)?;
-    let probs = predict(&model, &threads, &data, 64)?;
+    let probs = predict_members(&members, &threads, &data, 64)?;
     let r = report(
         &truth,
         &argmax_rows(&probs, model.config().classes.len()),
@@ -625,16 +791,17 @@ fn run_predict(a: PredictArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
     check_max_len(a.max_len)?;
     crate::outdir::check_output_file("--output", &a.output, &[&a.data], &a.checkpoint)?;
-    let model = load(&a.checkpoint)?;
+    let members = load(&a.checkpoint)?;
+    let model = &members[0];
     let data = read_unlabelled_in(&a.data, a.max_len, a.encoding.as_deref())
         .map_err(crate::with_encoding_flag)?;
-    check_kind(&model, &data, &a.data)?;
+    check_kind(model, &data, &a.data)?;
     if model.config().target.is_some() {
-        crate::regress_cmd::predict(&model, &threads, &data, &a.output)?;
+        crate::regress_cmd::predict(model, &threads, &data, &a.output)?;
         return Ok(ExitCode::SUCCESS);
     }
     let classes = &model.config().classes;
-    let probs = predict(&model, &threads, &data, 64)?;
+    let probs = predict_members(&members, &threads, &data, 64)?;
     let labels = argmax_rows(&probs, classes.len());
     let json = a.output.extension().and_then(|e| e.to_str()) == Some("json");
     let text = if json {

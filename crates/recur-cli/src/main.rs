@@ -213,6 +213,17 @@ const FIELD_FLAGS: &[(&str, &str)] = &[
     ("embed", "--embed"),
     ("max_vocab", "--max-vocab"),
     ("prime", "--prime"),
+    ("lookback", "--lookback"),
+    ("horizon", "--horizon"),
+    ("test_size", "--test-size"),
+    ("period", "--period"),
+    ("level", "--level"),
+    ("log", "--log"),
+    ("seasonal_diff", "--seasonal-diff"),
+    ("fill", "--fill"),
+    ("delimiter", "--delimiter"),
+    ("augment", "--augment"),
+    ("ensemble", "--ensemble"),
 ];
 
 /// A library message retold for the command line: every `` `field` `` of [`FIELD_FLAGS`]

@@ -48,6 +48,7 @@ pub fn run(args: SampleArgs) -> recur::Result<ExitCode> {
         top_k: args.top_k,
         top_p: args.top_p,
         argmax: args.argmax,
+        seed: args.seed,
     };
     options.validate()?;
     let loaded = checkpoint::load(&args.checkpoint)?;
@@ -65,7 +66,6 @@ pub fn run(args: SampleArgs) -> recur::Result<ExitCode> {
         &prime,
         args.length,
         &options,
-        args.seed,
         |c| {
             out.write_all(c.encode_utf8(&mut buf).as_bytes())
                 .map_err(io_err)?;

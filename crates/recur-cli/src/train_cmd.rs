@@ -545,7 +545,6 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             &prime,
             args.sample_length,
             &options,
-            0,
             |c| {
                 sample.push(c);
                 Ok(())

@@ -49,7 +49,12 @@ fn airline_last_24_months_beats_every_baseline() {
     }
     let csv = std::fs::read_to_string(Path::new(&out).join("forecast.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "time,actual,model,naive,seasonal_naive,drift");
+    // The AutoETS baseline and the intervals (80 % and 95 % by default) follow the first
+    // columns, which are unchanged.
+    assert_eq!(
+        lines[0],
+        "time,actual,model,naive,seasonal_naive,drift,ets,lower_80,upper_80,lower_95,upper_95"
+    );
     assert_eq!(lines.len(), 25);
     assert!(lines[1].starts_with("1959-01,360,"));
     for f in [
@@ -76,6 +81,20 @@ fn airline_last_24_months_beats_every_baseline() {
     for (line, v) in lines[1..].iter().zip(&again) {
         let model: f64 = line.split(',').nth(2).unwrap().parse().unwrap();
         assert!((model - v).abs() < 1e-3, "{line} vs {v}");
+    }
+    // And its 80 % interval is the run's (one origin: row h is horizon step h).
+    let (_, bands) = loaded
+        .forecast_intervals(&recur::Threads::single(), &series.target[..120], &[])
+        .unwrap();
+    assert_eq!(bands.len(), 2);
+    for (h, line) in lines[1..].iter().enumerate() {
+        let cells: Vec<f64> = line
+            .split(',')
+            .skip(7)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        assert!((cells[0] - bands[0].1[h]).abs() < 1e-3, "{line}");
+        assert!((cells[1] - bands[0].2[h]).abs() < 1e-3, "{line}");
     }
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -132,5 +151,285 @@ fn malformed_series_get_one_line_naming_row_and_column() {
         }
         assert!(!Path::new(&out).exists());
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Writes `text` as `name` in `dir`, returning its path as a string.
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// A monthly series with a season and a trend, `n` points from January 2000: (date, value).
+fn monthly(n: usize) -> Vec<(String, f64)> {
+    (0..n)
+        .map(|t| {
+            let season = [
+                0.0, 3.0, 8.0, 5.0, 1.0, -2.0, -6.0, -4.0, -1.0, 2.0, 4.0, 1.0,
+            ][t % 12];
+            (
+                format!("{}-{:02}-01", 2000 + t / 12, t % 12 + 1),
+                100.0 + 0.5 * t as f64 + season,
+            )
+        })
+        .collect()
+}
+
+/// `recur forecast` on `csv` with a small, quick model, `extra` flags after.
+fn quick(csv: &str, target: &str, out: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "forecast", "--csv", csv, "--target", target, "--epochs", "3", "--hidden", "8", "--no-ets",
+        "--out", out,
+    ];
+    args.extend_from_slice(extra);
+    recur(&args)
+}
+
+fn report(out: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(Path::new(out).join("metrics.json")).unwrap())
+        .unwrap()
+}
+
+fn succeeded(o: &std::process::Output) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// One line on stderr, status 2, holding every needle.
+fn refused_with(o: &std::process::Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    for n in needles {
+        assert!(err.contains(n), "{err:?} lacks {n:?}");
+    }
+}
+
+#[test]
+fn issue_14_the_period_comes_from_the_time_column_and_is_stored() {
+    let dir = temp("fc-period");
+    // Quoted header names, yearly: no season, seasonal naive is naive, MASE with m = 1.
+    let mut text = String::from("\"YEAR\",\"SUNACTIVITY\"\r\n");
+    for y in 1700..1790 {
+        text += &format!("\"{y}\",{}\r\n", (y % 11) * 10 + 3);
+    }
+    let sun = write(&dir, "sun.csv", &text);
+    let out = dir.join("sun").display().to_string();
+    let o = quick(&sun, "SUNACTIVITY", &out, &["--time", "YEAR"]);
+    succeeded(&o);
+    let r = report(&out);
+    assert_eq!(
+        (r["frequency"].as_str(), r["period"].as_u64()),
+        (Some("yearly"), Some(1))
+    );
+    let m = &r["metrics"];
+    assert_eq!(m["naive"]["mae"], m["seasonal_naive"]["mae"]);
+    let trials: Vec<&str> = r["transform_trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(!trials.iter().any(|t| t.contains("seasonal")), "{trials:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("yearly data"));
+    // An unnamed first column of daily dates, no --time: period 7, printed and in config.json.
+    let mut text = String::from(",y\n");
+    for d in 0..200 {
+        let day = chrono_free_date(d);
+        text += &format!(
+            "{day},{}\n",
+            10.0 + [0.0, 1.0, 3.0, 2.0, 5.0, -4.0, -6.0][d % 7]
+        );
+    }
+    let daily = write(&dir, "daily.csv", &text);
+    let out = dir.join("daily").display().to_string();
+    let o = quick(&daily, "y", &out, &[]);
+    succeeded(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("period 7 (daily data)"));
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&out).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["period"], 7);
+    assert_eq!(config["settings"]["period"], 7);
+    assert_eq!(config["frequency"], "daily");
+    // --period overrides.
+    let out = dir.join("p").display().to_string();
+    succeeded(&quick(&daily, "y", &out, &["--period", "14"]));
+    assert_eq!(report(&out)["period"], 14);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `2020-01-01` plus `d` days, written without a date library.
+fn chrono_free_date(d: usize) -> String {
+    let lengths = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let (mut month, mut day) = (0, d);
+    while day >= lengths[month] {
+        day -= lengths[month];
+        month += 1;
+    }
+    format!("2020-{:02}-{:02}", month + 1, day + 1)
+}
+
+#[test]
+fn issue_14_semicolons_gaps_and_bad_flags() {
+    let dir = temp("fc-quirks");
+    let rows = monthly(72);
+    let mut semi = String::from("date;value\n");
+    for (d, v) in &rows {
+        semi += &format!("{d};{v}\n");
+    }
+    let semi = write(&dir, "semi.csv", &semi);
+    let out = dir.join("semi").display().to_string();
+    succeeded(&quick(&semi, "value", &out, &["--delimiter", ";"]));
+    assert_eq!(report(&out)["period"], 12);
+    // Without the flag the file has one column.
+    let o = quick(&semi, "value", &dir.join("x").display().to_string(), &[]);
+    refused_with(&o, &["semi.csv", "no column 'value'", "date;value"]);
+    // Gaps: refused by default naming the first empty row and the flag; filled on request.
+    let mut gaps = String::from("date,value\n");
+    for (i, (d, v)) in rows.iter().enumerate() {
+        if i == 30 || i == 31 || i == 50 {
+            gaps += &format!("{d},\n");
+        } else {
+            gaps += &format!("{d},{v}\n");
+        }
+    }
+    let gaps = write(&dir, "gaps.csv", &gaps);
+    let o = quick(&gaps, "value", &dir.join("g0").display().to_string(), &[]);
+    refused_with(&o, &["gaps.csv: row 32, column 'value'", "empty", "--fill"]);
+    for fill in ["linear", "ffill", "drop"] {
+        let out = dir.join(fill).display().to_string();
+        let o = quick(&gaps, "value", &out, &["--fill", fill]);
+        succeeded(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(if fill == "drop" {
+                "3 rows"
+            } else {
+                "3 empty cells"
+            }),
+            "{err}"
+        );
+    }
+    let csv = std::fs::read_to_string(dir.join("linear").join("forecast.csv")).unwrap();
+    assert!(
+        csv.starts_with(
+            "time,actual,model,naive,seasonal_naive,drift,lower_80,upper_80,lower_95,upper_95\n"
+        ),
+        "{csv}"
+    );
+    // Bad flags: one line, status 2, naming the flag.
+    let clean = write(
+        &dir,
+        "clean.csv",
+        &std::fs::read_to_string(&semi).unwrap().replace(';', ","),
+    );
+    let out = dir.join("bad").display().to_string();
+    for (flags, needle) in [
+        (&["--delimiter", "ab"][..], "--delimiter"),
+        (&["--fill", "mean"], "--fill"),
+        (&["--transform", "sqrt"], "--transform"),
+        (&["--level", "150"], "--level"),
+        (&["--period", "1", "--seasonal-diff"], "--seasonal-diff"),
+    ] {
+        refused_with(&quick(&clean, "value", &out, flags), &[needle]);
+        assert!(!Path::new(&out).exists());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_14_a_trending_series_does_not_revert_to_its_mean_at_the_defaults() {
+    // A line with noise (a fixed pseudo-random sequence): the defaults must do at least as well
+    // as the drift forecast, which is the right model here, and far better than the naive one.
+    let dir = temp("fc-trend");
+    let mut text = String::from("year,y\n");
+    let mut state = 12345u64;
+    for t in 0..160 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let noise = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 2.0;
+        text += &format!("{},{}\n", 1850 + t, 3.0 + 0.8 * t as f64 + noise);
+    }
+    let csv = write(&dir, "trend.csv", &text);
+    let out = dir.join("o").display().to_string();
+    let o = recur(&[
+        "forecast", "--csv", &csv, "--target", "y", "--time", "year", "--out", &out, "--json",
+    ]);
+    succeeded(&o);
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mae = |k: &str| m[k]["mae"].as_f64().unwrap();
+    assert!(
+        mae("model") <= 1.1 * mae("drift"),
+        "model {} drift {}",
+        mae("model"),
+        mae("drift")
+    );
+    assert!(
+        mae("model") < 0.5 * mae("naive"),
+        "model {} naive {}",
+        mae("model"),
+        mae("naive")
+    );
+    assert!(report(&out)["transform"].as_str().unwrap().contains("diff"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn issue_14_intervals_are_written_scored_and_drawn() {
+    let dir = temp("fc-intervals");
+    let mut text = String::from("date,value\n");
+    for (d, v) in monthly(96) {
+        text += &format!("{d},{v}\n");
+    }
+    let csv = write(&dir, "m.csv", &text);
+    let out = dir.join("o").display().to_string();
+    succeeded(&recur(&[
+        "forecast", "--csv", &csv, "--target", "value", "--time", "date", "--epochs", "3",
+        "--hidden", "8", "--level", "50,90", "--out", &out,
+    ]));
+    let r = report(&out);
+    let levels: Vec<f64> = r["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["level"].as_f64().unwrap())
+        .collect();
+    assert_eq!(levels, [0.5, 0.9]);
+    for iv in r["intervals"].as_array().unwrap() {
+        let c = iv["coverage"].as_f64().unwrap();
+        assert!(
+            (0.0..=1.0).contains(&c) && iv["msis"].as_f64().unwrap() > 0.0,
+            "{iv}"
+        );
+    }
+    // AutoETS ranks with the others.
+    assert!(r["metrics"]["ets"]["mase"].as_f64().unwrap().is_finite());
+    assert_eq!(r["ranking_by_mase"].as_array().unwrap().len(), 5);
+    let csv = std::fs::read_to_string(Path::new(&out).join("forecast.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        &header[header.len() - 4..],
+        ["lower_50", "upper_50", "lower_90", "upper_90"]
+    );
+    for line in csv.lines().skip(1) {
+        let v: Vec<f64> = line
+            .split(',')
+            .skip(1)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        let (f, k) = (v[1], v.len());
+        assert!(
+            v[k - 2] <= v[k - 4] && v[k - 4] <= f && f <= v[k - 3] && v[k - 3] <= v[k - 1],
+            "{line}"
+        );
+    }
+    let svg = std::fs::read_to_string(Path::new(&out).join("forecast.svg")).unwrap();
+    assert!(
+        svg.contains("90 % interval") && svg.contains("<polygon"),
+        "no band drawn"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -2,7 +2,9 @@
 //! `cargo run --release -p recur-kernels --example gemm_timing -- [threads]`; with `TRANSPOSE=1`
 //! in the environment it times the transposed copy and the parallel packing instead (2 threads).
 
-use recur_kernels::{matmul, matmul_packed, matmul_packed_op, Accum, Operand, PackedB, Threads};
+use recur_kernels::{
+    matmul, matmul_packed, matmul_packed_op, Accum, MatMut, Operand, PackedB, Threads,
+};
 use std::time::Instant;
 
 fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -45,19 +47,24 @@ fn main() {
         let general = best_of(reps, || {
             matmul(
                 &pool,
-                m,
-                n,
-                k,
+                (m, n, k),
                 Operand::new(&a, k),
                 Operand::t(&w, k),
-                &mut c,
-                n,
+                MatMut::new(&mut c, n),
                 Accum::Replace,
             )
         });
         let packed = PackedB::packed(Operand::t(&w, k), k, n);
         let fast = best_of(reps, || {
-            matmul_packed(&pool, m, &a, k, &packed, &mut c, n, Accum::Replace)
+            matmul_packed(
+                &pool,
+                m,
+                &a,
+                k,
+                &packed,
+                MatMut::new(&mut c, n),
+                Accum::Replace,
+            )
         });
         println!(
             "({m}, {n}, {k})  {:.1}  {:.1}",
@@ -86,7 +93,7 @@ fn main() {
             Operand::new(&da, k)
         };
         let fast = best_of(reps, || {
-            matmul_packed_op(&pool, m, a, &packed, &mut c, n, Accum::Add)
+            matmul_packed_op(&pool, m, a, &packed, MatMut::new(&mut c, n), Accum::Add)
         });
         println!(
             "({m}, {n}, {k}) {}  {:.1}",

@@ -4,11 +4,11 @@
 //! gradients, then one GEMM carries them to the previous state. Weight gradients follow as single
 //! GEMMs over all `T*B` rows, and the input gradient as one more. Equations: `docs/BACKWARD.md`.
 
-use crate::activation::{relu_grad, sigmoid_grad, tanh_grad};
 use crate::cell::{
-    Cell, DirGrads, DirWeights, SeqCache, SeqGradWork, SeqShape, GATE_COST, ROWS_PER_PIECE,
+    DirGrads, DirWeights, SeqCache, SeqGradWork, SeqPass, SeqShape, GATE_COST, ROWS_PER_PIECE,
 };
-use crate::gemm::{Accum, Operand};
+use crate::cells::{for_cell, BackStep, CellKernel};
+use crate::gemm::{Accum, MatMut, Operand};
 use crate::packed::{matmul_packed, matmul_packed_op, transpose, PackedB};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
@@ -24,36 +24,21 @@ pub struct GradView<'a, T> {
     pub col: usize,
 }
 
-/// Backward of [`crate::forward_seq`] with the same `cell`, `shape`, `reverse`, `x`, `w` and
-/// `lengths`, and the cache that forward filled.
-///
-/// `d_h [B, H]` holds `dL/dh_n` on entry and `dL/dh0` on return; `d_c` likewise for LSTM.
-/// Parameter gradients are *added* to `grads`; the input gradient is *added* to `d_x [T, B, I]`
-/// (both directions of a bidirectional layer share it).
-#[allow(clippy::too_many_arguments)]
-pub fn backward_seq<T: Scalar>(
-    threads: &Threads,
-    cell: Cell,
-    shape: SeqShape,
-    reverse: bool,
-    x: &[T],
-    w: DirWeights<'_, T>,
-    lengths: Option<&[usize]>,
-    cache: &SeqCache<T>,
-    d_out: GradView<'_, T>,
-    d_h: &mut [T],
-    d_c: Option<&mut [T]>,
-    grads: DirGrads<'_, T>,
-    d_x: &mut [T],
-    work: &mut SeqGradWork<T>,
-) {
-    let input = SeqGradInput::Rows { x, d_x };
-    backward_seq_input(
-        threads, cell, shape, reverse, input, w, lengths, cache, d_out, d_h, d_c, grads, work,
-    )
+/// The gradients of a backward pass besides the input's: those arriving at the forward pass's
+/// outputs and final state, and the parameter gradients.
+#[derive(Debug)]
+pub struct SeqGrads<'a, T> {
+    /// The gradient at the per-step outputs.
+    pub d_out: GradView<'a, T>,
+    /// `[B, H]`: `dL/dh_n` on entry, `dL/dh0` on return.
+    pub d_h: &'a mut [T],
+    /// `[B, H]`: the LSTM's `dL/dc_n` on entry, `dL/dc0` on return; `None` for the other cells.
+    pub d_c: Option<&'a mut [T]>,
+    /// The parameter gradients, *added* to.
+    pub params: DirGrads<'a, T>,
 }
 
-/// The input side of [`backward_seq_input`]: what the forward pass read, and where the
+/// The input side of [`backward_seq`]: what the forward pass read, and where the
 /// gradient with respect to it goes.
 #[derive(Debug)]
 pub enum SeqGradInput<'a, T> {
@@ -77,23 +62,46 @@ pub enum SeqGradInput<'a, T> {
     },
 }
 
-/// [`backward_seq`] for either kind of input.
-#[allow(clippy::too_many_arguments)]
-pub fn backward_seq_input<T: Scalar>(
+/// Backward of [`crate::forward_seq`] with the same `pass`, input, and `w`, and the cache that
+/// forward filled.
+///
+/// `grads.d_h [B, H]` holds `dL/dh_n` on entry and `dL/dh0` on return; `grads.d_c` likewise for
+/// LSTM. Parameter gradients are *added* to `grads.params`; the input gradient is *added* to the
+/// `d_x` (or `d_table`) of `x` (both directions of a bidirectional layer share it).
+pub fn backward_seq<T: Scalar>(
     threads: &Threads,
-    cell: Cell,
-    shape: SeqShape,
-    reverse: bool,
+    pass: SeqPass<'_>,
     x: SeqGradInput<'_, T>,
     w: DirWeights<'_, T>,
-    lengths: Option<&[usize]>,
     cache: &SeqCache<T>,
-    d_out: GradView<'_, T>,
-    d_h: &mut [T],
-    mut d_c: Option<&mut [T]>,
-    grads: DirGrads<'_, T>,
+    grads: SeqGrads<'_, T>,
     work: &mut SeqGradWork<T>,
 ) {
+    for_cell!(pass.cell, C => backward_cell::<C, T>(threads, pass, x, w, cache, grads, work))
+}
+
+/// [`backward_seq`] for the cell `C`: the reverse time loop, then the products over all rows.
+fn backward_cell<C: CellKernel, T: Scalar>(
+    threads: &Threads,
+    pass: SeqPass<'_>,
+    x: SeqGradInput<'_, T>,
+    w: DirWeights<'_, T>,
+    cache: &SeqCache<T>,
+    grads: SeqGrads<'_, T>,
+    work: &mut SeqGradWork<T>,
+) {
+    let SeqPass {
+        cell,
+        shape,
+        reverse,
+        lengths,
+    } = pass;
+    let SeqGrads {
+        d_out,
+        d_h,
+        mut d_c,
+        params: grads,
+    } = grads;
     assert_eq!(
         cache.shape,
         Some((cell, shape)),
@@ -110,7 +118,22 @@ pub fn backward_seq_input<T: Scalar>(
         input,
         hidden,
     } = shape;
-    let gh = cell.gates() * hidden;
+    debug_assert_eq!(C::GATES, cell.gates());
+    let gh = C::GATES * hidden;
+    let bh = batch * hidden;
+    assert_eq!(d_h.len(), bh, "d_h must be [B, H]");
+    assert!(
+        d_c.as_ref().is_none_or(|d| d.len() == bh),
+        "d_c must be [B, H]"
+    );
+    assert!(
+        d_out.col + hidden <= d_out.ld
+            && (shape.rows() == 0
+                || (shape.rows() - 1) * d_out.ld + d_out.col + hidden <= d_out.data.len()),
+        "d_out must hold [T, B, H] at column {} of rows of {}",
+        d_out.col,
+        d_out.ld
+    );
     work.prepare(cell, shape);
     work.w_hh
         .pack_in(threads, Operand::new(w.w_hh, hidden), gh, hidden);
@@ -133,12 +156,12 @@ pub fn backward_seq_input<T: Scalar>(
         work.w_ih
             .pack_in(threads, Operand::new(w.w_ih, input), gh, input);
     }
-    let gru = cell == Cell::Gru;
+    let split = C::SPLIT;
     // The bias gradients are summed as the gate pass writes each row (while it is in cache):
     // one partial sum per piece of rows, the pieces added in order at the end.
     let chunks = batch.div_ceil(ROWS_PER_PIECE);
     let sum_bias = grads.b_ih.is_some() || grads.b_hh.is_some();
-    let sum_bias_hh = gru && grads.b_hh.is_some();
+    let sum_bias_hh = split && grads.b_hh.is_some();
     for (part, on) in [
         (&mut work.bias_part, sum_bias),
         (&mut work.bias_part_hh, sum_bias_hh),
@@ -149,7 +172,10 @@ pub fn backward_seq_input<T: Scalar>(
     for s in (0..steps).rev() {
         let t = if reverse { steps - 1 - s } else { s };
         let span = t * batch * gh..(t + 1) * batch * gh;
-        let p = BackRowPtrs {
+        let p = BackStep {
+            hidden,
+            row0: t * batch,
+            cache,
             d_h: SendPtr(d_h.as_mut_ptr()),
             d_c: SendPtr(
                 d_c.as_deref_mut()
@@ -164,36 +190,41 @@ pub fn backward_seq_input<T: Scalar>(
             let rows = chunk * ROWS_PER_PIECE..((chunk + 1) * ROWS_PER_PIECE).min(batch);
             for b in rows {
                 // SAFETY: row `b` of every written buffer is touched by this iteration only,
-                // and so is the piece's own partial bias sum.
+                // and so is the piece's own partial bias sum; the buffers are sized for the
+                // cell (above).
                 unsafe {
-                    backward_row(cell, shape, t, b, lengths, cache, d_out, p);
-                    let row = (t * batch + b) * gh;
+                    if SeqShape::valid(lengths, t, b) {
+                        let o = (t * batch + b) * d_out.ld + d_out.col;
+                        let dh = p.state(p.d_h, b);
+                        for (dh, &g) in dh.iter_mut().zip(&d_out.data[o..o + hidden]) {
+                            *dh += g;
+                        }
+                        C::backward_gates(&p, b);
+                    } else {
+                        p.grad(p.d_gates, b, C::GATES).fill(T::zero());
+                        if split {
+                            p.grad(p.d_gates_hh, b, C::GATES).fill(T::zero());
+                        }
+                    }
                     if sum_bias {
-                        add_to(part.slice(chunk * gh, gh), p.d_gates.slice(row, gh));
+                        add_to(part.slice(chunk * gh, gh), p.grad(p.d_gates, b, C::GATES));
                     }
                     if sum_bias_hh {
-                        add_to(part_hh.slice(chunk * gh, gh), p.d_gates_hh.slice(row, gh));
+                        let da_hh = p.grad(p.d_gates_hh, b, C::GATES);
+                        add_to(part_hh.slice(chunk * gh, gh), da_hh);
                     }
                 }
             }
         });
         // dL/dh_{t-1} += dA_hh · W_hh   ([B, G*H] · [G*H, H]), accumulated in the product
         // (the gate pass left in d_h only the part that bypasses W_hh: zero but for the GRU).
-        let da_hh = if gru {
+        let da_hh = if split {
             &work.d_gates_hh[span]
         } else {
             &work.d_gates[span]
         };
-        matmul_packed(
-            threads,
-            batch,
-            da_hh,
-            gh,
-            &work.w_hh,
-            d_h,
-            hidden,
-            Accum::Add,
-        );
+        let d_h = MatMut::new(&mut *d_h, hidden);
+        matmul_packed(threads, batch, da_hh, gh, &work.w_hh, d_h, Accum::Add);
     }
 
     let rows = shape.rows();
@@ -208,7 +239,7 @@ pub fn backward_seq_input<T: Scalar>(
         bias_part_hh,
         ..
     } = &mut *work;
-    let d_gates_hh = if gru { &d_gates_hh[..] } else { &d_gates[..] };
+    let d_gates_hh = if split { &d_gates_hh[..] } else { &d_gates[..] };
     let mut wg = WeightGrads {
         threads,
         gh,
@@ -222,7 +253,8 @@ pub fn backward_seq_input<T: Scalar>(
             wg.add(d_gates, rows, x, input, grads.w_ih);
             wg.add(d_gates_hh, rows, &cache.h_prev, hidden, grads.w_hh);
             // dX += dA · W_ih   ([T*B, G*H] · [G*H, I])
-            matmul_packed(threads, rows, d_gates, gh, w_ih, d_x, input, Accum::Add);
+            let d_x = MatMut::new(d_x, input);
+            matmul_packed(threads, rows, d_gates, gh, w_ih, d_x, Accum::Add);
         }
         SeqGradInput::Tokens {
             tokens,
@@ -236,21 +268,13 @@ pub fn backward_seq_input<T: Scalar>(
             wg.add(d_gates_hh, rows, &cache.h_prev, hidden, grads.w_hh);
             if let Some(d_table) = d_table {
                 // d_table += S · W_ih   ([V, G*H] · [G*H, I])
-                matmul_packed(
-                    threads,
-                    vocab,
-                    token_sums,
-                    gh,
-                    w_ih,
-                    d_table,
-                    input,
-                    Accum::Add,
-                );
+                let d_table = MatMut::new(d_table, input);
+                matmul_packed(threads, vocab, token_sums, gh, w_ih, d_table, Accum::Add);
             }
         }
     }
     // Both biases see the same gate gradient in all cells but the GRU.
-    let parts_hh = if gru {
+    let parts_hh = if split {
         &bias_part_hh[..]
     } else {
         &bias_part[..]
@@ -292,7 +316,8 @@ impl<T: Scalar> WeightGrads<'_, '_, T> {
             }
             Operand::new(&self.d_gates_t[..], rows)
         };
-        matmul_packed_op(self.threads, gh, da, self.rows_packed, grad, ld, Accum::Add);
+        let grad = MatMut::new(grad, ld);
+        matmul_packed_op(self.threads, gh, da, self.rows_packed, grad, Accum::Add);
     }
 }
 
@@ -318,76 +343,6 @@ const COPY_MIN_WIDTH: usize = 512;
 /// Products with at most this many output columns read the gate gradient in place whatever
 /// its width: the transposed copy would cost more than the product loses.
 const IN_PLACE_MAX_COLS: usize = 128;
-
-/// Base pointers of the buffers one step's backward gate pass writes, row by row.
-#[derive(Clone, Copy)]
-struct BackRowPtrs<T> {
-    d_h: SendPtr<T>,
-    d_c: SendPtr<T>,
-    d_gates: SendPtr<T>,
-    d_gates_hh: SendPtr<T>,
-}
-
-/// The backward gate pass of row `b` at time `t`.
-///
-/// # Safety
-/// The pointers must be those of one `backward_seq` step, and no other thread may touch row `b`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn backward_row<T: Scalar>(
-    cell: Cell,
-    shape: SeqShape,
-    t: usize,
-    b: usize,
-    lengths: Option<&[usize]>,
-    cache: &SeqCache<T>,
-    d_out: GradView<'_, T>,
-    p: BackRowPtrs<T>,
-) {
-    let (batch, hidden) = (shape.batch, shape.hidden);
-    let gh = cell.gates() * hidden;
-    let row = (t * batch + b) * gh;
-    let da = p.d_gates.slice(row, gh);
-    if !SeqShape::valid(lengths, t, b) {
-        da.fill(T::zero());
-        if cell == Cell::Gru {
-            p.d_gates_hh.slice(row, gh).fill(T::zero());
-        }
-        return;
-    }
-    let dh = p.d_h.slice(b * hidden, hidden);
-    let o = (t * batch + b) * d_out.ld + d_out.col;
-    for (dh, &g) in dh.iter_mut().zip(&d_out.data[o..o + hidden]) {
-        *dh += g;
-    }
-    let st = (t * batch + b) * hidden..(t * batch + b + 1) * hidden;
-    let gates = &cache.gates[row..row + gh];
-    match cell {
-        Cell::RnnTanh | Cell::RnnRelu => {
-            for j in 0..hidden {
-                let y = gates[j];
-                let slope = if cell == Cell::RnnTanh {
-                    tanh_grad(y)
-                } else {
-                    relu_grad(y)
-                };
-                da[j] = dh[j] * slope;
-                dh[j] = T::zero();
-            }
-        }
-        Cell::Lstm => {
-            let dc = p.d_c.slice(b * hidden, hidden);
-            let c_prev = &cache.c_prev[st.clone()];
-            let tanh_c = &cache.tanh_c[st];
-            lstm_cell_backward(gates, c_prev, tanh_c, dh, dc, da, hidden);
-        }
-        Cell::Gru => {
-            let h_prev = &cache.h_prev[st.clone()];
-            let gh_n = &cache.gh_n[st];
-            let da_hh = p.d_gates_hh.slice(row, gh);
-            gru_cell_backward(gates, h_prev, gh_n, dh, da, da_hh, hidden);
-        }
-    }
-}
 
 /// `sum[j] += row[j]`.
 fn add_to<T: Scalar>(sum: &mut [T], row: &[T]) {
@@ -421,63 +376,4 @@ fn add_rows_by<T: Scalar>(
             }
         }
     });
-}
-
-/// One LSTM row. On entry `dh` is `dL/dh_t`, `dc` is `dL/dc_t` from the step after; on return
-/// `dh` holds the part of `dL/dh_{t-1}` not through `W_hh` (zero), `dc` holds `dL/dc_{t-1}`, and
-/// `da` the gradient at the pre-activations `[i f g o]`.
-fn lstm_cell_backward<T: Scalar>(
-    gates: &[T],
-    c_prev: &[T],
-    tanh_c: &[T],
-    dh: &mut [T],
-    dc: &mut [T],
-    da: &mut [T],
-    hidden: usize,
-) {
-    let (gi, rest) = gates.split_at(hidden);
-    let (gf, rest) = rest.split_at(hidden);
-    let (gg, go) = rest.split_at(hidden);
-    let (dai, rest) = da.split_at_mut(hidden);
-    let (daf, rest) = rest.split_at_mut(hidden);
-    let (dag, dao) = rest.split_at_mut(hidden);
-    for j in 0..hidden {
-        let (i, f, g, o, tc) = (gi[j], gf[j], gg[j], go[j], tanh_c[j]);
-        let d_c = dc[j] + dh[j] * o * tanh_grad(tc);
-        dao[j] = dh[j] * tc * sigmoid_grad(o);
-        dai[j] = d_c * g * sigmoid_grad(i);
-        daf[j] = d_c * c_prev[j] * sigmoid_grad(f);
-        dag[j] = d_c * i * tanh_grad(g);
-        dc[j] = d_c * f;
-        dh[j] = T::zero();
-    }
-}
-
-/// One GRU row. On entry `dh` is `dL/dh_t`; on return it holds `dL/dh_{t-1}` through `z` only.
-/// `da` receives the input-side gradient `[r z n]`, `da_hh` the hidden-side one (`n` times `r`).
-fn gru_cell_backward<T: Scalar>(
-    gates: &[T],
-    h_prev: &[T],
-    gh_n: &[T],
-    dh: &mut [T],
-    da: &mut [T],
-    da_hh: &mut [T],
-    hidden: usize,
-) {
-    let (gr, rest) = gates.split_at(hidden);
-    let (gz, gn) = rest.split_at(hidden);
-    for j in 0..hidden {
-        let (r, z, n) = (gr[j], gz[j], gn[j]);
-        let d = dh[j];
-        let da_n = d * (T::one() - z) * tanh_grad(n);
-        let da_z = d * (h_prev[j] - n) * sigmoid_grad(z);
-        let da_r = da_n * gh_n[j] * sigmoid_grad(r);
-        da[j] = da_r;
-        da[hidden + j] = da_z;
-        da[2 * hidden + j] = da_n;
-        da_hh[j] = da_r;
-        da_hh[hidden + j] = da_z;
-        da_hh[2 * hidden + j] = da_n * r;
-        dh[j] = d * z;
-    }
 }

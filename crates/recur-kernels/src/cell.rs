@@ -60,6 +60,20 @@ impl SeqShape {
     }
 }
 
+/// One pass over one direction of one layer: the cell, the sizes, the direction and the valid
+/// lengths. A forward pass and its backward take the same one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqPass<'a> {
+    /// The cell.
+    pub cell: Cell,
+    /// The sizes.
+    pub shape: SeqShape,
+    /// Run time backwards (the reverse direction of a bidirectional layer).
+    pub reverse: bool,
+    /// `[B]`, each `<= T`: the valid steps of each sequence (`None`: all `T`).
+    pub lengths: Option<&'a [usize]>,
+}
+
 /// Parameters of one direction of one layer, PyTorch layout: `w_ih [G*H, I]`, `w_hh [G*H, H]`,
 /// biases `[G*H]`.
 #[derive(Clone, Copy, Debug)]

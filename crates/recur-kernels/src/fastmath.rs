@@ -64,12 +64,13 @@ macro_rules! dispatch {
         pub fn $name(v: &mut [f32]) {
             #[cfg(target_arch = "x86_64")]
             {
-                if std::arch::is_x86_feature_detected!("avx512f") {
+                let isa = crate::isa::isa();
+                if isa.avx512f {
                     // SAFETY: the CPU has AVX-512F (and so AVX2).
                     unsafe { $avx512(v) };
                     return;
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if isa.avx2 {
                     // SAFETY: the CPU has AVX2.
                     unsafe { $avx2(v) };
                     return;

@@ -3,10 +3,12 @@
 //! One GEMM projects the inputs of every step; each step then runs one recurrent GEMM and one
 //! fused pass over its gates. Nothing is allocated inside the time loop.
 
-use crate::activation::relu;
-use crate::cell::{Cell, DirWeights, PackedWeights, SeqCache, SeqShape, GATE_COST, ROWS_PER_PIECE};
-use crate::gemm::Operand;
-use crate::packed::{matmul_packed_bias, product, Init, PackedB};
+use crate::cell::{
+    Cell, DirWeights, PackedWeights, SeqCache, SeqPass, SeqShape, GATE_COST, ROWS_PER_PIECE,
+};
+use crate::cells::{for_cell, CellKernel, FwdStep};
+use crate::gemm::{MatMut, Operand};
+use crate::packed::{matmul_packed_bias, product, PackedB, Start};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
 
@@ -19,6 +21,17 @@ pub struct OutView<'a, T> {
     pub ld: usize,
     /// First column of this direction (`0` forward, `H` reverse).
     pub col: usize,
+}
+
+/// What a forward pass updates besides its cache: the recurrent state and the per-step outputs.
+#[derive(Debug)]
+pub struct SeqOut<'a, T> {
+    /// `[B, H]`: `h0` on entry, `h_n` on return.
+    pub h: &'a mut [T],
+    /// `[B, H]`: the LSTM's `c0` on entry, `c_n` on return; `None` for the other cells.
+    pub c: Option<&'a mut [T]>,
+    /// Where the per-step outputs go.
+    pub out: OutView<'a, T>,
 }
 
 /// The input of one direction of one layer over a sequence.
@@ -56,96 +69,102 @@ pub fn project_table<T: Scalar>(
         input > 0 && table.len().is_multiple_of(input),
         "table must be [V, I]"
     );
+    assert_eq!(
+        packed.w_ih_t.dims().0,
+        input,
+        "packed W_ih does not fit the table"
+    );
     let vocab = table.len() / input;
     projected.clear();
     projected.resize(vocab * gh, T::zero());
-    project_rows(threads, cell, vocab, table, input, w, packed, projected);
+    project_rows(threads, cell, vocab, table, w, packed, projected);
 }
 
 /// `gates [rows, G*H] = x [rows, I] · W_ihᵀ + b_ih (+ b_hh, except for the GRU, which keeps
-/// `b_hh` for the step product)`.
-#[allow(clippy::too_many_arguments)]
+/// `b_hh` for the step product)`; `I` is that of `packed`.
 fn project_rows<T: Scalar>(
     threads: &Threads,
     cell: Cell,
     rows: usize,
     x: &[T],
-    input: usize,
     w: DirWeights<'_, T>,
     packed: &PackedWeights<T>,
     gates: &mut [T],
 ) {
-    let gh = packed.w_ih_t.dims().1;
-    assert_eq!(
-        packed.w_ih_t.dims(),
-        (input, gh),
-        "packed W_ih does not fit the shape"
-    );
+    let (input, gh) = packed.w_ih_t.dims();
+    assert!(x.len() >= rows * input, "x must be [rows, I]");
     let mut bias = vec![T::zero(); gh];
     fill_bias(
         &mut bias,
         w.b_ih,
         if cell == Cell::Gru { None } else { w.b_hh },
     );
-    matmul_packed_bias(threads, rows, x, input, &packed.w_ih_t, &bias, gates, gh);
+    let gates = MatMut::new(gates, gh);
+    matmul_packed_bias(threads, rows, x, input, &packed.w_ih_t, &bias, gates);
 }
 
 /// Runs one direction of one layer over a sequence.
 ///
-/// Shapes: `x [T, B, I]` time-major; `h [B, H]` holds `h0` on entry and `h_n` on return; `c`
-/// likewise for LSTM (`None` otherwise). `lengths [B]` (each `<= T`) marks the valid steps: past a
-/// sequence's end its output is zero and its state is frozen, so `h_n` is the last valid state
-/// and the reverse direction starts at the sequence's own end (PyTorch's packed semantics).
-/// `packed` must hold `w` packed by [`PackedWeights::new`]; `w` supplies the biases.
-#[allow(clippy::too_many_arguments)]
+/// Shapes: `x [T, B, I]` time-major (or its tokens, [`SeqInput::Tokens`]); `state.h [B, H]` holds
+/// `h0` on entry and `h_n` on return; `state.c` likewise for LSTM (`None` otherwise).
+/// `pass.lengths [B]` (each `<= T`) marks the valid steps: past a sequence's end its output is zero
+/// and its state is frozen, so `h_n` is the last valid state and the reverse direction starts at
+/// the sequence's own end (PyTorch's packed semantics). `packed` must hold `w` packed by
+/// [`PackedWeights::new`]; `w` supplies the biases.
 pub fn forward_seq<T: Scalar>(
     threads: &Threads,
-    cell: Cell,
-    shape: SeqShape,
-    reverse: bool,
-    x: &[T],
-    w: DirWeights<'_, T>,
-    packed: &PackedWeights<T>,
-    lengths: Option<&[usize]>,
-    h: &mut [T],
-    c: Option<&mut [T]>,
-    out: OutView<'_, T>,
-    cache: &mut SeqCache<T>,
-) {
-    let input = SeqInput::Rows(x);
-    forward_seq_input(
-        threads, cell, shape, reverse, input, w, packed, lengths, h, c, out, cache,
-    )
-}
-
-/// [`forward_seq`] for either kind of [`SeqInput`].
-#[allow(clippy::too_many_arguments)]
-pub fn forward_seq_input<T: Scalar>(
-    threads: &Threads,
-    cell: Cell,
-    shape: SeqShape,
-    reverse: bool,
+    pass: SeqPass<'_>,
     x: SeqInput<'_, T>,
     w: DirWeights<'_, T>,
     packed: &PackedWeights<T>,
-    lengths: Option<&[usize]>,
-    h: &mut [T],
-    mut c: Option<&mut [T]>,
-    out: OutView<'_, T>,
+    state: SeqOut<'_, T>,
     cache: &mut SeqCache<T>,
 ) {
+    for_cell!(pass.cell, C => forward_cell::<C, T>(threads, pass, x, w, packed, state, cache))
+}
+
+/// [`forward_seq`] for the cell `C`: the time loop.
+fn forward_cell<C: CellKernel, T: Scalar>(
+    threads: &Threads,
+    pass: SeqPass<'_>,
+    x: SeqInput<'_, T>,
+    w: DirWeights<'_, T>,
+    packed: &PackedWeights<T>,
+    state: SeqOut<'_, T>,
+    cache: &mut SeqCache<T>,
+) {
+    let SeqPass {
+        cell,
+        shape,
+        reverse,
+        lengths,
+    } = pass;
+    let SeqOut { h, mut c, out } = state;
     let SeqShape {
         steps,
         batch,
         input,
         hidden,
     } = shape;
-    let gh = cell.gates() * hidden;
+    debug_assert_eq!(C::GATES, cell.gates());
+    let gh = C::GATES * hidden;
     assert_eq!(h.len(), batch * hidden, "h must be [B, H]");
     assert_eq!(
         c.is_some(),
         cell.has_cell_state(),
         "c is required exactly for LSTM"
+    );
+    assert!(
+        c.as_ref().is_none_or(|c| c.len() == batch * hidden),
+        "c must be [B, H]"
+    );
+    assert!(
+        out.col + hidden <= out.ld
+            && (shape.rows() == 0
+                || (shape.rows() - 1) * out.ld + out.col + hidden <= out.data.len()),
+        "out must hold [T, B, H] at column {} of rows of {}",
+        out.col,
+        out.ld
     );
     cache.prepare(cell, shape);
 
@@ -158,7 +177,12 @@ pub fn forward_seq_input<T: Scalar>(
     match x {
         SeqInput::Rows(x) => {
             assert_eq!(x.len(), rows * input, "x must be [T, B, I]");
-            project_rows(threads, cell, rows, x, input, w, packed, &mut cache.gates);
+            assert_eq!(
+                packed.w_ih_t.dims(),
+                (input, gh),
+                "packed W_ih does not fit the shape"
+            );
+            project_rows(threads, cell, rows, x, w, packed, &mut cache.gates);
         }
         SeqInput::Tokens { tokens, projected } => {
             assert_eq!(tokens.len(), rows, "tokens must be [T, B]");
@@ -186,112 +210,58 @@ pub fn forward_seq_input<T: Scalar>(
         // This step's tokens and their projected rows (token input only).
         let step_tokens =
             token_rows.map(|(tokens, projected)| (&tokens[t * batch..(t + 1) * batch], projected));
-        if cell == Cell::Gru {
+        if C::SPLIT {
             // The hidden side starts from b_hh (or zero); the gate pass fills the input side.
             let step = &mut cache.step_gates;
-            let init = w.b_hh.map(Init::Row);
-            let add = init.is_some();
-            recurrent_product(threads, batch, h_prev, &packed.w_hh_t, step, add, init);
+            let start = w.b_hh.map_or(Start::Zero, Start::Row);
+            recurrent_product(threads, batch, h_prev, &packed.w_hh_t, step, start);
         } else {
             // Gates start from the input projection: already there, or a row of the table.
-            let init = step_tokens.map(|(rows, table)| Init::Gather {
+            let start = step_tokens.map_or(Start::C, |(rows, table)| Start::Gather {
                 table,
                 ld: gh,
                 rows,
             });
-            recurrent_product(threads, batch, h_prev, &packed.w_hh_t, gates, true, init);
+            recurrent_product(threads, batch, h_prev, &packed.w_hh_t, gates, start);
         }
         // The fused gate pass, rows spread over the threads (every row is computed the same
         // way whichever thread takes it).
-        let p = RowPtrs {
+        let p = FwdStep {
+            hidden,
+            row0: t * batch,
             gates: SendPtr(gates.as_mut_ptr()),
             h: SendPtr(h.as_mut_ptr()),
             c: SendPtr(
                 c.as_deref_mut()
                     .map_or(std::ptr::null_mut(), |c| c.as_mut_ptr()),
             ),
-            out: SendPtr(out.data.as_mut_ptr()),
+            out: (SendPtr(out.data.as_mut_ptr()), out.ld, out.col),
             c_prev: SendPtr(cache.c_prev.as_mut_ptr()),
             tanh_c: SendPtr(cache.tanh_c.as_mut_ptr()),
             gh_n: SendPtr(cache.gh_n.as_mut_ptr()),
-            step: SendPtr(cache.step_gates.as_mut_ptr()),
+            hidden_side: SendPtr(cache.step_gates.as_mut_ptr()),
         };
-        let (out_ld, out_col) = (out.ld, out.col);
         let chunks = batch.div_ceil(ROWS_PER_PIECE);
         threads.for_each_sized(chunks, batch * gh * GATE_COST, |chunk| {
             let rows = chunk * ROWS_PER_PIECE..((chunk + 1) * ROWS_PER_PIECE).min(batch);
             for b in rows {
-                if let (Cell::Gru, Some((tokens, table))) = (cell, step_tokens) {
-                    // The GRU's input side comes from the projected table row of the token.
+                // SAFETY (all three blocks): row `b` of every buffer of the step is touched by
+                // this iteration only, and the buffers are sized for the cell (above).
+                if let (true, Some((tokens, table))) = (C::SPLIT, step_tokens) {
+                    // A split cell's input side comes from the projected table row of the token.
                     let s = tokens[b] as usize * gh;
-                    // SAFETY: row `b` of the gates is touched by this iteration only.
-                    unsafe { p.gates.slice(b * gh, gh) }.copy_from_slice(&table[s..s + gh]);
+                    unsafe { p.gates(b, C::GATES) }.copy_from_slice(&table[s..s + gh]);
                 }
-                // SAFETY: row `b` of every buffer is touched by this iteration only.
-                unsafe { forward_row(cell, hidden, batch, t, b, lengths, out_ld, out_col, p) };
+                if SeqShape::valid(lengths, t, b) {
+                    unsafe { C::forward_gates(&p, b) };
+                } else {
+                    unsafe {
+                        p.out(b).fill(T::zero());
+                        p.gates(b, C::GATES).fill(T::zero());
+                    }
+                }
             }
         });
-    }
-}
-
-/// Base pointers of the buffers one step's gate pass writes, row by row.
-#[derive(Clone, Copy)]
-struct RowPtrs<T> {
-    gates: SendPtr<T>,
-    h: SendPtr<T>,
-    c: SendPtr<T>,
-    out: SendPtr<T>,
-    c_prev: SendPtr<T>,
-    tanh_c: SendPtr<T>,
-    gh_n: SendPtr<T>,
-    step: SendPtr<T>,
-}
-
-/// The gate pass of row `b` at time `t`.
-///
-/// # Safety
-/// The pointers must be those of one `forward_seq` step, and no other thread may touch row `b`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn forward_row<T: Scalar>(
-    cell: Cell,
-    hidden: usize,
-    batch: usize,
-    t: usize,
-    b: usize,
-    lengths: Option<&[usize]>,
-    out_ld: usize,
-    out_col: usize,
-    p: RowPtrs<T>,
-) {
-    let gh = cell.gates() * hidden;
-    let out_row = p.out.slice((t * batch + b) * out_ld + out_col, hidden);
-    let g = p.gates.slice(b * gh, gh);
-    if !SeqShape::valid(lengths, t, b) {
-        out_row.fill(T::zero());
-        g.fill(T::zero());
-        return;
-    }
-    let hb = p.h.slice(b * hidden, hidden);
-    let r = (t * batch + b) * hidden;
-    match cell {
-        Cell::RnnTanh | Cell::RnnRelu => {
-            if cell == Cell::RnnTanh {
-                T::tanh_in_place(g);
-            } else {
-                g.iter_mut().for_each(|v| *v = relu(*v));
-            }
-            hb.copy_from_slice(g);
-            out_row.copy_from_slice(g);
-        }
-        Cell::Lstm => {
-            let cb = p.c.slice(b * hidden, hidden);
-            p.c_prev.slice(r, hidden).copy_from_slice(cb);
-            lstm_cell(g, cb, hb, p.tanh_c.slice(r, hidden), out_row, hidden);
-        }
-        Cell::Gru => {
-            let step = p.step.slice(b * gh, gh);
-            gru_cell(g, step, p.gh_n.slice(r, hidden), hb, out_row, hidden);
-        }
     }
 }
 
@@ -308,73 +278,17 @@ fn fill_bias<T: Scalar>(row: &mut [T], b_ih: Option<&[T]>, b_hh: Option<&[T]>) {
     }
 }
 
-/// `gates[B, G*H] (+)= h_prev[B, H] · W_hhᵀ`: added to what `gates` holds (`add`), to the rows
-/// of `init` (which implies `add`), or from zero.
+/// `gates[B, G*H] (+)= h_prev[B, H] · W_hhᵀ`, from zero, from what `gates` holds, or from the
+/// rows of `start`.
 fn recurrent_product<T: Scalar>(
     threads: &Threads,
     batch: usize,
     h_prev: &[T],
     w_hh_t: &PackedB<T>,
     gates: &mut [T],
-    add: bool,
-    init: Option<Init<'_, T>>,
+    start: Start<'_, T>,
 ) {
     let (hidden, gh) = w_hh_t.dims();
     let a = Operand::new(h_prev, hidden.max(1));
-    product(threads, batch, a, w_hh_t, gates, gh, add, init);
-}
-
-/// One LSTM row: activates `g = [i f g o]` in place, updates `c` and `h`.
-fn lstm_cell<T: Scalar>(
-    g: &mut [T],
-    c: &mut [T],
-    h: &mut [T],
-    tanh_c: &mut [T],
-    out: &mut [T],
-    hidden: usize,
-) {
-    T::sigmoid_in_place(&mut g[..2 * hidden]);
-    T::tanh_in_place(&mut g[2 * hidden..3 * hidden]);
-    T::sigmoid_in_place(&mut g[3 * hidden..]);
-    let (gi, rest) = g.split_at(hidden);
-    let (gf, rest) = rest.split_at(hidden);
-    let (gg, go) = rest.split_at(hidden);
-    for j in 0..hidden {
-        c[j] = gf[j] * c[j] + gi[j] * gg[j];
-    }
-    tanh_c.copy_from_slice(c);
-    T::tanh_in_place(tanh_c);
-    for j in 0..hidden {
-        let h_new = go[j] * tanh_c[j];
-        h[j] = h_new;
-        out[j] = h_new;
-    }
-}
-
-/// One GRU row: `g` holds the input side `[x_r x_z x_n]` (with `b_ih`), `step` the hidden side
-/// `[h_r h_z h_n]` (with `b_hh`). Leaves `[r z n]` in `g`, `h_n` in `gh_n`, and updates `h`.
-fn gru_cell<T: Scalar>(
-    g: &mut [T],
-    step: &[T],
-    gh_n: &mut [T],
-    h: &mut [T],
-    out: &mut [T],
-    hidden: usize,
-) {
-    for (a, &b) in g[..2 * hidden].iter_mut().zip(&step[..2 * hidden]) {
-        *a += b;
-    }
-    T::sigmoid_in_place(&mut g[..2 * hidden]);
-    gh_n.copy_from_slice(&step[2 * hidden..]);
-    let (rz, gn) = g.split_at_mut(2 * hidden);
-    for j in 0..hidden {
-        gn[j] += rz[j] * gh_n[j];
-    }
-    T::tanh_in_place(gn);
-    let gz = &rz[hidden..];
-    for j in 0..hidden {
-        let h_new = (T::one() - gz[j]) * gn[j] + gz[j] * h[j];
-        h[j] = h_new;
-        out[j] = h_new;
-    }
+    product(threads, batch, a, w_hh_t, MatMut::new(gates, gh), start);
 }

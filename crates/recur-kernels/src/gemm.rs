@@ -1,5 +1,6 @@
 //! The one matrix product every kernel uses: `C (+)= op(A) · op(B)`, row-major, split by columns.
 
+use crate::kernel::{Strided, Token};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
 
@@ -79,6 +80,22 @@ impl<'a, T> Operand<'a, T> {
     }
 }
 
+/// A row-major matrix written by a product: row `r` starts at `data[r * ld]`.
+#[derive(Debug)]
+pub struct MatMut<'a, T> {
+    /// The stored elements.
+    pub data: &'a mut [T],
+    /// Distance between consecutive rows.
+    pub ld: usize,
+}
+
+impl<'a, T> MatMut<'a, T> {
+    /// `data` as rows of length `ld`.
+    pub fn new(data: &'a mut [T], ld: usize) -> Self {
+        MatMut { data, ld }
+    }
+}
+
 /// Whether a product overwrites its output or adds to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accum {
@@ -101,21 +118,18 @@ pub fn column_piece(n: usize) -> usize {
         .max(MIN_WIDTH)
 }
 
-/// `C[m×n] (+)= op(A)[m×k] · op(B)[k×n]`; `C` is row-major with row stride `ldc`.
+/// `C[m×n] (+)= op(A)[m×k] · op(B)[k×n]`, the sizes given as `(m, n, k)`.
 ///
 /// Columns of `C` are cut into pieces (see [`column_piece`]) spread over `threads`.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul<T: Scalar>(
     threads: &Threads,
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     a: Operand<'_, T>,
     b: Operand<'_, T>,
-    c: &mut [T],
-    ldc: usize,
+    c: MatMut<'_, T>,
     accum: Accum,
 ) {
+    let MatMut { data: c, ld: ldc } = c;
     if m == 0 || n == 0 {
         return;
     }
@@ -147,38 +161,29 @@ pub fn matmul<T: Scalar>(
         // SAFETY: bounds were checked above; pieces write disjoint columns of C, and C is a
         // `&mut` borrow, so it cannot alias A or B.
         unsafe {
-            T::gemm_strided(
+            let g = Strided {
                 m,
                 k,
-                cols,
-                T::one(),
-                pa.get(),
-                rsa,
-                csa,
-                pb.get().offset(j0 as isize * csb),
-                rsb,
-                csb,
+                n: cols,
+                a: (pa.get(), rsa, csa),
+                b: (pb.get().offset(j0 as isize * csb), rsb, csb),
                 beta,
-                pc.get().add(j0),
-                ldc as isize,
-                1,
-            )
+                c: (pc.get().add(j0), ldc as isize, 1),
+            };
+            T::gemm_strided(Token(()), g)
         }
     });
 }
 
 /// Naive twin of [`matmul`]: triple loop, one thread, accumulating in `T`.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_naive<T: Scalar>(
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     a: Operand<'_, T>,
     b: Operand<'_, T>,
-    c: &mut [T],
-    ldc: usize,
+    c: MatMut<'_, T>,
     accum: Accum,
 ) {
+    let MatMut { data: c, ld: ldc } = c;
     for i in 0..m {
         for j in 0..n {
             let mut sum = T::zero();

@@ -8,7 +8,7 @@
 //! `δW` and `δb` goes to its own slot, and the slots are added in block order afterwards, so the
 //! result is bitwise the same for any number of threads.
 
-use crate::gemm::{Accum, Operand};
+use crate::gemm::{Accum, MatMut, Operand};
 use crate::loss::{softmax_cross_entropy, sum_in_order, CrossEntropy};
 use crate::packed::{matmul_packed_bias, matmul_packed_op, PackedB};
 use crate::scalar::Scalar;
@@ -123,7 +123,8 @@ pub fn linear_cross_entropy<T: Scalar>(
         // own packed rows and its own partial sums; nothing else touches them during the job.
         let lg = unsafe { logits.slice(r0 * v, rows * v) };
         let serial = Threads::single();
-        matmul_packed_bias(&serial, rows, xb, h, head.weight_t, head.bias, lg, v);
+        let lgm = MatMut::new(&mut *lg, v);
+        matmul_packed_bias(&serial, rows, xb, h, head.weight_t, head.bias, lgm);
         let targets = &targets[r0..r0 + rows];
         let mut dl = weight.map(|_| unsafe { d_logits.slice(r0 * v, rows * v) });
         let ce = softmax_cross_entropy(lg, v, targets, dl.as_deref_mut(), scale, &mut Vec::new());
@@ -136,12 +137,20 @@ pub fn linear_cross_entropy<T: Scalar>(
         // δx rows = δlogits · W.
         let dx = unsafe { d_x.expect("training").slice(r0 * h, rows * h) };
         let dla = Operand::new(dl, v);
-        matmul_packed_op(&serial, rows, dla, weight, dx, h, Accum::Replace);
+        matmul_packed_op(
+            &serial,
+            rows,
+            dla,
+            weight,
+            MatMut::new(dx, h),
+            Accum::Replace,
+        );
         // This block's δW = δlogitsᵀ · x rows, and δb = the column sums of δlogits.
         let packed = unsafe { &mut *rows_packed.get().add(block) };
         packed.pack(xa, rows, h);
         let pw = unsafe { partial_w.slice(block * v * h, v * h) };
-        matmul_packed_op(&serial, v, Operand::t(dl, v), packed, pw, h, Accum::Replace);
+        let pw = MatMut::new(pw, h);
+        matmul_packed_op(&serial, v, Operand::t(dl, v), packed, pw, Accum::Replace);
         let pb = unsafe { partial_b.slice(block * v, v) };
         pb.fill(T::zero());
         for row in dl.chunks_exact(v) {
@@ -215,10 +224,11 @@ mod tests {
             row.copy_from_slice(b);
         }
         let (xo, wt) = (Operand::new(x, h), Operand::t(w, h));
-        matmul_naive(n, v, h, xo, wt, &mut logits, v, Accum::Add);
+        matmul_naive((n, v, h), xo, wt, MatMut::new(&mut logits, v), Accum::Add);
         let (loss, correct, dl) = softmax_cross_entropy_naive(&logits, v, targets, scale);
         let mut dw = vec![0.0; v * h];
-        matmul_naive(v, h, n, Operand::t(&dl, v), xo, &mut dw, h, Accum::Replace);
+        let dwm = MatMut::new(&mut dw, h);
+        matmul_naive((v, h, n), Operand::t(&dl, v), xo, dwm, Accum::Replace);
         let mut db = vec![0.0; v];
         for row in dl.chunks_exact(v) {
             for (d, &g) in db.iter_mut().zip(row) {
@@ -227,16 +237,8 @@ mod tests {
         }
         let mut dx = vec![0.0; n * h];
         let wo = Operand::new(w, h);
-        matmul_naive(
-            n,
-            h,
-            v,
-            Operand::new(&dl, v),
-            wo,
-            &mut dx,
-            h,
-            Accum::Replace,
-        );
+        let dxm = MatMut::new(&mut dx, h);
+        matmul_naive((n, h, v), Operand::new(&dl, v), wo, dxm, Accum::Replace);
         (loss, correct, dw, db, dx)
     }
 

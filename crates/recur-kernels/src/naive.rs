@@ -2,8 +2,17 @@
 //! They exist to be obviously right; tests compare the fast kernels against them.
 
 use crate::activation::{relu, sigmoid, tanh};
-use crate::cell::{Cell, DirWeights, SeqShape};
+use crate::cell::{Cell, DirWeights, SeqPass, SeqShape};
 use crate::scalar::Scalar;
+
+/// A recurrent state, read only: `h [B, H]`, and `c [B, H]` for the LSTM (`None` otherwise).
+#[derive(Clone, Copy, Debug)]
+pub struct StateRef<'a, T> {
+    /// Hidden state, or its gradient.
+    pub h: &'a [T],
+    /// Cell state (LSTM only), or its gradient.
+    pub c: Option<&'a [T]>,
+}
 
 /// Outputs of [`forward_seq_naive`]: `out [T, B, H]`, `h_n [B, H]`, `c_n [B, H]` (LSTM).
 #[derive(Clone, Debug)]
@@ -115,17 +124,19 @@ fn order(steps: usize, reverse: bool) -> Vec<usize> {
 
 type Records<T> = Vec<Vec<Option<StepRecord<T>>>>;
 
-#[allow(clippy::too_many_arguments)]
 fn run<T: Scalar>(
-    cell: Cell,
-    shape: SeqShape,
-    reverse: bool,
+    pass: SeqPass<'_>,
     x: &[T],
     w: DirWeights<'_, T>,
-    lengths: Option<&[usize]>,
-    h0: &[T],
-    c0: Option<&[T]>,
+    start: StateRef<'_, T>,
 ) -> (NaiveForward<T>, Records<T>) {
+    let SeqPass {
+        cell,
+        shape,
+        reverse,
+        lengths,
+    } = pass;
+    let StateRef { h: h0, c: c0 } = start;
     let SeqShape {
         steps,
         batch,
@@ -167,37 +178,35 @@ fn run<T: Scalar>(
     (NaiveForward { out, h_n, c_n }, records)
 }
 
-/// Naive twin of [`crate::forward_seq`] (output `[T, B, H]`, not strided).
-#[allow(clippy::too_many_arguments)]
+/// Naive twin of [`crate::forward_seq`] on rows `x [T, B, I]`, from the state `start` (output
+/// `[T, B, H]`, not strided).
 pub fn forward_seq_naive<T: Scalar>(
-    cell: Cell,
-    shape: SeqShape,
-    reverse: bool,
+    pass: SeqPass<'_>,
     x: &[T],
     w: DirWeights<'_, T>,
-    lengths: Option<&[usize]>,
-    h0: &[T],
-    c0: Option<&[T]>,
+    start: StateRef<'_, T>,
 ) -> NaiveForward<T> {
-    run(cell, shape, reverse, x, w, lengths, h0, c0).0
+    run(pass, x, w, start).0
 }
 
 /// Naive twin of [`crate::backward_seq`]: recomputes the forward pass and returns all gradients
-/// for the loss `Σ d_out·out + Σ d_h_n·h_n (+ Σ d_c_n·c_n)`.
-#[allow(clippy::too_many_arguments)]
+/// for the loss `Σ d_out·out + Σ d_h_n·h_n (+ Σ d_c_n·c_n)`, `d_out [T, B, H]` and
+/// `d_end = (d_h_n, d_c_n)`.
 pub fn backward_seq_naive<T: Scalar>(
-    cell: Cell,
-    shape: SeqShape,
-    reverse: bool,
+    pass: SeqPass<'_>,
     x: &[T],
     w: DirWeights<'_, T>,
-    lengths: Option<&[usize]>,
-    h0: &[T],
-    c0: Option<&[T]>,
+    start: StateRef<'_, T>,
     d_out: &[T],
-    d_h_n: &[T],
-    d_c_n: Option<&[T]>,
+    d_end: StateRef<'_, T>,
 ) -> NaiveGrads<T> {
+    let SeqPass {
+        cell,
+        shape,
+        reverse,
+        ..
+    } = pass;
+    let StateRef { h: d_h_n, c: d_c_n } = d_end;
     let SeqShape {
         steps,
         batch,
@@ -205,7 +214,7 @@ pub fn backward_seq_naive<T: Scalar>(
         hidden,
     } = shape;
     let gh = cell.gates() * hidden;
-    let (_, records) = run(cell, shape, reverse, x, w, lengths, h0, c0);
+    let (_, records) = run(pass, x, w, start);
     let zero = T::zero();
     let mut g = NaiveGrads {
         w_ih: vec![zero; gh * input],

@@ -7,12 +7,12 @@
 //! block or thread computes it, or on the instruction set used. That is what makes a one-step
 //! update bitwise identical to the same step inside a whole-sequence pass.
 
-use crate::gemm::{Accum, Operand};
+use crate::gemm::{Accum, MatMut, Operand};
+use crate::kernel::{Panel, Token};
 use crate::scalar::Scalar;
 use crate::threads::{SendPtr, Threads};
 
-/// Columns per packed panel.
-pub const NR: usize = 32;
+pub use crate::kernel::NR;
 /// Rows of `A` kept hot in cache while every panel of a piece passes over them.
 const MC: usize = 96;
 
@@ -73,6 +73,7 @@ impl<T: Scalar> PackedB<T> {
                 // inside `b.data` (asserted above), and writes this piece's panel only.
                 unsafe {
                     T::transpose_cols(
+                        Token(()),
                         b.data.as_ptr().add(j0 * b.ld),
                         NR,
                         b.ld,
@@ -122,48 +123,12 @@ pub fn transpose<T: Scalar>(threads: &Threads, src: &[T], rows: usize, cols: usi
         let j0 = block * TRANSPOSE_COLS;
         let j1 = (j0 + TRANSPOSE_COLS).min(cols);
         // SAFETY: rows j0..j1 of dst belong to this block only; bounds asserted above.
-        unsafe { T::transpose_cols(ps.get(), rows, cols, j0, j1, pd.get()) };
+        unsafe { T::transpose_cols(Token(()), ps.get(), rows, cols, j0, j1, pd.get()) };
     });
 }
 
 /// Columns of the source per piece of [`transpose`].
 const TRANSPOSE_COLS: usize = 32;
-
-/// Portable [`Scalar::transpose_cols`].
-///
-/// # Safety
-/// As [`Scalar::transpose_cols`].
-pub unsafe fn transpose_cols_generic<T: Copy>(
-    src: *const T,
-    rows: usize,
-    cols: usize,
-    j0: usize,
-    j1: usize,
-    dst: *mut T,
-) {
-    transpose_block(src, rows, cols, 0..rows, j0..j1, dst)
-}
-
-/// `dst[j][i] = src[i][j]` for `i` in `is`, `j` in `js`, element by element in strips of 8 rows.
-///
-/// # Safety
-/// As [`Scalar::transpose_cols`], for the rows `js` of `dst`.
-pub(crate) unsafe fn transpose_block<T: Copy>(
-    src: *const T,
-    rows: usize,
-    cols: usize,
-    is: std::ops::Range<usize>,
-    js: std::ops::Range<usize>,
-    dst: *mut T,
-) {
-    for i0 in is.clone().step_by(8) {
-        for j in js.clone() {
-            for i in i0..(i0 + 8).min(is.end) {
-                *dst.add(j * rows + i) = *src.add(i * cols + j);
-            }
-        }
-    }
-}
 
 /// Panels per parallel piece: depends on the panel count only, never on the thread count.
 fn panels_per_piece(panels: usize) -> usize {
@@ -171,19 +136,17 @@ fn panels_per_piece(panels: usize) -> usize {
 }
 
 /// `C[m×n] (+)= A[m×k] · op(B)` with `A` row-major (`lda`) and `op(B)` packed.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_packed<T: Scalar>(
     threads: &Threads,
     m: usize,
     a: &[T],
     lda: usize,
     b: &PackedB<T>,
-    c: &mut [T],
-    ldc: usize,
+    c: MatMut<'_, T>,
     accum: Accum,
 ) {
     let ld = if m == 1 { lda.max(b.k) } else { lda };
-    matmul_packed_op(threads, m, Operand::new(a, ld), b, c, ldc, accum)
+    matmul_packed_op(threads, m, Operand::new(a, ld), b, c, accum)
 }
 
 /// `C[m×n] (+)= op(A)[m×k] · op(B)` with `op(B)` packed; `op(A)` may be a transposed view (the
@@ -193,17 +156,19 @@ pub fn matmul_packed_op<T: Scalar>(
     m: usize,
     a: Operand<'_, T>,
     b: &PackedB<T>,
-    c: &mut [T],
-    ldc: usize,
+    c: MatMut<'_, T>,
     accum: Accum,
 ) {
-    product(threads, m, a, b, c, ldc, accum == Accum::Add, None)
+    let start = match accum {
+        Accum::Add => Start::C,
+        Accum::Replace => Start::Zero,
+    };
+    product(threads, m, a, b, c, start)
 }
 
 /// `C[m×n] = bias + A[m×k] · op(B)`, `bias [n]` added to every row: the same bits as filling
 /// each row of `C` with `bias` and accumulating, but each tile of `C` is filled just before its
 /// product, while it is in cache, and by the thread that computes it.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_packed_bias<T: Scalar>(
     threads: &Threads,
     m: usize,
@@ -211,26 +176,20 @@ pub fn matmul_packed_bias<T: Scalar>(
     lda: usize,
     b: &PackedB<T>,
     bias: &[T],
-    c: &mut [T],
-    ldc: usize,
+    c: MatMut<'_, T>,
 ) {
     assert_eq!(bias.len(), b.n, "bias must have one value per column");
     let ld = if m == 1 { lda.max(b.k) } else { lda };
-    product(
-        threads,
-        m,
-        Operand::new(a, ld),
-        b,
-        c,
-        ldc,
-        true,
-        Some(Init::Row(bias)),
-    )
+    product(threads, m, Operand::new(a, ld), b, c, Start::Row(bias))
 }
 
 /// What the tiles of `C` start from in [`product`].
 #[derive(Clone, Copy)]
-pub(crate) enum Init<'a, T> {
+pub(crate) enum Start<'a, T> {
+    /// Zero: `C = A · op(B)`.
+    Zero,
+    /// What `C` holds: `C += A · op(B)`.
+    C,
     /// The same row for every row of `C`.
     Row(&'a [T]),
     /// Row `r` of `C` starts as row `rows[r]` of `table` (row stride `ld`).
@@ -241,22 +200,19 @@ pub(crate) enum Init<'a, T> {
     },
 }
 
-/// The product behind [`matmul_packed_op`] and [`matmul_packed_bias`]: with `init`, each tile
-/// of `C` is first filled from it, just before its product accumulates onto it (`accumulate`
-/// must then be set).
-#[allow(clippy::too_many_arguments)]
+/// The product behind [`matmul_packed_op`] and [`matmul_packed_bias`]: each element one chain
+/// from `start`; a [`Start::Row`] or [`Start::Gather`] fills each tile of `C` just before its
+/// product accumulates onto it.
 pub(crate) fn product<T: Scalar>(
     threads: &Threads,
     m: usize,
     a: Operand<'_, T>,
     b: &PackedB<T>,
-    c: &mut [T],
-    ldc: usize,
-    accumulate: bool,
-    init: Option<Init<'_, T>>,
+    c: MatMut<'_, T>,
+    start: Start<'_, T>,
 ) {
-    debug_assert!(init.is_none() || accumulate);
-    if let Some(Init::Gather { table, ld, rows }) = init {
+    let MatMut { data: c, ld: ldc } = c;
+    if let Start::Gather { table, ld, rows } = start {
         assert!(rows.len() >= m, "a gathered start row for every row of C");
         let n = b.n;
         assert!(
@@ -266,6 +222,8 @@ pub(crate) fn product<T: Scalar>(
             "gathered start row outside its table"
         );
     }
+    let accumulate = !matches!(start, Start::Zero);
+    let fill = matches!(start, Start::Row(_) | Start::Gather { .. });
     let (k, n) = (b.k, b.n);
     if m == 0 || n == 0 {
         return;
@@ -297,14 +255,15 @@ pub(crate) fn product<T: Scalar>(
                 let j0 = panel * NR;
                 let cols = NR.min(n - j0);
                 let bp = b.panels[panel * k * NR..].as_ptr();
-                if let Some(init) = init {
+                if fill {
                     for r in r0..r0 + rows {
-                        let from = match init {
-                            Init::Row(row) => &row[j0..j0 + cols],
-                            Init::Gather { table, ld, rows } => {
+                        let from = match start {
+                            Start::Row(row) => &row[j0..j0 + cols],
+                            Start::Gather { table, ld, rows } => {
                                 let s = rows[r] as usize * ld + j0;
                                 &table[s..s + cols]
                             }
+                            Start::Zero | Start::C => unreachable!("no tile to fill"),
                         };
                         // SAFETY: as below: this block of C belongs to this piece.
                         unsafe { pc.slice(r * ldc + j0, cols) }.copy_from_slice(from);
@@ -312,67 +271,35 @@ pub(crate) fn product<T: Scalar>(
                 }
                 // SAFETY: bounds checked above; pieces own disjoint blocks of C.
                 unsafe {
-                    T::panel_kernel(
+                    let panel = Panel {
                         rows,
                         k,
-                        pa.get().add(r0 * rsa),
+                        a: pa.get().add(r0 * rsa),
                         rsa,
                         csa,
-                        bp,
-                        pc.get().add(r0 * ldc + j0),
+                        b: bp,
+                        c: pc.get().add(r0 * ldc + j0),
                         ldc,
                         cols,
                         accumulate,
-                    );
+                    };
+                    T::panel_kernel(Token(()), &panel);
                 }
             }
         }
     });
 }
 
-/// Portable panel kernel: `C[rows, cols] (+)= A[rows, k] · P[k, NR]` one chain per element.
-///
-/// # Safety
-/// `a` must address `rows × k` elements at `a[r·rsa + p·csa]`, `b` a whole `[k][NR]` panel,
-/// and `c` `rows × cols` elements with row stride `ldc`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn panel_kernel_generic<T: Scalar>(
-    rows: usize,
-    k: usize,
-    a: *const T,
-    rsa: usize,
-    csa: usize,
-    b: *const T,
-    c: *mut T,
-    ldc: usize,
-    cols: usize,
-    accumulate: bool,
-) {
-    for r in 0..rows {
-        for j in 0..cols {
-            let out = c.add(r * ldc + j);
-            let mut s = if accumulate { *out } else { T::zero() };
-            for p in 0..k {
-                s = (*a.add(r * rsa + p * csa)).mul_add(*b.add(p * NR + j), s);
-            }
-            *out = s;
-        }
-    }
-}
-
-/// Naive twin of [`matmul_packed`] on the unpacked operand, with the same per-element chain.
-#[allow(clippy::too_many_arguments)]
+/// Naive twin of [`matmul_packed_op`] on the unpacked operand, with the same per-element
+/// chain: `C[m×n] (+)= op(A)[m×k] · op(B)[k×n]`.
 pub fn matmul_chain_naive<T: Scalar>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[T],
-    lda: usize,
+    (m, n, k): (usize, usize, usize),
+    a: Operand<'_, T>,
     b: Operand<'_, T>,
-    c: &mut [T],
-    ldc: usize,
+    c: MatMut<'_, T>,
     accum: Accum,
 ) {
+    let MatMut { data: c, ld: ldc } = c;
     for i in 0..m {
         for j in 0..n {
             let mut s = match accum {
@@ -380,293 +307,9 @@ pub fn matmul_chain_naive<T: Scalar>(
                 Accum::Replace => T::zero(),
             };
             for p in 0..k {
-                s = a[i * lda + p].mul_add(b.at(p, j), s);
+                s = a.at(i, p).mul_add(b.at(p, j), s);
             }
             c[i * ldc + j] = s;
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod x86 {
-    //! AVX-512 and AVX2 panel kernels for f32, and an AVX transpose.
-    use super::NR;
-    use std::arch::x86_64::*;
-
-    /// [`crate::Scalar::transpose_cols`] for f32: 8×8 blocks through AVX registers where the
-    /// CPU has AVX, element by element at the edges and elsewhere.
-    ///
-    /// # Safety
-    /// As [`crate::Scalar::transpose_cols`].
-    pub unsafe fn transpose_cols_f32(
-        src: *const f32,
-        rows: usize,
-        cols: usize,
-        j0: usize,
-        j1: usize,
-        dst: *mut f32,
-    ) {
-        if !is_x86_feature_detected!("avx") {
-            return super::transpose_cols_generic(src, rows, cols, j0, j1, dst);
-        }
-        let full = rows - rows % 8;
-        let j_end = j0 + (j1 - j0) / 8 * 8;
-        let mut i = 0;
-        while i < full {
-            let mut j = j0;
-            while j < j_end {
-                block8x8(src.add(i * cols + j), cols, dst.add(j * rows + i), rows);
-                j += 8;
-            }
-            i += 8;
-        }
-        // The rows below the last whole block, then the columns right of it.
-        super::transpose_block(src, rows, cols, full..rows, j0..j_end, dst);
-        super::transpose_block(src, rows, cols, 0..rows, j_end..j1, dst);
-    }
-
-    /// `dst[q][p] = src[p][q]` for an 8×8 block with row strides `lds` and `ldd`.
-    #[target_feature(enable = "avx")]
-    unsafe fn block8x8(src: *const f32, lds: usize, dst: *mut f32, ldd: usize) {
-        let r: [__m256; 8] = std::array::from_fn(|p| _mm256_loadu_ps(src.add(p * lds)));
-        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-        let out = [
-            _mm256_permute2f128_ps::<0x20>(u0, u4),
-            _mm256_permute2f128_ps::<0x20>(u1, u5),
-            _mm256_permute2f128_ps::<0x20>(u2, u6),
-            _mm256_permute2f128_ps::<0x20>(u3, u7),
-            _mm256_permute2f128_ps::<0x31>(u0, u4),
-            _mm256_permute2f128_ps::<0x31>(u1, u5),
-            _mm256_permute2f128_ps::<0x31>(u2, u6),
-            _mm256_permute2f128_ps::<0x31>(u3, u7),
-        ];
-        for (q, v) in out.iter().enumerate() {
-            _mm256_storeu_ps(dst.add(q * ldd), *v);
-        }
-    }
-
-    /// Rows per register block (AVX-512: 8 rows × 2 vectors = 16 accumulators).
-    const MR512: usize = 8;
-    /// Rows per register block (AVX2: 2 rows × 4 vectors = 8 accumulators).
-    const MR256: usize = 2;
-
-    /// Picks the widest kernel this CPU runs.
-    ///
-    /// # Safety
-    /// As [`super::panel_kernel_generic`].
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn panel_kernel_f32(
-        rows: usize,
-        k: usize,
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        cols: usize,
-        accumulate: bool,
-    ) {
-        if is_x86_feature_detected!("avx512f") {
-            // At most 16 live columns (the tail of an odd width, such as a 65-character head):
-            // one vector per row, so the dead half of the panel costs nothing.
-            if cols <= 16 {
-                rows512::<16, false>(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate);
-            } else {
-                rows512::<MR512, true>(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate);
-            }
-        } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            let mut r = 0;
-            while r + MR256 <= rows {
-                block256::<MR256>(
-                    k,
-                    a.add(r * rsa),
-                    rsa,
-                    csa,
-                    b,
-                    c.add(r * ldc),
-                    ldc,
-                    cols,
-                    accumulate,
-                );
-                r += MR256;
-            }
-            if r < rows {
-                block256::<1>(
-                    k,
-                    a.add(r * rsa),
-                    rsa,
-                    csa,
-                    b,
-                    c.add(r * ldc),
-                    ldc,
-                    cols,
-                    accumulate,
-                );
-            }
-        } else {
-            super::panel_kernel_generic(rows, k, a, rsa, csa, b, c, ldc, cols, accumulate);
-        }
-    }
-
-    /// All rows of one panel in blocks of `MR` rows (then one block of the rest), each element
-    /// the same chain whichever block computes it. `WIDE`: both halves of the panel are live.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn rows512<const MR: usize, const WIDE: bool>(
-        rows: usize,
-        k: usize,
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        cols: usize,
-        accumulate: bool,
-    ) {
-        let mut r = 0;
-        while r + MR <= rows {
-            block512::<MR, WIDE>(
-                k,
-                a.add(r * rsa),
-                rsa,
-                csa,
-                b,
-                c.add(r * ldc),
-                ldc,
-                cols,
-                accumulate,
-            );
-            r += MR;
-        }
-        macro_rules! tail {
-            ($($n:literal)*) => {
-                match rows - r {
-                    0 => {}
-                    $($n => block512::<$n, WIDE>(k, a.add(r * rsa), rsa, csa, b, c.add(r * ldc), ldc, cols, accumulate),)*
-                    _ => unreachable!("a tail is shorter than MR <= 16"),
-                }
-            };
-        }
-        tail!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn block512<const R: usize, const WIDE: bool>(
-        k: usize,
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        cols: usize,
-        accumulate: bool,
-    ) {
-        let m0: __mmask16 = if cols >= 16 {
-            0xFFFF
-        } else {
-            (1u32 << cols) as u16 - 1
-        };
-        let m1: __mmask16 = if cols >= 32 {
-            0xFFFF
-        } else if cols > 16 {
-            (1u32 << (cols - 16)) as u16 - 1
-        } else {
-            0
-        };
-        let mut acc0 = [_mm512_setzero_ps(); R];
-        let mut acc1 = [_mm512_setzero_ps(); R];
-        if accumulate {
-            for r in 0..R {
-                acc0[r] = _mm512_maskz_loadu_ps(m0, c.add(r * ldc));
-                if WIDE {
-                    acc1[r] = _mm512_maskz_loadu_ps(m1, c.add(r * ldc + 16));
-                }
-            }
-        }
-        for p in 0..k {
-            let b0 = _mm512_loadu_ps(b.add(p * NR));
-            if WIDE {
-                let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
-                for r in 0..R {
-                    let av = _mm512_set1_ps(*a.add(r * rsa + p * csa));
-                    acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-                    acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
-                }
-            } else {
-                for r in 0..R {
-                    let av = _mm512_set1_ps(*a.add(r * rsa + p * csa));
-                    acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-                }
-            }
-        }
-        for r in 0..R {
-            _mm512_mask_storeu_ps(c.add(r * ldc), m0, acc0[r]);
-            if WIDE {
-                _mm512_mask_storeu_ps(c.add(r * ldc + 16), m1, acc1[r]);
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn block256<const R: usize>(
-        k: usize,
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        cols: usize,
-        accumulate: bool,
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); 4]; R];
-        let mut tmp = [0.0f32; NR];
-        if accumulate {
-            for r in 0..R {
-                tmp[..cols].copy_from_slice(std::slice::from_raw_parts(c.add(r * ldc), cols));
-                for v in 0..4 {
-                    acc[r][v] = _mm256_loadu_ps(tmp.as_ptr().add(8 * v));
-                }
-            }
-        }
-        for p in 0..k {
-            let bv = [
-                _mm256_loadu_ps(b.add(p * NR)),
-                _mm256_loadu_ps(b.add(p * NR + 8)),
-                _mm256_loadu_ps(b.add(p * NR + 16)),
-                _mm256_loadu_ps(b.add(p * NR + 24)),
-            ];
-            for r in 0..R {
-                let av = _mm256_set1_ps(*a.add(r * rsa + p * csa));
-                for v in 0..4 {
-                    acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
-                }
-            }
-        }
-        for r in 0..R {
-            for v in 0..4 {
-                _mm256_storeu_ps(tmp.as_mut_ptr().add(8 * v), acc[r][v]);
-            }
-            std::ptr::copy_nonoverlapping(tmp.as_ptr(), c.add(r * ldc), cols);
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The fast kernels against their naive twins, on random and awkward shapes, and across thread
 //! counts (where results must be bitwise identical).
 
-use recur_kernels::naive::{backward_seq_naive, forward_seq_naive};
+use recur_kernels::naive::{backward_seq_naive, forward_seq_naive, StateRef};
 use recur_kernels::{
     backward_seq, forward_seq, matmul, matmul_naive, Accum, Cell, DirGrads, DirWeights, GradView,
-    Operand, OutView, PackedWeights, Scalar, SeqCache, SeqGradWork, SeqShape, Threads,
+    MatMut, Operand, OutView, PackedWeights, Scalar, SeqCache, SeqGradInput, SeqGradWork, SeqGrads,
+    SeqInput, SeqOut, SeqPass, SeqShape, Threads,
 };
 
 /// Small deterministic generator for test data (SplitMix64).
@@ -67,13 +68,10 @@ fn matmul_matches_naive_on_awkward_shapes() {
                     };
                     let mut want = c0.clone();
                     matmul_naive(
-                        m,
-                        n,
-                        k,
+                        (m, n, k),
                         op("a", &a, lda, ta),
                         op("b", &b, ldb, tb),
-                        &mut want,
-                        ldc,
+                        MatMut::new(&mut want, ldc),
                         accum,
                     );
                     let mut outs = Vec::new();
@@ -81,13 +79,10 @@ fn matmul_matches_naive_on_awkward_shapes() {
                         let mut got = c0.clone();
                         matmul(
                             th,
-                            m,
-                            n,
-                            k,
+                            (m, n, k),
                             op("a", &a, lda, ta),
                             op("b", &b, ldb, tb),
-                            &mut got,
-                            ldc,
+                            MatMut::new(&mut got, ldc),
                             accum,
                         );
                         assert!(
@@ -187,24 +182,23 @@ impl<T: Scalar> Case<T> {
         let mut cache = SeqCache::new();
         let lengths = self.lengths.as_deref();
         let packed = PackedWeights::new(self.cell, s.input, s.hidden, self.weights());
-        forward_seq(
-            threads,
-            self.cell,
-            s,
+        let pass = SeqPass {
+            cell: self.cell,
+            shape: s,
             reverse,
-            &self.x,
-            self.weights(),
-            &packed,
             lengths,
-            &mut h,
-            c.as_deref_mut(),
-            OutView {
+        };
+        let state = SeqOut {
+            h: &mut h,
+            c: c.as_deref_mut(),
+            out: OutView {
                 data: &mut out,
                 ld,
                 col: s.hidden,
             },
-            &mut cache,
-        );
+        };
+        let x = SeqInput::Rows(&self.x);
+        forward_seq(threads, pass, x, self.weights(), &packed, state, &mut cache);
         let out: Vec<T> = out
             .chunks(ld)
             .flat_map(|r| r[s.hidden..].to_vec())
@@ -219,31 +213,26 @@ impl<T: Scalar> Case<T> {
         let mut dc = self.d_c.clone();
         let mut work = SeqGradWork::new();
         let bias = self.b_ih.is_some();
-        backward_seq(
-            threads,
-            self.cell,
-            s,
-            reverse,
-            &self.x,
-            self.weights(),
-            lengths,
-            &cache,
-            GradView {
+        let grads = SeqGrads {
+            d_out: GradView {
                 data: &self.d_out,
                 ld: s.hidden,
                 col: 0,
             },
-            &mut dh,
-            dc.as_deref_mut(),
-            DirGrads {
+            d_h: &mut dh,
+            d_c: dc.as_deref_mut(),
+            params: DirGrads {
                 w_ih: &mut dw_ih,
                 w_hh: &mut dw_hh,
                 b_ih: bias.then_some(&mut db_ih[..]),
                 b_hh: bias.then_some(&mut db_hh[..]),
             },
-            &mut dx,
-            &mut work,
-        );
+        };
+        let x = SeqGradInput::Rows {
+            x: &self.x,
+            d_x: &mut dx,
+        };
+        backward_seq(threads, pass, x, self.weights(), &cache, grads, &mut work);
         vec![
             out,
             h,
@@ -259,30 +248,22 @@ impl<T: Scalar> Case<T> {
     }
 
     fn run_naive(&self, reverse: bool) -> Vec<Vec<T>> {
-        let lengths = self.lengths.as_deref();
-        let f = forward_seq_naive(
-            self.cell,
-            self.shape,
+        let pass = SeqPass {
+            cell: self.cell,
+            shape: self.shape,
             reverse,
-            &self.x,
-            self.weights(),
-            lengths,
-            &self.h0,
-            self.c0.as_deref(),
-        );
-        let g = backward_seq_naive(
-            self.cell,
-            self.shape,
-            reverse,
-            &self.x,
-            self.weights(),
-            lengths,
-            &self.h0,
-            self.c0.as_deref(),
-            &self.d_out,
-            &self.d_h,
-            self.d_c.as_deref(),
-        );
+            lengths: self.lengths.as_deref(),
+        };
+        let start = StateRef {
+            h: &self.h0,
+            c: self.c0.as_deref(),
+        };
+        let d_end = StateRef {
+            h: &self.d_h,
+            c: self.d_c.as_deref(),
+        };
+        let f = forward_seq_naive(pass, &self.x, self.weights(), start);
+        let g = backward_seq_naive(pass, &self.x, self.weights(), start, &self.d_out, d_end);
         let bias = self.b_ih.is_some();
         let zeros = |v: &Vec<T>| {
             if bias {

@@ -2,7 +2,7 @@
 //! element), whatever the row count, thread count or column tail.
 
 use recur_kernels::packed::{matmul_chain_naive, matmul_packed_bias};
-use recur_kernels::{matmul_packed, matmul_packed_op, Accum, Operand, PackedB, Threads};
+use recur_kernels::{matmul_packed, matmul_packed_op, Accum, MatMut, Operand, PackedB, Threads};
 
 fn data(n: usize, seed: u32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
@@ -43,11 +43,12 @@ fn packed_product_is_bitwise_equal_to_the_naive_chain() {
                 let ldc = n + 1;
                 let c0 = data(m * ldc, 3);
                 let mut want = c0.clone();
-                matmul_chain_naive(m, n, k, &a, lda, op, &mut want, ldc, accum);
+                let (al, wm) = (Operand::new(&a, lda), MatMut::new(&mut want, ldc));
+                matmul_chain_naive((m, n, k), al, op, wm, accum);
                 let packed = PackedB::packed(op, k, n);
                 for th in &threads {
                     let mut got = c0.clone();
-                    matmul_packed(th, m, &a, lda, &packed, &mut got, ldc, accum);
+                    matmul_packed(th, m, &a, lda, &packed, MatMut::new(&mut got, ldc), accum);
                     assert_eq!(
                         got, want,
                         "m={m} n={n} k={k} transposed={transposed} {accum:?}"
@@ -55,16 +56,8 @@ fn packed_product_is_bitwise_equal_to_the_naive_chain() {
                     // One row at a time gives the same bits as all rows at once.
                     let mut rowwise = c0.clone();
                     for i in 0..m {
-                        matmul_packed(
-                            th,
-                            1,
-                            &a[i * lda..],
-                            lda,
-                            &packed,
-                            &mut rowwise[i * ldc..],
-                            ldc,
-                            accum,
-                        );
+                        let row = MatMut::new(&mut rowwise[i * ldc..], ldc);
+                        matmul_packed(th, 1, &a[i * lda..], lda, &packed, row, accum);
                     }
                     assert_eq!(rowwise, want, "row by row, m={m} n={n} k={k}");
                 }
@@ -85,9 +78,10 @@ fn a_transposed_left_operand_gives_the_same_bits_as_its_copy() {
         let a: Vec<f32> = (0..m * k).map(|i| at[(i % k) * ld + i / k]).collect();
         for th in &threads {
             let mut want = vec![0.5f32; m * n];
-            matmul_packed(th, m, &a, k, &packed, &mut want, n, Accum::Add);
+            matmul_packed(th, m, &a, k, &packed, MatMut::new(&mut want, n), Accum::Add);
             let mut got = vec![0.5f32; m * n];
-            matmul_packed_op(th, m, Operand::t(&at, ld), &packed, &mut got, n, Accum::Add);
+            let (atl, gm) = (Operand::t(&at, ld), MatMut::new(&mut got, n));
+            matmul_packed_op(th, m, atl, &packed, gm, Accum::Add);
             assert_eq!(got, want, "m={m} n={n} k={k}");
         }
     }
@@ -152,8 +146,9 @@ fn packing_over_threads_gives_the_same_panels() {
                 .map(|i| if i / k == i % k { 1.0 } else { 0.0 })
                 .collect();
             let (mut c1, mut c2) = (vec![0.0f32; k * n], vec![0.0f32; k * n]);
-            matmul_packed(&two, k, &eye, k, &one, &mut c1, n, Accum::Replace);
-            matmul_packed(&two, k, &eye, k, &par, &mut c2, n, Accum::Replace);
+            let (c1m, c2m) = (MatMut::new(&mut c1, n), MatMut::new(&mut c2, n));
+            matmul_packed(&two, k, &eye, k, &one, c1m, Accum::Replace);
+            matmul_packed(&two, k, &eye, k, &par, c2m, Accum::Replace);
             assert_eq!(c1, c2);
             for p in 0..k {
                 for j in 0..n {
@@ -177,10 +172,19 @@ fn a_bias_product_equals_filling_then_accumulating() {
         for row in want.chunks_exact_mut(n) {
             row.copy_from_slice(&bias);
         }
-        matmul_packed(&two, m, &a, k, &packed, &mut want, n, Accum::Add);
+        matmul_packed(
+            &two,
+            m,
+            &a,
+            k,
+            &packed,
+            MatMut::new(&mut want, n),
+            Accum::Add,
+        );
         for threads in [Threads::single(), Threads::new(2).unwrap()] {
             let mut got = vec![f32::NAN; m * n];
-            matmul_packed_bias(&threads, m, &a, k, &packed, &bias, &mut got, n);
+            let gm = MatMut::new(&mut got, n);
+            matmul_packed_bias(&threads, m, &a, k, &packed, &bias, gm);
             assert_eq!(got, want, "({m}, {n}, {k})");
         }
     }

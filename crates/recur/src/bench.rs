@@ -2,7 +2,7 @@
 //! throughput on synthetic data, with the achieved GFLOP/s and the peak memory.
 
 use crate::charlm::sample::{Generator, SampleOptions};
-use crate::charlm::{CharLm, CharLmConfig};
+use crate::charlm::{CharLm, CharLmConfig, TokenBatch};
 use crate::config::{CellType, Nonlinearity};
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind};
@@ -135,11 +135,14 @@ pub fn run(config: &BenchConfig, threads: &Threads) -> Result<BenchReport> {
         let (x, y) = batch(&mut rng);
         let start = Instant::now();
         grads.zero_in(threads);
+        let tokens = TokenBatch {
+            inputs: &x,
+            targets: &y,
+            batch: b,
+        };
         model.train_batch(
             threads,
-            &x,
-            &y,
-            b,
+            tokens,
             &mut carry,
             &mut dropout_rng,
             &mut grads,

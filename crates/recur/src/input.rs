@@ -163,7 +163,7 @@ impl Csv {
 }
 
 /// The line of a quote that opens a field and is never closed, if any.
-fn unclosed_quote(text: &str) -> Option<usize> {
+fn unclosed_quote(text: &str, delimiter: char) -> Option<usize> {
     let (mut line, mut opened, mut quoted, mut at_start) = (1, 0, false, true);
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -183,7 +183,7 @@ fn unclosed_quote(text: &str) -> Option<usize> {
                 quoted = true;
                 opened = line;
             }
-            ',' => at_start = true,
+            c if c == delimiter => at_start = true,
             '\n' => {
                 line += 1;
                 at_start = true;
@@ -201,8 +201,13 @@ fn unclosed_quote(text: &str) -> Option<usize> {
 /// Parses CSV `text` read from `path` (only named in errors): the first non-blank record is the
 /// header. A byte-order mark at the start is dropped; blank lines are skipped.
 pub fn parse_csv(path: &Path, text: &str) -> Result<Csv> {
+    parse_csv_with(path, text, b',')
+}
+
+/// [`parse_csv`] with another field separator (`;`, a tab, …): one ASCII byte.
+pub fn parse_csv_with(path: &Path, text: &str, delimiter: u8) -> Result<Csv> {
     let text = strip_bom(text);
-    if let Some(line) = unclosed_quote(text) {
+    if let Some(line) = unclosed_quote(text, char::from(delimiter)) {
         return Err(Error::format(
             path,
             format!("line {line}: a quoted field is never closed"),
@@ -211,6 +216,7 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Csv> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        .delimiter(delimiter)
         .from_reader(text.as_bytes());
     let bytes = text.as_bytes();
     // Lines counted here: the crate's own count skips blank lines and CRLF ends.
@@ -274,6 +280,12 @@ pub fn read_csv(path: &Path) -> Result<Csv> {
     parse_csv(path, &read_utf8(path)?)
 }
 
+/// Reads and parses the CSV file `path` with fields separated by `delimiter`
+/// ([`parse_csv_with`]).
+pub fn read_csv_with(path: &Path, delimiter: u8) -> Result<Csv> {
+    parse_csv_with(path, &read_utf8(path)?, delimiter)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +329,14 @@ mod tests {
         let c = parse_csv(Path::new("q.csv"), "a,b\n1,2\"x\n").unwrap();
         assert_eq!(c.records[0].fields, ["1", "2\"x"]);
         assert!(parse_csv(Path::new("e.csv"), "\u{feff}\n\n").is_err());
+    }
+
+    #[test]
+    fn another_delimiter_splits_fields_and_keeps_commas() {
+        let c = parse_csv_with(Path::new("s.csv"), "date;\"y\"\n2020-01;1,5\n", b';').unwrap();
+        assert_eq!(c.header, ["date", "y"]);
+        assert_eq!(c.records[0].fields, ["2020-01", "1,5"]);
+        let e = parse_csv_with(Path::new("s.csv"), "a;b\n1;\"x\n", b';').unwrap_err();
+        assert!(e.to_string().contains("never closed"), "{e}");
     }
 }

@@ -45,6 +45,15 @@ impl Line {
     }
 }
 
+/// A shaded band between two lines of a [`LineChart`] (a prediction interval).
+#[derive(Clone, Debug)]
+pub struct Band {
+    /// The legend entry.
+    pub name: String,
+    /// `(x, lower, upper)` in order of x; non-finite ones are left out.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
 /// A chart of lines over a shared x axis.
 #[derive(Clone, Debug)]
 pub struct LineChart {
@@ -70,11 +79,26 @@ impl LineChart {
     /// # Errors
     /// [`Error::Input`] when the drawing library fails (it does not for finite data).
     pub fn to_svg(&self) -> Result<String> {
+        self.to_svg_with_bands(&[])
+    }
+
+    /// The chart as an SVG document, with `bands` shaded under the lines (drawn in order, in
+    /// translucent grey-blue, the first palest).
+    ///
+    /// # Errors
+    /// [`Error::Input`] when the drawing library fails (it does not for finite data).
+    pub fn to_svg_with_bands(&self, bands: &[Band]) -> Result<String> {
         let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
+        let band_points: Vec<(f64, f64)> = bands
+            .iter()
+            .flat_map(|b| b.points.iter().flat_map(|&(x, l, u)| [(x, l), (x, u)]))
+            .collect();
         let points = || {
             self.lines
                 .iter()
-                .flat_map(|l| l.points.iter().filter(finite))
+                .flat_map(|l| l.points.iter())
+                .chain(&band_points)
+                .filter(finite)
         };
         let (mut x0, mut x1, mut y0, mut y1) = points().fold(
             (
@@ -121,6 +145,27 @@ impl LineChart {
                         RGBColor(0x88, 0x88, 0x88).into(),
                     ))
                     .map_err(plot_error)?;
+            }
+            for (k, band) in bands.iter().enumerate() {
+                let shade = RGBColor(0x1f, 0x77, 0xb4).mix(0.12 + 0.1 * k as f64);
+                let pts: Vec<(f64, f64, f64)> = band
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite())
+                    .collect();
+                let outline: Vec<(f64, f64)> = pts
+                    .iter()
+                    .map(|p| (p.0, p.2))
+                    .chain(pts.iter().rev().map(|p| (p.0, p.1)))
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(outline, shade.filled())))
+                    .map_err(plot_error)?
+                    .label(&band.name)
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 20, y + 5)], shade.filled())
+                    });
             }
             for (k, line) in self.lines.iter().enumerate() {
                 let color = PALETTE[k % PALETTE.len()];

@@ -9,8 +9,9 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{swap_leading_axes, Tensor};
 use recur_kernels::{
-    backward_seq_input, forward_seq_input, project_table, DirGrads, DirWeights, GradView, OutView,
-    PackedWeights, Scalar, SeqCache, SeqGradInput, SeqGradWork, SeqInput, SeqShape, Threads,
+    backward_seq, forward_seq, project_table, DirGrads, DirWeights, GradView, OutView,
+    PackedWeights, Scalar, SeqCache, SeqGradInput, SeqGradWork, SeqGrads, SeqInput, SeqOut,
+    SeqPass, SeqShape, Threads,
 };
 
 /// Name, shape and place of one parameter tensor inside the flat buffer.
@@ -488,23 +489,23 @@ impl<T: Scalar> Recurrent<T> {
                     }
                     _ => SeqInput::Rows(&layer_input),
                 };
-                forward_seq_input(
-                    threads,
+                let pass = SeqPass {
                     cell,
                     shape,
-                    dir == 1,
-                    seq_input,
-                    weights,
-                    &packed,
-                    args.lengths,
-                    &mut h_n.data_mut()[slot.clone()],
-                    c_n.as_mut().map(|c| &mut c.data_mut()[slot]),
-                    OutView {
+                    reverse: dir == 1,
+                    lengths: args.lengths,
+                };
+                let state = SeqOut {
+                    h: &mut h_n.data_mut()[slot.clone()],
+                    c: c_n.as_mut().map(|c| &mut c.data_mut()[slot]),
+                    out: OutView {
                         data: &mut out,
                         ld: dirs * hidden,
                         col: dir * hidden,
                     },
-                    &mut cache,
+                };
+                forward_seq(
+                    threads, pass, seq_input, weights, &packed, state, &mut cache,
                 );
                 caches.push(cache);
                 packed_dirs.push(packed);
@@ -645,25 +646,24 @@ impl<T: Scalar> Recurrent<T> {
                         d_x: &mut d_x,
                     },
                 };
-                backward_seq_input(
-                    threads,
+                let pass = SeqPass {
                     cell,
                     shape,
-                    dir == 1,
-                    x,
-                    self.dir_weights(&self.params, layer, dir),
+                    reverse: dir == 1,
                     lengths,
-                    &lc.dirs[dir],
-                    GradView {
+                };
+                let seq_grads = SeqGrads {
+                    d_out: GradView {
                         data: &d_cur,
                         ld: width,
                         col: dir * hidden,
                     },
-                    &mut d_h0.data_mut()[slot.clone()],
-                    d_c0.as_mut().map(|d| &mut d.data_mut()[slot]),
-                    self.dir_grads(grads, layer, dir),
-                    work,
-                );
+                    d_h: &mut d_h0.data_mut()[slot.clone()],
+                    d_c: d_c0.as_mut().map(|d| &mut d.data_mut()[slot]),
+                    params: self.dir_grads(grads, layer, dir),
+                };
+                let w = self.dir_weights(&self.params, layer, dir);
+                backward_seq(threads, pass, x, w, &lc.dirs[dir], seq_grads, work);
             }
             if let Some(mask) = &lc.mask {
                 for (d, &m) in d_x.iter_mut().zip(mask) {

@@ -31,6 +31,7 @@ pub const RECUR_FILES: &[&str] = &[
     "cv_report.json",
     "forecast.csv",
     "forecast.svg",
+    "members",
 ];
 
 /// What a run may do with an output directory that already holds files.

@@ -5,8 +5,8 @@ use crate::error::{Error, Result};
 use crate::recurrent::Recurrent;
 use crate::tensor::Tensor;
 use recur_kernels::{
-    forward_seq_input, project_table, OutView, PackedWeights, Scalar, SeqCache, SeqInput, SeqShape,
-    Threads,
+    forward_seq, project_table, OutView, PackedWeights, Scalar, SeqCache, SeqInput, SeqOut,
+    SeqPass, SeqShape, Threads,
 };
 
 /// The running state of a unidirectional [`Recurrent`] stepped one input at a time.
@@ -242,24 +242,24 @@ impl<T: Scalar> Recurrent<T> {
                 hidden,
             };
             let slot = layer * bh..(layer + 1) * bh;
-            forward_seq_input(
-                threads,
+            let pass = SeqPass {
                 cell,
                 shape,
-                false,
-                input,
-                self.dir_weights(self.params(), layer, 0),
-                &state.packed[layer],
-                None,
-                &mut state.h[slot.clone()],
-                state.c.as_mut().map(|c| &mut c[slot]),
-                OutView {
+                reverse: false,
+                lengths: None,
+            };
+            let out = SeqOut {
+                h: &mut state.h[slot.clone()],
+                c: state.c.as_mut().map(|c| &mut c[slot]),
+                out: OutView {
                     data: &mut rest[0],
                     ld: hidden,
                     col: 0,
                 },
-                &mut state.caches[layer],
-            );
+            };
+            let w = self.dir_weights(self.params(), layer, 0);
+            let (packed, cache) = (&state.packed[layer], &mut state.caches[layer]);
+            forward_seq(threads, pass, input, w, packed, out, cache);
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! dropout equals the finite differences of its loss under the same mask, and evaluation is
 //! unaffected.
 
-use recur::charlm::{CharLm, CharLmConfig, StepWork};
+use recur::charlm::{CharLm, CharLmConfig, StepWork, TokenBatch};
 use recur::CellType;
 use recur::{Rng, Threads};
 
@@ -12,9 +12,11 @@ fn loss(lm: &CharLm, inputs: &[u32], targets: &[u32], mask_seed: u64) -> (f64, V
     let r = lm
         .train_batch(
             &Threads::single(),
-            inputs,
-            targets,
-            2,
+            TokenBatch {
+                inputs,
+                targets,
+                batch: 2,
+            },
             &mut carry,
             &mut Rng::new(mask_seed),
             &mut grads,

@@ -470,11 +470,14 @@ fn library_functions_return_errors_on_bad_arguments() {
         (vec![0, 7], vec![1, 2], 1),
     ] {
         let mut carry = lm.zero_carry(batch.max(1));
+        let tokens = recur::charlm::TokenBatch {
+            inputs: &inputs,
+            targets: &targets,
+            batch,
+        };
         let r = lm.train_batch(
             &threads,
-            &inputs,
-            &targets,
-            batch,
+            tokens,
             &mut carry,
             &mut drop_rng,
             &mut grads,
@@ -489,9 +492,11 @@ fn library_functions_return_errors_on_bad_arguments() {
     assert!(lm
         .train_batch(
             &threads,
-            &[0, 1],
-            &[1, 2],
-            1,
+            recur::charlm::TokenBatch {
+                inputs: &[0, 1],
+                targets: &[1, 2],
+                batch: 1,
+            },
             &mut carry,
             &mut drop_rng,
             &mut wrong,
@@ -507,8 +512,10 @@ fn library_functions_return_errors_on_bad_arguments() {
         &threads,
         "a",
         3,
-        &Default::default(),
-        1,
+        &recur::charlm::SampleOptions {
+            seed: 1,
+            ..Default::default()
+        },
         |_| Ok(()),
     )
     .unwrap_err();

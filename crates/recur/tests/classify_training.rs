@@ -54,6 +54,8 @@ fn settings(min_steps: u64) -> ClassifySettings {
             units: Units::Char,
             ..Default::default()
         },
+        augment: 0.0,
+        ensemble: 1,
     }
 }
 
@@ -172,4 +174,71 @@ fn frames_read_several_raw_steps_as_one() {
     }
     .validate()
     .is_err());
+}
+
+/// `n` univariate series of `len` steps (the rule reads lengths and counts only).
+fn series(n: usize, len: usize) -> Dataset {
+    Dataset {
+        dims: 1,
+        items: (0..n).map(|_| Item::Numeric(vec![0.0; len])).collect(),
+        labels: (0..n).map(|i| (i % 2).to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn defaults_fit_the_length_and_size_of_the_data() {
+    use recur::classify::train::{defaults_for, FRAMES_PER_SERIES, LONG_SERIES, SMALL_DATA};
+    // A long series is cut into about 16 frames and augmented; a small set trains an ensemble.
+    let long = defaults_for(&series(36, 251));
+    assert_eq!((long.frame_size, long.median_length), (16, 251));
+    assert_eq!(long.augment, 0.2);
+    assert_eq!(long.ensemble, 5);
+    assert!(long.bidirectional && long.pooling == Pooling::Max && long.hidden == 128);
+    assert_eq!(
+        defaults_for(&series(10, 1460)).frame_size,
+        (1460.0 / FRAMES_PER_SERIES as f64).round() as usize
+    );
+    // Short series are read step by step, unaugmented; a larger set trains one model.
+    let short = defaults_for(&series(SMALL_DATA + 1, LONG_SERIES - 1));
+    assert_eq!(
+        (short.frame_size, short.augment, short.ensemble),
+        (1, 0.0, 1)
+    );
+    // Text: a unidirectional reader of the last state.
+    let text = Dataset {
+        dims: 0,
+        items: vec![Item::Text("a long enough text".chars().collect()); 300],
+        labels: vec!["x".into(); 300],
+        ..Default::default()
+    };
+    let t = defaults_for(&text);
+    assert!(!t.bidirectional && t.pooling == Pooling::Last && t.augment == 0.0);
+}
+
+#[test]
+fn augmented_training_is_reproducible_and_still_learns() {
+    let data = trends(60, 3);
+    let s = ClassifySettings {
+        augment: 0.2,
+        steps: Some(200),
+        ..settings(0)
+    };
+    let run = || {
+        train(
+            &data,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.model.named_tensors(), b.model.named_tensors());
+    assert!(
+        a.val_accuracy >= 0.8,
+        "validation accuracy {}",
+        a.val_accuracy
+    );
 }

@@ -17,8 +17,8 @@
 //!
 //! let loaded = checkpoint::load(&dir)?; // e.g. runs/char-lm/best
 //! let mut text = String::new();
-//! let options = SampleOptions { temperature: 0.8, ..Default::default() };
-//! generate(&loaded.model, &loaded.vocab, &Threads::single(), "the ", 40, &options, 7, |c| {
+//! let options = SampleOptions { temperature: 0.8, seed: 7, ..Default::default() };
+//! generate(&loaded.model, &loaded.vocab, &Threads::single(), "the ", 40, &options, |c| {
 //!     text.push(c);
 //!     Ok(())
 //! })?;
@@ -37,7 +37,7 @@ pub mod train;
 pub mod vocab;
 
 pub use eval::{evaluate, EvalReport};
-pub use model::{BatchStats, Carry, CharLm, CharLmConfig, CharLmGrads, StepWork};
+pub use model::{BatchStats, Carry, CharLm, CharLmConfig, CharLmGrads, StepWork, TokenBatch};
 pub use sample::{generate, Generator, SampleOptions};
 pub use train::{
     MetricsRow, Observer, Overfitting, Stop, Summary, TrainSettings, TrainState, Trainer,

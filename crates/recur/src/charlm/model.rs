@@ -10,7 +10,7 @@ use crate::rng::Rng;
 use crate::tensor::Tensor;
 use recur_kernels::{
     linear_cross_entropy, matmul_packed, Accum, CrossEntropy, HeadGrads, HeadWeights, HeadWork,
-    Operand, PackedB, Threads,
+    MatMut, Operand, PackedB, Threads,
 };
 use serde::{Deserialize, Serialize};
 
@@ -170,6 +170,18 @@ pub struct Carry {
     pub h: Tensor<f32>,
     /// Cell state (LSTM only).
     pub c: Option<Tensor<f32>>,
+}
+
+/// One training batch of a character model: `inputs` and `targets` time-major `[T, B]`, `B`
+/// streams side by side.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenBatch<'a> {
+    /// The input characters.
+    pub inputs: &'a [u32],
+    /// The character that follows each input.
+    pub targets: &'a [u32],
+    /// Streams `B`.
+    pub batch: usize,
 }
 
 /// Loss figures of one batch.
@@ -405,25 +417,35 @@ impl CharLm {
         for row in logits.chunks_exact_mut(v) {
             row.copy_from_slice(&self.head_bias);
         }
-        matmul_packed(threads, n, hs, h, packed, logits, v, Accum::Add);
+        matmul_packed(
+            threads,
+            n,
+            hs,
+            h,
+            packed,
+            MatMut::new(logits, v),
+            Accum::Add,
+        );
     }
 
-    /// Forward and backward over one batch: `inputs`/`targets` time-major `[T, B]`. Adds the
-    /// gradient of the mean cross-entropy to `grads`, and moves `carry` to the batch's final
-    /// state (the next step starts there; no gradient flows across steps). `dropout_rng` is the
-    /// training-mode dropout source.
-    #[allow(clippy::too_many_arguments)]
+    /// Forward and backward over one batch of `tokens`. Adds the gradient of the mean
+    /// cross-entropy to `grads`, and moves `carry` to the batch's final state (the next step
+    /// starts there; no gradient flows across steps). `dropout_rng` is the training-mode dropout
+    /// source.
     pub fn train_batch(
         &self,
         threads: &Threads,
-        inputs: &[u32],
-        targets: &[u32],
-        batch: usize,
+        tokens: TokenBatch<'_>,
         carry: &mut Carry,
         dropout_rng: &mut Rng,
         grads: &mut CharLmGrads,
         work: &mut StepWork,
     ) -> Result<BatchStats> {
+        let TokenBatch {
+            inputs,
+            targets,
+            batch,
+        } = tokens;
         let (v, e, h) = (
             self.config.vocab_size,
             self.config.embed_dim,

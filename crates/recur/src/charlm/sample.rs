@@ -19,6 +19,8 @@ pub struct SampleOptions {
     pub top_p: f64,
     /// Always take the most likely character (greedy decoding).
     pub argmax: bool,
+    /// Seed of [`generate`]'s random choices: the same seed gives the same text.
+    pub seed: u64,
 }
 
 impl Default for SampleOptions {
@@ -28,6 +30,7 @@ impl Default for SampleOptions {
             top_k: 0,
             top_p: 1.0,
             argmax: false,
+            seed: 0,
         }
     }
 }
@@ -194,8 +197,7 @@ pub fn default_prime(vocab: &Vocab) -> String {
 }
 
 /// Generates `length` characters after `prime`, calling `emit` with each as it is produced (never
-/// the unknown symbol [`super::UNK`]).
-#[allow(clippy::too_many_arguments)]
+/// the unknown symbol [`super::UNK`]); the random choices follow `options.seed`.
 pub fn generate(
     model: &CharLm,
     vocab: &Vocab,
@@ -203,7 +205,6 @@ pub fn generate(
     prime: &str,
     length: usize,
     options: &SampleOptions,
-    seed: u64,
     mut emit: impl FnMut(char) -> Result<()>,
 ) -> Result<()> {
     options.validate()?;
@@ -219,7 +220,7 @@ pub fn generate(
         return Err(Error::Input("`prime` is empty".into()));
     }
     let mut gen = Generator::new(model)?;
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::new(options.seed);
     for &t in &tokens {
         gen.feed(threads, t)?;
     }

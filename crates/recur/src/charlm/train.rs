@@ -540,11 +540,14 @@ impl Trainer {
         self.batcher
             .batch(&self.train, k, &mut self.inputs, &mut self.targets);
         self.grads.zero_in(threads);
+        let tokens = super::model::TokenBatch {
+            inputs: &self.inputs,
+            targets: &self.targets,
+            batch: self.settings.batch_size,
+        };
         let stats = self.model.train_batch(
             threads,
-            &self.inputs,
-            &self.targets,
-            self.settings.batch_size,
+            tokens,
             &mut self.carry,
             &mut self.state.dropout_rng,
             &mut self.grads,
@@ -704,7 +707,6 @@ impl Trainer {
             &prime,
             SAMPLE_LENGTH,
             &options,
-            0,
             |c| {
                 text.push(c);
                 Ok(())

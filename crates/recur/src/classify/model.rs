@@ -88,6 +88,46 @@ struct CheckpointFile {
     training: Option<super::train::ClassifySettings>,
 }
 
+/// Loads every member of the classifier checkpoint `dir`: the model of `dir` itself, and for an
+/// ensemble (`"ensemble": N` in `config.json`, `recur classify train --ensemble N`) the models of
+/// `dir/members/1` … `dir/members/N-1`, whose class lists must be `dir`'s.
+///
+/// # Errors
+/// As [`load`], for every member; [`Error::Format`] for an `ensemble` count that is not a
+/// positive number, or a member whose classes or input differ.
+pub fn load_members(dir: &std::path::Path) -> Result<Vec<Classifier>> {
+    let first = load(dir)?;
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("not JSON ({e})")))?;
+    let n = match v.get("ensemble") {
+        None => 1,
+        Some(n) => match n.as_u64() {
+            Some(n @ 1..=64) => n as usize,
+            _ => {
+                return Err(Error::format(
+                    &path,
+                    format!("ensemble is {n}, expected a count from 1 to 64"),
+                ))
+            }
+        },
+    };
+    let mut members = vec![first];
+    for i in 1..n {
+        let member = load(&dir.join("members").join(i.to_string()))?;
+        let (a, b) = (member.config(), members[0].config());
+        if a.classes != b.classes || a.dims != b.dims {
+            return Err(Error::format(
+                dir.join("members").join(i.to_string()).join("config.json"),
+                "classes or input features differ from the ensemble's first model",
+            ));
+        }
+        members.push(member);
+    }
+    Ok(members)
+}
+
 /// Loads the classifier of checkpoint `dir` (`config.json` and `model.safetensors`). Every field
 /// is checked, the scaling vectors against the feature count, the sizes against
 /// [`crate::MAX_PARAMETERS`] and the tensors' shapes against the configuration (before the

@@ -64,6 +64,14 @@ pub struct ClassifySettings {
     /// checkpoints, which read characters.
     #[serde(default = "char_units")]
     pub text: super::text::TextSettings,
+    /// Numeric data: strength of the training-time augmentation (window slicing, magnitude
+    /// scaling, jitter; 0: none).
+    #[serde(default)]
+    pub augment: f64,
+    /// Models trained (seeds `seed`, `seed + 1`, …, each with its own validation split) whose
+    /// probabilities are averaged.
+    #[serde(default = "one")]
+    pub ensemble: usize,
 }
 
 fn char_units() -> super::text::TextSettings {
@@ -73,6 +81,83 @@ fn char_units() -> super::text::TextSettings {
         head_dropout: 0.0,
         ..Default::default()
     }
+}
+
+/// The settings [`defaults_for`] fits to a data set (each used where the user set none).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct DataDefaults {
+    /// Raw steps per recurrent step.
+    pub frame_size: usize,
+    /// Augmentation strength.
+    pub augment: f64,
+    /// Two directions.
+    pub bidirectional: bool,
+    /// Pooling over the steps.
+    pub pooling: Pooling,
+    /// Hidden units per direction.
+    pub hidden: usize,
+    /// Models averaged.
+    pub ensemble: usize,
+    /// Median sequence length (raw steps) the rule read.
+    pub median_length: usize,
+}
+
+/// Sequences of at least this median length (raw steps) are read in frames and augmented.
+pub const LONG_SERIES: usize = 64;
+/// Recurrent steps a long series is cut into (its median length over the frame size).
+pub const FRAMES_PER_SERIES: usize = 16;
+/// Data sets of at most this many labelled sequences train an ensemble.
+pub const SMALL_DATA: usize = 200;
+
+/// The defaults that fit `data` (measured on the UCR/UEA sets of the README, chosen for
+/// generality): a long numeric series (median length at least [`LONG_SERIES`] raw steps) is read
+/// in frames so that the recurrence runs about [`FRAMES_PER_SERIES`] steps, and trained on
+/// augmented copies (strength 0.2); a small data set (at most [`SMALL_DATA`] sequences) trains an
+/// ensemble of 5 models; every numeric set a bidirectional GRU of 128 units with max pooling.
+/// For text the CLI takes [`super::text::TEXT_DEFAULTS`] (bidirectional, max pooling) instead.
+pub fn defaults_for(data: &Dataset) -> DataDefaults {
+    let mut lengths: Vec<usize> = (0..data.items.len()).map(|i| data.len_of(i)).collect();
+    lengths.sort_unstable();
+    let median = lengths.get(lengths.len() / 2).copied().unwrap_or(0);
+    let numeric = data.dims > 0;
+    let long = numeric && median >= LONG_SERIES;
+    DataDefaults {
+        frame_size: if long {
+            ((median as f64 / FRAMES_PER_SERIES as f64).round() as usize).max(1)
+        } else {
+            1
+        },
+        augment: if long { 0.2 } else { 0.0 },
+        bidirectional: numeric,
+        pooling: if numeric { Pooling::Max } else { Pooling::Last },
+        hidden: if numeric { 128 } else { 64 },
+        ensemble: if data.items.len() <= SMALL_DATA { 5 } else { 1 },
+        median_length: median,
+    }
+}
+
+/// Class probabilities `[N, C]` of an ensemble: the mean of its members' ([`predict`]).
+///
+/// # Errors
+/// As [`predict`]; [`Error::Input`] for an empty ensemble.
+pub fn predict_members(
+    members: &[Classifier],
+    threads: &Threads,
+    data: &Dataset,
+    batch: usize,
+) -> Result<Vec<f32>> {
+    let Some(first) = members.first() else {
+        return Err(Error::Input("an ensemble needs at least one model".into()));
+    };
+    let mut sum = predict(first, threads, data, batch)?;
+    for m in &members[1..] {
+        for (s, p) in sum.iter_mut().zip(predict(m, threads, data, batch)?) {
+            *s += p;
+        }
+    }
+    let n = members.len() as f32;
+    sum.iter_mut().for_each(|s| *s /= n);
+    Ok(sum)
 }
 
 fn one() -> usize {
@@ -91,6 +176,7 @@ impl ClassifySettings {
             ("`epochs`", self.epochs),
             ("`batch_size`", self.batch_size),
             ("`frame_size`", self.frame_size),
+            ("`ensemble`", self.ensemble),
         ] {
             if v == 0 {
                 return Err(Error::Config(format!("{flag} must be at least 1")));
@@ -349,6 +435,49 @@ struct ClassifyTask<'a> {
     on_checkpoint: Option<&'a mut training::SaveCheckpoint<'a>>,
     run_record: serde_json::Value,
     config_json: serde_json::Value,
+    augment: f64,
+}
+
+/// Numeric sequences `idx` of `data`, each augmented (Le Guennec et al. 2016; Um et al. 2017):
+/// a random window of `1 - strength` of its steps (window slicing), every value scaled by one
+/// factor drawn from `N(1, strength)` per sequence (magnitude scaling) and moved by noise of
+/// `N(0, strength / 2)` feature standard deviations (jitter).
+fn augmented(
+    data: &Dataset,
+    idx: &[usize],
+    strength: f64,
+    config: &ClassifierConfig,
+    rng: &mut Rng,
+) -> Dataset {
+    let d = data.dims;
+    let items = idx
+        .iter()
+        .map(|&i| {
+            let Item::Numeric(v) = &data.items[i] else {
+                return data.items[i].clone();
+            };
+            let steps = v.len() / d;
+            let keep = ((steps as f64 * (1.0 - strength)).ceil() as usize).clamp(1, steps);
+            let from = rng.below(steps - keep + 1);
+            let scale = 1.0 + strength * rng.normal();
+            let mut out = v[from * d..(from + keep) * d].to_vec();
+            for row in out.chunks_exact_mut(d) {
+                for (j, x) in row.iter_mut().enumerate() {
+                    let noise = 0.5 * strength * rng.normal() * config.std[j] as f64;
+                    *x = (*x as f64 * scale + noise) as f32;
+                }
+            }
+            Item::Numeric(out)
+        })
+        .collect();
+    Dataset {
+        dims: d,
+        items,
+        labels: idx.iter().map(|&i| data.labels[i].clone()).collect(),
+        source: data.source.clone(),
+        lines: Vec::new(),
+        targets: Vec::new(),
+    }
 }
 
 impl Task for ClassifyTask<'_> {
@@ -365,14 +494,27 @@ impl Task for ClassifyTask<'_> {
         let chunk = &self.order[start..(start + self.batch_size).min(self.order.len())];
         let t: Vec<u32> = chunk.iter().map(|&i| self.targets[i]).collect();
         self.grads.zero();
-        let (_, r) = self.model.run(
-            threads,
-            self.data,
-            chunk,
-            Some(&t),
-            Some(&mut self.grads),
-            Some(rng),
-        )?;
+        let (_, r) = if self.augment > 0.0 && self.data.dims > 0 {
+            let batch = augmented(self.data, chunk, self.augment, self.model.config(), rng);
+            let all: Vec<usize> = (0..chunk.len()).collect();
+            self.model.run(
+                threads,
+                &batch,
+                &all,
+                Some(&t),
+                Some(&mut self.grads),
+                Some(rng),
+            )?
+        } else {
+            self.model.run(
+                threads,
+                self.data,
+                chunk,
+                Some(&t),
+                Some(&mut self.grads),
+                Some(rng),
+            )?
+        };
         Ok(r.loss_sum / chunk.len() as f64)
     }
 
@@ -582,6 +724,7 @@ pub fn train_with<'a>(
         on_checkpoint: control.on_checkpoint,
         run_record: control.run_record,
         config_json: serde_json::Value::Null,
+        augment: s.augment,
     };
     task.config_json = checkpoint_config(task.model.config(), s);
     let settings = s.loop_settings(task.batches_per_epoch());
@@ -725,6 +868,8 @@ mod tests {
             lr: 1e-2,
             seed: 5,
             text: Default::default(),
+            augment: 0.0,
+            ensemble: 1,
         };
         let trained = train(
             &data,

@@ -1,8 +1,10 @@
 //! Time-series forecasting: reading series, baselines and forecast metrics.
 //!
-//! The building blocks of `recur forecast`: a CSV reader whose errors name row and column, the
-//! naive, seasonal-naive and drift baselines every model must beat, and MAE, RMSE, MAPE, sMAPE and
-//! MASE computed the same way for the model and the baselines.
+//! The building blocks of `recur forecast`: a CSV reader whose errors name row and column (with
+//! gaps filled on request), time stamps and the frequency and period they imply ([`calendar`]),
+//! the naive, seasonal-naive, drift and AutoETS baselines every model must beat, MAE, RMSE, MAPE,
+//! sMAPE and MASE computed the same way for the model and the baselines, and the pipeline that
+//! chooses a transform on validation and adds split-conformal intervals.
 //!
 //! Forecasting from new history with a trained forecaster (a checkpoint of `recur forecast`
 //! loads with [`model::load`], whose [`model::LoadedForecaster::forecast`] does the same):
@@ -30,11 +32,13 @@
 //! ```
 
 pub mod baselines;
+pub mod calendar;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod series;
 
 pub use baselines::{drift, naive, seasonal_naive};
+pub use calendar::Frequency;
 pub use metrics::{mase_scale, metrics, ForecastMetrics};
-pub use series::{read_series, Series};
+pub use series::{read_series, read_series_with, Fill, Series, SeriesSpec};

@@ -250,6 +250,9 @@ impl Forecaster {
     }
 }
 
+/// A prediction interval around a forecast: `(level, lower, upper)`, one bound per step.
+pub type Band = (f64, Vec<f64>, Vec<f64>);
+
 /// A forecaster loaded from a checkpoint directory, with the settings it was trained with.
 #[derive(Debug)]
 pub struct LoadedForecaster {
@@ -259,6 +262,9 @@ pub struct LoadedForecaster {
     pub settings: super::pipeline::ForecastSettings,
     /// The `scaling` section (absent in checkpoints written before it was stored).
     pub scaling: Option<super::pipeline::Scaling>,
+    /// The split-conformal half-widths of the run's prediction intervals (`conformal`; empty in
+    /// checkpoints written without intervals).
+    pub conformal: Vec<super::pipeline::Conformal>,
 }
 
 impl LoadedForecaster {
@@ -286,6 +292,36 @@ impl LoadedForecaster {
             covariates,
         )
     }
+
+    /// [`LoadedForecaster::forecast`] with the checkpoint's prediction intervals: for each
+    /// stored level, `(level, lower, upper)` around the forecast (raised to the scaling's floor
+    /// as the forecast is).
+    ///
+    /// # Errors
+    /// As [`LoadedForecaster::forecast`].
+    pub fn forecast_intervals(
+        &self,
+        threads: &Threads,
+        history: &[f64],
+        covariates: &[&[f64]],
+    ) -> Result<(Vec<f64>, Vec<Band>)> {
+        let f = self.forecast(threads, history, covariates)?;
+        let floor = self.scaling.as_ref().and_then(|s| s.floor);
+        let bands = self
+            .conformal
+            .iter()
+            .map(|c| {
+                let lower = f
+                    .iter()
+                    .zip(&c.half_width)
+                    .map(|(v, w)| floor.map_or(v - w, |fl| (v - w).max(fl)))
+                    .collect();
+                let upper = f.iter().zip(&c.half_width).map(|(v, w)| v + w).collect();
+                (c.level, lower, upper)
+            })
+            .collect();
+        Ok((f, bands))
+    }
 }
 
 #[derive(Deserialize)]
@@ -296,6 +332,8 @@ struct CheckpointFile {
     settings: super::pipeline::ForecastSettings,
     #[serde(default)]
     scaling: Option<super::pipeline::Scaling>,
+    #[serde(default)]
+    conformal: Vec<super::pipeline::Conformal>,
 }
 
 /// Loads the forecaster of checkpoint `dir` (`config.json` with `model` and `settings`, and
@@ -389,9 +427,13 @@ pub fn load(dir: &std::path::Path) -> Result<LoadedForecaster> {
     model.load_tensors(tensors)?;
     if let Some(sc) = &file.scaling {
         let ok = |(m, sd): (f64, f64)| m.is_finite() && sd.is_finite() && sd > 0.0;
-        if !ok(sc.target) || !sc.covariates.iter().all(|&p| ok(p)) {
+        if !ok(sc.target)
+            || !sc.covariates.iter().all(|&p| ok(p))
+            || sc.floor.is_some_and(|f| !f.is_finite())
+        {
             return bad(
-                "scaling: every mean must be finite and every deviation finite and > 0".into(),
+                "scaling: every mean and the floor must be finite and every deviation finite and > 0"
+                    .into(),
             );
         }
         if sc.covariates.len() + 1 != file.model.inputs {
@@ -402,9 +444,21 @@ pub fn load(dir: &std::path::Path) -> Result<LoadedForecaster> {
             ));
         }
     }
+    for c in &file.conformal {
+        if !(c.level > 0.0 && c.level < 1.0)
+            || c.half_width.len() != file.model.horizon
+            || c.half_width.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+        {
+            return bad(format!(
+                "conformal: each level must be in (0, 1) with {} finite, non-negative half-widths",
+                file.model.horizon
+            ));
+        }
+    }
     Ok(LoadedForecaster {
         model,
         settings: file.settings,
         scaling: file.scaling,
+        conformal: file.conformal,
     })
 }

@@ -67,14 +67,14 @@ impl ForecastSettings {
     /// [`Error::Config`] naming the first setting out of range.
     pub fn validate(&self, points: usize) -> Result<()> {
         let at_least_one = [
-            ("--lookback", self.lookback),
-            ("--horizon", self.horizon),
-            ("--test-size", self.test_size),
-            ("--period", self.period),
-            ("--hidden", self.hidden),
-            ("--layers", self.layers),
-            ("--epochs", self.epochs),
-            ("--batch-size", self.batch_size),
+            ("`lookback`", self.lookback),
+            ("`horizon`", self.horizon),
+            ("`test_size`", self.test_size),
+            ("`period`", self.period),
+            ("`hidden`", self.hidden),
+            ("`layers`", self.layers),
+            ("`epochs`", self.epochs),
+            ("`batch_size`", self.batch_size),
         ];
         for (flag, v) in at_least_one {
             if v == 0 {
@@ -82,10 +82,10 @@ impl ForecastSettings {
             }
         }
         for (flag, v) in [
-            ("--lookback", self.lookback),
-            ("--horizon", self.horizon),
-            ("--test-size", self.test_size),
-            ("--period", self.period),
+            ("`lookback`", self.lookback),
+            ("`horizon`", self.horizon),
+            ("`test_size`", self.test_size),
+            ("`period`", self.period),
         ] {
             if v >= points {
                 return Err(Error::Config(format!(
@@ -95,7 +95,7 @@ impl ForecastSettings {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::Config(format!(
-                "--lr must be a positive number, got {}",
+                "`lr` must be a positive number, got {}",
                 self.lr
             )));
         }
@@ -137,6 +137,78 @@ pub struct ForecastRun {
     pub best_val: f64,
     /// The scaling fitted on the training span.
     pub scaling: Scaling,
+    /// The model's mean absolute error, in the series' units, over every step of the validation
+    /// windows (the same windows whatever the transform): what [`run_auto`] compares.
+    pub val_mae: f64,
+    /// The conformal half-widths of the prediction intervals, one per level asked for.
+    pub conformal: Vec<Conformal>,
+    /// The model's intervals on the test span and their scores, one per level.
+    pub intervals: Vec<IntervalResult>,
+    /// MASE's denominator: the in-sample MAE of the seasonal-naive forecast (naive without a
+    /// period) over the training span.
+    pub scale: f64,
+}
+
+/// Split-conformal half-widths at one level: for horizon step `h`, the
+/// `⌈(n + 1) · level⌉`-th smallest absolute error of the `n` validation windows at that step
+/// (Vovk, Gammerman and Shafer 2005; Angelopoulos and Bates 2021), so that the interval
+/// `forecast ± half_width[h]` covers the truth with probability `level` when the test errors
+/// resemble the validation errors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conformal {
+    /// Nominal coverage, in (0, 1).
+    pub level: f64,
+    /// One half-width per horizon step, in the series' units.
+    pub half_width: Vec<f64>,
+}
+
+/// The model's prediction interval at one level over the test span, and how it scored.
+#[derive(Clone, Debug, Serialize)]
+pub struct IntervalResult {
+    /// Nominal coverage, in (0, 1).
+    pub level: f64,
+    /// Lower bound, one per test point.
+    pub lower: Vec<f64>,
+    /// Upper bound, one per test point.
+    pub upper: Vec<f64>,
+    /// The share of test points inside `[lower, upper]`.
+    pub coverage: f64,
+    /// Mean scaled interval score (M4 competition): the mean over test points of
+    /// `(U - L) + 2/α (L - y)·[y < L] + 2/α (y - U)·[y > U]` with `α = 1 - level`, over the
+    /// same scale as MASE.
+    pub msis: f64,
+}
+
+/// The `⌈(n + 1) · level⌉`-th smallest of `errors` (absolute values), the largest when that
+/// rank passes `n`.
+pub fn conformal_quantile(errors: &[f64], level: f64) -> f64 {
+    let mut e: Vec<f64> = errors.iter().map(|v| v.abs()).collect();
+    if e.is_empty() {
+        return f64::NAN;
+    }
+    e.sort_by(f64::total_cmp);
+    let rank = ((e.len() + 1) as f64 * level).ceil() as usize;
+    e[rank.clamp(1, e.len()) - 1]
+}
+
+/// The interval `forecast ± half_width` scored against `truth`: its coverage and its mean
+/// scaled interval score over `scale`.
+pub fn score_interval(
+    truth: &[f64],
+    lower: &[f64],
+    upper: &[f64],
+    level: f64,
+    scale: f64,
+) -> (f64, f64) {
+    let alpha = 1.0 - level;
+    let n = truth.len() as f64;
+    let mut inside = 0usize;
+    let mut score = 0.0;
+    for ((&y, &l), &u) in truth.iter().zip(lower).zip(upper) {
+        inside += usize::from(l <= y && y <= u);
+        score += (u - l) + 2.0 / alpha * (l - y).max(0.0) + 2.0 / alpha * (y - u).max(0.0);
+    }
+    (inside as f64 / n, score / n / scale)
 }
 
 /// Training windows of the scaled series: `lookback` steps of the target and covariates as
@@ -254,6 +326,10 @@ pub struct Scaling {
     pub target: (f64, f64),
     /// `(mean, std)` of each covariate, in column order.
     pub covariates: Vec<(f64, f64)>,
+    /// The lowest value a forecast takes: 0 when the training span holds no negative value
+    /// (counts, sales, prices), so that forecasts stay in the series' range; none otherwise.
+    #[serde(default)]
+    pub floor: Option<f64>,
 }
 
 /// The model's forecast of the `horizon` values after `history` (oldest first, in the series'
@@ -323,7 +399,17 @@ pub fn forecast_from(
     let x = Tensor::new("window", &[settings.lookback, 1, inputs], x)?;
     let (p, _) = model.run(threads, &x, None, None)?;
     let z_hat: Vec<f64> = p.iter().map(|&v| v as f64 * std + mean).collect();
-    Ok(tf.invert(history, &z_hat))
+    Ok(floor(tf.invert(history, &z_hat), scaling.floor))
+}
+
+/// `values` raised to `floor` where they fall below it.
+fn floor(mut values: Vec<f64>, floor: Option<f64>) -> Vec<f64> {
+    if let Some(f) = floor {
+        for v in &mut values {
+            *v = v.max(f);
+        }
+    }
+    values
 }
 
 /// The series as the model sees it, and how to undo it.
@@ -430,6 +516,17 @@ pub fn training_window_ends(train_len: usize, lookback: usize, horizon: usize) -
     (lookback..=train_len - horizon).collect()
 }
 
+/// The first origin (index of the first forecast point) of the validation windows: the latest
+/// `val_frac` of the origins whose `horizon` targets lie before `test_start`, counted as if the
+/// series were not transformed, so that every transform is validated on the same windows.
+fn first_validation_origin(s: &ForecastSettings, test_start: usize) -> usize {
+    let origins = (test_start + 1)
+        .saturating_sub(s.lookback + s.horizon)
+        .max(2);
+    let n_val = ((origins as f64 * s.val_frac).round() as usize).clamp(1, origins - 1);
+    (test_start + 1).saturating_sub(s.horizon + n_val)
+}
+
 /// Trains on the series before the test span and forecasts the span from rolling origins every
 /// `horizon` steps (each using the actual history up to its origin); the baselines forecast from
 /// the same origins.
@@ -447,20 +544,47 @@ pub fn run(
     observer: &mut dyn Observer,
     stop: &AtomicBool,
 ) -> Result<ForecastRun> {
+    run_with_levels(series, s, &[], threads, observer, stop)
+}
+
+/// [`run`], with split-conformal prediction intervals at each of `levels` (in (0, 1)): their
+/// half-widths from the model's errors on the validation windows, per horizon step
+/// ([`Conformal`]), and their coverage and score on the test span ([`IntervalResult`]).
+///
+/// # Errors
+/// As [`run`]; [`Error::Config`] for a level outside (0, 1).
+pub fn run_with_levels(
+    series: &Series,
+    s: &ForecastSettings,
+    levels: &[f64],
+    threads: &Threads,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+) -> Result<ForecastRun> {
     let y = &series.target;
     let n = y.len();
     s.validate(n).map_err(|e| match (e, &series.source) {
         (Error::Config(m), Some(src)) => Error::Config(format!("{}: {m}", src.display())),
         (e, _) => e,
     })?;
+    if let Some(l) = levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
+        return Err(Error::Config(format!(
+            "`level`: {l} is not a coverage between 0 and 1 (write 80 or 0.8)"
+        )));
+    }
     if s.log {
         if let Some(i) = y.iter().position(|&v| v <= 0.0) {
             return Err(Error::Input(format!(
-                "{}: --log needs a positive series, the value is {}",
+                "{}: `log` needs a positive series, the value is {}",
                 series.locate(i),
                 y[i]
             )));
         }
+    }
+    if s.seasonal_diff && s.period < 2 {
+        return Err(Error::Config(
+            "`seasonal_diff` needs a season: the series has no period (give `period`)".into(),
+        ));
     }
     let tf = Transform::of(s);
     let test_start = n.checked_sub(s.test_size).filter(|&t| t > tf.lag() + s.lookback + s.horizon).ok_or_else(|| {
@@ -471,7 +595,7 @@ pub fn run(
     })?;
     if test_start < s.period {
         return Err(Error::Input(
-            "the training span is shorter than one --period".into(),
+            "the training span is shorter than one `period`".into(),
         ));
     }
     // Transformed series; z[i] corresponds to y[i + lag].
@@ -508,6 +632,7 @@ pub fn run(
     let scaling = Scaling {
         target: (mean, std),
         covariates: cov_scaling,
+        floor: y[..test_start].iter().all(|&v| v >= 0.0).then_some(0.0),
     };
     let windows = Windows {
         scaled: &scaled,
@@ -517,13 +642,15 @@ pub fn run(
     };
     let inputs = windows.inputs();
     let ends = training_window_ends(train_z.len(), s.lookback, s.horizon);
-    if ends.len() < 2 {
+    // A window ending at z-index e forecasts y from origin e + lag.
+    let first_val = first_validation_origin(s, test_start);
+    let split = ends.partition_point(|&e| e + lag < first_val);
+    if split < 1 || split == ends.len() {
         return Err(Error::Input(
-            "too few training windows: lower --lookback or --horizon".into(),
+            "too few training windows: lower `lookback` or `horizon`".into(),
         ));
     }
-    let n_val = ((ends.len() as f64 * s.val_frac).round() as usize).clamp(1, ends.len() - 1);
-    let (train_ends, val_ends) = ends.split_at(ends.len() - n_val);
+    let (train_ends, val_ends) = ends.split_at(split);
     let config = ForecasterConfig {
         cell: s.cell,
         inputs,
@@ -546,6 +673,33 @@ pub fn run(
     let (best_val, model) = (summary.best.0.loss, task.best.unwrap_or(task.model));
     let epochs = summary.epochs as usize;
 
+    // The validation windows' forecasts in the series' units: errors per horizon step.
+    let (p, _) = model.run(threads, &task.val.0, None, None)?;
+    let mut val_errors: Vec<Vec<f64>> = vec![Vec::new(); s.horizon];
+    for (k, &e) in val_ends.iter().enumerate() {
+        let origin = e + lag;
+        let z_hat: Vec<f64> = p[k * s.horizon..(k + 1) * s.horizon]
+            .iter()
+            .map(|&v| v as f64 * std + mean)
+            .collect();
+        let f = floor(tf.invert(&y[..origin], &z_hat), scaling.floor);
+        for (h, fh) in f.iter().enumerate() {
+            val_errors[h].push(y[origin + h] - fh);
+        }
+    }
+    let val_mae = val_errors.iter().flatten().map(|e| e.abs()).sum::<f64>()
+        / val_errors.iter().map(Vec::len).sum::<usize>().max(1) as f64;
+    let conformal: Vec<Conformal> = levels
+        .iter()
+        .map(|&level| Conformal {
+            level,
+            half_width: val_errors
+                .iter()
+                .map(|e| conformal_quantile(e, level))
+                .collect(),
+        })
+        .collect();
+
     // Rolling origins over the test span.
     let mut results: Vec<MethodResult> = ["model", "naive", "seasonal_naive", "drift"]
         .iter()
@@ -555,6 +709,7 @@ pub fn run(
             metrics: metrics(&[0.0], &[0.0], 1.0),
         })
         .collect();
+    let mut steps = Vec::new();
     let mut origin = test_start;
     while origin < n {
         let h = s.horizon.min(n - origin);
@@ -567,6 +722,7 @@ pub fn run(
             .forecast
             .extend(seasonal_naive(history, h, s.period));
         results[3].forecast.extend(drift(history, h));
+        steps.extend(0..h);
         origin += s.horizon;
     }
     for r in &results {
@@ -584,6 +740,31 @@ pub fn run(
     for r in &mut results {
         r.metrics = metrics(truth, &r.forecast, scale);
     }
+    let intervals = conformal
+        .iter()
+        .map(|c| {
+            let f = &results[0].forecast;
+            let lower: Vec<f64> = f
+                .iter()
+                .zip(&steps)
+                .map(|(v, &h)| v - c.half_width[h])
+                .collect();
+            let lower = floor(lower, scaling.floor);
+            let upper: Vec<f64> = f
+                .iter()
+                .zip(&steps)
+                .map(|(v, &h)| v + c.half_width[h])
+                .collect();
+            let (coverage, msis) = score_interval(truth, &lower, &upper, c.level, scale);
+            IntervalResult {
+                level: c.level,
+                lower,
+                upper,
+                coverage,
+                msis,
+            }
+        })
+        .collect();
     Ok(ForecastRun {
         model,
         test_start,
@@ -592,7 +773,136 @@ pub fn run(
         summary,
         best_val,
         scaling,
+        val_mae,
+        conformal,
+        intervals,
+        scale,
     })
+}
+
+/// The transforms [`run_auto`] tries on a series whose training span is `y`: none, first
+/// differences, seasonal differences (when the span passes the seasonality test
+/// [`super::baselines::is_seasonal`] at `period`), each also on the logarithm when every value is
+/// positive. Each is `(name, log, seasonal_diff, diff)`.
+pub fn transform_candidates(y: &[f64], period: usize) -> Vec<(String, bool, bool, bool)> {
+    let positive = y.iter().all(|&v| v > 0.0);
+    let seasonal_ok = super::baselines::is_seasonal(y, period);
+    let mut out = Vec::new();
+    for log in [false, true] {
+        if log && !positive {
+            continue;
+        }
+        for (name, seasonal, diff) in [
+            ("none", false, false),
+            ("diff", false, true),
+            ("seasonal-diff", true, false),
+        ] {
+            if seasonal && !seasonal_ok {
+                continue;
+            }
+            let name = match (log, name) {
+                (true, "none") => "log".to_string(),
+                (true, n) => format!("log+{n}"),
+                (false, n) => n.to_string(),
+            };
+            out.push((name, log, seasonal, diff));
+        }
+    }
+    out
+}
+
+/// The name of the settings' transform, as [`transform_candidates`] names it.
+pub fn transform_name(s: &ForecastSettings) -> String {
+    let base = match (s.seasonal_diff, s.diff) {
+        (true, true) => "seasonal-diff+diff",
+        (true, false) => "seasonal-diff",
+        (false, true) => "diff",
+        (false, false) => "none",
+    };
+    match (s.log, base) {
+        (true, "none") => "log".into(),
+        (true, b) => format!("log+{b}"),
+        (false, b) => b.into(),
+    }
+}
+
+/// One transform tried by [`run_auto`] and its validation error.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransformTrial {
+    /// The transform's name ([`transform_candidates`]).
+    pub name: String,
+    /// The model's mean absolute error on the validation windows, in the series' units; `None`
+    /// when the transform left too few windows to train on.
+    pub val_mae: Option<f64>,
+}
+
+/// Trains one forecaster per transform of [`transform_candidates`] (the settings' own
+/// `log`/`seasonal_diff`/`diff` are replaced; a `time_budget` is split evenly among them) and keeps the one with the lowest mean absolute
+/// error on the validation windows, which are the same for every transform and lie before the
+/// test span. Returns that run, its settings and every trial.
+///
+/// # Errors
+/// As [`run_with_levels`] (a transform that leaves too few windows is skipped; when every one
+/// does, its error).
+pub fn run_auto(
+    series: &Series,
+    s: &ForecastSettings,
+    levels: &[f64],
+    threads: &Threads,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+) -> Result<(ForecastRun, ForecastSettings, Vec<TransformTrial>)> {
+    let mut best: Option<(ForecastRun, ForecastSettings)> = None;
+    let mut trials = Vec::new();
+    let mut first_error = None;
+    let train = &series.target[..series.target.len().saturating_sub(s.test_size)];
+    // The logarithm needs every value positive, the test span's too (the rolling origins' history).
+    let positive = series.target.iter().all(|&v| v > 0.0);
+    let candidates = transform_candidates(train, s.period);
+    // A time budget is shared among the transforms tried.
+    let tried = candidates
+        .iter()
+        .filter(|c| positive || !c.1)
+        .count()
+        .max(1);
+    let time_budget = s.time_budget.map(|t| t / tried as f64);
+    for (name, log, seasonal_diff, diff) in candidates.into_iter().filter(|c| positive || !c.1) {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) && best.is_some() {
+            break;
+        }
+        let c = ForecastSettings {
+            log,
+            seasonal_diff,
+            diff,
+            time_budget,
+            ..s.clone()
+        };
+        match run_with_levels(series, &c, levels, threads, observer, stop) {
+            Ok(r) => {
+                trials.push(TransformTrial {
+                    name,
+                    val_mae: Some(r.val_mae),
+                });
+                if best.as_ref().is_none_or(|(b, _)| r.val_mae < b.val_mae) {
+                    best = Some((r, c));
+                }
+            }
+            Err(Error::Input(m)) if m.contains("too few") => {
+                trials.push(TransformTrial {
+                    name,
+                    val_mae: None,
+                });
+                first_error.get_or_insert(Error::Input(m));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match best {
+        Some((r, c)) => Ok((r, c, trials)),
+        None => {
+            Err(first_error.unwrap_or_else(|| Error::Input("no transform could be tried".into())))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -802,7 +1112,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("s.csv: row 9 (time 7)") && e.contains("--log"),
+            e.contains("s.csv: row 9 (time 7)") && e.contains("`log`"),
             "{e}"
         );
     }

@@ -1,7 +1,9 @@
 //! Reading a time series from a CSV file with a header row.
 
+use super::calendar::{self, Frequency};
 use crate::error::{Error, Result};
-use crate::input::read_csv;
+use crate::input::read_csv_with;
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +25,16 @@ pub struct Series {
     pub rows: Vec<usize>,
     /// The first row found out of time order when the reader sorted the rows by time.
     pub sorted_from: Option<usize>,
+    /// The columns that label the rows (named or found), empty when the rows are numbered.
+    pub time_columns: Vec<String>,
+    /// The format of [`calendar::FORMATS`] that read the time labels, if one did.
+    pub time_format: Option<String>,
+    /// How often the series is observed, read from its time stamps.
+    pub frequency: Frequency,
+    /// Empty cells filled (`--fill linear` or `ffill`).
+    pub filled: usize,
+    /// Rows left out for an empty cell (`--fill drop`).
+    pub dropped: usize,
 }
 
 impl Series {
@@ -60,46 +72,198 @@ fn time_key(cell: &str) -> Option<Vec<f64>> {
         .collect()
 }
 
-/// Reads `path`: a header row naming the columns, then one row per time step. `time` lists the
-/// columns that label a row (joined with `-`, e.g. `year,month`), `target` the column to forecast,
-/// `covariates` further numeric columns. Fields may be quoted (header names too), the file may
-/// start with a byte-order mark and end its lines with CRLF.
-///
-/// Rows are put in time order when every time cell is a number or a date written year first
-/// (`1949-01`, `2022-12-01`); [`Series::sorted_from`] then names the first row that was out of
-/// order. Two rows with the same time are an error naming both. Other time labels are kept in
-/// file order.
-///
-/// Errors name the file, the row (1-based, the header being row 1) and the column: a missing or
-/// non-numeric (or non-finite) cell, a row with the wrong number of fields, an unknown column.
+/// What to do with an empty cell of the target or a covariate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fill {
+    /// Refuse the file, naming the first empty cell.
+    #[default]
+    Error,
+    /// Interpolate linearly between the neighbouring values in time order (leading and trailing
+    /// gaps take the nearest value).
+    Linear,
+    /// Repeat the last value before the gap (a leading gap takes the first value).
+    Ffill,
+    /// Leave out the rows with an empty cell.
+    Drop,
+}
+
+impl std::str::FromStr for Fill {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "error" => Ok(Fill::Error),
+            "linear" => Ok(Fill::Linear),
+            "ffill" => Ok(Fill::Ffill),
+            "drop" => Ok(Fill::Drop),
+            _ => Err(Error::Config(format!(
+                "`fill` {s:?}: expected error, linear, ffill or drop"
+            ))),
+        }
+    }
+}
+
+/// How to read a series from a CSV file.
+#[derive(Clone, Debug)]
+pub struct SeriesSpec {
+    /// The columns that label a row (joined with `-`, e.g. `year,month`); empty: the time
+    /// column is found as [`read_series_with`] says.
+    pub time: Vec<String>,
+    /// The column to forecast.
+    pub target: String,
+    /// Further numeric columns.
+    pub covariates: Vec<String>,
+    /// The field separator (`b','` for CSV).
+    pub delimiter: u8,
+    /// What to do with empty cells.
+    pub fill: Fill,
+}
+
+impl SeriesSpec {
+    /// Comma-separated fields, empty cells refused.
+    pub fn new(time: &[String], target: &str, covariates: &[String]) -> Self {
+        SeriesSpec {
+            time: time.to_vec(),
+            target: target.to_string(),
+            covariates: covariates.to_vec(),
+            delimiter: b',',
+            fill: Fill::Error,
+        }
+    }
+}
+
+/// Reads `path` with comma-separated fields and empty cells refused ([`read_series_with`]).
 pub fn read_series(
     path: &Path,
     time: &[String],
     target: &str,
     covariates: &[String],
 ) -> Result<Series> {
-    let csv = read_csv(path)?;
+    read_series_with(path, &SeriesSpec::new(time, target, covariates))
+}
+
+/// The time column found when none is named: the first column (not the target or a covariate)
+/// whose every cell reads as a time stamp (bare years only in a column whose name contains
+/// "year"), else an unnamed first column (the index pandas and R write), else none.
+fn find_time_column(csv: &crate::input::Csv, taken: &[usize]) -> Option<usize> {
+    let cells = |c: usize| -> Vec<&str> {
+        csv.records
+            .iter()
+            .map(|r| r.fields.get(c).map_or("", |f| f.trim()))
+            .collect()
+    };
+    let free = (0..csv.header.len()).filter(|c| !taken.contains(c));
+    for c in free {
+        let years = csv.header[c].to_ascii_lowercase().contains("year");
+        if calendar::parse_times(&cells(c), years).is_some() {
+            return Some(c);
+        }
+    }
+    (csv.header.first().is_some_and(String::is_empty) && !taken.contains(&0)).then_some(0)
+}
+
+/// Fills the gaps (`None`) of one column in time order as `fill` says; `None` when every cell is
+/// empty.
+fn fill_gaps(v: &[Option<f64>], fill: Fill) -> Option<Vec<f64>> {
+    let known: Vec<usize> = (0..v.len()).filter(|&i| v[i].is_some()).collect();
+    let (&first, &last) = (known.first()?, known.last()?);
+    let at = |i: usize| v[i].unwrap_or(f64::NAN);
+    let mut out = Vec::with_capacity(v.len());
+    let mut prev = first;
+    for i in 0..v.len() {
+        if let Some(x) = v[i] {
+            prev = i;
+            out.push(x);
+            continue;
+        }
+        out.push(match fill {
+            _ if i < first => at(first),
+            _ if i > last => at(last),
+            Fill::Linear => {
+                let next = known[known.partition_point(|&k| k < i)];
+                let w = (i - prev) as f64 / (next - prev) as f64;
+                at(prev) + w * (at(next) - at(prev))
+            }
+            _ => at(prev),
+        });
+    }
+    Some(out)
+}
+
+/// Reads `path`: a header row naming the columns, then one row per time step. `spec.time` lists
+/// the columns that label a row (joined with `-`, e.g. `year,month`), `spec.target` the column to
+/// forecast, `spec.covariates` further numeric columns. Fields may be quoted (header names too),
+/// separated by `spec.delimiter`; the file may start with a byte-order mark and end its lines
+/// with CRLF. An unnamed column is named by the empty string (`--time ''`).
+///
+/// Without `spec.time`, the time column is the first column other than the target and the
+/// covariates whose every cell reads as a time stamp in one of [`calendar::FORMATS`] (a column of
+/// bare years only when its name contains "year"), else an unnamed first column, else none (the
+/// rows are then numbered in file order).
+///
+/// Rows are put in time order when the time labels read as time stamps, or when every label is
+/// a number or a date written year first (`1949-01`, `2022-12-01`); [`Series::sorted_from`] then
+/// names the first row that was out of order. Two rows with the same time are an error naming
+/// both. Other time labels are kept in file order. The frequency ([`Series::frequency`]) is read
+/// from the sorted time stamps.
+///
+/// Errors name the file, the row (1-based, the header being row 1) and the column: a missing
+/// (unless `spec.fill` fills it) or non-numeric (or non-finite) cell, a row with the wrong number
+/// of fields, an unknown column.
+pub fn read_series_with(path: &Path, spec: &SeriesSpec) -> Result<Series> {
+    let csv = read_csv_with(path, spec.delimiter)?;
     let names = &csv.header;
     let column = |name: &str| -> Result<usize> {
         csv.column(name.trim()).ok_or_else(|| {
+            let shown: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    if n.is_empty() {
+                        "'' (unnamed)".into()
+                    } else {
+                        n.clone()
+                    }
+                })
+                .collect();
+            let hint = match names.as_slice() {
+                [one] if one.contains(';') => {
+                    "; the fields look separated by ';' (`delimiter` ';')"
+                }
+                [one] if one.contains('\t') => {
+                    "; the fields look separated by tabs (`delimiter` tab)"
+                }
+                _ => "",
+            };
             Error::format(
                 path,
-                format!("no column '{name}' (columns: {})", names.join(", ")),
+                format!("no column '{name}' (columns: {}){hint}", shown.join(", ")),
             )
         })
     };
-    let time_cols: Vec<usize> = time.iter().map(|t| column(t)).collect::<Result<_>>()?;
-    let target_col = column(target)?;
-    let cov_cols: Vec<usize> = covariates
+    let target_col = column(&spec.target)?;
+    let cov_cols: Vec<usize> = spec
+        .covariates
         .iter()
         .map(|c| column(c))
         .collect::<Result<_>>()?;
+    let time_cols: Vec<usize> = if spec.time.is_empty() {
+        let taken: Vec<usize> = std::iter::once(target_col)
+            .chain(cov_cols.clone())
+            .collect();
+        find_time_column(&csv, &taken).into_iter().collect()
+    } else {
+        spec.time.iter().map(|t| column(t)).collect::<Result<_>>()?
+    };
     let mut series = Series {
         covariates: vec![Vec::new(); cov_cols.len()],
-        covariate_names: covariates.to_vec(),
+        covariate_names: spec.covariates.clone(),
         source: Some(path.to_path_buf()),
+        time_columns: time_cols.iter().map(|&c| names[c].clone()).collect(),
         ..Series::default()
     };
+    // The value columns as read (None: an empty cell): the target first, then the covariates.
+    let value_cols: Vec<usize> = std::iter::once(target_col).chain(cov_cols).collect();
+    let mut values: Vec<Vec<Option<f64>>> = vec![Vec::new(); value_cols.len()];
     // Sort keys of the rows, while every time cell has one.
     let mut keys: Option<Vec<Vec<f64>>> = (!time_cols.is_empty()).then(Vec::new);
     for rec in &csv.records {
@@ -115,24 +279,25 @@ pub fn read_series(
                 ),
             ));
         }
-        let number = |col: usize| -> Result<f64> {
+        for (k, &col) in value_cols.iter().enumerate() {
             let cell = fields[col];
             let at =
                 |m: String| Error::format(path, format!("row {row}, column '{}': {m}", names[col]));
-            match cell.parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(v),
-                _ if cell.is_empty() => Err(at("the cell is empty".into())),
-                Ok(_) => Err(at(format!("{cell:?} is not a finite number"))),
-                _ => Err(at(format!("{cell:?} is not a number"))),
-            }
-        };
-        series.target.push(number(target_col)?);
-        for (k, &c) in cov_cols.iter().enumerate() {
-            series.covariates[k].push(number(c)?);
+            values[k].push(match cell.parse::<f64>() {
+                Ok(v) if v.is_finite() => Some(v),
+                _ if cell.is_empty() && spec.fill != Fill::Error => None,
+                _ if cell.is_empty() => {
+                    return Err(at(
+                        "the cell is empty (`fill` linear, ffill or drop fills the gaps)".into(),
+                    ))
+                }
+                Ok(_) => return Err(at(format!("{cell:?} is not a finite number"))),
+                _ => return Err(at(format!("{cell:?} is not a number"))),
+            });
         }
         series.rows.push(row);
         series.times.push(if time_cols.is_empty() {
-            series.target.len().to_string()
+            series.rows.len().to_string()
         } else {
             time_cols
                 .iter()
@@ -151,10 +316,26 @@ pub fn read_series(
             }
         }
     }
-    if series.target.is_empty() {
+    let n = series.rows.len();
+    if n == 0 {
         return Err(Error::format(path, "no data rows after the header"));
     }
-    let n = series.target.len();
+    // Time stamps, where the labels read as such, replace the numeric keys.
+    let labels: Vec<&str> = series.times.iter().map(String::as_str).collect();
+    let stamps = if time_cols.is_empty() {
+        None
+    } else {
+        calendar::parse_times(&labels, true)
+    };
+    if let Some((stamps, format)) = &stamps {
+        keys = Some(
+            stamps
+                .iter()
+                .map(|s| vec![s.and_utc().timestamp() as f64])
+                .collect(),
+        );
+        series.time_format = Some(format.to_string());
+    }
     let mut order: Vec<usize> = (0..n).collect();
     match &keys {
         Some(k) => order.sort_by(|&a, &b| k[a].partial_cmp(&k[b]).unwrap_or(Ordering::Equal)),
@@ -180,13 +361,51 @@ pub fn read_series(
     let first = keys
         .as_ref()
         .and_then(|k| (1..n).find(|&i| k[i - 1] > k[i]));
-    if let Some(first) = first {
-        series.sorted_from = Some(series.rows[first]);
-        let pick = |v: &[f64]| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-        series.target = pick(&series.target);
-        series.covariates = series.covariates.iter().map(|c| pick(c)).collect();
-        series.times = order.iter().map(|&i| series.times[i].clone()).collect();
-        series.rows = order.iter().map(|&i| series.rows[i]).collect();
+    match first {
+        Some(first) => series.sorted_from = Some(series.rows[first]),
+        None => order = (0..n).collect(),
+    }
+    let values: Vec<Vec<Option<f64>>> = values
+        .iter()
+        .map(|v| order.iter().map(|&i| v[i]).collect())
+        .collect();
+    series.times = order.iter().map(|&i| series.times[i].clone()).collect();
+    series.rows = order.iter().map(|&i| series.rows[i]).collect();
+    let mut stamps: Option<Vec<_>> = stamps.map(|(s, _)| order.iter().map(|&i| s[i]).collect());
+    let keep: Vec<usize> = if spec.fill == Fill::Drop {
+        (0..n)
+            .filter(|&i| values.iter().all(|v| v[i].is_some()))
+            .collect()
+    } else {
+        (0..n).collect()
+    };
+    series.dropped = n - keep.len();
+    if keep.is_empty() {
+        return Err(Error::format(
+            path,
+            "every row has an empty cell (`fill` drop)",
+        ));
+    }
+    let mut columns = Vec::with_capacity(values.len());
+    for (k, v) in values.iter().enumerate() {
+        let v: Vec<Option<f64>> = keep.iter().map(|&i| v[i]).collect();
+        series.filled += v.iter().filter(|x| x.is_none()).count();
+        columns.push(fill_gaps(&v, spec.fill).ok_or_else(|| {
+            Error::format(
+                path,
+                format!("column '{}' has no values", names[value_cols[k]]),
+            )
+        })?);
+    }
+    if spec.fill == Fill::Drop {
+        series.times = keep.iter().map(|&i| series.times[i].clone()).collect();
+        series.rows = keep.iter().map(|&i| series.rows[i]).collect();
+        stamps = stamps.map(|s| keep.iter().map(|&i| s[i]).collect());
+    }
+    series.target = columns.remove(0);
+    series.covariates = columns;
+    if let Some(stamps) = &stamps {
+        series.frequency = calendar::frequency(stamps).0;
     }
     Ok(series)
 }
@@ -300,5 +519,121 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    fn spec(target: &str) -> SeriesSpec {
+        SeriesSpec::new(&[], target, &[])
+    }
+
+    #[test]
+    fn gaps_are_refused_naming_the_flag_or_filled() {
+        let p = write(
+            "gaps",
+            "date,y,x\n2000-01,1,5\n2000-02,,6\n2000-03,,7\n2000-04,4,\n",
+        );
+        let mut sp = SeriesSpec::new(&["date".into()], "y", &["x".into()]);
+        let e = read_series_with(&p, &sp).unwrap_err().to_string();
+        assert!(
+            e.contains("row 3, column 'y'") && e.contains("`fill`"),
+            "{e}"
+        );
+        sp.fill = Fill::Linear;
+        let s = read_series_with(&p, &sp).unwrap();
+        assert_eq!(
+            (s.target.clone(), s.covariates[0].clone()),
+            (vec![1.0, 2.0, 3.0, 4.0], vec![5.0, 6.0, 7.0, 7.0])
+        );
+        assert_eq!(s.filled, 3);
+        sp.fill = Fill::Ffill;
+        assert_eq!(
+            read_series_with(&p, &sp).unwrap().target,
+            [1.0, 1.0, 1.0, 4.0]
+        );
+        sp.fill = Fill::Drop;
+        let s = read_series_with(&p, &sp).unwrap();
+        assert_eq!(
+            (s.target.clone(), s.times.clone(), s.dropped),
+            (vec![1.0], vec!["2000-01".to_string()], 3)
+        );
+        // A gap in a descending file is filled in time order.
+        let p = write("gapdesc", "date,y\n2000-03,3\n2000-02,\n2000-01,1\n");
+        let s = read_series_with(
+            &p,
+            &SeriesSpec {
+                fill: Fill::Linear,
+                ..SeriesSpec::new(&["date".into()], "y", &[])
+            },
+        )
+        .unwrap();
+        assert_eq!(s.target, [1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn an_unnamed_or_dated_column_labels_the_rows_without_time() {
+        // pandas' index column: unnamed, numbers; the dated column wins.
+        let p = write(
+            "unnamed",
+            ",Quarter,y\n0,1970 Q1,1\n1,1970 Q2,2\n2,1970 Q3,3\n",
+        );
+        let s = read_series_with(&p, &spec("y")).unwrap();
+        assert_eq!(
+            (s.time_columns.clone(), s.frequency),
+            (vec!["Quarter".to_string()], Frequency::Quarterly)
+        );
+        // An unnamed first column of dates.
+        let p = write("unnamed2", ",y\n2020-01-03,3\n2020-01-01,1\n2020-01-02,2\n");
+        let s = read_series_with(&p, &spec("y")).unwrap();
+        assert_eq!(
+            (s.target.clone(), s.frequency),
+            (vec![1.0, 2.0, 3.0], Frequency::Daily)
+        );
+        assert_eq!(s.sorted_from, Some(3));
+        // An unnamed index alone labels the rows; it can also be named as ''.
+        let p = write("unnamed3", ",y\n0,5\n1,6\n");
+        let s = read_series_with(&p, &spec("y")).unwrap();
+        assert_eq!(
+            (s.time_columns.clone(), s.frequency),
+            (vec![String::new()], Frequency::Unknown)
+        );
+        assert!(read_series(&p, &["".into()], "y", &[]).is_ok());
+        // Numbers are not years unless the column says so.
+        let p = write("nums", "t,y\n1990,5\n1991,6\n");
+        assert!(read_series_with(&p, &spec("y"))
+            .unwrap()
+            .time_columns
+            .is_empty());
+        let p = write("years", "Year,y\n1990,5\n1991,6\n");
+        assert_eq!(
+            read_series_with(&p, &spec("y")).unwrap().frequency,
+            Frequency::Yearly
+        );
+    }
+
+    #[test]
+    fn semicolons_and_frequencies_of_joined_columns() {
+        let p = write("semi", "\"year\";\"month\";\"y\"\n2000;1;1,5\n2000;2;2\n");
+        let s = read_series_with(
+            &p,
+            &SeriesSpec {
+                delimiter: b';',
+                ..SeriesSpec::new(&["year".into(), "month".into()], "y", &[])
+            },
+        );
+        let e = s.unwrap_err().to_string();
+        assert!(e.contains("\"1,5\" is not a number"), "{e}");
+        let p = write("semi2", "year;month;y\n2000;1;1.5\n2000;2;2\n2000;3;2\n");
+        let s = read_series_with(
+            &p,
+            &SeriesSpec {
+                delimiter: b';',
+                ..SeriesSpec::new(&["year".into(), "month".into()], "y", &[])
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (s.target.clone(), s.frequency),
+            (vec![1.5, 2.0, 2.0], Frequency::Monthly)
+        );
+        assert_eq!(s.time_format.as_deref(), Some("%Y-%m"));
     }
 }

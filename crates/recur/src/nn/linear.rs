@@ -4,7 +4,7 @@ use super::check_len;
 use crate::error::{Error, Result};
 use crate::io::{NamedTensor, TensorFile};
 use crate::rng::Rng;
-use recur_kernels::{matmul, Accum, Operand, Scalar, Threads};
+use recur_kernels::{matmul, Accum, MatMut, Operand, Scalar, Threads};
 
 /// Shape of a [`Linear`] layer (`torch.nn.Linear(in_features, out_features, bias)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,7 +139,14 @@ impl<T: Scalar> Linear<T> {
             None => Accum::Replace,
         };
         let w = Operand::t(&self.weight, i);
-        matmul(threads, n, o, i, Operand::new(x, i), w, y, o, accum);
+        matmul(
+            threads,
+            (n, o, i),
+            Operand::new(x, i),
+            w,
+            MatMut::new(y, o),
+            accum,
+        );
         Ok(())
     }
 
@@ -160,7 +167,8 @@ impl<T: Scalar> Linear<T> {
         check_len("Linear output gradient", dy.len(), n * o)?;
         check_len("Linear weight gradient", grads.weight.len(), o * i)?;
         let (dyo, xo) = (Operand::t(dy, o), Operand::new(x, i));
-        matmul(threads, o, i, n, dyo, xo, &mut grads.weight, i, Accum::Add);
+        let gw = MatMut::new(&mut grads.weight, i);
+        matmul(threads, (o, i, n), dyo, xo, gw, Accum::Add);
         if let Some(gb) = &mut grads.bias {
             check_len("Linear bias gradient", gb.len(), o)?;
             for row in dy.chunks_exact(o) {
@@ -171,15 +179,13 @@ impl<T: Scalar> Linear<T> {
         }
         let mut dx = vec![T::zero(); n * i];
         let w = Operand::new(&self.weight, i);
+        let dxm = MatMut::new(&mut dx, i);
         matmul(
             threads,
-            n,
-            i,
-            o,
+            (n, i, o),
             Operand::new(dy, o),
             w,
-            &mut dx,
-            i,
+            dxm,
             Accum::Replace,
         );
         Ok(dx)

@@ -127,6 +127,8 @@ pub fn write_classifier(dir: &Path, numeric: bool) {
             units: recur::classify::text::Units::Char,
             ..Default::default()
         },
+        augment: 0.0,
+        ensemble: 1,
     };
     let json = serde_json::json!({"format": "recur", "version": 1, "task": "classify",
         "model": config, "training": settings});
