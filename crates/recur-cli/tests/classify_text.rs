@@ -85,7 +85,7 @@ fn words_are_units_and_stored_in_the_checkpoint() {
     let raw = dir.join("raw.jsonl");
     std::fs::write(
         &raw,
-        "{\"text\": \"SUPERB and great, never-seen-word\"}\n{\"text\": \"awful dull mess\"}\n",
+        "{\"text\": \"SUPERB great FUN moving never-seen-word\"}\n{\"text\": \"awful dull mess\"}\n",
     )
     .unwrap();
     let csv = dir.join("p.csv");
