@@ -318,8 +318,12 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<ClassifySettings> {
     // Texts take the text defaults (measured on sentence polarity, README).
     let text = data.dims == 0;
     let d = recur::classify::text::TEXT_DEFAULTS;
+    // Regression data takes the regression defaults (measured on Covid3Month, README).
+    let regress = data.is_regression();
+    let r = recur::classify::regress::REGRESSION_DEFAULTS;
     let pooling = match &a.pooling {
         Some(p) => p.parse()?,
+        None if regress => r.pooling,
         None if text => d.pooling,
         None => fit.pooling,
     };
@@ -328,9 +332,13 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<ClassifySettings> {
     let batches = (training / batch_size as f64).ceil();
     let settings = ClassifySettings {
         cell: a.cell.parse()?,
-        hidden: a.hidden.unwrap_or(fit.hidden),
+        hidden: a
+            .hidden
+            .unwrap_or(if regress { r.hidden } else { fit.hidden }),
         layers: a.layers,
-        bidirectional: a.bidirectional.unwrap_or(if text {
+        bidirectional: a.bidirectional.unwrap_or(if regress {
+            r.bidirectional
+        } else if text {
             d.bidirectional
         } else {
             fit.bidirectional
@@ -338,16 +346,26 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<ClassifySettings> {
         dropout: a.dropout,
         pooling,
         embed: a.embed.unwrap_or(if text { d.embed } else { 32 }),
-        frame_size: a.frame_size.unwrap_or(fit.frame_size),
+        frame_size: a.frame_size.unwrap_or(if regress {
+            r.frame_size
+        } else {
+            fit.frame_size
+        }),
         max_vocab: a.max_vocab,
         val_frac: a.val_frac,
         epochs: a.epochs.unwrap_or(60),
         // Without an explicit budget, small data sets still get a thousand steps.
-        min_steps: if a.epochs.is_none() { 1000 } else { 0 },
+        min_steps: match (a.epochs, regress) {
+            (Some(_), _) => 0,
+            (None, true) => r.min_steps,
+            (None, false) => 1000,
+        },
         steps: a.steps,
         time_budget: a.time_budget,
         patience: a.patience.unwrap_or_else(|| {
-            if text {
+            if regress {
+                r.patience
+            } else if text {
                 d.patience
             } else {
                 ((400.0 / batches).ceil() as usize).clamp(10, 50)
@@ -356,9 +374,11 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<ClassifySettings> {
         batch_size: a.batch_size,
         lr: a.lr,
         seed: a.seed,
-        augment: a
-            .augment
-            .unwrap_or(if data.dims > 0 { fit.augment } else { 0.0 }),
+        augment: a.augment.unwrap_or(if data.dims > 0 && !regress {
+            fit.augment
+        } else {
+            0.0
+        }),
         // A regressor is one model (ensembles average class probabilities).
         ensemble: if data.is_regression() {
             1
