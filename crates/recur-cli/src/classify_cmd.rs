@@ -2,7 +2,7 @@
 //! (`.ts`, per-frame `.csv`) and texts (`.jsonl`).
 
 use clap::{Args, Subcommand};
-use recur::classify::data::{read_dataset, read_unlabelled, Dataset};
+use recur::classify::data::{read_dataset_in, read_unlabelled_in, Dataset};
 use recur::classify::model::Classifier;
 use recur::classify::train::{
     argmax_rows, defaults_for, predict, predict_members, report, stratified_split, train_with,
@@ -43,6 +43,9 @@ struct TrainArgs {
     /// Share of --data held out for testing when there is no --test
     #[arg(long, default_value_t = 0.2)]
     test_frac: f64,
+    /// Cross-validate instead: K stratified folds of --data, each the test set of a model trained on the others; writes cv_report.json
+    #[arg(long, conflicts_with_all = ["test", "test_frac", "resume", "stop_after"])]
+    folds: Option<usize>,
     /// Share of the training data held out for early stopping (stratified)
     #[arg(long, default_value_t = 0.15)]
     val_frac: f64,
@@ -55,27 +58,45 @@ struct TrainArgs {
     /// Layers
     #[arg(long, default_value_t = 1)]
     layers: usize,
-    /// Run a second direction backwards (`--bidirectional false` for one) [default: numeric data bidirectional, text not]
+    /// Run a second direction backwards (`--bidirectional false` for one) [default: bidirectional]
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     bidirectional: Option<bool>,
     /// Dropout between layers
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
-    /// last, mean or max [default: max for numeric data, last for text]
+    /// last, mean or max [default: max]
     #[arg(long)]
     pooling: Option<String>,
-    /// Text: embedding width
-    #[arg(long, default_value_t = 32)]
-    embed: usize,
+    /// Text: embedding width [default: 64]
+    #[arg(long)]
+    embed: Option<usize>,
     /// Numeric: raw steps read as one step of the recurrent layers (their features side by side), so that it spans longer series [default: series of median length 64 or more are cut into about 16 frames, shorter ones 1]
     #[arg(long)]
     frame_size: Option<usize>,
     /// Text: characters kept per text
     #[arg(long, default_value_t = 1000)]
     max_len: usize,
-    /// Text: most frequent characters with their own embedding
+    /// The files' text encoding, if not UTF-8 (a WHATWG label: windows-1252, latin1, utf-16le, shift_jis, …)
+    #[arg(long)]
+    encoding: Option<String>,
+    /// Text: most frequent characters with their own embedding (--units char)
     #[arg(long, default_value_t = 200)]
     max_vocab: usize,
+    /// Text: read texts as words (Unicode word boundaries, punctuation kept) or characters
+    #[arg(long, default_value = "word", value_parser = ["char", "word", "subword"])]
+    units: String,
+    /// Text, --units word: words seen fewer times in the training split share the unknown token
+    #[arg(long, default_value_t = 2)]
+    min_freq: usize,
+    /// Text, --units word: keep upper and lower case apart (texts are lower-cased by default)
+    #[arg(long)]
+    keep_case: bool,
+    /// Text: dropout on the embedding vectors in training
+    #[arg(long, default_value_t = 0.5)]
+    embed_dropout: f64,
+    /// Text: dropout on the pooled features (the head's input) in training
+    #[arg(long, default_value_t = 0.0)]
+    head_dropout: f64,
     /// Maximum epochs (passes over the training split) [default: 60, and at least 1,000 steps on small data]
     #[arg(long)]
     epochs: Option<usize>,
@@ -85,7 +106,7 @@ struct TrainArgs {
     /// Train for this many seconds instead of --epochs
     #[arg(long)]
     time_budget: Option<f64>,
-    /// Epochs (one validation each) without a lower validation loss before stopping; 0 never stops early [default: about 400 steps' worth, from 10 to 50 epochs]
+    /// Epochs (one validation each) without a lower validation loss before stopping; 0 never stops early [default: 4 for text; for numeric data about 400 steps' worth, from 10 to 50 epochs]
     #[arg(long)]
     patience: Option<usize>,
     /// Sequences per step
@@ -113,7 +134,7 @@ struct TrainArgs {
     #[arg(long)]
     overwrite: bool,
     /// Continue the run saved in this directory exactly where it stopped (its data and settings come from it)
-    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "max_vocab", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "augment", "ensemble", "out", "overwrite"])]
+    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "encoding", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "head_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "augment", "ensemble", "out", "overwrite"])]
     resume: Option<PathBuf>,
     /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
     #[arg(long)]
@@ -133,6 +154,8 @@ struct Inputs {
     test_fingerprint: Option<String>,
     test_frac: f64,
     max_len: usize,
+    #[serde(default)]
+    encoding: Option<String>,
 }
 
 #[derive(Args)]
@@ -147,6 +170,9 @@ struct EvalArgs {
     /// Text: characters kept per text
     #[arg(long, default_value_t = 1000)]
     max_len: usize,
+    /// The file's text encoding, if not UTF-8 (windows-1252, latin1, utf-16le, …)
+    #[arg(long)]
+    encoding: Option<String>,
     /// Write the confusion matrix as an SVG here
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -173,6 +199,9 @@ struct PredictArgs {
     /// Text: characters kept per text
     #[arg(long, default_value_t = 1000)]
     max_len: usize,
+    /// The file's text encoding, if not UTF-8 (windows-1252, latin1, utf-16le, …)
+    #[arg(long)]
+    encoding: Option<String>,
     /// Worker threads [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
@@ -278,6 +307,7 @@ fn fresh_inputs(a: &TrainArgs) -> Result<Inputs> {
         test: a.test.as_deref().map(absolute).transpose()?,
         test_frac: a.test_frac,
         max_len: a.max_len,
+        encoding: a.encoding.clone(),
     })
 }
 
@@ -285,8 +315,16 @@ fn fresh_inputs(a: &TrainArgs) -> Result<Inputs> {
 /// the training data ([`defaults_for`]); and a line that says them.
 fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<(ClassifySettings, String)> {
     let fit = defaults_for(data);
+    // Texts take the text defaults (measured on sentence polarity, README).
+    let text = data.dims == 0;
+    let d = recur::classify::text::TEXT_DEFAULTS;
+    // Regression data takes the regression defaults (measured on Covid3Month, README).
+    let regress = data.is_regression();
+    let r = recur::classify::regress::REGRESSION_DEFAULTS;
     let pooling = match &a.pooling {
         Some(p) => p.parse()?,
+        None if regress => r.pooling,
+        None if text => d.pooling,
         None => fit.pooling,
     };
     let batch_size = a.batch_size.max(1);
@@ -294,30 +332,66 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<(ClassifySettings, St
     let batches = (training / batch_size as f64).ceil();
     let settings = ClassifySettings {
         cell: a.cell.parse()?,
-        hidden: a.hidden.unwrap_or(fit.hidden),
+        hidden: a
+            .hidden
+            .unwrap_or(if regress { r.hidden } else { fit.hidden }),
         layers: a.layers,
-        bidirectional: a.bidirectional.unwrap_or(fit.bidirectional),
+        bidirectional: a.bidirectional.unwrap_or(if regress {
+            r.bidirectional
+        } else if text {
+            d.bidirectional
+        } else {
+            fit.bidirectional
+        }),
         dropout: a.dropout,
         pooling,
-        embed: a.embed,
-        frame_size: a.frame_size.unwrap_or(fit.frame_size),
+        embed: a.embed.unwrap_or(if text { d.embed } else { 32 }),
+        frame_size: a.frame_size.unwrap_or(if regress {
+            r.frame_size
+        } else {
+            fit.frame_size
+        }),
         max_vocab: a.max_vocab,
         val_frac: a.val_frac,
         epochs: a.epochs.unwrap_or(60),
         // Without an explicit budget, small data sets still get a thousand steps.
-        min_steps: if a.epochs.is_none() { 1000 } else { 0 },
+        min_steps: match (a.epochs, regress) {
+            (Some(_), _) => 0,
+            (None, true) => r.min_steps,
+            (None, false) => 1000,
+        },
         steps: a.steps,
         time_budget: a.time_budget,
-        patience: a
-            .patience
-            .unwrap_or_else(|| ((400.0 / batches).ceil() as usize).clamp(10, 50)),
+        patience: a.patience.unwrap_or_else(|| {
+            if regress {
+                r.patience
+            } else if text {
+                d.patience
+            } else {
+                ((400.0 / batches).ceil() as usize).clamp(10, 50)
+            }
+        }),
         batch_size: a.batch_size,
         lr: a.lr,
         seed: a.seed,
-        augment: a
-            .augment
-            .unwrap_or(if data.dims > 0 { fit.augment } else { 0.0 }),
-        ensemble: a.ensemble.unwrap_or(fit.ensemble),
+        augment: a.augment.unwrap_or(if data.dims > 0 && !regress {
+            fit.augment
+        } else {
+            0.0
+        }),
+        // A regressor is one model (ensembles average class probabilities).
+        ensemble: if data.is_regression() {
+            1
+        } else {
+            a.ensemble.unwrap_or(fit.ensemble)
+        },
+        text: recur::classify::text::TextSettings {
+            units: a.units.parse()?,
+            min_freq: a.min_freq,
+            lowercase: !a.keep_case,
+            embed_dropout: a.embed_dropout,
+            head_dropout: a.head_dropout,
+        },
     };
     let s = &settings;
     let line = format!(
@@ -348,7 +422,10 @@ fn saved_run(dir: &Path) -> Result<(ClassifySettings, Inputs)> {
     let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
     let config: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::format(&config_path, format!("not JSON ({e})")))?;
-    if config.get("task").and_then(|t| t.as_str()) != Some("classify") {
+    if !matches!(
+        config.get("task").and_then(|t| t.as_str()),
+        Some("classify" | "regress")
+    ) {
         return Err(Error::format(
             &config_path,
             "not a classifier checkpoint (task is not \"classify\")",
@@ -386,9 +463,13 @@ fn saved_run(dir: &Path) -> Result<(ClassifySettings, Inputs)> {
 
 /// The training and test sets: `--test`, or a stratified `--test-frac` of `--data`.
 fn read_sets(inputs: &Inputs, seed: u64) -> Result<(Dataset, Dataset)> {
-    let all = read_dataset(&inputs.data, inputs.max_len)?;
+    let read = |p: &Path| {
+        read_dataset_in(p, inputs.max_len, inputs.encoding.as_deref())
+            .map_err(crate::with_encoding_flag)
+    };
+    let all = read(&inputs.data)?;
     let (train_data, test_data) = match &inputs.test {
-        Some(t) => (all, read_dataset(t, inputs.max_len)?),
+        Some(t) => (all, read(t)?),
         None => {
             if !(inputs.test_frac > 0.0 && inputs.test_frac < 1.0) {
                 return Err(Error::Config(format!(
@@ -396,7 +477,15 @@ fn read_sets(inputs: &Inputs, seed: u64) -> Result<(Dataset, Dataset)> {
                     inputs.test_frac
                 )));
             }
-            let (tr, te) = stratified_split(&all.labels, inputs.test_frac, seed.wrapping_add(1));
+            let (tr, te) = if all.is_regression() {
+                recur::classify::regress::random_split(
+                    all.items.len(),
+                    inputs.test_frac,
+                    seed.wrapping_add(1),
+                )
+            } else {
+                stratified_split(&all.labels, inputs.test_frac, seed.wrapping_add(1))
+            };
             (all.subset(&tr), all.subset(&te))
         }
     };
@@ -419,6 +508,15 @@ fn read_sets(inputs: &Inputs, seed: u64) -> Result<(Dataset, Dataset)> {
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
     check_max_len(a.max_len)?;
+    if let Some(k) = a.folds {
+        let inputs = fresh_inputs(&a)?;
+        let data = read_dataset_in(&inputs.data, inputs.max_len, inputs.encoding.as_deref())
+            .map_err(crate::with_encoding_flag)?;
+        let (settings, _) = fresh_settings(&a, &data)?;
+        settings_ok(&settings)?;
+        let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify-cv", a.overwrite)?;
+        return crate::folds_cmd::run(&data, &settings, k, &threads, &mut out, a.quiet);
+    }
     let (settings, inputs, train_data, test_data, mut out, header) = match &a.resume {
         Some(dir) => {
             let (settings, inputs) = saved_run(dir)?;
@@ -437,7 +535,17 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         }
     };
     settings_ok(&settings)?;
-    let mut lines = crate::progress::LoopLines::new(a.quiet, "accuracy").with_header(header);
+    let regression = train_data.is_regression();
+    let header = if regression {
+        format!(
+            "{}\n{header}",
+            crate::regress_cmd::announcement(&train_data)
+        )
+    } else {
+        header
+    };
+    let score = if regression { "RMSE" } else { "accuracy" };
+    let mut lines = crate::progress::LoopLines::new(a.quiet, score).with_header(header);
     crate::catch_ctrl_c();
     let flag = std::sync::atomic::AtomicBool::new(false);
     let mut observer = crate::progress::Stopping::new(&mut lines, &flag, a.stop_after);
@@ -460,6 +568,34 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
             (&mut out, a.resume.as_deref(), run_record),
         )?]
     };
+    if regression {
+        let test_name = inputs
+            .test
+            .as_ref()
+            .map_or("held-out share of --data".into(), |p| {
+                p.display().to_string()
+            });
+        let first = &members[0];
+        crate::regress_cmd::finish_run(
+            first,
+            &train_data,
+            &test_data,
+            &test_name,
+            &threads,
+            &mut out,
+        )?;
+        if first.summary.interrupted {
+            errln!(
+                "stopped at step {}; checkpoint in {} (continue with --resume {})",
+                first.summary.steps,
+                out.path().display(),
+                out.path().display()
+            );
+        } else {
+            errln!("checkpoint and report in {}", out.path().display());
+        }
+        return Ok(crate::finished());
+    }
     let models: Vec<_> = members.iter().map(|m| m.model.clone()).collect();
     let classes = models[0].config().classes.clone();
     let truth = test_data.class_ids(&classes)?;
@@ -593,8 +729,12 @@ fn train_one(
         on_checkpoint: Some(&mut save),
         run_record,
     };
-    train_with(data, settings, threads, control)
-        .map_err(|e| training_error(e, saved_step.map(|s| (s, dir.as_path()))))
+    let trained = if data.is_regression() {
+        recur::classify::regress::train_regressor(data, settings, threads, control)
+    } else {
+        train_with(data, settings, threads, control)
+    };
+    trained.map_err(|e| training_error(e, saved_step.map(|s| (s, dir.as_path()))))
 }
 
 /// An ensemble: `settings.ensemble` models of seeds `seed`, `seed + 1`, …, one after another,
@@ -647,8 +787,13 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     }
     let members = load(&a.checkpoint)?;
     let model = &members[0];
-    let data = read_dataset(&a.data, a.max_len)?;
+    let data = read_dataset_in(&a.data, a.max_len, a.encoding.as_deref())
+        .map_err(crate::with_encoding_flag)?;
     check_kind(model, &data, &a.data)?;
+    if model.config().target.is_some() {
+        crate::regress_cmd::eval(model, &threads, &data, &a.data, a.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let truth = data.class_ids(&model.config().classes)?;
     let probs = predict_members(&members, &threads, &data, 64)?;
     let r = report(
@@ -673,8 +818,13 @@ fn run_predict(a: PredictArgs) -> Result<ExitCode> {
     crate::outdir::check_output_file("--output", &a.output, &[&a.data], &a.checkpoint)?;
     let members = load(&a.checkpoint)?;
     let model = &members[0];
-    let data = read_unlabelled(&a.data, a.max_len)?;
+    let data = read_unlabelled_in(&a.data, a.max_len, a.encoding.as_deref())
+        .map_err(crate::with_encoding_flag)?;
     check_kind(model, &data, &a.data)?;
+    if model.config().target.is_some() {
+        crate::regress_cmd::predict(model, &threads, &data, &a.output)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let classes = &model.config().classes;
     let probs = predict_members(&members, &threads, &data, 64)?;
     let labels = argmax_rows(&probs, classes.len());

@@ -22,10 +22,12 @@ macro_rules! errln {
 mod bench_cmd;
 mod classify_cmd;
 mod eval_cmd;
+mod folds_cmd;
 mod forecast_cmd;
 mod gradients_cmd;
 mod outdir;
 mod progress;
+mod regress_cmd;
 mod sample_cmd;
 mod task_cmd;
 mod train_cmd;
@@ -255,6 +257,19 @@ pub fn with_flags(e: recur::Error, names: &[(&str, &str)]) -> recur::Error {
             }
             recur::Error::Config(m)
         }
+        other => other,
+    }
+}
+
+/// `e` with the library's name of the input encoding setting (`` `encoding` ``) told as the
+/// `--encoding` flag, in configuration and file errors alike.
+pub fn with_encoding_flag(e: recur::Error) -> recur::Error {
+    match e {
+        recur::Error::Format { path, message } => recur::Error::Format {
+            path,
+            message: message.replace("`encoding`", "--encoding"),
+        },
+        recur::Error::Config(m) => recur::Error::Config(m.replace("`encoding`", "--encoding")),
         other => other,
     }
 }

@@ -6,6 +6,7 @@
 //! match open(std::path::Path::new("runs/char-lm/best"))? {
 //!     Checkpoint::CharLm(lm) => println!("a character model of {} characters", lm.vocab.len()),
 //!     Checkpoint::Classifier(c) => println!("a classifier of {} classes", c.config().classes.len()),
+//!     Checkpoint::Regressor(_) => println!("a sequence regressor"),
 //!     Checkpoint::Forecaster(f) => println!("a forecaster of horizon {}", f.model.config().horizon),
 //! }
 //! # Ok::<(), recur::Error>(())
@@ -21,6 +22,8 @@ pub enum Task {
     CharLm,
     /// `"classify"`: a sequence classifier ([`crate::classify`]).
     Classify,
+    /// `"regress"`: a sequence regressor ([`crate::classify::regress`]).
+    Regress,
     /// `"forecast"`: a forecaster ([`crate::forecast`]).
     Forecast,
 }
@@ -32,6 +35,9 @@ pub enum Checkpoint {
     CharLm(Box<crate::charlm::checkpoint::Loaded>),
     /// A classifier, with its classes and feature scaling.
     Classifier(Box<crate::classify::model::Classifier>),
+    /// A regressor: the classifier's encoder with one output and its target scaling
+    /// ([`crate::classify::model::ClassifierConfig::target`]).
+    Regressor(Box<crate::classify::model::Classifier>),
     /// A forecaster and the settings it was trained with.
     Forecaster(Box<crate::forecast::model::LoadedForecaster>),
 }
@@ -75,10 +81,13 @@ pub fn task(dir: &Path) -> Result<Task> {
     match v.get("task").and_then(|t| t.as_str()) {
         Some("char-lm") => Ok(Task::CharLm),
         Some("classify") => Ok(Task::Classify),
+        Some("regress") => Ok(Task::Regress),
         Some("forecast") => Ok(Task::Forecast),
         Some(other) => Err(Error::format(
             &path,
-            format!("task {other:?} is not one of \"char-lm\", \"classify\", \"forecast\""),
+            format!(
+                "task {other:?} is not one of \"char-lm\", \"classify\", \"regress\", \"forecast\""
+            ),
         )),
         None => Err(Error::format(&path, "field 'task' is missing")),
     }
@@ -93,6 +102,7 @@ pub fn open(dir: &Path) -> Result<Checkpoint> {
     Ok(match task(dir)? {
         Task::CharLm => Checkpoint::CharLm(Box::new(crate::charlm::checkpoint::load(dir)?)),
         Task::Classify => Checkpoint::Classifier(Box::new(crate::classify::model::load(dir)?)),
+        Task::Regress => Checkpoint::Regressor(Box::new(crate::classify::model::load(dir)?)),
         Task::Forecast => Checkpoint::Forecaster(Box::new(crate::forecast::model::load(dir)?)),
     })
 }

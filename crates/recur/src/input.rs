@@ -27,6 +27,42 @@ pub const MAX_INPUT_BYTES: u64 = 1 << 30;
 /// [`Error::Io`] when the file cannot be read, [`Error::Format`] when it is a directory, larger
 /// than [`MAX_INPUT_BYTES`], or not UTF-8.
 pub fn read_utf8(path: &Path) -> Result<String> {
+    read_decoded(path, None, "")
+}
+
+/// The encoding of the WHATWG Encoding Standard that `label` names (`utf-8`, `windows-1252`,
+/// `latin1`, `shift_jis`, …; case and surrounding spaces ignored).
+///
+/// # Errors
+/// [`Error::Config`] naming `encoding` when no encoding has that label.
+pub fn encoding_for(label: &str) -> Result<&'static encoding_rs::Encoding> {
+    encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+        Error::Config(format!(
+            "`encoding` {label:?} is not an encoding label (e.g. utf-8, windows-1252, latin1, utf-16le)"
+        ))
+    })
+}
+
+/// Reads `path` as text in `encoding` (through `encoding_rs`; `None` is UTF-8) and drops a
+/// leading byte-order mark. Bytes that are invalid in the encoding are an error naming the
+/// file, the byte offset and the line of the first one, and the `encoding` setting.
+///
+/// # Errors
+/// As [`read_utf8`].
+pub fn read_text(path: &Path, encoding: Option<&'static encoding_rs::Encoding>) -> Result<String> {
+    read_decoded(
+        path,
+        encoding,
+        "; name the file's encoding with `encoding` (e.g. windows-1252)",
+    )
+}
+
+/// Reads and decodes `path`; a decoding error ends with `hint`.
+fn read_decoded(
+    path: &Path,
+    encoding: Option<&'static encoding_rs::Encoding>,
+    hint: &str,
+) -> Result<String> {
     use std::io::Read;
     if path.is_dir() {
         return Err(Error::format(path, "is a directory, expected a file"));
@@ -42,19 +78,62 @@ pub fn read_utf8(path: &Path) -> Result<String> {
             format!("larger than the limit of {MAX_INPUT_BYTES} bytes (1 GiB) for an input file"),
         ));
     }
-    let mut text = String::from_utf8(bytes).map_err(|e| {
-        Error::format(
-            path,
-            format!(
-                "not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-        )
-    })?;
+    let mut text = match encoding {
+        Some(enc) if enc != encoding_rs::UTF_8 => decode(path, &bytes, enc, hint)?,
+        _ => String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+            Error::format(
+                path,
+                format!(
+                    "not UTF-8 text (invalid byte 0x{:02x} at offset {at}, line {line}){hint}",
+                    e.as_bytes()[at]
+                ),
+            )
+        })?,
+    };
     if text.starts_with(BOM) {
         text.drain(..BOM.len_utf8());
     }
     Ok(text)
+}
+
+/// `bytes` decoded from `enc`; the error names the offset and line of the first byte that is
+/// not valid in it.
+fn decode(
+    path: &Path,
+    bytes: &[u8],
+    enc: &'static encoding_rs::Encoding,
+    hint: &str,
+) -> Result<String> {
+    let (text, had_errors) = enc.decode_without_bom_handling(bytes);
+    if !had_errors {
+        return Ok(text.into_owned());
+    }
+    // Find the first bad byte: decode incrementally until the decoder reports a malformation.
+    let mut decoder = enc.new_decoder_without_bom_handling();
+    let mut out = String::with_capacity(bytes.len() * 3);
+    let mut at = 0;
+    loop {
+        let (result, read) =
+            decoder.decode_to_string_without_replacement(&bytes[at..], &mut out, true);
+        at += read;
+        match result {
+            encoding_rs::DecoderResult::Malformed(len, _) => {
+                let bad = at.saturating_sub(len as usize);
+                let line = 1 + bytes[..bad].iter().filter(|&&b| b == b'\n').count();
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "not {} text (invalid byte at offset {bad}, line {line}){hint}",
+                        enc.name()
+                    ),
+                ));
+            }
+            encoding_rs::DecoderResult::OutputFull => out.reserve(bytes.len()),
+            encoding_rs::DecoderResult::InputEmpty => return Ok(out),
+        }
+    }
 }
 
 /// One CSV record: the 1-based line it starts on and its fields.

@@ -28,6 +28,7 @@ pub const RECUR_FILES: &[&str] = &[
     "best",
     "report.json",
     "confusion.svg",
+    "cv_report.json",
     "forecast.csv",
     "forecast.svg",
     "members",

@@ -3,6 +3,7 @@
 //! sets hundreds of optimiser steps, and the validation split never falls below a workable size.
 
 use recur::classify::model::Pooling;
+use recur::classify::text::{TextSettings, Units};
 use recur::classify::train::{train, validation_share, ClassifySettings, MIN_VALIDATION};
 use recur::classify::{Dataset, Item};
 use recur::{CellType, Rng, Threads};
@@ -49,6 +50,10 @@ fn settings(min_steps: u64) -> ClassifySettings {
         batch_size: 32,
         lr: 3e-3,
         seed: 1,
+        text: TextSettings {
+            units: Units::Char,
+            ..Default::default()
+        },
         augment: 0.0,
         ensemble: 1,
     }
@@ -135,6 +140,10 @@ fn frames_read_several_raw_steps_as_one() {
         mean: vec![0.5; dims],
         std: vec![2.0; dims],
         frame_size,
+        target: None,
+        words: None,
+        embed_dropout: 0.0,
+        head_dropout: 0.0,
     };
     // A model reading frames of 4 raw steps of 1 feature, and the same weights reading the
     // framed series directly (4 features a step; the last frame repeats the last value).

@@ -297,6 +297,7 @@ fn load_and_run(kind: Kind, dir: &Path, text: &str) -> bool {
         let task = match opened {
             recur::checkpoint::Checkpoint::CharLm(_) => recur::checkpoint::Task::CharLm,
             recur::checkpoint::Checkpoint::Classifier(_) => recur::checkpoint::Task::Classify,
+            recur::checkpoint::Checkpoint::Regressor(_) => recur::checkpoint::Task::Regress,
             recur::checkpoint::Checkpoint::Forecaster(_) => recur::checkpoint::Task::Forecast,
         };
         assert_eq!(recur::checkpoint::task(dir).unwrap(), task);

@@ -8,7 +8,7 @@
 //! pad the series of unequal-length problems and is read as padding (dropped).
 
 use crate::error::{Error, Result};
-use crate::input::{parse_csv, read_utf8, Csv};
+use crate::input::{encoding_for, parse_csv, read_text, read_utf8, Csv};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +36,10 @@ pub struct Dataset {
     /// The line of [`Dataset::source`] where each sequence starts (for a frames CSV the row
     /// of its first frame); empty when the data did not come from a file.
     pub lines: Vec<usize>,
+    /// Regression data: the numeric target of each sequence (a `.ts` with `@targetlabel true`,
+    /// a `target` column or field instead of `label`); empty for class labels. The labels then
+    /// hold the targets as written.
+    pub targets: Vec<f32>,
 }
 
 impl Dataset {
@@ -59,7 +63,17 @@ impl Dataset {
             } else {
                 idx.iter().map(|&i| self.lines[i]).collect()
             },
+            targets: if self.targets.is_empty() {
+                Vec::new()
+            } else {
+                idx.iter().map(|&i| self.targets[i]).collect()
+            },
         }
+    }
+
+    /// Whether the sequences carry numeric targets (regression) rather than class labels.
+    pub fn is_regression(&self) -> bool {
+        !self.targets.is_empty()
     }
 
     /// Where sequence `i` comes from: `file: line N`, or `sequence N` without a file.
@@ -107,6 +121,20 @@ impl Dataset {
         self.labels.push(label);
         self.lines.push(line);
     }
+
+    /// Pushes a sequence with a numeric target, written as `text`; the error says why `text`
+    /// is not a finite number.
+    fn push_target(
+        &mut self,
+        item: Item,
+        text: &str,
+        line: usize,
+    ) -> std::result::Result<(), String> {
+        let v = number(text).map_err(|m| format!("target: {m}"))?;
+        self.targets.push(v);
+        self.push(item, text.trim().to_string(), line);
+        Ok(())
+    }
 }
 
 /// Whether a reader needs a label for every sequence.
@@ -137,6 +165,9 @@ fn number(cell: &str) -> std::result::Result<f32, String> {
 /// Reads the sktime/UEA `.ts` format: `#` comments, `@` header lines, then after `@data` one
 /// series per line, its dimensions separated by `:`, values by `,`, the label last (no label
 /// when the header says `@classLabel false`; such a file can be predicted on, not trained on).
+/// With `@targetlabel true` (the UEA regression format) the last part is a numeric target,
+/// read into [`Dataset::targets`]; a value that is not a finite number is an error naming the
+/// line.
 ///
 /// Trailing `NaN` values of a series are the padding of an unequal-length problem (as the
 /// UCR/UEA archives ship them) and are dropped; `NaN` before the last real value, infinities and
@@ -148,6 +179,8 @@ pub fn read_ts(path: &Path) -> Result<Dataset> {
 fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
     let mut dims = None;
     let mut labelled = true;
+    // `@targetlabel true`: the last part of a line is a numeric target (UEA regression).
+    let mut regression = false;
     let mut declared: Vec<String> = Vec::new();
     let mut in_data = false;
     let mut ds = Dataset::from_file(path, 0);
@@ -176,6 +209,12 @@ fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
                     return Err(at("@dimensions must be at least 1".into()));
                 }
                 dims = Some(n);
+            } else if let Some(c) = lower.strip_prefix("@targetlabel") {
+                regression = match c.split_whitespace().next() {
+                    Some("true") => true,
+                    Some("false") => false,
+                    _ => return Err(at("@targetlabel must be followed by true or false".into())),
+                };
             } else if let Some(c) = lower.strip_prefix("@classlabel") {
                 labelled = match c.split_whitespace().next() {
                     Some("true") => true,
@@ -195,6 +234,7 @@ fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
             }
             continue;
         }
+        let labelled = labelled || regression;
         if !labelled && need == Labels::Required {
             return Err(at(
                 "the file has no labels (@classLabel false); training and evaluation need them"
@@ -245,6 +285,16 @@ fn ts(path: &Path, text: &str, need: Labels) -> Result<Dataset> {
         if len == 0 || (labelled && label.is_empty()) {
             return Err(at("empty series or missing label".into()));
         }
+        if regression {
+            let mut v = Vec::with_capacity(len * d);
+            for t in 0..len {
+                v.extend(series.iter().map(|s| s[t]));
+            }
+            ds.push_target(Item::Numeric(v), &label, i + 1)
+                .map_err(at)?;
+            ds.dims = d;
+            continue;
+        }
         if labelled && !declared.is_empty() && !declared.contains(&label) {
             return Err(at(format!(
                 "label '{label}' is not one of the classes @classLabel declares ({})",
@@ -280,9 +330,18 @@ fn frames_csv(path: &Path, csv: &Csv, need: Labels) -> Result<Dataset> {
     let seq = csv
         .column("seq")
         .ok_or_else(|| Error::format(path, "no 'seq' column"))?;
-    let label = csv.column("label");
+    // A numeric `target` column in place of `label` makes regression data.
+    let target = csv
+        .column("label")
+        .is_none()
+        .then(|| csv.column("target"))
+        .flatten();
+    let label = csv.column("label").or(target);
     if label.is_none() && need == Labels::Required {
-        return Err(Error::format(path, "no 'label' column"));
+        return Err(Error::format(
+            path,
+            "no 'label' column (nor a numeric 'target' column)",
+        ));
     }
     let frame = csv.column("frame");
     let features: Vec<usize> = (0..names.len())
@@ -361,7 +420,12 @@ fn frames_csv(path: &Path, csv: &Csv, need: Labels) -> Result<Dataset> {
             ));
         }
         let values: Vec<f32> = rows.into_iter().flat_map(|r| r.2).collect();
-        ds.push(Item::Numeric(values), label, first);
+        if target.is_some() {
+            ds.push_target(Item::Numeric(values), &label, first)
+                .map_err(|m| Error::format(path, format!("row {first}, column {m}")))?;
+        } else {
+            ds.push(Item::Numeric(values), label, first);
+        }
     }
     if ds.items.is_empty() {
         return Err(Error::format(path, "no data rows after the header"));
@@ -376,6 +440,7 @@ pub fn read_jsonl(path: &Path, max_len: usize) -> Result<Dataset> {
 
 fn jsonl(path: &Path, text: &str, max_len: usize, need: Labels) -> Result<Dataset> {
     let mut ds = Dataset::from_file(path, 0);
+    let mut regression = None;
     for (i, line) in text
         .lines()
         .enumerate()
@@ -387,16 +452,32 @@ fn jsonl(path: &Path, text: &str, max_len: usize, need: Labels) -> Result<Datase
         let body = v["text"]
             .as_str()
             .ok_or_else(|| at("no string field 'text'".into()))?;
+        let chars: Vec<char> = body.chars().take(max_len).collect();
+        if chars.is_empty() {
+            return Err(at("the text is empty".into()));
+        }
+        // The first record decides: a numeric "target" without "label" makes regression data.
+        let regression = *regression.get_or_insert(v["label"].is_null() && !v["target"].is_null());
+        if regression {
+            let target = match &v["target"] {
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null if need == Labels::Optional => {
+                    ds.push(Item::Text(chars), String::new(), i + 1);
+                    continue;
+                }
+                _ => return Err(at("no numeric field 'target'".into())),
+            };
+            ds.push_target(Item::Text(chars), &target, i + 1)
+                .map_err(at)?;
+            continue;
+        }
         let label = match &v["label"] {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::Null if need == Labels::Optional => String::new(),
             _ => return Err(at("no field 'label'".into())),
         };
-        let chars: Vec<char> = body.chars().take(max_len).collect();
-        if chars.is_empty() {
-            return Err(at("the text is empty".into()));
-        }
         ds.push(Item::Text(chars), label, i + 1);
     }
     if ds.items.is_empty() {
@@ -418,9 +499,19 @@ pub fn read_text_csv(path: &Path, max_len: usize) -> Result<Dataset> {
 
 fn text_csv(path: &Path, csv: &Csv, max_len: usize, need: Labels) -> Result<Dataset> {
     let header = &csv.header;
-    let (tc, lc) = match (csv.column("text"), csv.column("label")) {
+    let target = csv
+        .column("label")
+        .is_none()
+        .then(|| csv.column("target"))
+        .flatten();
+    let (tc, lc) = match (csv.column("text"), csv.column("label").or(target)) {
         (Some(t), l) if l.is_some() || need == Labels::Optional => (t, l),
-        _ => return Err(Error::format(path, "needs a 'text' and a 'label' column")),
+        _ => {
+            return Err(Error::format(
+                path,
+                "needs a 'text' and a 'label' column (or a numeric 'target' one)",
+            ))
+        }
     };
     let mut ds = Dataset::from_file(path, 0);
     for rec in &csv.records {
@@ -439,7 +530,12 @@ fn text_csv(path: &Path, csv: &Csv, max_len: usize, need: Labels) -> Result<Data
             return Err(at("the text is empty".into()));
         }
         let label = lc.map_or(String::new(), |c| fields[c].trim().to_string());
-        ds.push(Item::Text(chars), label, line);
+        if target.is_some() {
+            ds.push_target(Item::Text(chars), &label, line)
+                .map_err(at)?;
+        } else {
+            ds.push(Item::Text(chars), label, line);
+        }
     }
     if ds.items.is_empty() {
         return Err(Error::format(path, "no records"));
@@ -447,12 +543,16 @@ fn text_csv(path: &Path, csv: &Csv, max_len: usize, need: Labels) -> Result<Data
     Ok(ds)
 }
 
-fn dataset(path: &Path, max_len: usize, need: Labels) -> Result<Dataset> {
+/// The text of an input file in `encoding` (`None`: UTF-8).
+type Enc = Option<&'static encoding_rs::Encoding>;
+
+fn dataset(path: &Path, max_len: usize, need: Labels, enc: Enc) -> Result<Dataset> {
+    let text = || read_text(path, enc);
     match path.extension().and_then(|e| e.to_str()) {
-        Some("ts") => ts(path, &read_utf8(path)?, need),
-        Some("jsonl") => jsonl(path, &read_utf8(path)?, max_len, need),
+        Some("ts") => ts(path, &text()?, need),
+        Some("jsonl") => jsonl(path, &text()?, max_len, need),
         Some("csv") => {
-            let csv = parse_csv(path, &read_utf8(path)?)?;
+            let csv = parse_csv(path, &text()?)?;
             if csv.column("text").is_some() {
                 text_csv(path, &csv, max_len, need)
             } else {
@@ -467,16 +567,35 @@ fn dataset(path: &Path, max_len: usize, need: Labels) -> Result<Dataset> {
 }
 
 /// Reads `path` by its extension: `.ts`, `.jsonl`, or `.csv` (texts when its header has a
-/// `text` column, otherwise one row per frame). Every sequence needs a label.
+/// `text` column, otherwise one row per frame). Every sequence needs a label (or a target).
 pub fn read_dataset(path: &Path, max_len: usize) -> Result<Dataset> {
-    dataset(path, max_len, Labels::Required)
+    dataset(path, max_len, Labels::Required, None)
+}
+
+/// [`read_dataset`] of a file in `encoding` (an `encoding_rs` label such as `windows-1252`;
+/// `None` is UTF-8).
+///
+/// # Errors
+/// As [`read_dataset`]; [`Error::Config`] naming `encoding` for an unknown label.
+pub fn read_dataset_in(path: &Path, max_len: usize, encoding: Option<&str>) -> Result<Dataset> {
+    let enc = encoding.map(encoding_for).transpose()?;
+    dataset(path, max_len, Labels::Required, enc)
 }
 
 /// Reads `path` as [`read_dataset`] does, for prediction: labels may be absent (a `.ts` with
 /// `@classLabel false`, JSON lines without `label`, a CSV without a `label` column); the
 /// labels of such sequences are empty strings.
 pub fn read_unlabelled(path: &Path, max_len: usize) -> Result<Dataset> {
-    dataset(path, max_len, Labels::Optional)
+    dataset(path, max_len, Labels::Optional, None)
+}
+
+/// [`read_unlabelled`] of a file in `encoding` (as [`read_dataset_in`]).
+///
+/// # Errors
+/// As [`read_dataset_in`].
+pub fn read_unlabelled_in(path: &Path, max_len: usize, encoding: Option<&str>) -> Result<Dataset> {
+    let enc = encoding.map(encoding_for).transpose()?;
+    dataset(path, max_len, Labels::Optional, enc)
 }
 
 #[cfg(test)]
@@ -782,5 +901,39 @@ mod tests {
         // Labels that are there are still read.
         let l = write("lab.jsonl", "{\"text\":\"x\",\"label\":\"pos\"}\n");
         assert_eq!(read_unlabelled(&l, 9).unwrap().labels, ["pos"]);
+    }
+
+    #[test]
+    fn numeric_targets_are_read_as_regression_data() {
+        let p = write(
+            "reg.ts",
+            "@univariate true\n@targetlabel true\n@data\n1,2,3:0.25\n4,5:-1e-3\n",
+        );
+        let d = read_ts(&p).unwrap();
+        assert!(d.is_regression());
+        assert_eq!(d.targets, [0.25, -1e-3]);
+        assert_eq!(d.subset(&[1]).targets, [-1e-3]);
+        let e = err(read_ts(&write(
+            "regbad.ts",
+            "@targetlabel true\n@data\n1,2:x1\n",
+        )));
+        assert!(
+            e.contains("regbad.ts: line 3") && e.contains("target: \"x1\" is not a number"),
+            "{e}"
+        );
+        let j = write(
+            "reg.jsonl",
+            "{\"text\":\"ab\",\"target\":2}\n{\"text\":\"c\",\"target\":-0.5}\n",
+        );
+        assert_eq!(read_dataset(&j, 9).unwrap().targets, [2.0, -0.5]);
+        let c = write("reg.csv", "text,target\nab,1.5\n");
+        assert_eq!(read_dataset(&c, 9).unwrap().targets, [1.5]);
+        let f = write("regf.csv", "seq,target,x\n0,3,1\n0,3,2\n");
+        let d = read_dataset(&f, 9).unwrap();
+        assert_eq!((d.targets.as_slice(), d.dims), (&[3.0f32][..], 1));
+        // Class labels stay class labels.
+        assert!(!read_ts(&write("cls.ts", "@data\n1,2:0.5\n"))
+            .unwrap()
+            .is_regression());
     }
 }

@@ -12,7 +12,8 @@
 //!     cell: CellType::Gru, hidden_size: 8, num_layers: 1, bidirectional: true, dropout: 0.0,
 //!     pooling: Pooling::Mean, dims: 2, embed_dim: 0, vocab: vec![],
 //!     classes: vec!["left".into(), "right".into()], mean: vec![0.0; 2], std: vec![1.0; 2],
-//!     frame_size: 1,
+//!     frame_size: 1, target: None, words: None, embed_dropout: 0.0,
+//!     head_dropout: 0.0,
 //! };
 //! let model = Classifier::new(config, &mut Rng::new(1))?;
 //! // One sequence of 3 steps of 2 features, row by row.
@@ -29,7 +30,11 @@
 //! ```
 
 pub mod data;
+pub mod fit;
+pub mod folds;
 pub mod model;
+pub mod regress;
+pub mod text;
 pub mod train;
 
 pub use data::{read_dataset, Dataset, Item};

@@ -7,7 +7,9 @@ use crate::config::{CellType, RecurrentConfig};
 use crate::error::{Error, Result};
 use crate::io::NamedTensor;
 use crate::nn::loss::CrossEntropyLoss;
-use crate::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, LinearGrads, PoolShape};
+use crate::nn::{
+    Dropout, Embedding, EmbeddingConfig, Linear, LinearConfig, LinearGrads, PoolShape,
+};
 use crate::recurrent::{ForwardArgs, Recurrent};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -49,6 +51,23 @@ pub struct ClassifierConfig {
     /// `frame_size` times as many samples. 1 reads every step on its own.
     #[serde(default = "one")]
     pub frame_size: usize,
+    /// Regression: the mean and standard deviation of the training split's targets. The model
+    /// then has one output, the standardised target, and `classes` is empty. `None` (absent
+    /// from `config.json`) for a classifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<super::regress::TargetScaling>,
+    /// Text read as words: their vocabulary and lower-casing ([`super::text::WordUnits`]);
+    /// `vocab` is then empty. `None` (absent from `config.json`) reads characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<super::text::WordUnits>,
+    /// Text: dropout on the embedding vectors before the recurrent layers (training only;
+    /// PyTorch: `nn.Dropout(p)` after `nn.Embedding`). 0 (the value when absent) for none.
+    #[serde(default)]
+    pub embed_dropout: f64,
+    /// Dropout on the pooled features, the head's input (training only; PyTorch:
+    /// `nn.Dropout(p)` before `head`). 0 (the value when absent) for none.
+    #[serde(default)]
+    pub head_dropout: f64,
 }
 
 fn one() -> usize {
@@ -119,10 +138,17 @@ pub fn load(dir: &std::path::Path) -> Result<Classifier> {
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("not JSON ({e})")))?;
-    if v.get("task").and_then(|t| t.as_str()) != Some(TASK) {
+    let task = v.get("task").and_then(|t| t.as_str());
+    if task != Some(TASK) && task != Some(super::regress::TASK) {
         return Err(Error::format(
             &path,
-            "not a classifier checkpoint (task is not \"classify\")",
+            "not a classifier checkpoint (task is not \"classify\" or \"regress\")",
+        ));
+    }
+    if (task == Some(super::regress::TASK)) != v["model"]["target"].is_object() {
+        return Err(Error::format(
+            &path,
+            "task \"regress\" goes with a model.target (the target scaling), and only it",
         ));
     }
     let file: CheckpointFile = serde_json::from_value(v)
@@ -158,10 +184,12 @@ pub fn load(dir: &std::path::Path) -> Result<Classifier> {
             || t.pooling != config.pooling
             || t.dropout != config.dropout
             || (config.dims == 0 && t.embed != config.embed_dim)
+            || (config.dims == 0
+                && (t.text.units == super::text::Units::Word) != config.words.is_some())
         {
             return Err(Error::format(
                 &path,
-                "training.cell, bidirectional, pooling, dropout or embed do not match the model section",
+                "training.cell, bidirectional, pooling, dropout, embed or text.units do not match the model section",
             ));
         }
         if !(t.lr.is_finite() && t.lr > 0.0)
@@ -213,6 +241,8 @@ pub struct Classifier {
     /// `[C, D·H]` and `[C]`.
     head: Linear<f32>,
     char_ids: HashMap<char, usize>,
+    /// Text read as words: word → token id.
+    word_ids: HashMap<String, u32>,
 }
 
 /// Gradients of a [`Classifier`], shaped as its parameters.
@@ -257,6 +287,23 @@ impl ClassifierConfig {
         }
     }
 
+    /// Text: tokens with an embedding row of their own (words or characters); the embedding
+    /// has one more row, for the unknown token.
+    pub fn token_count(&self) -> usize {
+        self.words
+            .as_ref()
+            .map_or(self.vocab.len(), |w| w.words.len())
+    }
+
+    /// Outputs of the head: 1 for a regressor, else the number of classes.
+    pub fn outputs(&self) -> usize {
+        if self.target.is_some() {
+            1
+        } else {
+            self.classes.len()
+        }
+    }
+
     /// The recurrent part.
     pub fn rnn(&self) -> RecurrentConfig {
         RecurrentConfig::new(self.cell, self.input_size(), self.hidden_size)
@@ -267,13 +314,12 @@ impl ClassifierConfig {
 
     /// Parameters of the whole classifier, counted without overflow (`None` on overflow).
     pub fn param_count(&self) -> Option<usize> {
-        let c = self.classes.len();
+        let c = self.outputs();
         let width = self
             .hidden_size
             .checked_mul(if self.bidirectional { 2 } else { 1 })?;
         let embedding = if self.dims == 0 {
-            self.vocab
-                .len()
+            self.token_count()
                 .checked_add(1)?
                 .checked_mul(self.embed_dim)?
         } else {
@@ -288,13 +334,13 @@ impl ClassifierConfig {
     /// The tensors of a classifier of this configuration: (name, shape), as
     /// [`Classifier::named_tensors`] names them.
     pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        let c = self.classes.len();
+        let c = self.outputs();
         let rnn = self.rnn();
         let mut out = Vec::new();
         if self.dims == 0 {
             out.push((
                 "embedding.weight".to_string(),
-                vec![self.vocab.len() + 1, self.embed_dim],
+                vec![self.token_count() + 1, self.embed_dim],
             ));
         }
         out.extend(
@@ -335,7 +381,33 @@ impl ClassifierConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
-        if self.classes.len() < 2 {
+        if !(0.0..1.0).contains(&self.head_dropout) {
+            return bad(format!(
+                "head_dropout must be in [0, 1), got {}",
+                self.head_dropout
+            ));
+        }
+        if !(0.0..1.0).contains(&self.embed_dropout) || (self.dims > 0 && self.embed_dropout != 0.0)
+        {
+            return bad(format!(
+                "embed_dropout must be in [0, 1) for text and 0 for numeric data, got {}",
+                self.embed_dropout
+            ));
+        }
+        if let Some(t) = &self.target {
+            if !self.classes.is_empty() {
+                return bad(format!(
+                    "a regressor (with a target) has no classes, but classes lists {}",
+                    self.classes.len()
+                ));
+            }
+            if !(t.mean.is_finite() && t.std.is_finite() && t.std > 0.0) {
+                return bad(format!(
+                    "target mean {} and std {}: expected finite numbers, std > 0",
+                    t.mean, t.std
+                ));
+            }
+        } else if self.classes.len() < 2 {
             return bad(format!(
                 "classes lists {} class(es); a classifier needs at least 2",
                 self.classes.len()
@@ -346,7 +418,7 @@ impl ClassifierConfig {
             return bad(format!("classes lists '{c}' twice"));
         }
         if self.dims > 0 {
-            if self.embed_dim != 0 || !self.vocab.is_empty() {
+            if self.embed_dim != 0 || !self.vocab.is_empty() || self.words.is_some() {
                 return bad(format!(
                     "embed_dim {} and a vocab of {} characters, but a model of numeric features (dims {}) has neither",
                     self.embed_dim,
@@ -392,6 +464,15 @@ impl ClassifierConfig {
             if let Some(c) = self.vocab.iter().find(|c| !seen.insert(**c)) {
                 return bad(format!("vocab lists {c:?} twice"));
             }
+            if let Some(w) = &self.words {
+                if !self.vocab.is_empty() {
+                    return bad(format!(
+                        "a model of words has no character vocab, but vocab lists {}",
+                        self.vocab.len()
+                    ));
+                }
+                w.validate()?;
+            }
         }
         crate::check_param_count(
             self.param_count(),
@@ -405,11 +486,11 @@ impl ClassifierConfig {
                 )
             } else {
                 format!(
-                    "hidden_size {}, num_layers {}, embed_dim {}, {} vocabulary characters and {} classes",
+                    "hidden_size {}, num_layers {}, embed_dim {}, {} vocabulary tokens and {} classes",
                     self.hidden_size,
                     self.num_layers,
                     self.embed_dim,
-                    self.vocab.len(),
+                    self.token_count(),
                     self.classes.len()
                 )
             },
@@ -435,11 +516,11 @@ impl Classifier {
     }
 
     fn head_config(&self) -> LinearConfig {
-        LinearConfig::new(self.config.rnn().output_size(), self.config.classes.len())
+        LinearConfig::new(self.config.rnn().output_size(), self.config.outputs())
     }
 
     fn embedding_config(&self) -> EmbeddingConfig {
-        EmbeddingConfig::new(self.config.vocab.len() + 1, self.config.embed_dim)
+        EmbeddingConfig::new(self.config.token_count() + 1, self.config.embed_dim)
     }
 
     /// A classifier with every parameter zero (to be loaded); the configuration is validated
@@ -451,10 +532,10 @@ impl Classifier {
         config.validate()?;
         let rnn = Recurrent::zeros(config.rnn())?;
         let width = rnn.config().output_size();
-        let c = config.classes.len();
+        let c = config.outputs();
         let embedding = if config.dims == 0 {
             // Sizes are within the parameter limit: `validate` checked them.
-            let e = EmbeddingConfig::new(config.vocab.len() + 1, config.embed_dim);
+            let e = EmbeddingConfig::new(config.token_count() + 1, config.embed_dim);
             Some(e.zeros()?)
         } else {
             None
@@ -465,12 +546,14 @@ impl Classifier {
             .enumerate()
             .map(|(i, &c)| (c, i))
             .collect();
+        let word_ids = config.words.as_ref().map(|w| w.index()).unwrap_or_default();
         Ok(Classifier {
             head: LinearConfig::new(width, c).zeros(),
             config,
             embedding,
             rnn,
             char_ids,
+            word_ids,
         })
     }
 
@@ -595,6 +678,14 @@ impl Classifier {
             .unwrap_or(self.config.vocab.len()) as u32
     }
 
+    /// Token ids of a text: one per character, or one per word for a model of words.
+    pub fn text_tokens(&self, text: &[char]) -> Vec<u32> {
+        match &self.config.words {
+            Some(w) => w.encode(&self.word_ids, text),
+            None => text.iter().map(|&c| self.char_id(c)).collect(),
+        }
+    }
+
     /// Time-major padded input `[T_max, B, I]` of sequences `idx` (zero past each end), their
     /// lengths, and for text the `(position, token)` of every valid step.
     fn inputs(&self, data: &Dataset, idx: &[usize]) -> Result<Inputs> {
@@ -604,7 +695,21 @@ impl Classifier {
         } else {
             1
         };
-        let raw: Vec<usize> = idx.iter().map(|&i| data.len_of(i)).collect();
+        let text_ids: Vec<Vec<u32>> = idx
+            .iter()
+            .map(|&i| match &data.items[i] {
+                Item::Text(c) => self.text_tokens(c),
+                Item::Numeric(_) => Vec::new(),
+            })
+            .collect();
+        let raw: Vec<usize> = idx
+            .iter()
+            .zip(&text_ids)
+            .map(|(&i, ids)| match &data.items[i] {
+                Item::Text(_) => ids.len(),
+                Item::Numeric(_) => data.len_of(i),
+            })
+            .collect();
         let lengths: Vec<usize> = raw.iter().map(|l| l.div_ceil(frame)).collect();
         let steps = *lengths.iter().max().unwrap_or(&1);
         let b = idx.len();
@@ -613,6 +718,8 @@ impl Classifier {
         let mut x = vec![0.0f32; steps * b * width];
         let mut tokens = Vec::new();
         for (k, &i) in idx.iter().enumerate() {
+            // `t` places the row, picks the raw steps of a frame, or the token of a text.
+            #[allow(clippy::needless_range_loop)]
             for t in 0..lengths[k] {
                 let at = t * b + k;
                 let row = &mut x[at * width..(at + 1) * width];
@@ -626,8 +733,8 @@ impl Classifier {
                             }
                         }
                     }
-                    (Item::Text(chars), Some(e)) => {
-                        let id = self.char_id(chars[t]);
+                    (Item::Text(_), Some(e)) => {
+                        let id = text_ids[k][t];
                         e.forward(&[id], row)?;
                         tokens.push((at, id));
                     }
@@ -639,10 +746,11 @@ impl Classifier {
             x: Tensor::new("input", &[steps, b, width], x)?,
             lengths,
             tokens,
+            embed_mask: None,
         })
     }
 
-    fn check_run_args(
+    pub(super) fn check_run_args(
         &self,
         idx: &[usize],
         targets: Option<&[u32]>,
@@ -682,8 +790,8 @@ impl Classifier {
     /// (training mode, dropout from `rng`), adds that loss's gradient into `grads`.
     ///
     /// # Errors
-    /// [`Error::Input`] for indices, targets or gradients that do not fit, or sequences of
-    /// another kind than the model reads.
+    /// [`Error::Input`] for indices, targets or gradients that do not fit, sequences of
+    /// another kind than the model reads, or a regressor (see [`super::regress`]).
     pub fn run(
         &self,
         threads: &Threads,
@@ -693,31 +801,17 @@ impl Classifier {
         grads: Option<&mut ClassifierGrads>,
         rng: Option<&mut Rng>,
     ) -> Result<(Vec<f32>, BatchResult)> {
+        if self.config.target.is_some() {
+            return Err(Error::Input(
+                "this model is a regressor: it predicts values, not classes".into(),
+            ));
+        }
         if idx.is_empty() {
             return Ok((Vec::new(), BatchResult::default()));
         }
         self.check_run_args(idx, targets, grads.as_deref())?;
-        let inputs = self.inputs(data, idx)?;
-        let (steps, b) = (inputs.x.shape()[0], idx.len());
-        let rc = self.rnn.config();
-        let args = ForwardArgs {
-            lengths: Some(&inputs.lengths),
-            h0: None,
-            c0: None,
-            dropout_rng: rng,
-        };
-        let mut out = self.rnn.forward(threads, &inputs.x, args)?;
-        let shape = PoolShape {
-            steps,
-            batch: b,
-            width: rc.output_size(),
-            directions: rc.directions(),
-            lengths: &inputs.lengths,
-        };
-        let pooled = self.config.pooling.forward(out.output.data(), &shape)?;
-        let c = self.config.classes.len();
-        let mut logits = vec![0.0f32; b * c];
-        self.head.forward(threads, &pooled.features, &mut logits)?;
+        let (mut enc, logits) = self.encode(threads, data, idx, rng)?;
+        let (b, c) = (idx.len(), self.config.classes.len());
         let probs = softmax_rows(&logits, c);
         let Some(targets) = targets else {
             return Ok((probs, BatchResult::default()));
@@ -729,29 +823,131 @@ impl Classifier {
             loss_sum: ce.loss * b as f64,
             correct: ce.correct,
         };
-        let (Some(grads), Some(d_logits)) = (grads, d_logits) else {
-            return Ok((probs, result));
+        if let (Some(grads), Some(d_logits)) = (grads, d_logits) {
+            self.backward(threads, &mut enc, &d_logits, grads)?;
+        }
+        Ok((probs, result))
+    }
+
+    /// The forward pass of sequences `idx` up to the head: the head's outputs `[B, outputs]`
+    /// and what [`Self::backward`] needs. Dropout (training mode) when `rng` is given.
+    pub(super) fn encode(
+        &self,
+        threads: &Threads,
+        data: &Dataset,
+        idx: &[usize],
+        rng: Option<&mut Rng>,
+    ) -> Result<(Encoded, Vec<f32>)> {
+        let mut inputs = self.inputs(data, idx)?;
+        let mut rng = rng;
+        if let (Some(r), true) = (rng.as_deref_mut(), self.config.embed_dropout > 0.0) {
+            let mut mask = Vec::new();
+            Dropout::new(self.config.embed_dropout)?.forward(r, inputs.x.data_mut(), &mut mask);
+            inputs.embed_mask = Some(mask);
+        }
+        let args = ForwardArgs {
+            lengths: Some(&inputs.lengths),
+            h0: None,
+            c0: None,
+            dropout_rng: rng.as_deref_mut(),
         };
-        let d_features =
+        let out = self.rnn.forward(threads, &inputs.x, args)?;
+        let steps = inputs.x.shape()[0];
+        let pooled = self
+            .config
+            .pooling
+            .forward(out.output.data(), &self.pool_shape(&inputs, steps))?;
+        let mut features = pooled.features.clone();
+        let mut head_mask = None;
+        if let (Some(r), true) = (rng, self.config.head_dropout > 0.0) {
+            let mut mask = Vec::new();
+            Dropout::new(self.config.head_dropout)?.forward(r, &mut features, &mut mask);
+            head_mask = Some(mask);
+        }
+        let mut logits = vec![0.0f32; idx.len() * self.config.outputs()];
+        self.head.forward(threads, &features, &mut logits)?;
+        Ok((
+            Encoded {
+                inputs,
+                out,
+                pooled,
+                features,
+                head_mask,
+                steps,
+            },
+            logits,
+        ))
+    }
+
+    fn pool_shape<'a>(&self, inputs: &'a Inputs, steps: usize) -> PoolShape<'a> {
+        let rc = self.rnn.config();
+        PoolShape {
+            steps,
+            batch: inputs.lengths.len(),
+            width: rc.output_size(),
+            directions: rc.directions(),
+            lengths: &inputs.lengths,
+        }
+    }
+
+    /// Adds into `grads` the gradient of a loss whose gradient with respect to the head's
+    /// outputs `[B, outputs]` is `d_outputs`, back through head, pooling, recurrent layers and
+    /// embedding.
+    pub(super) fn backward(
+        &self,
+        threads: &Threads,
+        enc: &mut Encoded,
+        d_outputs: &[f32],
+        grads: &mut ClassifierGrads,
+    ) -> Result<()> {
+        let mut d_features =
             self.head
-                .backward(threads, &pooled.features, &d_logits, &mut grads.head)?;
-        let d_out = self.config.pooling.backward(&pooled, &d_features, &shape)?;
-        let d_out = Tensor::new("output gradient", out.output.shape(), d_out)?;
-        let d_in =
-            self.rnn
-                .backward(threads, &mut out.cache, &mut grads.rnn, &d_out, None, None)?;
+                .backward(threads, &enc.features, d_outputs, &mut grads.head)?;
+        if let Some(mask) = &enc.head_mask {
+            Dropout::new(self.config.head_dropout)?.backward(mask, &mut d_features)?;
+        }
+        let shape = self.pool_shape(&enc.inputs, enc.steps);
+        let d_out = self
+            .config
+            .pooling
+            .backward(&enc.pooled, &d_features, &shape)?;
+        let d_out = Tensor::new("output gradient", enc.out.output.shape(), d_out)?;
+        let d_in = self.rnn.backward(
+            threads,
+            &mut enc.out.cache,
+            &mut grads.rnn,
+            &d_out,
+            None,
+            None,
+        )?;
+        let mut d_in = d_in.input.into_data();
+        if let Some(mask) = &enc.inputs.embed_mask {
+            Dropout::new(self.config.embed_dropout)?.backward(mask, &mut d_in)?;
+        }
         if let (Some(e), Some(g)) = (&self.embedding, &mut grads.embedding) {
             let width = e.config().embedding_dim;
-            let (at, ids): (Vec<usize>, Vec<u32>) = inputs.tokens.iter().copied().unzip();
+            let (at, ids): (Vec<usize>, Vec<u32>) = enc.inputs.tokens.iter().copied().unzip();
             let rows: Vec<f32> = at
                 .iter()
-                .flat_map(|&a| &d_in.input.data()[a * width..(a + 1) * width])
+                .flat_map(|&a| &d_in[a * width..(a + 1) * width])
                 .copied()
                 .collect();
             e.backward(&ids, &rows, g)?;
         }
-        Ok((probs, result))
+        Ok(())
     }
+}
+
+/// A batch's forward pass up to the head, kept for [`Classifier::backward`].
+pub(super) struct Encoded {
+    inputs: Inputs,
+    out: crate::recurrent::RecurrentOutput<f32>,
+    pooled: crate::nn::Pooled<f32>,
+    /// The head's input: the pooled features, after dropout in training.
+    features: Vec<f32>,
+    /// The head dropout's scales `[B, W]`, in training.
+    head_mask: Option<Vec<f32>>,
+    steps: usize,
 }
 
 /// What [`Classifier::run`] feeds the recurrent layers.
@@ -762,6 +958,8 @@ struct Inputs {
     lengths: Vec<usize>,
     /// Text: `(t·B + k, token)` of every valid step.
     tokens: Vec<(usize, u32)>,
+    /// Text in training: the embedding dropout's scales `[T_max, B, E]`.
+    embed_mask: Option<Vec<f32>>,
 }
 
 /// Row-wise softmax of `[N, C]` logits.

@@ -60,6 +60,10 @@ pub struct ClassifySettings {
     pub lr: f64,
     /// Seed of initialisation, splits and shuffling.
     pub seed: u64,
+    /// Text: characters or words, and the word vocabulary's settings. Absent from older
+    /// checkpoints, which read characters.
+    #[serde(default = "char_units")]
+    pub text: super::text::TextSettings,
     /// Numeric data: strength of the training-time augmentation (window slicing, magnitude
     /// scaling, jitter; 0: none).
     #[serde(default)]
@@ -68,6 +72,15 @@ pub struct ClassifySettings {
     /// probabilities are averaged.
     #[serde(default = "one")]
     pub ensemble: usize,
+}
+
+fn char_units() -> super::text::TextSettings {
+    super::text::TextSettings {
+        units: super::text::Units::Char,
+        embed_dropout: 0.0,
+        head_dropout: 0.0,
+        ..Default::default()
+    }
 }
 
 /// The settings [`defaults_for`] fits to a data set (each used where the user set none).
@@ -101,7 +114,7 @@ pub const SMALL_DATA: usize = 200;
 /// in frames so that the recurrence runs about [`FRAMES_PER_SERIES`] steps, and trained on
 /// augmented copies (strength 0.2); a small data set (at most [`SMALL_DATA`] sequences) trains an
 /// ensemble of 5 models; every numeric set a bidirectional GRU of 128 units with max pooling.
-/// Text keeps a unidirectional reader with the last state.
+/// For text the CLI takes [`super::text::TEXT_DEFAULTS`] (bidirectional, max pooling) instead.
 pub fn defaults_for(data: &Dataset) -> DataDefaults {
     let mut lengths: Vec<usize> = (0..data.items.len()).map(|i| data.len_of(i)).collect();
     lengths.sort_unstable();
@@ -463,6 +476,7 @@ fn augmented(
         labels: idx.iter().map(|&i| data.labels[i].clone()).collect(),
         source: data.source.clone(),
         lines: Vec::new(),
+        targets: Vec::new(),
     }
 }
 
@@ -664,7 +678,7 @@ pub fn train_with<'a>(
             .collect();
         vocab.sort_unstable();
     }
-    let config = ClassifierConfig {
+    let mut config = ClassifierConfig {
         cell: s.cell,
         hidden_size: s.hidden,
         num_layers: s.layers,
@@ -678,7 +692,23 @@ pub fn train_with<'a>(
         mean,
         std,
         frame_size: if data.dims > 0 { s.frame_size } else { 1 },
+        target: None,
+        words: None,
+        embed_dropout: if data.dims == 0 {
+            s.text.embed_dropout
+        } else {
+            0.0
+        },
+        head_dropout: if data.dims == 0 {
+            s.text.head_dropout
+        } else {
+            0.0
+        },
     };
+    config.words = super::fit::text_units(data, &train_idx, &s.text)?;
+    if config.words.is_some() {
+        config.vocab.clear();
+    }
     let model = Classifier::new(config, &mut Rng::new(s.seed))?;
     let val = data.subset(&val_idx);
     let mut task = ClassifyTask {
@@ -837,6 +867,7 @@ mod tests {
             batch_size: 4,
             lr: 1e-2,
             seed: 5,
+            text: Default::default(),
             augment: 0.0,
             ensemble: 1,
         };

@@ -92,6 +92,10 @@ pub fn classifier_config(numeric: bool) -> ClassifierConfig {
         mean: if numeric { vec![0.5, -1.0] } else { vec![] },
         std: if numeric { vec![2.0, 0.25] } else { vec![] },
         frame_size: 1,
+        target: None,
+        words: None,
+        embed_dropout: 0.0,
+        head_dropout: 0.0,
     }
 }
 
@@ -119,6 +123,10 @@ pub fn write_classifier(dir: &Path, numeric: bool) {
         batch_size: 4,
         lr: 3e-3,
         seed: 1,
+        text: recur::classify::text::TextSettings {
+            units: recur::classify::text::Units::Char,
+            ..Default::default()
+        },
         augment: 0.0,
         ensemble: 1,
     };
