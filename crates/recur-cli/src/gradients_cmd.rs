@@ -31,6 +31,9 @@ pub struct GradientsArgs {
     /// Seed of the initialisation, the probe sequence and the loss direction
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// LSTM: start the forget gate's bias at this value (1 is the recommendation of Gers et al. 2000 and Jozefowicz et al. 2015, Keras's unit_forget_bias); the chart then shows the LSTM at both initialisations
+    #[arg(long)]
+    forget_bias: Option<f64>,
     /// A step counts as vanished below this share of the gradient norm at the loss step
     #[arg(long, default_value_t = 1e-6)]
     threshold: f64,
@@ -82,7 +85,18 @@ pub fn run(a: GradientsArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let mut out = crate::outdir::open(a.out.as_deref(), "runs/gradients", a.overwrite)?;
     let mut reports: Vec<(String, FlowReport)> = Vec::new();
-    for cell in cells {
+    if let Some(b) = a.forget_bias {
+        if !b.is_finite() {
+            return Err(Error::Config(format!(
+                "--forget-bias must be a number, got {b}"
+            )));
+        }
+    }
+    let mut runs: Vec<(CellType, Option<f64>)> = cells.iter().map(|&c| (c, None)).collect();
+    if a.forget_bias.is_some() && cells.contains(&CellType::Lstm) {
+        runs.push((CellType::Lstm, a.forget_bias));
+    }
+    for (cell, forget_bias) in runs {
         let s = FlowSettings {
             cell,
             hidden: a.hidden,
@@ -90,6 +104,7 @@ pub fn run(a: GradientsArgs) -> Result<ExitCode> {
             length: a.length,
             seed: a.seed,
             threshold: a.threshold,
+            forget_bias,
         };
         let r = untrained(&s, &threads).map_err(|e| {
             crate::with_flags(
@@ -97,7 +112,11 @@ pub fn run(a: GradientsArgs) -> Result<ExitCode> {
                 &[("hidden_size", "--hidden"), ("num_layers", "--layers")],
             )
         })?;
-        reports.push((format!("{} (untrained)", cell_name(cell)), r));
+        let name = match forget_bias {
+            Some(b) => format!("{} (untrained, forget bias {b})", cell_name(cell)),
+            None => format!("{} (untrained)", cell_name(cell)),
+        };
+        reports.push((name, r));
     }
     for (dir, model) in &models {
         let r = of_model(model, &threads, a.length, a.seed, a.threshold)?;

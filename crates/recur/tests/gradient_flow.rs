@@ -173,6 +173,7 @@ fn at_pytorch_initialisation_both_the_rnn_and_the_lstm_forget() {
             length: 100,
             seed: 1,
             threshold: 1e-6,
+            forget_bias: None,
         };
         untrained(&s, &Threads::single()).unwrap()
     };
@@ -211,4 +212,32 @@ fn at_pytorch_initialisation_both_the_rnn_and_the_lstm_forget() {
         measure(&model, &Threads::single(), &x, &v, 1e-6).unwrap(),
         rnn
     );
+}
+
+#[test]
+fn a_forget_bias_of_one_lets_the_untrained_lstm_keep_far_more_gradient_than_the_rnn() {
+    use recur::gradients::flow::{untrained, FlowSettings};
+    let run = |cell, forget_bias| {
+        let s = FlowSettings {
+            cell,
+            hidden: 32,
+            layers: 1,
+            length: 60,
+            seed: 1,
+            threshold: 1e-6,
+            forget_bias,
+        };
+        untrained(&s, &recur::Threads::single()).unwrap()
+    };
+    let rnn = run(recur::CellType::Rnn, None);
+    let lstm = run(recur::CellType::Lstm, Some(1.0));
+    let plain = run(recur::CellType::Lstm, None);
+    let ratio = |r: &recur::gradients::flow::FlowReport| r.first_over_last;
+    assert!(
+        ratio(&lstm) > 1e6 * ratio(&rnn),
+        "{} vs {}",
+        ratio(&lstm),
+        ratio(&rnn)
+    );
+    assert!(ratio(&lstm) > 1e3 * ratio(&plain));
 }

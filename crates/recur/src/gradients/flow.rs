@@ -386,6 +386,32 @@ pub struct FlowSettings {
     pub seed: u64,
     /// Relative threshold of [`FlowReport::vanished_share`].
     pub threshold: f64,
+    /// LSTM only: the forget gate's bias at initialisation (`bias_ih` of the forget block set to
+    /// this, `bias_hh`'s to 0), as Gers et al. 2000 and Jozefowicz et al. 2015 recommend (1.0;
+    /// Keras's `unit_forget_bias`); `None` keeps PyTorch's initialisation.
+    pub forget_bias: Option<f64>,
+}
+
+/// Sets every LSTM layer's forget-gate bias (gate order `i f g o`): `bias_ih` of the forget
+/// block to `value`, `bias_hh`'s to 0, so that the gate starts at `σ(value)`.
+pub fn set_forget_bias(rnn: &mut Recurrent<f32>, value: f64) {
+    let h = rnn.config().hidden_size;
+    let layout: Vec<(String, usize)> = rnn
+        .layout()
+        .iter()
+        .map(|p| (p.name.clone(), p.offset))
+        .collect();
+    let params = rnn.params_mut();
+    for (name, offset) in layout {
+        let v = if name.starts_with("bias_ih") {
+            value as f32
+        } else if name.starts_with("bias_hh") {
+            0.0
+        } else {
+            continue;
+        };
+        params[offset + h..offset + 2 * h].fill(v);
+    }
 }
 
 /// The input of [`untrained`]: one adding-problem sequence `[T, 2]` and a unit vector `v [H]`
@@ -453,7 +479,10 @@ pub fn untrained(settings: &FlowSettings, threads: &Threads) -> Result<FlowRepor
         )));
     }
     let config = RecurrentConfig::new(settings.cell, 2, settings.hidden).layers(settings.layers);
-    let rnn = Recurrent::<f32>::new(config, &mut Rng::new(settings.seed))?;
+    let mut rnn = Recurrent::<f32>::new(config, &mut Rng::new(settings.seed))?;
+    if let (CellType::Lstm, Some(b)) = (settings.cell, settings.forget_bias) {
+        set_forget_bias(&mut rnn, b);
+    }
     let (x, v) = probe(settings.length, settings.hidden, settings.seed)?;
     measure(&rnn, threads, &x, &v, settings.threshold)
 }

@@ -12,6 +12,7 @@
 //!     length: 30,
 //!     seed: 1,
 //!     threshold: 1e-6,
+//!     forget_bias: None,
 //! };
 //! let report = untrained(&settings, &Threads::single()).unwrap();
 //! assert_eq!(report.h_norms[0].len(), 30); // by distance from the loss step
