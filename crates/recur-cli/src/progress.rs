@@ -251,8 +251,8 @@ impl LoopLines {
         }
     }
 
-    /// Prints `line` before the first progress line, once the run has begun (so that bad input
-    /// still gets one line).
+    /// Prints `line` (even with `--quiet`: it says what the run is) before the first progress
+    /// line, once the run has begun (so that bad input still gets one line).
     pub fn with_header(mut self, line: String) -> Self {
         self.header = Some(line);
         self
@@ -260,9 +260,7 @@ impl LoopLines {
 
     fn print_header(&mut self) {
         if let Some(h) = self.header.take() {
-            if !self.quiet {
-                errln!("{h}");
-            }
+            errln!("{h}");
         }
     }
 
