@@ -509,12 +509,12 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
     check_max_len(a.max_len)?;
     if let Some(k) = a.folds {
+        let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify-cv", a.overwrite)?;
         let inputs = fresh_inputs(&a)?;
         let data = read_dataset_in(&inputs.data, inputs.max_len, inputs.encoding.as_deref())
             .map_err(crate::with_encoding_flag)?;
         let (settings, _) = fresh_settings(&a, &data)?;
         settings_ok(&settings)?;
-        let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify-cv", a.overwrite)?;
         return crate::folds_cmd::run(&data, &settings, k, &threads, &mut out, a.quiet);
     }
     let (settings, inputs, train_data, test_data, mut out, header) = match &a.resume {
@@ -526,11 +526,12 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
             (settings, inputs, train_data, test_data, out, line)
         }
         None => {
+            // The output directory is checked first (opening it creates nothing).
+            let out = crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?;
             let inputs = fresh_inputs(&a)?;
             let (train_data, test_data) = read_sets(&inputs, a.seed)?;
             let (settings, line) = fresh_settings(&a, &train_data)?;
             settings_ok(&settings)?;
-            let out = crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?;
             (settings, inputs, train_data, test_data, out, line)
         }
     };
