@@ -270,7 +270,7 @@ impl std::fmt::Display for Overfitting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the validation loss has risen at {OVERFIT_RISES} validations in a row ({:.4} at step {} to {:.4} at step {}) while the training loss fell ({:.4} to {:.4}): the model is learning the training text by heart. best/ keeps the lowest validation loss; for more, add `dropout` (with `layers` 2 or more), use a smaller `hidden`, or train on more text",
+            "the validation loss has risen at {OVERFIT_RISES} validations in a row ({:.4} at step {} to {:.4} at step {}) while the training loss fell ({:.4} to {:.4}): the model is learning the training text by heart. best/ keeps the lowest validation loss; for more, add `dropout` (0.1-0.3: it drops the head's input, and between layers with `layers` 2 or more), use a smaller `hidden`, or train on more text",
             self.from.1, self.from.0, self.now.1, self.now.0, self.train.0, self.train.1
         )
     }
