@@ -12,7 +12,7 @@ use super::train::{ClassifySettings, Trained};
 use crate::error::{Error, Result};
 use crate::nn::Gradients as _;
 use crate::rng::Rng;
-use crate::training::{self, Control, LoopCheckpoint, LoopSettings, Snapshot, Task, Validation};
+use crate::training::{self, Control, LoopCheckpoint, Snapshot, Task, Validation};
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
 
@@ -333,7 +333,11 @@ pub fn train_regressor<'a>(
     };
     let settings = s.loop_settings(task.batches_per_epoch());
     let resume = match control.resume_from {
-        Some(dir) => Some(restore(&mut task, &settings, dir)?),
+        Some(dir) => Some(super::train::restore(
+            (&mut task.model, &mut task.best, &mut task.order),
+            &settings,
+            dir,
+        )?),
         None => None,
     };
     let end = training::run_from(
@@ -357,29 +361,6 @@ pub fn train_regressor<'a>(
         run_record: task.run_record,
         config_json: task.config_json,
     })
-}
-
-/// Restores the run saved in `dir` into `task` (as the classifier's resume does).
-fn restore(
-    task: &mut RegressTask<'_>,
-    settings: &LoopSettings,
-    dir: &std::path::Path,
-) -> Result<training::Resume> {
-    let restored =
-        training::read_checkpoint(dir, settings, &task.model.buffer_sizes(), &task.order)?;
-    let best = super::model::load(dir)?;
-    if best.config() != task.model.config() {
-        return Err(Error::format(
-            dir.join("config.json"),
-            "the model does not fit the data as read now (its scaling or vocabulary differ): was the data changed?",
-        ));
-    }
-    for (b, v) in task.model.buffers_mut().into_iter().zip(&restored.current) {
-        b.copy_from_slice(v);
-    }
-    task.best = Some(best);
-    task.order = restored.order;
-    Ok(restored.resume)
 }
 
 #[cfg(test)]

@@ -729,7 +729,11 @@ pub fn train_with<'a>(
     task.config_json = checkpoint_config(task.model.config(), s);
     let settings = s.loop_settings(task.batches_per_epoch());
     let resume = match control.resume_from {
-        Some(dir) => Some(restore(&mut task, &settings, dir)?),
+        Some(dir) => Some(restore(
+            (&mut task.model, &mut task.best, &mut task.order),
+            &settings,
+            dir,
+        )?),
         None => None,
     };
     let end = training::run_from(
@@ -755,28 +759,27 @@ pub fn train_with<'a>(
     })
 }
 
-/// Restores the run saved in `dir` into `task`: the current parameters, the order of
-/// examples, and the best model (whose configuration must be the one computed again from the
-/// data).
-fn restore(
-    task: &mut ClassifyTask<'_>,
+/// Restores the run saved in `dir` (the classifier's or the regressor's): the current
+/// parameters into `model`, the order of examples, and the best model (whose configuration must
+/// be the one computed again from the data).
+pub(super) fn restore(
+    (model, best, order): (&mut Classifier, &mut Option<Classifier>, &mut Vec<usize>),
     settings: &LoopSettings,
     dir: &std::path::Path,
 ) -> Result<training::Resume> {
-    let restored =
-        training::read_checkpoint(dir, settings, &task.model.buffer_sizes(), &task.order)?;
-    let best = super::model::load(dir)?;
-    if best.config() != task.model.config() {
+    let restored = training::read_checkpoint(dir, settings, &model.buffer_sizes(), order)?;
+    let saved = super::model::load(dir)?;
+    if saved.config() != model.config() {
         return Err(Error::format(
             dir.join("config.json"),
-            "the model does not fit the data as read now (its classes, scaling or vocabulary differ): was the data changed?",
+            "the model does not fit the data as read now (its classes, targets, scaling or vocabulary differ): was the data changed?",
         ));
     }
-    for (b, v) in task.model.buffers_mut().into_iter().zip(&restored.current) {
+    for (b, v) in model.buffers_mut().into_iter().zip(&restored.current) {
         b.copy_from_slice(v);
     }
-    task.best = Some(best);
-    task.order = restored.order;
+    *best = Some(saved);
+    *order = restored.order;
     Ok(restored.resume)
 }
 
