@@ -636,79 +636,8 @@ pub fn train_with<'a>(
     }
     let targets = class_ids(&data.labels, &classes)?;
     // Scaling and vocabulary from the training split only.
-    let (mut mean, mut std, mut vocab) = (Vec::new(), Vec::new(), Vec::new());
-    if data.dims > 0 {
-        let d = data.dims;
-        let (mut sum, mut sq, mut n) = (vec![0.0f64; d], vec![0.0f64; d], 0usize);
-        for &i in &train_idx {
-            if let Item::Numeric(v) = &data.items[i] {
-                for row in v.chunks_exact(d) {
-                    for j in 0..d {
-                        sum[j] += row[j] as f64;
-                        sq[j] += (row[j] as f64).powi(2);
-                    }
-                    n += 1;
-                }
-            }
-        }
-        mean = sum.iter().map(|s| (s / n as f64) as f32).collect();
-        std = (0..d)
-            .map(|j| {
-                ((sq[j] / n as f64 - (sum[j] / n as f64).powi(2))
-                    .max(0.0)
-                    .sqrt()
-                    .max(1e-6)) as f32
-            })
-            .collect();
-    } else {
-        let mut counts: HashMap<char, usize> = HashMap::new();
-        for &i in &train_idx {
-            if let Item::Text(c) = &data.items[i] {
-                for &ch in c {
-                    *counts.entry(ch).or_default() += 1;
-                }
-            }
-        }
-        let mut by_count: Vec<(char, usize)> = counts.into_iter().collect();
-        by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        vocab = by_count
-            .into_iter()
-            .take(s.max_vocab)
-            .map(|p| p.0)
-            .collect();
-        vocab.sort_unstable();
-    }
-    let mut config = ClassifierConfig {
-        cell: s.cell,
-        hidden_size: s.hidden,
-        num_layers: s.layers,
-        bidirectional: s.bidirectional,
-        dropout: s.dropout,
-        pooling: s.pooling,
-        dims: data.dims,
-        embed_dim: if data.dims == 0 { s.embed } else { 0 },
-        vocab,
-        classes: classes.clone(),
-        mean,
-        std,
-        frame_size: if data.dims > 0 { s.frame_size } else { 1 },
-        target: None,
-        words: None,
-        embed_dropout: if data.dims == 0 {
-            s.text.embed_dropout
-        } else {
-            0.0
-        },
-        head_dropout: if data.dims == 0 {
-            s.text.head_dropout
-        } else {
-            0.0
-        },
-    };
-    config.words = super::fit::text_units(data, &train_idx, &s.text)?;
-    if config.words.is_some() {
-        config.vocab.clear();
-    }
+    let mut config = super::fit::encoder_config(data, &train_idx, s)?;
+    config.classes = classes.clone();
     let model = Classifier::new(config, &mut Rng::new(s.seed))?;
     let val = data.subset(&val_idx);
     let mut task = ClassifyTask {
