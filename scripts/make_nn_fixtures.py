@@ -93,6 +93,51 @@ def pooling(kind, directions):
             "dout": out.grad}
 
 
+class Attention(torch.nn.Module):
+    """Luong (dot, general) or Bahdanau (additive) attention over time-major keys, masked past
+    each sequence's length, as `recur::nn::Attention`."""
+
+    def __init__(self, score, query_size, key_size, attention_size):
+        super().__init__()
+        self.score = score
+        if score == "general":
+            self.linear_in = torch.nn.Linear(query_size, key_size, bias=False)
+        if score == "additive":  # PyTorch's seq2seq tutorial's BahdanauAttention
+            self.Wa = torch.nn.Linear(query_size, attention_size)
+            self.Ua = torch.nn.Linear(key_size, attention_size)
+            self.Va = torch.nn.Linear(attention_size, 1)
+
+    def forward(self, query, keys, lengths):  # [T, B, Q], [S, B, K], [B]
+        if self.score == "additive":
+            e = torch.tanh(self.Wa(query).permute(1, 0, 2)[:, :, None]
+                           + self.Ua(keys).permute(1, 0, 2)[:, None])  # [B, T, S, A]
+            scores = self.Va(e).squeeze(-1)
+        else:
+            q = self.linear_in(query) if self.score == "general" else query
+            scores = torch.einsum("tbk,sbk->bts", q, keys)
+        mask = torch.arange(keys.shape[0])[None, None, :] >= lengths[:, None, None]
+        weights = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
+        return torch.einsum("bts,sbk->tbk", weights, keys), weights
+
+
+def attention(score):
+    steps, src, batch, key_size = 4, 6, 3, 5
+    query_size = key_size if score == "dot" else 7
+    block = Attention(score, query_size, key_size, 8).double()
+    query = torch.randn(steps, batch, query_size, dtype=torch.float64, requires_grad=True)
+    keys = torch.randn(src, batch, key_size, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 2, 4])
+    context, weights = block(query, keys, lengths)
+    w = torch.randn(steps, batch, key_size, dtype=torch.float64)
+    (context * w).sum().backward()
+    d = {"query": query, "keys": keys, "lengths": lengths.double(), "w": w, "context": context,
+         "weights": weights, "dquery": query.grad, "dkeys": keys.grad}
+    for name, p in block.named_parameters():
+        d[name] = p
+        d["d" + name] = p.grad
+    return d
+
+
 def main():
     assert torch.__version__.split("+")[0] == TORCH_VERSION, torch.__version__
     OUT.mkdir(parents=True, exist_ok=True)
@@ -112,6 +157,8 @@ def main():
     for kind in ("last", "mean", "max"):
         for directions in (1, 2):
             cases[f"pooling_{kind}_d{directions}"] = pooling(kind, directions)
+    for score in ("dot", "general", "additive"):
+        cases[f"attention_{score}"] = attention(score)
     for name, tensors in cases.items():
         save_file(f32(tensors), OUT / f"{name}.safetensors")
     print(f"wrote {len(cases)} fixtures to {OUT}")

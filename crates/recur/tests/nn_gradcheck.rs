@@ -218,3 +218,74 @@ fn mse_and_gaussian_nll_gradients_match_central_differences() {
         .forward(&x, &y, &[-1.0; 7], None)
         .is_err());
 }
+
+#[test]
+fn attention_gradients_match_central_differences() {
+    use recur::nn::{Attention, AttentionConfig, AttentionGrads, AttentionShape, Score};
+    let t = Threads::single();
+    for score in [Score::Dot, Score::General, Score::Additive] {
+        let mut rng = Rng::new(7);
+        let query_size = if score == Score::Dot { 3 } else { 4 };
+        let config = AttentionConfig {
+            score,
+            query_size,
+            key_size: 3,
+            attention_size: 5,
+        };
+        let block = config.init::<f64>(&mut rng).unwrap();
+        let (nt, ns, nb) = (4, 5, 2);
+        let lengths = [3, 5];
+        let shape = AttentionShape {
+            queries: nt,
+            keys: ns,
+            batch: nb,
+            lengths: &lengths,
+        };
+        let q = uniform(&mut rng, nt * nb * query_size);
+        let k = uniform(&mut rng, ns * nb * 3);
+        let w = uniform(&mut rng, nt * nb * 3);
+        let loss = |a: &Attention<f64>, q: &[f64], k: &[f64]| {
+            dot(&a.forward(&t, q, k, &shape).unwrap().context, &w)
+        };
+        let out = block.forward(&t, &q, &k, &shape).unwrap();
+        // Masked keys get no weight; each row sums to one.
+        for row in out.weights.chunks(ns).take(nt) {
+            assert_eq!(&row[3..], &[0.0, 0.0]);
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        }
+        let mut grads = AttentionGrads::zeros_like(&block);
+        let (dq, dk) = block
+            .backward(&t, (&q, &k), &out, &w, &shape, &mut grads)
+            .unwrap();
+        let e = max_rel_err(&dq, &numeric(&q, |x| loss(&block, x, &k)));
+        assert!(e < TOL, "{score:?} d_query: {e:e}");
+        let e = max_rel_err(&dk, &numeric(&k, |x| loss(&block, &q, x)));
+        assert!(e < TOL, "{score:?} d_keys: {e:e}");
+        // The keys past a sequence's length get no gradient.
+        for s in 3..ns {
+            assert!(dk[s * nb * 3..s * nb * 3 + 3].iter().all(|&v| v == 0.0));
+        }
+        for (i, layer) in block.layers.iter().enumerate() {
+            let dw = numeric(&layer.weight, |p| {
+                let mut b = block.clone();
+                b.layers[i].weight = p.to_vec();
+                loss(&b, &q, &k)
+            });
+            let e = max_rel_err(&grads.layers[i].weight, &dw);
+            assert!(e < TOL, "{score:?} layer {i} weight: {e:e}");
+            if let Some(bias) = &layer.bias {
+                let db = numeric(bias, |p| {
+                    let mut b = block.clone();
+                    b.layers[i].bias = Some(p.to_vec());
+                    loss(&b, &q, &k)
+                });
+                let got = grads.layers[i].bias.as_ref().unwrap();
+                let e = max_rel_err(got, &db);
+                assert!(
+                    e < TOL || got.iter().zip(&db).all(|(a, b)| (a - b).abs() < 1e-8),
+                    "{score:?} layer {i} bias: {e:e}"
+                );
+            }
+        }
+    }
+}

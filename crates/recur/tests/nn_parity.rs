@@ -168,3 +168,63 @@ fn pooling_matches_pytorch() {
         }
     }
 }
+
+#[test]
+fn attention_matches_pytorch() {
+    use recur::nn::{AttentionConfig, AttentionGrads, AttentionShape, Score};
+    let t = Threads::new(2).unwrap();
+    for (case, score, layers) in [
+        ("attention_dot", Score::Dot, &[][..]),
+        ("attention_general", Score::General, &["linear_in"][..]),
+        (
+            "attention_additive",
+            Score::Additive,
+            &["Wa", "Ua", "Va"][..],
+        ),
+    ] {
+        let f = Fixture::open(case);
+        let (qs, query) = f.get("query");
+        let (ks, keys) = f.get("keys");
+        let config = AttentionConfig {
+            score,
+            query_size: qs[2],
+            key_size: ks[2],
+            attention_size: 8,
+        };
+        let mut block = config.zeros::<f32>().unwrap();
+        for (layer, name) in block.layers.iter_mut().zip(layers) {
+            layer.weight = f.data(&format!("{name}.weight"));
+            if layer.bias.is_some() {
+                layer.bias = Some(f.data(&format!("{name}.bias")));
+            }
+        }
+        let lengths: Vec<usize> = f.ids("lengths").iter().map(|&l| l as usize).collect();
+        let shape = AttentionShape {
+            queries: qs[0],
+            keys: ks[0],
+            batch: qs[1],
+            lengths: &lengths,
+        };
+        let out = block.forward(&t, &query, &keys, &shape).unwrap();
+        close(case, &out.context, &f.data("context"));
+        close(case, &out.weights, &f.data("weights"));
+        let mut grads = AttentionGrads::zeros_like(&block);
+        let (dq, dk) = block
+            .backward(&t, (&query, &keys), &out, &f.data("w"), &shape, &mut grads)
+            .unwrap();
+        close(case, &dq, &f.data("dquery"));
+        close(case, &dk, &f.data("dkeys"));
+        for (g, name) in grads.layers.iter().zip(layers) {
+            close(case, &g.weight, &f.data(&format!("d{name}.weight")));
+            if let Some(b) = &g.bias {
+                // Va's bias moves every score alike: its gradient is zero up to rounding.
+                let want = f.data(&format!("d{name}.bias"));
+                if *name == "Va" {
+                    assert!(b[0].abs() < 1e-5 && want[0].abs() < 1e-5, "{case}: {b:?}");
+                } else {
+                    close(case, b, &want);
+                }
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! | [`Linear`] | `nn.Linear(in, out, bias)` | `weight [out, in]`, `bias [out]` |
 //! | [`Embedding`] | `nn.Embedding(num, dim, padding_idx)` | `weight [num, dim]` |
 //! | [`Dropout`] | `nn.Dropout(p)` | none |
+//! | [`Attention`] | (Luong / Bahdanau attention, masked) | `linear_in.weight`; or `Wa`, `Ua`, `Va` |
 //! | [`Pooling`] | (pooling over `pack_padded_sequence` outputs) | none |
 //! | [`crate::Recurrent`] | `nn.RNN / nn.LSTM / nn.GRU` | `weight_ih_l{k}`, … |
 //!
@@ -26,12 +27,14 @@
 //! assert_eq!(grads.bias.unwrap(), vec![2.0, 2.0]); // the bias gradient sums dy over rows
 //! ```
 
+mod attention;
 mod dropout;
 mod embedding;
 mod linear;
 pub mod loss;
 mod pooling;
 
+pub use attention::{Attended, Attention, AttentionConfig, AttentionGrads, AttentionShape, Score};
 pub use dropout::Dropout;
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use linear::{Linear, LinearConfig, LinearGrads};
