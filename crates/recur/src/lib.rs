@@ -32,6 +32,7 @@ pub mod plot;
 mod recurrent;
 mod rng;
 pub mod rundir;
+pub mod seq2seq;
 mod step;
 mod tensor;
 pub mod training;

@@ -45,6 +45,45 @@ impl<T: Scalar> StepState<T> {
         self.c.as_deref()
     }
 
+    /// Reorders the sequences: sequence `i` continues from what sequence `rows[i]` was (beam
+    /// search keeps the best continuations this way). `rows` has one entry per sequence.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `rows` is not `[B]`; [`Error::Input`] for a row outside `0..B`.
+    pub fn select(&mut self, rows: &[usize]) -> Result<()> {
+        let b = self.batch;
+        if rows.len() != b {
+            return Err(Error::Shape {
+                name: "select rows".into(),
+                expected: vec![b],
+                found: vec![rows.len()],
+            });
+        }
+        if let Some(&r) = rows.iter().find(|&&r| r >= b) {
+            return Err(Error::Input(format!(
+                "select: row {r} outside the {b} sequences"
+            )));
+        }
+        let h = self.h.len() / b.max(1) / self.outputs.len().max(1);
+        let gather = |v: &mut Vec<T>| {
+            let old = v.clone();
+            for (layer, dst) in v.chunks_exact_mut(b * h).enumerate() {
+                let src = &old[layer * b * h..(layer + 1) * b * h];
+                for (i, &r) in rows.iter().enumerate() {
+                    dst[i * h..(i + 1) * h].copy_from_slice(&src[r * h..(r + 1) * h]);
+                }
+            }
+        };
+        gather(&mut self.h);
+        if let Some(c) = &mut self.c {
+            gather(c);
+        }
+        for o in &mut self.outputs {
+            gather(o);
+        }
+        Ok(())
+    }
+
     /// Back to the zero state.
     pub fn reset(&mut self) {
         self.h.fill(T::zero());
