@@ -320,3 +320,88 @@ fn an_encoder_decoder_learns_to_reverse_sequences_and_beam_search_agrees() {
         }
     }
 }
+
+/// Stops a run (as Ctrl-C would) once it has taken `at` steps.
+struct StopAt<'a>(u64, &'a std::sync::atomic::AtomicBool);
+impl recur::training::Observer for StopAt<'_> {
+    fn step(&mut self, p: &recur::training::Progress) {
+        if p.step >= self.0 {
+            self.1.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn a_run_interrupted_and_resumed_ends_bit_for_bit_as_the_whole_run() {
+    use recur::seq2seq::Seq2SeqTask;
+    use recur::training::{self, LoopCheckpoint, LoopSettings, Snapshot};
+    use std::sync::atomic::AtomicBool;
+    let t = Threads::new(2).unwrap();
+    let (train, val) = (reversal(300, 3), reversal(40, 4));
+    let mut c = config(CellType::Lstm, Score::Additive);
+    (c.src_vocab, c.tgt_vocab, c.dropout) = (13, 13, 0.2);
+    // 10 batches a pass, validation every 4 steps, 25 steps: the stop falls mid-pass.
+    let settings = {
+        let mut s = LoopSettings::per_epoch((Some(25), None, 0), 10, 3e-3, 0, 0, 5);
+        s.validate_every = 4;
+        s
+    };
+    let task = || Seq2SeqTask::new(c.init(&mut Rng::new(2)).unwrap(), (&train, &val), 32, 0.1);
+    let never = AtomicBool::new(false);
+    let mut whole = task().unwrap();
+    let end = training::run_from(&mut whole, &settings, &t, &mut (), &never, None).unwrap();
+
+    let dir = std::env::temp_dir().join(format!("recur-seq2seq-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let flag = AtomicBool::new(false);
+    let mut first = task().unwrap();
+    let part = training::run_from(
+        &mut first,
+        &settings,
+        &t,
+        &mut StopAt(13, &flag),
+        &flag,
+        None,
+    )
+    .unwrap();
+    assert!(part.summary.interrupted && part.summary.steps == 13);
+    LoopCheckpoint {
+        config: serde_json::Value::Null,
+        best: first.best.as_ref().unwrap().named_tensors(),
+        current: first.model.buffers(),
+        order: first.order(),
+        snapshot: Snapshot {
+            state: &part.state,
+            optimizer: &part.optimizer,
+        },
+        run: serde_json::Value::Null,
+    }
+    .write(&dir)
+    .unwrap();
+    let mut second = task().unwrap();
+    let resume = second.restore(&dir, &settings).unwrap();
+    let rest =
+        training::run_from(&mut second, &settings, &t, &mut (), &never, Some(resume)).unwrap();
+    // Every validation the same (the seconds aside).
+    let rows = |m: &[recur::training::MetricsRow]| {
+        m.iter()
+            .map(|r| {
+                (
+                    r.step,
+                    r.train_loss,
+                    r.val_loss,
+                    r.val_score,
+                    r.grad_norm_max,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&rest.summary.metrics), rows(&end.summary.metrics));
+    assert_eq!(rest.summary.metrics.len(), 8);
+    assert_eq!(second.model.buffers(), whole.model.buffers());
+    assert_eq!(
+        second.best.unwrap().buffers(),
+        whole.best.unwrap().buffers()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -236,6 +236,20 @@ impl<T: Scalar> Seq2Seq<T> {
         }
     }
 
+    /// Every parameter buffer, in the order of [`Self::buffers_mut`].
+    pub fn buffers(&self) -> Vec<&[T]> {
+        let mut v: Vec<&[T]> = vec![
+            &self.src_embedding.weight,
+            self.encoder.params(),
+            &self.tgt_embedding.weight,
+            self.decoder.params(),
+        ];
+        v.extend(self.attention.buffers());
+        v.extend(self.combine.buffers());
+        v.extend(self.generator.buffers());
+        v
+    }
+
     /// The length of every parameter buffer, in the order of [`Self::buffers_mut`].
     pub fn buffer_sizes(&self) -> Vec<usize> {
         let mut v = vec![

@@ -6,7 +6,9 @@ use super::batch::PairBatch;
 use super::model::{Seq2Seq, Seq2SeqGrads};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::training::{Task, Validation};
+use crate::training::{
+    self, LoopCheckpoint, LoopSettings, SaveCheckpoint, Snapshot, Task, Validation,
+};
 use recur_kernels::Threads;
 
 /// Sentence pairs as token ids (no `<s>`/`</s>`), with the ids of those two tokens.
@@ -52,11 +54,20 @@ pub struct Seq2SeqTask<'a> {
     /// The model of the lowest validation loss so far.
     pub best: Option<Seq2Seq<f32>>,
     train: &'a TokenPairs,
-    /// The current pass's batches, as indices into the training pairs.
-    batches: Vec<Vec<usize>>,
+    /// The current pass's order of training pairs: batch `i` is the `i`-th run of
+    /// `batch_size` of them (the short remainder batch, if any, last).
+    order: Vec<usize>,
     batch_size: usize,
     val: Vec<PairBatch>,
     label_smoothing: f64,
+    saving: Option<Saving<'a>>,
+}
+
+/// Where and what a task saves after every validation.
+struct Saving<'a> {
+    config: serde_json::Value,
+    run: serde_json::Value,
+    save: &'a mut SaveCheckpoint<'a>,
 }
 
 impl<'a> Seq2SeqTask<'a> {
@@ -91,16 +102,69 @@ impl<'a> Seq2SeqTask<'a> {
             model,
             best: None,
             train,
-            batches: order.chunks(batch_size).map(<[usize]>::to_vec).collect(),
+            order,
             batch_size,
             val,
             label_smoothing,
+            saving: None,
         })
     }
 
-    /// The current pass's batches (indices of training pairs), to checkpoint a run.
-    pub fn order(&self) -> Vec<usize> {
-        self.batches.concat()
+    /// Offers a checkpoint to `save` after every validation ([`training::LoopCheckpoint`]'s
+    /// layout), with `config` as its `config.json` and `run` as the record of its inputs.
+    pub fn save_checkpoints(
+        &mut self,
+        config: serde_json::Value,
+        run: serde_json::Value,
+        save: &'a mut SaveCheckpoint<'a>,
+    ) {
+        self.saving = Some(Saving { config, run, save });
+    }
+
+    /// Restores the run saved in `dir` under `settings`: the current parameters, the best
+    /// model, the order of pairs; returns what [`training::run_from`] continues from.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Format`] naming the checkpoint file that is missing or does
+    /// not fit this model and data.
+    pub fn restore(
+        &mut self,
+        dir: &std::path::Path,
+        settings: &LoopSettings,
+    ) -> Result<training::Resume> {
+        let examples: Vec<usize> = (0..self.train.pairs.len()).collect();
+        let sizes = self.model.buffer_sizes();
+        let restored = training::read_checkpoint(dir, settings, &sizes, &examples)?;
+        let mut best = Seq2Seq::zeros(*self.model.config())?;
+        best.load_tensors(crate::io::TensorFile::read(dir.join("model.safetensors"))?)?;
+        for (b, v) in self.model.buffers_mut().into_iter().zip(&restored.current) {
+            b.copy_from_slice(v);
+        }
+        self.best = Some(best);
+        self.order = restored.order;
+        Ok(restored.resume)
+    }
+
+    /// The current pass's order of training pairs (what a checkpoint keeps).
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// Continues from `order`, a permutation of the training pairs saved by [`Self::order`].
+    ///
+    /// # Errors
+    /// [`Error::Input`] when `order` is not a permutation of the training pairs.
+    pub fn set_order(&mut self, order: Vec<usize>) -> Result<()> {
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        if !sorted.iter().copied().eq(0..self.train.pairs.len()) {
+            return Err(Error::Input(format!(
+                "the order of examples is not a permutation of the {} training pairs",
+                self.train.pairs.len()
+            )));
+        }
+        self.order = order;
+        Ok(())
     }
 }
 
@@ -116,18 +180,16 @@ impl Task for Seq2SeqTask<'_> {
         for run in order.chunks_mut(BUCKET * self.batch_size) {
             run.sort_by_key(|&i| (pairs[i].0.len(), pairs[i].1.len()));
         }
-        let mut batches: Vec<Vec<usize>> = order
-            .chunks(self.batch_size)
-            .map(<[usize]>::to_vec)
-            .collect();
-        rng.shuffle(&mut batches);
-        self.batches = batches;
+        let full = order.len() / self.batch_size;
+        let mut batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        rng.shuffle(&mut batches[..full]);
+        self.order = batches.concat();
     }
 
     fn train_batch(&mut self, threads: &Threads, index: u64, rng: &mut Rng) -> Result<f64> {
-        let batch = &self
-            .train
-            .batches(&self.batches[index as usize], self.batch_size)?[0];
+        let from = index as usize * self.batch_size;
+        let idx = &self.order[from..(from + self.batch_size).min(self.order.len())];
+        let batch = &self.train.batches(idx, self.batch_size)?[0];
         for g in self.grads.buffers_mut() {
             g.fill(0.0);
         }
@@ -165,5 +227,22 @@ impl Task for Seq2SeqTask<'_> {
 
     fn keep_best(&mut self) {
         self.best = Some(self.model.clone());
+    }
+
+    fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
+        let Some(s) = self.saving.as_mut() else {
+            return Ok(());
+        };
+        (s.save)(&LoopCheckpoint {
+            config: s.config.clone(),
+            best: self.best.as_ref().unwrap_or(&self.model).named_tensors(),
+            current: self.model.buffers(),
+            order: &self.order,
+            snapshot: Snapshot {
+                state: at.state,
+                optimizer: at.optimizer,
+            },
+            run: s.run.clone(),
+        })
     }
 }
