@@ -4,6 +4,7 @@
 //! [`crate::Recurrent`] layers; translation's text side lives in `crate::translate`.
 
 mod batch;
+pub mod bench;
 mod decode;
 mod model;
 mod train;
