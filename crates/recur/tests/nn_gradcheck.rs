@@ -289,3 +289,35 @@ fn attention_gradients_match_central_differences() {
         }
     }
 }
+
+#[test]
+fn packed_linear_agrees_with_linear() {
+    let t = Threads::new(2).unwrap();
+    for (bias, n, i, o) in [(true, 37, 19, 70), (false, 1, 8, 5), (true, 200, 64, 33)] {
+        let mut rng = Rng::new(9);
+        let layer = LinearConfig::new(i, o).bias(bias).init::<f64>(&mut rng);
+        let x = uniform(&mut rng, n * i);
+        let dy = uniform(&mut rng, n * o);
+        let (mut y, mut yp) = (vec![0.0; n * o], vec![0.0; n * o]);
+        layer.forward(&t, &x, &mut y).unwrap();
+        let packed = layer.pack(&t);
+        layer.forward_packed(&t, &packed, &x, &mut yp).unwrap();
+        assert!(max_rel_err(&yp, &y) < 1e-13);
+        let (mut g, mut gp) = (
+            LinearGrads::zeros_like(&layer),
+            LinearGrads::zeros_like(&layer),
+        );
+        let dx = layer.backward(&t, &x, &dy, &mut g).unwrap();
+        let dxp = layer.backward_packed(&t, &x, &dy, &mut gp).unwrap();
+        assert!(max_rel_err(&dxp, &dx) < 1e-13);
+        assert!(max_rel_err(&gp.weight, &g.weight) < 1e-13);
+        assert_eq!(gp.bias, g.bias);
+        // Results do not depend on the thread count.
+        let mut y1 = vec![0.0; n * o];
+        let one = Threads::single();
+        layer
+            .forward_packed(&one, &layer.pack(&one), &x, &mut y1)
+            .unwrap();
+        assert_eq!(y1, yp);
+    }
+}

@@ -4,7 +4,8 @@ use super::check_len;
 use crate::error::{Error, Result};
 use crate::io::{NamedTensor, TensorFile};
 use crate::rng::Rng;
-use recur_kernels::{matmul, Accum, MatMut, Operand, Scalar, Threads};
+use recur_kernels::packed::matmul_packed_bias;
+use recur_kernels::{matmul, matmul_packed_op, Accum, MatMut, Operand, PackedB, Scalar, Threads};
 
 /// Shape of a [`Linear`] layer (`torch.nn.Linear(in_features, out_features, bias)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +189,90 @@ impl<T: Scalar> Linear<T> {
             dxm,
             Accum::Replace,
         );
+        Ok(dx)
+    }
+
+    /// `Wᵀ [in, out]` packed for [`Self::forward_packed`] (pack once, multiply many times:
+    /// the steps of a decoder).
+    pub fn pack(&self, threads: &Threads) -> PackedB<T> {
+        let (i, o) = (self.config.in_features, self.config.out_features);
+        let mut p = PackedB::new();
+        p.pack_in(threads, Operand::t(&self.weight, i), i, o);
+        p
+    }
+
+    /// [`Self::forward`] through recur's packed product ([`recur_kernels::packed`]) against
+    /// `packed` = [`Self::pack`] of the current weights: every output is one fused
+    /// multiply-add chain, whatever the rows or threads. Faster than [`Self::forward`] on large
+    /// layers; the last bits of the results differ from it.
+    ///
+    /// # Errors
+    /// As [`Self::forward`]; [`Error::Input`] when `packed` is not this layer's shape.
+    pub fn forward_packed(
+        &self,
+        threads: &Threads,
+        packed: &PackedB<T>,
+        x: &[T],
+        y: &mut [T],
+    ) -> Result<()> {
+        let (i, o) = (self.config.in_features, self.config.out_features);
+        let n = self.rows("Linear input", x.len())?;
+        check_len("Linear output", y.len(), n * o)?;
+        if packed.dims() != (i, o) {
+            return Err(Error::Input(format!(
+                "Linear: packed weights {:?}, expected ({i}, {o})",
+                packed.dims()
+            )));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let out = MatMut::new(y, o);
+        match &self.bias {
+            Some(b) => matmul_packed_bias(threads, n, x, i, packed, b, out),
+            None => matmul_packed_op(threads, n, Operand::new(x, i), packed, out, Accum::Replace),
+        }
+        Ok(())
+    }
+
+    /// [`Self::backward`] through recur's packed products (the twin of
+    /// [`Self::forward_packed`]).
+    ///
+    /// # Errors
+    /// As [`Self::backward`].
+    pub fn backward_packed(
+        &self,
+        threads: &Threads,
+        x: &[T],
+        dy: &[T],
+        grads: &mut LinearGrads<T>,
+    ) -> Result<Vec<T>> {
+        let (i, o) = (self.config.in_features, self.config.out_features);
+        let n = self.rows("Linear input", x.len())?;
+        check_len("Linear output gradient", dy.len(), n * o)?;
+        check_len("Linear weight gradient", grads.weight.len(), o * i)?;
+        let mut dx = vec![T::zero(); n * i];
+        if n == 0 {
+            return Ok(dx);
+        }
+        // δW [out, in] += δyᵀ · x, with x packed as the right operand.
+        let mut xp = PackedB::new();
+        xp.pack_in(threads, Operand::new(x, i), n, i);
+        let gw = MatMut::new(&mut grads.weight, i);
+        matmul_packed_op(threads, o, Operand::t(dy, o), &xp, gw, Accum::Add);
+        if let Some(gb) = &mut grads.bias {
+            check_len("Linear bias gradient", gb.len(), o)?;
+            for row in dy.chunks_exact(o) {
+                for (g, &d) in gb.iter_mut().zip(row) {
+                    *g += d;
+                }
+            }
+        }
+        // δx [N, in] = δy · W, with W packed as the right operand.
+        let mut wp = PackedB::new();
+        wp.pack_in(threads, Operand::new(&self.weight, i), o, i);
+        let dxm = MatMut::new(&mut dx, i);
+        matmul_packed_op(threads, n, Operand::new(dy, o), &wp, dxm, Accum::Replace);
         Ok(dx)
     }
 

@@ -7,7 +7,7 @@ use super::model::Seq2Seq;
 use crate::error::{Error, Result};
 use crate::nn::AttentionShape;
 use crate::tensor::Tensor;
-use recur_kernels::Threads;
+use recur_kernels::{PackedB, Threads};
 use serde::{Deserialize, Serialize};
 
 /// How a finished hypothesis's log-probability is normalised for length before hypotheses are
@@ -152,6 +152,8 @@ struct Search<'o> {
     lengths: Vec<usize>,
     steps: usize,
     state: crate::StepState<f32>,
+    /// `combine` and `generator` packed once for every step.
+    packed: (PackedB<f32>, PackedB<f32>),
     live: Vec<Live>,
     sentences: Vec<Sentence>,
 }
@@ -224,6 +226,7 @@ impl<'o> Search<'o> {
                 .collect(),
             steps,
             state,
+            packed: (model.combine.pack(threads), model.generator.pack(threads)),
             live,
             sentences,
         })
@@ -263,16 +266,25 @@ impl<'o> Search<'o> {
             row[h..].copy_from_slice(out);
         }
         let mut h_tilde = vec![0.0f32; n * h];
-        model.combine.forward(threads, &cat, &mut h_tilde)?;
+        model
+            .combine
+            .forward_packed(threads, &self.packed.0, &cat, &mut h_tilde)?;
         recur_kernels::Scalar::tanh_in_place(&mut h_tilde[..]);
         let mut logits = vec![0.0f32; n * v];
-        model.generator.forward(threads, &h_tilde, &mut logits)?;
+        model
+            .generator
+            .forward_packed(threads, &self.packed.1, &h_tilde, &mut logits)?;
+        let mut e = vec![0.0f32; v];
         for row in logits.chunks_exact_mut(v) {
             let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
-            let log_sum = max as f64 + sum.ln();
+            for (ej, &x) in e.iter_mut().zip(row.iter()) {
+                *ej = x - max;
+            }
+            recur_kernels::Scalar::exp_in_place(&mut e[..]);
+            let sum: f64 = e.iter().map(|&x| x as f64).sum();
+            let log_sum = max + sum.ln() as f32;
             for x in row.iter_mut() {
-                *x = (*x as f64 - log_sum) as f32;
+                *x -= log_sum;
             }
             // Padding and the start token are never output.
             row[PAD as usize] = f32::NEG_INFINITY;

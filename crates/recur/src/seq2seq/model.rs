@@ -395,7 +395,9 @@ impl<T: Scalar> Seq2Seq<T> {
             row[h..].copy_from_slice(out);
         }
         let mut h_tilde = vec![T::zero(); t * b * h];
-        self.combine.forward(threads, &cat, &mut h_tilde)?;
+        let packed = self.combine.pack(threads);
+        self.combine
+            .forward_packed(threads, &packed, &cat, &mut h_tilde)?;
         T::tanh_in_place(&mut h_tilde);
         let mut gen_in = h_tilde.clone();
         let mut out_mask = Vec::new();
@@ -403,7 +405,9 @@ impl<T: Scalar> Seq2Seq<T> {
             Dropout::new(c.dropout)?.forward(r, &mut gen_in, &mut out_mask);
         }
         let mut logits = vec![T::zero(); t * b * c.tgt_vocab];
-        self.generator.forward(threads, &gen_in, &mut logits)?;
+        let packed = self.generator.pack(threads);
+        self.generator
+            .forward_packed(threads, &packed, &gen_in, &mut logits)?;
         Ok(Seq2SeqForward {
             src_emb_mask,
             enc,
@@ -476,9 +480,9 @@ impl<T: Scalar> Seq2Seq<T> {
         let c = self.config;
         let (b, h) = (batch.batch, c.hidden_size);
         let (s, t) = (batch.src_steps(), batch.tgt_steps());
-        let mut d = self
-            .generator
-            .backward(threads, &f.gen_in, d_logits, &mut grads.generator)?;
+        let mut d =
+            self.generator
+                .backward_packed(threads, &f.gen_in, d_logits, &mut grads.generator)?;
         if !f.out_mask.is_empty() {
             Dropout::new(c.dropout)?.backward(&f.out_mask, &mut d)?;
         }
@@ -487,7 +491,7 @@ impl<T: Scalar> Seq2Seq<T> {
         }
         let d_cat = self
             .combine
-            .backward(threads, &f.cat, &d, &mut grads.combine)?;
+            .backward_packed(threads, &f.cat, &d, &mut grads.combine)?;
         let mut d_context = vec![T::zero(); t * b * h];
         let mut d_dec = vec![T::zero(); t * b * h];
         for ((row, dc), dd) in d_cat
