@@ -283,16 +283,6 @@ fn check_max_len(max_len: usize) -> Result<()> {
     Ok(())
 }
 
-/// FNV-1a of a file's bytes, as hex.
-fn fingerprint(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    Ok(format!("{h:016x}"))
-}
-
 /// The inputs of a new run, from the flags.
 fn fresh_inputs(a: &TrainArgs) -> Result<Inputs> {
     let data = a
@@ -301,9 +291,9 @@ fn fresh_inputs(a: &TrainArgs) -> Result<Inputs> {
         .expect("clap requires --data without --resume");
     let absolute = |p: &Path| std::path::absolute(p).map_err(|e| Error::io(p, e));
     Ok(Inputs {
-        data_fingerprint: fingerprint(&data)?,
+        data_fingerprint: crate::fingerprint(&data)?,
         data: absolute(&data)?,
-        test_fingerprint: a.test.as_deref().map(fingerprint).transpose()?,
+        test_fingerprint: a.test.as_deref().map(crate::fingerprint).transpose()?,
         test: a.test.as_deref().map(absolute).transpose()?,
         test_frac: a.test_frac,
         max_len: a.max_len,
@@ -449,7 +439,7 @@ fn saved_run(dir: &Path) -> Result<(ClassifySettings, Inputs)> {
     ];
     for (path, print) in files {
         if let (Some(path), Some(print)) = (path, print) {
-            if &fingerprint(path)? != print {
+            if &crate::fingerprint(path)? != print {
                 return Err(Error::Input(format!(
                     "{}: changed since the run in {} read it; a run resumes only on the same data",
                     path.display(),

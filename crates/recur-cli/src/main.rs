@@ -178,6 +178,20 @@ pub fn finished() -> ExitCode {
     }
 }
 
+/// FNV-1a of a file's bytes, as hex: what a run records of its input files, so that resuming
+/// refuses a changed one.
+///
+/// # Errors
+/// [`recur::Error::Io`] naming the file that cannot be read.
+pub fn fingerprint(path: &Path) -> recur::Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| recur::Error::io(path, e))?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok(format!("{h:016x}"))
+}
+
 /// How errors name standard output.
 pub const STDOUT: &str = "standard output";
 

@@ -341,13 +341,14 @@ pub fn loop_summary(s: &recur::training::Summary, score: &str) -> String {
 }
 
 /// Passes progress on to an observer, and raises the loop's stop flag when Ctrl-C raised
-/// [`crate::STOP`] or after `after` steps of this process (`--stop-after`: a run ends as if
-/// interrupted, with a checkpoint to resume from).
+/// [`crate::STOP`] or after `after` steps of this process, counted over every run it trains
+/// (`--stop-after`: a run ends as if interrupted, with a checkpoint to resume from).
 pub struct Stopping<'a> {
     inner: &'a mut dyn recur::training::Observer,
     flag: &'a std::sync::atomic::AtomicBool,
     after: Option<u64>,
-    first: Option<u64>,
+    /// Steps taken by this process (over every run it trains, as the trials of a search).
+    steps: u64,
 }
 
 impl<'a> Stopping<'a> {
@@ -361,7 +362,7 @@ impl<'a> Stopping<'a> {
             inner,
             flag,
             after,
-            first: None,
+            steps: 0,
         }
     }
 }
@@ -369,8 +370,8 @@ impl<'a> Stopping<'a> {
 impl recur::training::Observer for Stopping<'_> {
     fn step(&mut self, p: &recur::training::Progress) {
         use std::sync::atomic::Ordering;
-        let first = *self.first.get_or_insert(p.step.saturating_sub(1));
-        if crate::STOP.load(Ordering::SeqCst) || self.after.is_some_and(|n| p.step - first >= n) {
+        self.steps += 1;
+        if crate::STOP.load(Ordering::SeqCst) || self.after.is_some_and(|n| self.steps >= n) {
             self.flag.store(true, Ordering::SeqCst);
         }
         self.inner.step(p);

@@ -433,3 +433,221 @@ fn issue_14_intervals_are_written_scored_and_drawn() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `text` with every JSON field that holds a time measurement left out, for comparing runs.
+fn without_timings(text: &str) -> String {
+    text.split(['{', '}', ',', '\n'])
+        .filter(|part| !part.contains("seconds") && !part.contains("elapsed_s"))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// The outputs of two run directories are the same: byte for byte, and apart from time
+/// measurements for the loop's records.
+fn same_outputs(whole: &Path, parts: &Path) {
+    for f in [
+        "metrics.json",
+        "forecast.csv",
+        "model.safetensors",
+        "optim.safetensors",
+        "config.json",
+    ] {
+        let (a, b) = (
+            std::fs::read(whole.join(f)).unwrap(),
+            std::fs::read(parts.join(f)).unwrap(),
+        );
+        assert!(a == b, "{f} differs");
+    }
+    for f in ["state.json", "metrics.jsonl"] {
+        let read = |d: &Path| without_timings(&std::fs::read_to_string(d.join(f)).unwrap());
+        assert_eq!(read(whole), read(parts), "{f}");
+    }
+}
+
+/// A monthly CSV of `n` points (`date,value`) written as `name` in `dir`.
+fn monthly_csv(dir: &Path, name: &str, n: usize) -> String {
+    let mut text = String::from("date,value\n");
+    for (d, v) in monthly(n) {
+        text += &format!("{d},{v}\n");
+    }
+    write(dir, name, &text)
+}
+
+/// `recur forecast --resume DIR` with `extra` flags after.
+fn resume(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let dir = dir.display().to_string();
+    let mut args = vec!["forecast", "--resume", &dir, "--quiet"];
+    args.extend_from_slice(extra);
+    recur(&args)
+}
+
+#[test]
+fn forecast_interrupted_and_resumed_ends_bit_for_bit_as_the_whole_run() {
+    let dir = temp("fc-resume");
+    let csv = monthly_csv(&dir, "m.csv", 96);
+    let run = |out: &Path, extra: &[&str]| {
+        let out = out.display().to_string();
+        let mut args = vec![
+            "forecast",
+            "--csv",
+            &csv,
+            "--target",
+            "value",
+            "--transform",
+            "diff",
+            "--epochs",
+            "20",
+            "--hidden",
+            "8",
+            "--no-ets",
+            "--quiet",
+            "--threads",
+            "2",
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        recur(&args)
+    };
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    succeeded(&run(&whole, &[]));
+    let o = run(&parts, &["--stop-after", "13"]);
+    succeeded(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("stopped at step 13") && err.contains("--resume"),
+        "{err}"
+    );
+    // The interrupted run's results are those of its best model so far, and it continues.
+    assert!(parts.join("forecast.csv").is_file());
+    let o = resume(&parts, &["--stop-after", "10"]);
+    succeeded(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("stopped at step 23"));
+    succeeded(&resume(&parts, &[]));
+    same_outputs(&whole, &parts);
+    // An ended run has nothing to continue.
+    refused_with(&resume(&parts, &[]), &["parts", "ended"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn forecast_auto_interrupted_across_trials_ends_bit_for_bit_as_the_whole_run() {
+    let dir = temp("fc-resume-auto");
+    let csv = monthly_csv(&dir, "m.csv", 96);
+    let run = |out: &Path, extra: &[&str]| {
+        let out = out.display().to_string();
+        let mut args = vec![
+            "forecast", "--csv", &csv, "--target", "value", "--epochs", "4", "--hidden", "8",
+            "--no-ets", "--quiet", "--out", &out,
+        ];
+        args.extend_from_slice(extra);
+        recur(&args)
+    };
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    succeeded(&run(&whole, &[]));
+    let trials = report(&whole.display().to_string())["transform_trials"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(trials >= 4, "{trials} transforms tried");
+    // The steps each transform trained in the whole run.
+    let steps = |t: &str| -> u64 {
+        let text = std::fs::read_to_string(whole.join("trials").join(t).join("state.json"));
+        let state: serde_json::Value = serde_json::from_str(&text.unwrap()).unwrap();
+        state["loop"]["step"].as_u64().unwrap()
+    };
+    let (first, second) = (steps("none"), steps("diff"));
+    // Stopped in the second transform: the first is kept finished, no results yet.
+    let stop = (first + 3).to_string();
+    let o = run(&parts, &["--stop-after", &stop]);
+    succeeded(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("stopped at step 3 of transform diff (transform 2 of"),
+        "{err}"
+    );
+    assert!(parts.join("trials/none/model.safetensors").is_file());
+    assert!(!parts.join("trials/diff").exists());
+    assert!(!parts.join("forecast.csv").exists());
+    // Continued over the next boundary and stopped again, then to the end.
+    succeeded(&resume(&parts, &["--stop-after", &second.to_string()]));
+    let kept = std::fs::read_dir(parts.join("trials")).unwrap().count();
+    assert_eq!(kept, 2);
+    succeeded(&resume(&parts, &[]));
+    same_outputs(&whole, &parts);
+    for t in ["none", "diff"] {
+        let (a, b) = (whole.join("trials").join(t), parts.join("trials").join(t));
+        assert_eq!(
+            std::fs::read(a.join("model.safetensors")).unwrap(),
+            std::fs::read(b.join("model.safetensors")).unwrap(),
+            "trial {t}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Every file under `dir` with its bytes, and the entries beside it: what a refused command
+/// must leave as it was.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let parent = dir.parent().unwrap();
+    for e in std::fs::read_dir(parent).unwrap() {
+        files.push((e.unwrap().path().display().to_string(), Vec::new()));
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn forecast_resume_refuses_what_it_cannot_continue_and_touches_nothing() {
+    let dir = temp("fc-resume-bad");
+    let csv = monthly_csv(&dir, "m.csv", 96);
+    let out = dir.join("run");
+    let o = quick(
+        &csv,
+        "value",
+        &out.display().to_string(),
+        &["--transform", "diff", "--stop-after", "2"],
+    );
+    succeeded(&o);
+    let lm = dir.join("lm");
+    succeeded(&common::recur_owned(&common::tiny_train(
+        &lm.display().to_string(),
+        2,
+    )));
+    let empty = dir.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let cases: [(&Path, &[&str]); 3] = [
+        (&lm, &["lm", "not a forecaster run", "\"char-lm\""]),
+        (&dir.join("missing"), &["missing", "no such directory"]),
+        (&empty, &["empty", "no forecaster run"]),
+    ];
+    for (target, needles) in cases {
+        let before = snapshot(target);
+        refused_with(&resume(target, &[]), needles);
+        assert_eq!(snapshot(target), before, "{}", target.display());
+    }
+    // A changed CSV is refused, naming it.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.replace(",100.5\n", ",100.25\n")).unwrap();
+    let before = snapshot(&out);
+    refused_with(&resume(&out, &[]), &["m.csv", "changed", "same data"]);
+    assert_eq!(snapshot(&out), before);
+    // Flags belong to the saved run.
+    refused_with(&resume(&out, &["--hidden", "4"]), &["--resume", "--hidden"]);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -36,7 +36,12 @@ pub const RECUR_FILES: &[&str] = &[
     "gradients.svg",
     "gradients.csv",
     "gradients.json",
+    TRIALS,
 ];
+
+/// The folder of a run directory where `recur forecast --transform auto` saves its finished
+/// trials, one folder per transform: every folder in it is recur's.
+pub const TRIALS: &str = crate::forecast::auto::TRIALS_DIR;
 
 /// What a run may do with an output directory that already holds files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,8 +212,9 @@ fn merge(from: &Path, to: &Path, drop_recur: bool) -> Result<()> {
         let entry = entry.map_err(|e| Error::io(from, e))?;
         let name = entry.file_name();
         let (src, dst) = (entry.path(), to.join(&name));
-        let ours = name.to_str().is_some_and(|n| RECUR_FILES.contains(&n));
         let is_dir = entry.file_type().map_err(|e| Error::io(&src, e))?.is_dir();
+        let ours = name.to_str().is_some_and(|n| RECUR_FILES.contains(&n))
+            || (is_dir && from.file_name().is_some_and(|f| f == TRIALS));
         if dst.exists() {
             if is_dir && dst.is_dir() {
                 merge(&src, &dst, drop_recur)?;
@@ -519,6 +525,21 @@ mod tests {
             .unwrap();
         assert!(!run.join("best").exists());
         assert_eq!(std::fs::read(run.join("NOTES.txt")).unwrap(), b"mine");
+        // An earlier run's trials go too (each trial's folder is recur's), the user's files stay.
+        again
+            .save(|t| {
+                std::fs::create_dir_all(t.join("trials/log+diff")).unwrap();
+                std::fs::write(t.join("trials/log+diff/state.json"), "{}").unwrap();
+                Ok(())
+            })
+            .unwrap();
+        std::fs::write(run.join("trials/mine.txt"), "mine").unwrap();
+        let mut third = RunDir::open(&run, OutPolicy::Overwrite).unwrap();
+        third
+            .save(|t| std::fs::write(t.join("config.json"), "4").map_err(|e| Error::io(t, e)))
+            .unwrap();
+        assert!(!run.join("trials/log+diff").exists());
+        assert_eq!(std::fs::read(run.join("trials/mine.txt")).unwrap(), b"mine");
         assert_eq!(numbered(&run), parent.join("run-2"));
     }
 }

@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+pub mod auto;
 pub mod baselines;
 pub mod calendar;
 pub mod metrics;

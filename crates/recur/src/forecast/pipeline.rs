@@ -6,15 +6,25 @@ use super::baselines::{drift, naive, seasonal_naive};
 use super::metrics::{mase_scale, metrics, ForecastMetrics};
 use super::model::{Forecaster, ForecasterConfig};
 use super::series::Series;
+use super::Frequency;
 use crate::config::CellType;
 use crate::error::{Error, Result};
 use crate::nn::Gradients as _;
+use crate::optim::Optimizer;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
-use crate::training::{self, LoopSettings, Observer, Task, Validation};
+use crate::training::{
+    self, Control, LoopCheckpoint, LoopSettings, LoopState, Observer, Snapshot, Summary, Task,
+    Validation,
+};
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
+
+pub use super::auto::{
+    run_auto, run_auto_with, transform_candidates, transform_name, AutoRun, TransformTrial,
+};
 
 /// How to forecast.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -121,7 +131,7 @@ pub struct MethodResult {
 }
 
 /// What a run produces.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ForecastRun {
     /// The trained model.
     pub model: Forecaster,
@@ -147,6 +157,71 @@ pub struct ForecastRun {
     /// MASE's denominator: the in-sample MAE of the seasonal-naive forecast (naive without a
     /// period) over the training span.
     pub scale: f64,
+    /// Where training stood after its last step: what continues it ([`ForecastRun::checkpoint`]).
+    pub end: TrainingEnd,
+}
+
+/// The state of a forecaster's training after its last step, beside its best model: with it a
+/// run interrupted (Ctrl-C, a step limit) continues bit for bit.
+#[derive(Clone, Debug)]
+pub struct TrainingEnd {
+    /// The forecaster after the last step.
+    pub current: Forecaster,
+    /// The order of the training windows in the last pass.
+    pub order: Vec<usize>,
+    /// The loop's state after the last step.
+    pub state: LoopState,
+    /// The optimiser after the last step.
+    pub optimizer: Optimizer,
+}
+
+impl ForecastRun {
+    /// `config.json` of this run's checkpoint under settings `s` ([`checkpoint_config`]).
+    pub fn config(&self, s: &ForecastSettings, frequency: Frequency) -> serde_json::Value {
+        checkpoint_config(
+            self.model.config(),
+            s,
+            &self.scaling,
+            frequency,
+            &self.conformal,
+        )
+    }
+
+    /// The run's checkpoint: `config` and the best model, and what continues its training,
+    /// with `run` as the record of its inputs ([`LoopCheckpoint`]).
+    pub fn checkpoint(
+        &self,
+        config: serde_json::Value,
+        run: serde_json::Value,
+    ) -> LoopCheckpoint<'_> {
+        LoopCheckpoint {
+            config,
+            best: self.model.named_tensors(),
+            current: self.end.current.buffers(),
+            order: &self.end.order,
+            snapshot: Snapshot {
+                state: &self.end.state,
+                optimizer: &self.end.optimizer,
+            },
+            run,
+        }
+    }
+}
+
+/// `config.json` of a forecaster checkpoint: format, version, task, the model's configuration,
+/// the settings, the scaling, the frequency and period, the transform's name and the conformal
+/// half-widths (empty while training).
+pub fn checkpoint_config(
+    model: &ForecasterConfig,
+    s: &ForecastSettings,
+    scaling: &Scaling,
+    frequency: Frequency,
+    conformal: &[Conformal],
+) -> serde_json::Value {
+    serde_json::json!({"format": "recur", "version": 1, "task": "forecast",
+        "model": model, "settings": s, "scaling": scaling,
+        "frequency": frequency.name(), "period": s.period,
+        "transform": transform_name(s), "conformal": conformal})
 }
 
 /// Split-conformal half-widths at one level: for horizon step `h`, the
@@ -253,18 +328,22 @@ impl Windows<'_> {
 }
 
 /// The forecaster as a [`Task`] of the shared training loop: shuffled batches of training
-/// windows, validation MSE on the latest windows.
-struct ForecastTask<'a> {
+/// windows, validation MSE on the latest windows, and a checkpoint offered after every
+/// validation.
+struct ForecastTask<'w, 'c> {
     model: Forecaster,
     grads: super::model::ForecasterGrads,
     best: Option<Forecaster>,
-    windows: &'a Windows<'a>,
+    windows: &'w Windows<'w>,
     order: Vec<usize>,
     batch_size: usize,
     val: (Tensor<f32>, Vec<f32>),
+    on_checkpoint: Option<&'c mut training::SaveCheckpoint<'c>>,
+    run_record: serde_json::Value,
+    config_json: serde_json::Value,
 }
 
-impl Task for ForecastTask<'_> {
+impl Task for ForecastTask<'_, '_> {
     fn batches_per_epoch(&self) -> u64 {
         self.order.len().div_ceil(self.batch_size) as u64
     }
@@ -301,6 +380,23 @@ impl Task for ForecastTask<'_> {
 
     fn keep_best(&mut self) {
         self.best = Some(self.model.clone());
+    }
+
+    fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
+        let Some(save) = self.on_checkpoint.as_mut() else {
+            return Ok(());
+        };
+        save(&LoopCheckpoint {
+            config: self.config_json.clone(),
+            best: self.best.as_ref().unwrap_or(&self.model).named_tensors(),
+            current: self.model.buffers(),
+            order: &self.order,
+            snapshot: Snapshot {
+                state: at.state,
+                optimizer: at.optimizer,
+            },
+            run: self.run_record.clone(),
+        })
     }
 }
 
@@ -561,9 +657,41 @@ pub fn run_with_levels(
     observer: &mut dyn Observer,
     stop: &AtomicBool,
 ) -> Result<ForecastRun> {
+    run_with_control(series, s, levels, threads, Control::new(observer, stop))
+}
+
+/// [`run_with_levels`] driven by `control`: progress, Ctrl-C, a checkpoint offered after every
+/// validation (the layout of [`ForecastRun::checkpoint`], its conformal half-widths still
+/// empty), and resuming the run saved in a checkpoint directory, which continues it bit for bit
+/// (same series and settings).
+///
+/// # Errors
+/// As [`run_with_levels`]; [`Error::Format`] naming the checkpoint file that is missing or does
+/// not fit the series and settings.
+pub fn run_with_control(
+    series: &Series,
+    s: &ForecastSettings,
+    levels: &[f64],
+    threads: &Threads,
+    control: Control<'_>,
+) -> Result<ForecastRun> {
+    check_run(series, s, levels)?;
+    let prepared = prepare(series, s)?;
+    let config = checkpoint_config(
+        &prepared.model_config(s),
+        s,
+        &prepared.scaling,
+        series.frequency,
+        &[],
+    );
+    let trained = train(&prepared, s, threads, control, config)?;
+    finish(series, s, levels, threads, &prepared, trained)
+}
+
+/// Checks the settings against the series, and the interval levels, before any work.
+pub(super) fn check_run(series: &Series, s: &ForecastSettings, levels: &[f64]) -> Result<()> {
     let y = &series.target;
-    let n = y.len();
-    s.validate(n).map_err(|e| match (e, &series.source) {
+    s.validate(y.len()).map_err(|e| match (e, &series.source) {
         (Error::Config(m), Some(src)) => Error::Config(format!("{}: {m}", src.display())),
         (e, _) => e,
     })?;
@@ -586,6 +714,59 @@ pub fn run_with_levels(
             "`seasonal_diff` needs a season: the series has no period (give `period`)".into(),
         ));
     }
+    Ok(())
+}
+
+/// The series made ready for training ([`prepare`]): transformed, scaled with the training
+/// span's statistics, and cut into training and validation windows.
+pub(super) struct Prepared {
+    tf: Transform,
+    /// Index of the first test point.
+    test_start: usize,
+    /// The transformed target, scaled: `scaled[i]` belongs to point `i + lag`.
+    scaled: Vec<f32>,
+    /// The covariates, scaled, from point `lag` on.
+    covs: Vec<Vec<f32>>,
+    scaling: Scaling,
+    /// Ends of the training windows (the training examples).
+    train_ends: Vec<usize>,
+    /// Ends of the validation windows.
+    val_ends: Vec<usize>,
+}
+
+impl Prepared {
+    /// The windows over the scaled series, `s.lookback` steps in and `s.horizon` out.
+    fn windows(&self, s: &ForecastSettings) -> Windows<'_> {
+        Windows {
+            scaled: &self.scaled,
+            covs: &self.covs,
+            lookback: s.lookback,
+            horizon: s.horizon,
+        }
+    }
+
+    /// The configuration of the forecaster that `s` trains on these windows.
+    fn model_config(&self, s: &ForecastSettings) -> ForecasterConfig {
+        ForecasterConfig {
+            cell: s.cell,
+            inputs: 1 + self.covs.len(),
+            hidden_size: s.hidden,
+            num_layers: s.layers,
+            horizon: s.horizon,
+        }
+    }
+
+    /// The shared loop's settings for `s` on these windows.
+    fn loop_settings(&self, s: &ForecastSettings) -> LoopSettings {
+        s.loop_settings(self.train_ends.len().div_ceil(s.batch_size) as u64)
+    }
+}
+
+/// Transforms the series, scales it with the statistics of the training span only, and splits
+/// the windows before the test span into training and (the latest) validation windows.
+pub(super) fn prepare(series: &Series, s: &ForecastSettings) -> Result<Prepared> {
+    let y = &series.target;
+    let n = y.len();
     let tf = Transform::of(s);
     let test_start = n.checked_sub(s.test_size).filter(|&t| t > tf.lag() + s.lookback + s.horizon).ok_or_else(|| {
         Error::Input(format!(
@@ -601,23 +782,53 @@ pub fn run_with_levels(
     // Transformed series; z[i] corresponds to y[i + lag].
     let z = tf.forward(y);
     let lag = tf.lag();
-    let train_z = &z[..test_start - lag];
-    let mean = train_z.iter().sum::<f64>() / train_z.len() as f64;
-    let std = (train_z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / train_z.len() as f64)
-        .sqrt()
-        .max(1e-8);
+    let train_len = test_start - lag;
+    let (mean, std) = mean_and_deviation(&z[..train_len]);
     let scaled: Vec<f32> = z.iter().map(|v| ((v - mean) / std) as f32).collect();
     check_scaled(series, "the target", &scaled, lag, (mean, std))?;
-    let (covs, cov_scaling): (Vec<Vec<f32>>, Vec<(f64, f64)>) = series
+    let (covs, cov_scaling) = scale_covariates(series, lag, test_start)?;
+    let scaling = Scaling {
+        target: (mean, std),
+        covariates: cov_scaling,
+        floor: y[..test_start].iter().all(|&v| v >= 0.0).then_some(0.0),
+    };
+    let (train_ends, val_ends) = split_windows(s, train_len, lag, test_start)?;
+    Ok(Prepared {
+        tf,
+        test_start,
+        scaled,
+        covs,
+        scaling,
+        train_ends,
+        val_ends,
+    })
+}
+
+/// The mean and the (population) standard deviation of `v`, the deviation at least `1e-8`.
+fn mean_and_deviation(v: &[f64]) -> (f64, f64) {
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64)
+        .sqrt()
+        .max(1e-8);
+    (mean, std)
+}
+
+/// A series' mean and standard deviation.
+type MeanAndDeviation = (f64, f64);
+
+/// The covariates from point `lag` on, each scaled by the mean and deviation of its training
+/// span (before `test_start`), and those statistics.
+fn scale_covariates(
+    series: &Series,
+    lag: usize,
+    test_start: usize,
+) -> Result<(Vec<Vec<f32>>, Vec<MeanAndDeviation>)> {
+    let scaled = series
         .covariates
         .iter()
         .enumerate()
         .map(|(k, c)| {
-            let train = &c[lag..test_start];
-            let m = train.iter().sum::<f64>() / train.len() as f64;
-            let sd = (train.iter().map(|v| (v - m).powi(2)).sum::<f64>() / train.len() as f64)
-                .sqrt()
-                .max(1e-8);
+            let (m, sd) = mean_and_deviation(&c[lag..test_start]);
             let scaled: Vec<f32> = c[lag..].iter().map(|v| ((v - m) / sd) as f32).collect();
             let name = series
                 .covariate_names
@@ -626,22 +837,19 @@ pub fn run_with_levels(
             check_scaled(series, &name, &scaled, lag, (m, sd))?;
             Ok((scaled, (m, sd)))
         })
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .unzip();
-    let scaling = Scaling {
-        target: (mean, std),
-        covariates: cov_scaling,
-        floor: y[..test_start].iter().all(|&v| v >= 0.0).then_some(0.0),
-    };
-    let windows = Windows {
-        scaled: &scaled,
-        covs: &covs,
-        lookback: s.lookback,
-        horizon: s.horizon,
-    };
-    let inputs = windows.inputs();
-    let ends = training_window_ends(train_z.len(), s.lookback, s.horizon);
+        .collect::<Result<Vec<_>>>()?;
+    Ok(scaled.into_iter().unzip())
+}
+
+/// The ends of the training windows over the first `train_len` transformed points, split into
+/// training and validation windows at the first validation origin.
+fn split_windows(
+    s: &ForecastSettings,
+    train_len: usize,
+    lag: usize,
+    test_start: usize,
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    let ends = training_window_ends(train_len, s.lookback, s.horizon);
     // A window ending at z-index e forecasts y from origin e + lag.
     let first_val = first_validation_origin(s, test_start);
     let split = ends.partition_point(|&e| e + lag < first_val);
@@ -650,43 +858,156 @@ pub fn run_with_levels(
             "too few training windows: lower `lookback` or `horizon`".into(),
         ));
     }
-    let (train_ends, val_ends) = ends.split_at(split);
-    let config = ForecasterConfig {
-        cell: s.cell,
-        inputs,
-        hidden_size: s.hidden,
-        num_layers: s.layers,
-        horizon: s.horizon,
-    };
-    let model = Forecaster::new(config, &mut Rng::new(s.seed))?;
+    let (train, val) = ends.split_at(split);
+    Ok((train.to_vec(), val.to_vec()))
+}
+
+/// What training leaves: the model of the lowest validation loss, how the run went, and where
+/// it stands.
+pub(super) struct Trained {
+    best: Forecaster,
+    summary: Summary,
+    end: TrainingEnd,
+}
+
+/// Trains a new forecaster on the prepared windows with the shared loop, driven by `control`
+/// (continuing the run saved in its directory when given); `config` is the `config.json` of the
+/// checkpoints it offers.
+fn train(
+    prepared: &Prepared,
+    s: &ForecastSettings,
+    threads: &Threads,
+    control: Control<'_>,
+    config: serde_json::Value,
+) -> Result<Trained> {
+    let windows = prepared.windows(s);
+    let model = Forecaster::new(prepared.model_config(s), &mut Rng::new(s.seed))?;
     let mut task = ForecastTask {
         grads: model.zero_grads(),
         model,
         best: None,
         windows: &windows,
-        order: train_ends.to_vec(),
+        order: prepared.train_ends.clone(),
         batch_size: s.batch_size,
-        val: windows.batch(val_ends)?,
+        val: windows.batch(&prepared.val_ends)?,
+        on_checkpoint: control.on_checkpoint,
+        run_record: control.run_record,
+        config_json: config,
     };
-    let settings = s.loop_settings(task.batches_per_epoch());
-    let summary = training::run(&mut task, &settings, threads, observer, stop)?;
-    let (best_val, model) = (summary.best.0.loss, task.best.unwrap_or(task.model));
-    let epochs = summary.epochs as usize;
-
-    // The validation windows' forecasts in the series' units: errors per horizon step.
-    let (p, _) = model.run(threads, &task.val.0, None, None)?;
-    let mut val_errors: Vec<Vec<f64>> = vec![Vec::new(); s.horizon];
-    for (k, &e) in val_ends.iter().enumerate() {
-        let origin = e + lag;
-        let z_hat: Vec<f64> = p[k * s.horizon..(k + 1) * s.horizon]
-            .iter()
-            .map(|&v| v as f64 * std + mean)
-            .collect();
-        let f = floor(tf.invert(&y[..origin], &z_hat), scaling.floor);
-        for (h, fh) in f.iter().enumerate() {
-            val_errors[h].push(y[origin + h] - fh);
+    let settings = prepared.loop_settings(s);
+    let resume = match control.resume_from {
+        Some(dir) => {
+            let (best, restored) = read_saved(dir, s, &settings, &mut task.model, &task.order)?;
+            task.best = Some(best);
+            task.order = restored.order;
+            Some(restored.resume)
         }
+        None => None,
+    };
+    let end = training::run_from(
+        &mut task,
+        &settings,
+        threads,
+        control.observer,
+        control.stop,
+        resume,
+    )?;
+    Ok(Trained {
+        best: task.best.unwrap_or_else(|| task.model.clone()),
+        summary: end.summary,
+        end: TrainingEnd {
+            current: task.model,
+            order: task.order,
+            state: end.state,
+            optimizer: end.optimizer,
+        },
+    })
+}
+
+/// Reads the checkpoint in `dir` of a run of settings `s` whose model has `model`'s
+/// configuration and whose training windows are `examples`: puts the saved current parameters
+/// into `model`, and returns the saved best model and the rest of what was restored (the loop's
+/// state, the optimiser, the order of the windows, the record of the run).
+fn read_saved(
+    dir: &Path,
+    s: &ForecastSettings,
+    settings: &LoopSettings,
+    model: &mut Forecaster,
+    examples: &[usize],
+) -> Result<(Forecaster, training::Restored)> {
+    let sizes: Vec<usize> = model.buffers().iter().map(|b| b.len()).collect();
+    let restored = training::read_checkpoint(dir, settings, &sizes, examples)?;
+    let saved = super::model::load(dir)?;
+    let key = |a: &ForecastSettings| {
+        let shape = (
+            a.lookback,
+            a.horizon,
+            a.test_size,
+            a.period,
+            a.batch_size,
+            a.seed,
+        );
+        (shape, a.log, a.seasonal_diff, a.diff)
+    };
+    if saved.model.config() != model.config() || key(&saved.settings) != key(s) {
+        return Err(Error::format(
+            dir.join("config.json"),
+            "the saved model and settings do not fit the series and flags as read now (was the data changed?)",
+        ));
     }
+    for (b, v) in model.buffers_mut().into_iter().zip(&restored.current) {
+        b.copy_from_slice(v);
+    }
+    Ok((saved.model, restored))
+}
+
+/// The training of a run of settings `s` finished earlier and saved in `dir` (a checkpoint of
+/// [`ForecastRun::checkpoint`]), read back for [`finish`]: its best model, its current one and
+/// its loop's end; `stopped_early` as the run recorded it.
+///
+/// # Errors
+/// As [`training::read_checkpoint`] and [`super::model::load`]; [`Error::Format`] when the saved
+/// model or settings do not fit.
+pub(super) fn read_finished(
+    dir: &Path,
+    prepared: &Prepared,
+    s: &ForecastSettings,
+    stopped_early: bool,
+) -> Result<Trained> {
+    let mut current = Forecaster::zeros(prepared.model_config(s))?;
+    let settings = prepared.loop_settings(s);
+    let (best, restored) = read_saved(dir, s, &settings, &mut current, &prepared.train_ends)?;
+    let st = restored.resume.state;
+    let summary = Summary {
+        steps: st.step,
+        epochs: st.epoch,
+        best: (st.best, st.best_step),
+        stopped_early,
+        interrupted: false,
+        seconds: st.seconds,
+        metrics: st.metrics.clone(),
+    };
+    let end = TrainingEnd {
+        current,
+        order: restored.order,
+        state: st,
+        optimizer: restored.resume.optimizer,
+    };
+    Ok(Trained { best, summary, end })
+}
+
+/// Scores a trained forecaster: its errors on the validation windows (their mean absolute
+/// value, and the conformal half-widths at each of `levels`), and its forecasts of the test
+/// span from rolling origins beside the baselines', with its intervals.
+pub(super) fn finish(
+    series: &Series,
+    s: &ForecastSettings,
+    levels: &[f64],
+    threads: &Threads,
+    prepared: &Prepared,
+    trained: Trained,
+) -> Result<ForecastRun> {
+    let val_errors = validation_errors(series, s, prepared, &trained.best, threads)?;
     let val_mae = val_errors.iter().flatten().map(|e| e.abs()).sum::<f64>()
         / val_errors.iter().map(Vec::len).sum::<usize>().max(1) as f64;
     let conformal: Vec<Conformal> = levels
@@ -699,8 +1020,74 @@ pub fn run_with_levels(
                 .collect(),
         })
         .collect();
+    let (results, steps, scale) = test_forecasts(series, s, prepared, &trained.best, threads)?;
+    let truth = &series.target[prepared.test_start..];
+    let intervals = conformal
+        .iter()
+        .map(|c| {
+            let band = (&results[0].forecast[..], &steps[..]);
+            interval(band, c, truth, scale, prepared.scaling.floor)
+        })
+        .collect();
+    Ok(ForecastRun {
+        model: trained.best,
+        test_start: prepared.test_start,
+        results,
+        epochs: trained.summary.epochs as usize,
+        best_val: trained.summary.best.0.loss,
+        summary: trained.summary,
+        scaling: prepared.scaling.clone(),
+        val_mae,
+        conformal,
+        intervals,
+        scale,
+        end: trained.end,
+    })
+}
 
-    // Rolling origins over the test span.
+/// The model's errors on the validation windows in the series' units, one list per horizon
+/// step.
+fn validation_errors(
+    series: &Series,
+    s: &ForecastSettings,
+    prepared: &Prepared,
+    model: &Forecaster,
+    threads: &Threads,
+) -> Result<Vec<Vec<f64>>> {
+    let y = &series.target;
+    let (windows, _) = prepared.windows(s).batch(&prepared.val_ends)?;
+    let (p, _) = model.run(threads, &windows, None, None)?;
+    let (mean, std) = prepared.scaling.target;
+    let lag = prepared.tf.lag();
+    let mut val_errors: Vec<Vec<f64>> = vec![Vec::new(); s.horizon];
+    for (k, &e) in prepared.val_ends.iter().enumerate() {
+        let origin = e + lag;
+        let z_hat: Vec<f64> = p[k * s.horizon..(k + 1) * s.horizon]
+            .iter()
+            .map(|&v| v as f64 * std + mean)
+            .collect();
+        let f = floor(
+            prepared.tf.invert(&y[..origin], &z_hat),
+            prepared.scaling.floor,
+        );
+        for (h, fh) in f.iter().enumerate() {
+            val_errors[h].push(y[origin + h] - fh);
+        }
+    }
+    Ok(val_errors)
+}
+
+/// The model's and the baselines' forecasts of the test span from rolling origins every
+/// `horizon` steps, scored; with the horizon step of each test point, and MASE's scale.
+fn test_forecasts(
+    series: &Series,
+    s: &ForecastSettings,
+    prepared: &Prepared,
+    model: &Forecaster,
+    threads: &Threads,
+) -> Result<(Vec<MethodResult>, Vec<usize>, f64)> {
+    let y = &series.target;
+    let (n, test_start) = (y.len(), prepared.test_start);
     let mut results: Vec<MethodResult> = ["model", "naive", "seasonal_naive", "drift"]
         .iter()
         .map(|name| MethodResult {
@@ -715,7 +1102,7 @@ pub fn run_with_levels(
         let h = s.horizon.min(n - origin);
         let history = &y[..origin];
         let covariates: Vec<&[f64]> = series.covariates.iter().map(|c| &c[..origin]).collect();
-        let forecast = forecast_from(&model, s, &scaling, threads, history, &covariates)?;
+        let forecast = forecast_from(model, s, &prepared.scaling, threads, history, &covariates)?;
         results[0].forecast.extend(&forecast[..h]);
         results[1].forecast.extend(naive(history, h));
         results[2]
@@ -740,168 +1127,37 @@ pub fn run_with_levels(
     for r in &mut results {
         r.metrics = metrics(truth, &r.forecast, scale);
     }
-    let intervals = conformal
+    Ok((results, steps, scale))
+}
+
+/// The interval `forecast ± half-width` of `c` over the test span (each point taking the
+/// half-width of its horizon step in `steps`), its lower bound raised to `floor_at`, scored
+/// against `truth` on MASE's `scale`.
+fn interval(
+    (forecast, steps): (&[f64], &[usize]),
+    c: &Conformal,
+    truth: &[f64],
+    scale: f64,
+    floor_at: Option<f64>,
+) -> IntervalResult {
+    let lower: Vec<f64> = forecast
         .iter()
-        .map(|c| {
-            let f = &results[0].forecast;
-            let lower: Vec<f64> = f
-                .iter()
-                .zip(&steps)
-                .map(|(v, &h)| v - c.half_width[h])
-                .collect();
-            let lower = floor(lower, scaling.floor);
-            let upper: Vec<f64> = f
-                .iter()
-                .zip(&steps)
-                .map(|(v, &h)| v + c.half_width[h])
-                .collect();
-            let (coverage, msis) = score_interval(truth, &lower, &upper, c.level, scale);
-            IntervalResult {
-                level: c.level,
-                lower,
-                upper,
-                coverage,
-                msis,
-            }
-        })
+        .zip(steps)
+        .map(|(v, &h)| v - c.half_width[h])
         .collect();
-    Ok(ForecastRun {
-        model,
-        test_start,
-        results,
-        epochs,
-        summary,
-        best_val,
-        scaling,
-        val_mae,
-        conformal,
-        intervals,
-        scale,
-    })
-}
-
-/// The transforms [`run_auto`] tries on a series whose training span is `y`: none, first
-/// differences, seasonal differences (when the span passes the seasonality test
-/// [`super::baselines::is_seasonal`] at `period`), each also on the logarithm when every value is
-/// positive. Each is `(name, log, seasonal_diff, diff)`.
-pub fn transform_candidates(y: &[f64], period: usize) -> Vec<(String, bool, bool, bool)> {
-    let positive = y.iter().all(|&v| v > 0.0);
-    let seasonal_ok = super::baselines::is_seasonal(y, period);
-    let mut out = Vec::new();
-    for log in [false, true] {
-        if log && !positive {
-            continue;
-        }
-        for (name, seasonal, diff) in [
-            ("none", false, false),
-            ("diff", false, true),
-            ("seasonal-diff", true, false),
-        ] {
-            if seasonal && !seasonal_ok {
-                continue;
-            }
-            let name = match (log, name) {
-                (true, "none") => "log".to_string(),
-                (true, n) => format!("log+{n}"),
-                (false, n) => n.to_string(),
-            };
-            out.push((name, log, seasonal, diff));
-        }
-    }
-    out
-}
-
-/// The name of the settings' transform, as [`transform_candidates`] names it.
-pub fn transform_name(s: &ForecastSettings) -> String {
-    let base = match (s.seasonal_diff, s.diff) {
-        (true, true) => "seasonal-diff+diff",
-        (true, false) => "seasonal-diff",
-        (false, true) => "diff",
-        (false, false) => "none",
-    };
-    match (s.log, base) {
-        (true, "none") => "log".into(),
-        (true, b) => format!("log+{b}"),
-        (false, b) => b.into(),
-    }
-}
-
-/// One transform tried by [`run_auto`] and its validation error.
-#[derive(Clone, Debug, Serialize)]
-pub struct TransformTrial {
-    /// The transform's name ([`transform_candidates`]).
-    pub name: String,
-    /// The model's mean absolute error on the validation windows, in the series' units; `None`
-    /// when the transform left too few windows to train on.
-    pub val_mae: Option<f64>,
-}
-
-/// Trains one forecaster per transform of [`transform_candidates`] (the settings' own
-/// `log`/`seasonal_diff`/`diff` are replaced; a `time_budget` is split evenly among them) and keeps the one with the lowest mean absolute
-/// error on the validation windows, which are the same for every transform and lie before the
-/// test span. Returns that run, its settings and every trial.
-///
-/// # Errors
-/// As [`run_with_levels`] (a transform that leaves too few windows is skipped; when every one
-/// does, its error).
-pub fn run_auto(
-    series: &Series,
-    s: &ForecastSettings,
-    levels: &[f64],
-    threads: &Threads,
-    observer: &mut dyn Observer,
-    stop: &AtomicBool,
-) -> Result<(ForecastRun, ForecastSettings, Vec<TransformTrial>)> {
-    let mut best: Option<(ForecastRun, ForecastSettings)> = None;
-    let mut trials = Vec::new();
-    let mut first_error = None;
-    let train = &series.target[..series.target.len().saturating_sub(s.test_size)];
-    // The logarithm needs every value positive, the test span's too (the rolling origins' history).
-    let positive = series.target.iter().all(|&v| v > 0.0);
-    let candidates = transform_candidates(train, s.period);
-    // A time budget is shared among the transforms tried.
-    let tried = candidates
+    let lower = floor(lower, floor_at);
+    let upper: Vec<f64> = forecast
         .iter()
-        .filter(|c| positive || !c.1)
-        .count()
-        .max(1);
-    let time_budget = s.time_budget.map(|t| t / tried as f64);
-    for (name, log, seasonal_diff, diff) in candidates.into_iter().filter(|c| positive || !c.1) {
-        if stop.load(std::sync::atomic::Ordering::Relaxed) && best.is_some() {
-            break;
-        }
-        let c = ForecastSettings {
-            log,
-            seasonal_diff,
-            diff,
-            time_budget,
-            ..s.clone()
-        };
-        match run_with_levels(series, &c, levels, threads, observer, stop) {
-            Ok(r) => {
-                trials.push(TransformTrial {
-                    name,
-                    val_mae: Some(r.val_mae),
-                });
-                if best.as_ref().is_none_or(|(b, _)| r.val_mae < b.val_mae) {
-                    best = Some((r, c));
-                }
-            }
-            Err(Error::Input(m)) if m.contains("too few") => {
-                trials.push(TransformTrial {
-                    name,
-                    val_mae: None,
-                });
-                first_error.get_or_insert(Error::Input(m));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    match best {
-        Some((r, c)) => Ok((r, c, trials)),
-        None => {
-            Err(first_error.unwrap_or_else(|| Error::Input("no transform could be tried".into())))
-        }
+        .zip(steps)
+        .map(|(v, &h)| v + c.half_width[h])
+        .collect();
+    let (coverage, msis) = score_interval(truth, &lower, &upper, c.level, scale);
+    IntervalResult {
+        level: c.level,
+        lower,
+        upper,
+        coverage,
+        msis,
     }
 }
 

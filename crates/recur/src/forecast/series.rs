@@ -212,60 +212,109 @@ fn fill_gaps(v: &[Option<f64>], fill: Fill) -> Option<Vec<f64>> {
 /// of fields, an unknown column.
 pub fn read_series_with(path: &Path, spec: &SeriesSpec) -> Result<Series> {
     let csv = read_csv_with(path, spec.delimiter)?;
-    let names = &csv.header;
-    let column = |name: &str| -> Result<usize> {
-        csv.column(name.trim()).ok_or_else(|| {
-            let shown: Vec<String> = names
-                .iter()
-                .map(|n| {
-                    if n.is_empty() {
-                        "'' (unnamed)".into()
-                    } else {
-                        n.clone()
-                    }
-                })
-                .collect();
-            let hint = match names.as_slice() {
-                [one] if one.contains(';') => {
-                    "; the fields look separated by ';' (`delimiter` ';')"
-                }
-                [one] if one.contains('\t') => {
-                    "; the fields look separated by tabs (`delimiter` tab)"
-                }
-                _ => "",
-            };
-            Error::format(
-                path,
-                format!("no column '{name}' (columns: {}){hint}", shown.join(", ")),
-            )
-        })
-    };
-    let target_col = column(&spec.target)?;
-    let cov_cols: Vec<usize> = spec
-        .covariates
-        .iter()
-        .map(|c| column(c))
-        .collect::<Result<_>>()?;
-    let time_cols: Vec<usize> = if spec.time.is_empty() {
-        let taken: Vec<usize> = std::iter::once(target_col)
-            .chain(cov_cols.clone())
-            .collect();
-        find_time_column(&csv, &taken).into_iter().collect()
-    } else {
-        spec.time.iter().map(|t| column(t)).collect::<Result<_>>()?
-    };
+    let cols = Columns::find(&csv, spec, path)?;
+    let mut rows = read_rows(&csv, path, spec.fill, &cols)?;
+    if rows.rows.is_empty() {
+        return Err(Error::format(path, "no data rows after the header"));
+    }
     let mut series = Series {
-        covariates: vec![Vec::new(); cov_cols.len()],
         covariate_names: spec.covariates.clone(),
         source: Some(path.to_path_buf()),
-        time_columns: time_cols.iter().map(|&c| names[c].clone()).collect(),
+        time_columns: cols.time.iter().map(|&c| csv.header[c].clone()).collect(),
         ..Series::default()
     };
-    // The value columns as read (None: an empty cell): the target first, then the covariates.
-    let value_cols: Vec<usize> = std::iter::once(target_col).chain(cov_cols).collect();
-    let mut values: Vec<Vec<Option<f64>>> = vec![Vec::new(); value_cols.len()];
-    // Sort keys of the rows, while every time cell has one.
-    let mut keys: Option<Vec<Vec<f64>>> = (!time_cols.is_empty()).then(Vec::new);
+    let stamps = time_order(path, !cols.time.is_empty(), &mut rows, &mut series)?;
+    let names: Vec<&str> = cols
+        .values
+        .iter()
+        .map(|&c| csv.header[c].as_str())
+        .collect();
+    fill_values((path, spec.fill), &names, rows, stamps, &mut series)?;
+    Ok(series)
+}
+
+/// The columns a series is read from.
+struct Columns {
+    /// The target first, then the covariates.
+    values: Vec<usize>,
+    /// The columns that label a row (none: the rows are numbered).
+    time: Vec<usize>,
+}
+
+impl Columns {
+    /// The target, covariate and time columns of `spec` in `csv`'s header (the time column
+    /// found as [`read_series_with`] says when none is named); an unknown name is an error
+    /// naming the columns there are.
+    fn find(csv: &crate::input::Csv, spec: &SeriesSpec, path: &Path) -> Result<Columns> {
+        let column = |name: &str| -> Result<usize> {
+            csv.column(name.trim())
+                .ok_or_else(|| no_column(path, &csv.header, name))
+        };
+        let target = column(&spec.target)?;
+        let covariates: Vec<usize> = spec
+            .covariates
+            .iter()
+            .map(|c| column(c))
+            .collect::<Result<_>>()?;
+        let time: Vec<usize> = if spec.time.is_empty() {
+            let taken: Vec<usize> = std::iter::once(target).chain(covariates.clone()).collect();
+            find_time_column(csv, &taken).into_iter().collect()
+        } else {
+            spec.time.iter().map(|t| column(t)).collect::<Result<_>>()?
+        };
+        Ok(Columns {
+            values: std::iter::once(target).chain(covariates).collect(),
+            time,
+        })
+    }
+}
+
+/// The error for a column `name` that `names` (the header of `path`) lacks: the columns there
+/// are, and a hint when the fields look separated by another character.
+fn no_column(path: &Path, names: &[String], name: &str) -> Error {
+    let shown: Vec<String> = names
+        .iter()
+        .map(|n| {
+            if n.is_empty() {
+                "'' (unnamed)".into()
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
+    let hint = match names {
+        [one] if one.contains(';') => "; the fields look separated by ';' (`delimiter` ';')",
+        [one] if one.contains('\t') => "; the fields look separated by tabs (`delimiter` tab)",
+        _ => "",
+    };
+    Error::format(
+        path,
+        format!("no column '{name}' (columns: {}){hint}", shown.join(", ")),
+    )
+}
+
+/// The data rows of a file as read, in file order.
+struct Rows {
+    /// Per value column (the target, then the covariates), its cells (`None`: empty).
+    values: Vec<Vec<Option<f64>>>,
+    /// One time label per row (the time columns joined with `-`, or the row number).
+    times: Vec<String>,
+    /// The row of the file each comes from (the header being row 1).
+    rows: Vec<usize>,
+    /// The rows' sort keys, while every time cell has one.
+    keys: Option<Vec<Vec<f64>>>,
+}
+
+/// Reads every data row of `csv` (the file `path`): its value cells ([`value_cell`]), its time
+/// label and sort key; a row with the wrong number of fields is an error naming it.
+fn read_rows(csv: &crate::input::Csv, path: &Path, fill: Fill, cols: &Columns) -> Result<Rows> {
+    let names = &csv.header;
+    let mut r = Rows {
+        values: vec![Vec::new(); cols.values.len()],
+        times: Vec::new(),
+        rows: Vec::new(),
+        keys: (!cols.time.is_empty()).then(Vec::new),
+    };
     for rec in &csv.records {
         let row = rec.line;
         let fields: Vec<&str> = rec.fields.iter().map(|f| f.trim()).collect();
@@ -279,56 +328,73 @@ pub fn read_series_with(path: &Path, spec: &SeriesSpec) -> Result<Series> {
                 ),
             ));
         }
-        for (k, &col) in value_cols.iter().enumerate() {
-            let cell = fields[col];
-            let at =
-                |m: String| Error::format(path, format!("row {row}, column '{}': {m}", names[col]));
-            values[k].push(match cell.parse::<f64>() {
-                Ok(v) if v.is_finite() => Some(v),
-                _ if cell.is_empty() && spec.fill != Fill::Error => None,
-                _ if cell.is_empty() => {
-                    return Err(at(
-                        "the cell is empty (`fill` linear, ffill or drop fills the gaps)".into(),
-                    ))
-                }
-                Ok(_) => return Err(at(format!("{cell:?} is not a finite number"))),
-                _ => return Err(at(format!("{cell:?} is not a number"))),
-            });
+        for (k, &col) in cols.values.iter().enumerate() {
+            let cell = value_cell((path, fill), (row, &names[col]), fields[col])?;
+            r.values[k].push(cell);
         }
-        series.rows.push(row);
-        series.times.push(if time_cols.is_empty() {
-            series.rows.len().to_string()
+        r.rows.push(row);
+        r.times.push(if cols.time.is_empty() {
+            r.rows.len().to_string()
         } else {
-            time_cols
+            cols.time
                 .iter()
                 .map(|&c| fields[c])
                 .collect::<Vec<_>>()
                 .join("-")
         });
-        if let Some(k) = &mut keys {
+        if let Some(k) = &mut r.keys {
             let key: Option<Vec<Vec<f64>>> =
-                time_cols.iter().map(|&c| time_key(fields[c])).collect();
+                cols.time.iter().map(|&c| time_key(fields[c])).collect();
             // As long as the first row's key, so that keys compare part by part.
             let first_len = k.first().map(Vec::len);
             match key.map(|key| key.concat()) {
                 Some(key) if first_len.unwrap_or(key.len()) == key.len() => k.push(key),
-                _ => keys = None,
+                _ => r.keys = None,
             }
         }
     }
-    let n = series.rows.len();
-    if n == 0 {
-        return Err(Error::format(path, "no data rows after the header"));
+    Ok(r)
+}
+
+/// One cell of the target or a covariate (row `row`, column `name` of `path`): its value, or
+/// `None` for an empty cell that `fill` fills; an error naming the row and column otherwise.
+fn value_cell(
+    (path, fill): (&Path, Fill),
+    (row, name): (usize, &str),
+    cell: &str,
+) -> Result<Option<f64>> {
+    let at = |m: String| Error::format(path, format!("row {row}, column '{name}': {m}"));
+    match cell.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        _ if cell.is_empty() && fill != Fill::Error => Ok(None),
+        _ if cell.is_empty() => Err(at(
+            "the cell is empty (`fill` linear, ffill or drop fills the gaps)".into(),
+        )),
+        Ok(_) => Err(at(format!("{cell:?} is not a finite number"))),
+        _ => Err(at(format!("{cell:?} is not a number"))),
     }
+}
+
+/// Puts `rows` in time order where their labels allow ([`read_series_with`]; `has_time`: the
+/// rows have time columns), refusing two rows of the same time; notes in `series` the time
+/// format and the first row out of order. Returns the rows' time stamps, in the new order,
+/// when the labels read as such.
+fn time_order(
+    path: &Path,
+    has_time: bool,
+    rows: &mut Rows,
+    series: &mut Series,
+) -> Result<Option<Vec<chrono::NaiveDateTime>>> {
+    let n = rows.rows.len();
     // Time stamps, where the labels read as such, replace the numeric keys.
-    let labels: Vec<&str> = series.times.iter().map(String::as_str).collect();
-    let stamps = if time_cols.is_empty() {
-        None
-    } else {
+    let labels: Vec<&str> = rows.times.iter().map(String::as_str).collect();
+    let stamps = if has_time {
         calendar::parse_times(&labels, true)
+    } else {
+        None
     };
     if let Some((stamps, format)) = &stamps {
-        keys = Some(
+        rows.keys = Some(
             stamps
                 .iter()
                 .map(|s| vec![s.and_utc().timestamp() as f64])
@@ -337,44 +403,59 @@ pub fn read_series_with(path: &Path, spec: &SeriesSpec) -> Result<Series> {
         series.time_format = Some(format.to_string());
     }
     let mut order: Vec<usize> = (0..n).collect();
-    match &keys {
+    match &rows.keys {
         Some(k) => order.sort_by(|&a, &b| k[a].partial_cmp(&k[b]).unwrap_or(Ordering::Equal)),
-        None => order.sort_by(|&a, &b| series.times[a].cmp(&series.times[b])),
+        None => order.sort_by(|&a, &b| rows.times[a].cmp(&rows.times[b])),
     }
-    let same = |a: usize, b: usize| match &keys {
+    let same = |a: usize, b: usize| match &rows.keys {
         Some(k) => k[a] == k[b],
-        None => series.times[a] == series.times[b],
+        None => rows.times[a] == rows.times[b],
     };
-    if !time_cols.is_empty() {
+    if has_time {
         if let Some(w) = order.windows(2).find(|w| same(w[0], w[1])) {
             let (a, b) = (w[0].min(w[1]), w[0].max(w[1]));
             return Err(Error::format(
                 path,
                 format!(
                     "rows {} and {} have the same time '{}' (one row per time step)",
-                    series.rows[a], series.rows[b], series.times[b]
+                    rows.rows[a], rows.rows[b], rows.times[b]
                 ),
             ));
         }
     }
     // Without duplicates, the rows are out of order exactly where a time is below the one before.
-    let first = keys
+    let first = rows
+        .keys
         .as_ref()
         .and_then(|k| (1..n).find(|&i| k[i - 1] > k[i]));
     match first {
-        Some(first) => series.sorted_from = Some(series.rows[first]),
+        Some(first) => series.sorted_from = Some(rows.rows[first]),
         None => order = (0..n).collect(),
     }
-    let values: Vec<Vec<Option<f64>>> = values
+    rows.values = rows
+        .values
         .iter()
         .map(|v| order.iter().map(|&i| v[i]).collect())
         .collect();
-    series.times = order.iter().map(|&i| series.times[i].clone()).collect();
-    series.rows = order.iter().map(|&i| series.rows[i]).collect();
-    let mut stamps: Option<Vec<_>> = stamps.map(|(s, _)| order.iter().map(|&i| s[i]).collect());
-    let keep: Vec<usize> = if spec.fill == Fill::Drop {
+    rows.times = order.iter().map(|&i| rows.times[i].clone()).collect();
+    rows.rows = order.iter().map(|&i| rows.rows[i]).collect();
+    Ok(stamps.map(|(s, _)| order.iter().map(|&i| s[i]).collect()))
+}
+
+/// Puts `rows` into `series`: the rows with an empty cell left out (`fill` drop) or their gaps
+/// filled ([`fill_gaps`]), counted; the target and covariates (value columns named `names`),
+/// the times and rows, and the frequency read from `stamps`.
+fn fill_values(
+    (path, fill): (&Path, Fill),
+    names: &[&str],
+    rows: Rows,
+    stamps: Option<Vec<chrono::NaiveDateTime>>,
+    series: &mut Series,
+) -> Result<()> {
+    let n = rows.rows.len();
+    let keep: Vec<usize> = if fill == Fill::Drop {
         (0..n)
-            .filter(|&i| values.iter().all(|v| v[i].is_some()))
+            .filter(|&i| rows.values.iter().all(|v| v[i].is_some()))
             .collect()
     } else {
         (0..n).collect()
@@ -386,28 +467,25 @@ pub fn read_series_with(path: &Path, spec: &SeriesSpec) -> Result<Series> {
             "every row has an empty cell (`fill` drop)",
         ));
     }
-    let mut columns = Vec::with_capacity(values.len());
-    for (k, v) in values.iter().enumerate() {
+    let mut columns = Vec::with_capacity(rows.values.len());
+    for (k, v) in rows.values.iter().enumerate() {
         let v: Vec<Option<f64>> = keep.iter().map(|&i| v[i]).collect();
         series.filled += v.iter().filter(|x| x.is_none()).count();
-        columns.push(fill_gaps(&v, spec.fill).ok_or_else(|| {
-            Error::format(
-                path,
-                format!("column '{}' has no values", names[value_cols[k]]),
-            )
-        })?);
+        columns.push(
+            fill_gaps(&v, fill).ok_or_else(|| {
+                Error::format(path, format!("column '{}' has no values", names[k]))
+            })?,
+        );
     }
-    if spec.fill == Fill::Drop {
-        series.times = keep.iter().map(|&i| series.times[i].clone()).collect();
-        series.rows = keep.iter().map(|&i| series.rows[i]).collect();
-        stamps = stamps.map(|s| keep.iter().map(|&i| s[i]).collect());
-    }
+    series.times = keep.iter().map(|&i| rows.times[i].clone()).collect();
+    series.rows = keep.iter().map(|&i| rows.rows[i]).collect();
     series.target = columns.remove(0);
     series.covariates = columns;
-    if let Some(stamps) = &stamps {
-        series.frequency = calendar::frequency(stamps).0;
+    if let Some(stamps) = stamps {
+        let kept: Vec<_> = keep.iter().map(|&i| stamps[i]).collect();
+        series.frequency = calendar::frequency(&kept).0;
     }
-    Ok(series)
+    Ok(())
 }
 
 #[cfg(test)]

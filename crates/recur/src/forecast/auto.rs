@@ -1,0 +1,344 @@
+//! Choosing the transform of a series (`--transform auto`): one forecaster per candidate
+//! transform, each validated on the same windows before the test span, the lowest validation
+//! error kept. A [`TrialStore`] keeps the trials of a search so that an interrupted one resumes:
+//! the finished trials are read back (`recur forecast` saves them under `trials/<name>/` of its
+//! run directory, [`write_trial`]), the interrupted one continues from its checkpoint, and the
+//! later ones train as they would have.
+
+use super::pipeline::{self, ForecastRun, ForecastSettings};
+use super::series::Series;
+use super::Frequency;
+use crate::error::{Error, Result};
+use crate::training::{Control, Observer};
+use recur_kernels::Threads;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The folder of a run directory that holds the finished trials of a search, one folder each,
+/// named by the transform (`trials/log+seasonal-diff/`).
+pub const TRIALS_DIR: &str = "trials";
+
+/// The transforms [`run_auto`] tries on a series whose training span is `y`: none, first
+/// differences, seasonal differences (when the span passes the seasonality test
+/// [`super::baselines::is_seasonal`] at `period`), each also on the logarithm when every value is
+/// positive. Each is `(name, log, seasonal_diff, diff)`.
+pub fn transform_candidates(y: &[f64], period: usize) -> Vec<(String, bool, bool, bool)> {
+    let positive = y.iter().all(|&v| v > 0.0);
+    let seasonal_ok = super::baselines::is_seasonal(y, period);
+    let mut out = Vec::new();
+    for log in [false, true] {
+        if log && !positive {
+            continue;
+        }
+        for (name, seasonal, diff) in [
+            ("none", false, false),
+            ("diff", false, true),
+            ("seasonal-diff", true, false),
+        ] {
+            if seasonal && !seasonal_ok {
+                continue;
+            }
+            let name = match (log, name) {
+                (true, "none") => "log".to_string(),
+                (true, n) => format!("log+{n}"),
+                (false, n) => n.to_string(),
+            };
+            out.push((name, log, seasonal, diff));
+        }
+    }
+    out
+}
+
+/// The name of the settings' transform, as [`transform_candidates`] names it.
+pub fn transform_name(s: &ForecastSettings) -> String {
+    let base = match (s.seasonal_diff, s.diff) {
+        (true, true) => "seasonal-diff+diff",
+        (true, false) => "seasonal-diff",
+        (false, true) => "diff",
+        (false, false) => "none",
+    };
+    match (s.log, base) {
+        (true, "none") => "log".into(),
+        (true, b) => format!("log+{b}"),
+        (false, b) => b.into(),
+    }
+}
+
+/// One transform tried by [`run_auto`] and its validation error.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransformTrial {
+    /// The transform's name ([`transform_candidates`]).
+    pub name: String,
+    /// The model's mean absolute error on the validation windows, in the series' units; `None`
+    /// when the transform left too few windows to train on.
+    pub val_mae: Option<f64>,
+}
+
+/// The transforms [`run_auto`] tries on `series` under `s`, in order, each with its settings:
+/// those of [`transform_candidates`] on the training span (the logarithm only when every value
+/// of the series, the test span's too, is positive), with `s`'s `log`/`seasonal_diff`/`diff`
+/// replaced and its `time_budget` split evenly among them.
+pub fn auto_candidates(series: &Series, s: &ForecastSettings) -> Vec<(String, ForecastSettings)> {
+    let train = &series.target[..series.target.len().saturating_sub(s.test_size)];
+    // The logarithm needs every value positive, the test span's too (the rolling origins' history).
+    let positive = series.target.iter().all(|&v| v > 0.0);
+    let candidates: Vec<_> = transform_candidates(train, s.period)
+        .into_iter()
+        .filter(|c| positive || !c.1)
+        .collect();
+    // A time budget is shared among the transforms tried.
+    let time_budget = s.time_budget.map(|t| t / candidates.len().max(1) as f64);
+    candidates
+        .into_iter()
+        .map(|(name, log, seasonal_diff, diff)| {
+            let c = ForecastSettings {
+                log,
+                seasonal_diff,
+                diff,
+                time_budget,
+                ..s.clone()
+            };
+            (name, c)
+        })
+        .collect()
+}
+
+/// Where [`run_auto_with`] keeps the trials of a search, so that an interrupted search resumes.
+pub trait TrialStore {
+    /// The directory of trial `name` as an earlier run finished and saved it ([`write_trial`]),
+    /// if any: it is read back ([`read_trial`]) instead of trained.
+    fn finished(&self, name: &str) -> Option<PathBuf>;
+
+    /// Trains trial `name`: calls `train` with the control of its training (progress, Ctrl-C,
+    /// checkpoints, and the directory to continue from when this is the trial an earlier run
+    /// left unfinished) and returns what it returns.
+    ///
+    /// # Errors
+    /// What `train` returns.
+    fn train(
+        &mut self,
+        name: &str,
+        train: &mut dyn FnMut(Control<'_>) -> Result<ForecastRun>,
+    ) -> Result<ForecastRun>;
+
+    /// Trial `name` of settings `s` has trained: to its end, or interrupted
+    /// (`run.summary.interrupted`).
+    ///
+    /// # Errors
+    /// Whatever keeping it reports; the search stops with it.
+    fn trained(&mut self, name: &str, s: &ForecastSettings, run: &ForecastRun) -> Result<()>;
+}
+
+/// A store that keeps nothing: every trial trains, with progress through `observer`.
+struct Unsaved<'a> {
+    observer: &'a mut dyn Observer,
+    stop: &'a AtomicBool,
+}
+
+impl TrialStore for Unsaved<'_> {
+    fn finished(&self, _: &str) -> Option<PathBuf> {
+        None
+    }
+
+    fn train(
+        &mut self,
+        _: &str,
+        train: &mut dyn FnMut(Control<'_>) -> Result<ForecastRun>,
+    ) -> Result<ForecastRun> {
+        train(Control::new(&mut *self.observer, self.stop))
+    }
+
+    fn trained(&mut self, _: &str, _: &ForecastSettings, _: &ForecastRun) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What [`run_auto_with`] found.
+pub struct AutoRun {
+    /// The run of the lowest validation error.
+    pub run: ForecastRun,
+    /// Its settings (its transform).
+    pub settings: ForecastSettings,
+    /// Every transform tried, in order.
+    pub trials: Vec<TransformTrial>,
+    /// Whether every transform was tried to its end (no interruption).
+    pub complete: bool,
+}
+
+/// Trains one forecaster per transform of [`auto_candidates`] (the settings' own
+/// `log`/`seasonal_diff`/`diff` are replaced; a `time_budget` is split evenly among them) and
+/// keeps the one with the lowest mean absolute error on the validation windows, which are the
+/// same for every transform and lie before the test span. Returns that run, its settings and
+/// every trial. Raising `stop` ends the trial in training with its best model so far, and no
+/// later one starts.
+///
+/// # Errors
+/// As [`pipeline::run_with_levels`] (a transform that leaves too few windows is skipped; when
+/// every one does, its error).
+pub fn run_auto(
+    series: &Series,
+    s: &ForecastSettings,
+    levels: &[f64],
+    threads: &Threads,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+) -> Result<(ForecastRun, ForecastSettings, Vec<TransformTrial>)> {
+    let mut store = Unsaved { observer, stop };
+    let found = run_auto_with(series, s, levels, threads, &mut store, stop)?;
+    Ok((found.run, found.settings, found.trials))
+}
+
+/// [`run_auto`] with its trials kept in `store`: a trial the store holds finished is read back
+/// instead of trained, and the others train under the store's control; the choice is the one
+/// the uninterrupted search makes, bit for bit.
+///
+/// # Errors
+/// As [`run_auto`]; what the store reports; [`Error::Format`] naming a saved trial's file that
+/// does not fit the series.
+pub fn run_auto_with(
+    series: &Series,
+    s: &ForecastSettings,
+    levels: &[f64],
+    threads: &Threads,
+    store: &mut dyn TrialStore,
+    stop: &AtomicBool,
+) -> Result<AutoRun> {
+    let mut best: Option<(ForecastRun, ForecastSettings)> = None;
+    let mut trials = Vec::new();
+    let mut first_error = None;
+    let mut complete = true;
+    for (name, c) in auto_candidates(series, s) {
+        if stop.load(Ordering::Relaxed) && best.is_some() {
+            complete = false;
+            break;
+        }
+        match trial(series, (&name, &c), levels, threads, store) {
+            Ok(r) => {
+                complete &= !r.summary.interrupted;
+                trials.push(TransformTrial {
+                    name,
+                    val_mae: Some(r.val_mae),
+                });
+                if best.as_ref().is_none_or(|(b, _)| r.val_mae < b.val_mae) {
+                    best = Some((r, c));
+                }
+            }
+            Err(Error::Input(m)) if m.contains("too few") => {
+                trials.push(TransformTrial {
+                    name,
+                    val_mae: None,
+                });
+                first_error.get_or_insert(Error::Input(m));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match best {
+        Some((run, settings)) => Ok(AutoRun {
+            run,
+            settings,
+            trials,
+            complete,
+        }),
+        None => {
+            Err(first_error.unwrap_or_else(|| Error::Input("no transform could be tried".into())))
+        }
+    }
+}
+
+/// Trial `name` of settings `c`: read back when the store holds it finished, else trained and
+/// handed to the store.
+fn trial(
+    series: &Series,
+    (name, c): (&str, &ForecastSettings),
+    levels: &[f64],
+    threads: &Threads,
+    store: &mut dyn TrialStore,
+) -> Result<ForecastRun> {
+    if let Some(dir) = store.finished(name) {
+        return read_trial(&dir, series, c, levels, threads);
+    }
+    let run = store.train(name, &mut |control| {
+        pipeline::run_with_control(series, c, levels, threads, control)
+    })?;
+    store.trained(name, c, &run)?;
+    Ok(run)
+}
+
+/// What a finished trial's `state.json` holds as `run`.
+#[derive(Serialize, Deserialize)]
+struct TrialRecord {
+    /// The transform's name.
+    trial: String,
+    /// The model's mean absolute error on the validation windows.
+    val_mae: f64,
+    /// Whether early stopping ended its training.
+    stopped_early: bool,
+}
+
+/// Writes the finished trial `run` of settings `s` into `dir` (`trials/<name>/` of a run
+/// directory's temporary copy, [`crate::rundir::RunDir::save`]): the run's checkpoint
+/// ([`ForecastRun::checkpoint`]) with its `config.json`, and as the record of `state.json` the
+/// transform's name, the validation MAE and whether training stopped early.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that could not be written.
+pub fn write_trial(
+    dir: &Path,
+    run: &ForecastRun,
+    s: &ForecastSettings,
+    frequency: Frequency,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let record = TrialRecord {
+        trial: transform_name(s),
+        val_mae: run.val_mae,
+        stopped_early: run.summary.stopped_early,
+    };
+    let record = serde_json::to_value(record).expect("a trial record serialises");
+    run.checkpoint(run.config(s, frequency), record).write(dir)
+}
+
+/// Reads back the trial of settings `s` on `series` that [`write_trial`] saved in `dir`: its
+/// training restored, and its forecasts and scores computed again from its best model (the
+/// same, bit for bit, as when it was trained).
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Format`] naming the file that is missing or does not fit: a
+/// record of another transform, or a validation error that differs (the data changed).
+pub fn read_trial(
+    dir: &Path,
+    series: &Series,
+    s: &ForecastSettings,
+    levels: &[f64],
+    threads: &Threads,
+) -> Result<ForecastRun> {
+    let state = dir.join("state.json");
+    let record: TrialRecord = serde_json::from_value(crate::training::read_run(dir)?)
+        .map_err(|e| Error::format(&state, format!("run: not a trial record ({e})")))?;
+    let name = transform_name(s);
+    if record.trial != name {
+        return Err(Error::format(
+            &state,
+            format!(
+                "run: the trial of transform '{}', expected '{name}'",
+                record.trial
+            ),
+        ));
+    }
+    pipeline::check_run(series, s, levels)?;
+    let prepared = pipeline::prepare(series, s)?;
+    let trained = pipeline::read_finished(dir, &prepared, s, record.stopped_early)?;
+    let run = pipeline::finish(series, s, levels, threads, &prepared, trained)?;
+    if run.val_mae.to_bits() != record.val_mae.to_bits() {
+        return Err(Error::format(
+            &state,
+            format!(
+                "run: val_mae {} but the saved model scores {} on the series as read now (was the data changed?)",
+                record.val_mae, run.val_mae
+            ),
+        ));
+    }
+    Ok(run)
+}
