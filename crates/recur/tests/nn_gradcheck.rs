@@ -321,3 +321,38 @@ fn packed_linear_agrees_with_linear() {
         assert_eq!(y1, yp);
     }
 }
+
+#[test]
+fn attention_of_one_query_agrees_with_the_batched_path() {
+    use recur::nn::{AttentionConfig, AttentionShape, Score};
+    let t = Threads::single();
+    for score in [Score::Dot, Score::General, Score::Additive] {
+        let mut rng = Rng::new(4);
+        let config = AttentionConfig {
+            score,
+            query_size: 6,
+            key_size: 6,
+            attention_size: 5,
+        };
+        let block = config.init::<f64>(&mut rng).unwrap();
+        let (ns, nb) = (7, 3);
+        let lengths = [7, 2, 5];
+        let q = uniform(&mut rng, nb * 6);
+        let k = uniform(&mut rng, ns * nb * 6);
+        let shape = |queries| AttentionShape {
+            queries,
+            keys: ns,
+            batch: nb,
+            lengths: &lengths,
+        };
+        let one = block.forward(&t, &q, &k, &shape(1)).unwrap();
+        // The same query twice goes through the per-sequence products.
+        let q2: Vec<f64> = q.iter().chain(&q).copied().collect();
+        let two = block.forward(&t, &q2, &k, &shape(2)).unwrap();
+        assert!(max_rel_err(&one.context, &two.context[..nb * 6]) < 1e-12);
+        for b in 0..nb {
+            let w2 = &two.weights[b * 2 * ns..b * 2 * ns + ns];
+            assert!(max_rel_err(&one.weights[b * ns..(b + 1) * ns], w2) < 1e-12);
+        }
+    }
+}

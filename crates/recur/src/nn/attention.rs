@@ -262,16 +262,21 @@ impl<T: Scalar> Attention<T> {
             Score::Dot | Score::General => {
                 let q = if self.config.score == Score::General {
                     let mut q = vec![T::zero(); nt * nb * hk];
-                    self.layers[0].forward(threads, query, &mut q)?;
+                    let w = &self.layers[0];
+                    w.forward_packed(threads, &w.pack(threads), query, &mut q)?;
                     q
                 } else {
                     query.to_vec()
                 };
-                for b in 0..nb {
-                    let s = MatMut::new(&mut weights[b * nt * ns..], ns);
-                    let (qb, kb) = (&q[b * hk..], &keys[b * hk..]);
-                    let (qo, ko) = (Operand::new(qb, nb * hk), Operand::t(kb, nb * hk));
-                    matmul(threads, (nt, ns, hk), qo, ko, s, Accum::Replace);
+                if nt == 1 {
+                    one_query_scores(&q, keys, (ns, nb, hk), &mut weights);
+                } else {
+                    for b in 0..nb {
+                        let s = MatMut::new(&mut weights[b * nt * ns..], ns);
+                        let (qb, kb) = (&q[b * hk..], &keys[b * hk..]);
+                        let (qo, ko) = (Operand::new(qb, nb * hk), Operand::t(kb, nb * hk));
+                        matmul(threads, (nt, ns, hk), qo, ko, s, Accum::Replace);
+                    }
                 }
                 if self.config.score == Score::General {
                     q
@@ -287,11 +292,25 @@ impl<T: Scalar> Attention<T> {
             }
         }
         let mut context = vec![T::zero(); nt * nb * hk];
-        for b in 0..nb {
-            let w = Operand::new(&weights[b * nt * ns..], ns);
-            let kb = Operand::new(&keys[b * hk..], nb * hk);
-            let c = MatMut::new(&mut context[b * hk..], nb * hk);
-            matmul(threads, (nt, hk, ns), w, kb, c, Accum::Replace);
+        if nt == 1 {
+            // One query per sequence (a decoder step): sums, not a product per sequence.
+            for (b, c) in context.chunks_exact_mut(hk).enumerate() {
+                for (s, &a) in weights[b * ns..(b + 1) * ns].iter().enumerate() {
+                    if a != T::zero() {
+                        let k = &keys[(s * nb + b) * hk..(s * nb + b + 1) * hk];
+                        for (cj, &kj) in c.iter_mut().zip(k) {
+                            *cj += a * kj;
+                        }
+                    }
+                }
+            }
+        } else {
+            for b in 0..nb {
+                let w = Operand::new(&weights[b * nt * ns..], ns);
+                let kb = Operand::new(&keys[b * hk..], nb * hk);
+                let c = MatMut::new(&mut context[b * hk..], nb * hk);
+                matmul(threads, (nt, hk, ns), w, kb, c, Accum::Replace);
+            }
         }
         Ok(Attended {
             context,
@@ -311,10 +330,11 @@ impl<T: Scalar> Attention<T> {
     ) -> Result<Vec<T>> {
         let (nt, ns, nb) = (shape.queries, shape.keys, shape.batch);
         let a = self.config.attention_size;
+        let (wa, ua) = (&self.layers[0], &self.layers[1]);
         let mut wq = vec![T::zero(); nt * nb * a];
-        self.layers[0].forward(threads, query, &mut wq)?;
+        wa.forward_packed(threads, &wa.pack(threads), query, &mut wq)?;
         let mut uk = vec![T::zero(); ns * nb * a];
-        self.layers[1].forward(threads, keys, &mut uk)?;
+        ua.forward_packed(threads, &ua.pack(threads), keys, &mut uk)?;
         let va = &self.layers[2].weight;
         let vb = self.layers[2].bias.as_ref().map_or(T::zero(), |b| b[0]);
         let mut e = vec![T::zero(); nb * nt * ns * a];
@@ -417,7 +437,7 @@ impl<T: Scalar> Attention<T> {
                     );
                 }
                 if self.config.score == Score::General {
-                    self.layers[0].backward(threads, query, &dq, &mut grads.layers[0])?
+                    self.layers[0].backward_packed(threads, query, &dq, &mut grads.layers[0])?
                 } else {
                     dq
                 }
@@ -489,8 +509,8 @@ impl<T: Scalar> Attention<T> {
             }
         }
         let (wa, ua) = (&self.layers[0], &self.layers[1]);
-        let dq = wa.backward(threads, query, &d_wq, &mut grads.layers[0])?;
-        let dk = ua.backward(threads, keys, &d_uk, &mut grads.layers[1])?;
+        let dq = wa.backward_packed(threads, query, &d_wq, &mut grads.layers[0])?;
+        let dk = ua.backward_packed(threads, keys, &d_uk, &mut grads.layers[1])?;
         Ok((dq, dk))
     }
 }
@@ -516,6 +536,27 @@ impl Attention<f32> {
             l.load_tensors(file, &format!("{prefix}.{n}."))?;
         }
         Ok(())
+    }
+}
+
+/// The scores `q_b · k_sb` `[B, 1, S]` of one query per sequence (`q [1, B, H]`, keys
+/// `[S, B, H]`): dot products, not a product call per sequence.
+fn one_query_scores<T: Scalar>(
+    q: &[T],
+    keys: &[T],
+    (ns, nb, h): (usize, usize, usize),
+    out: &mut [T],
+) {
+    for b in 0..nb {
+        let qb = &q[b * h..(b + 1) * h];
+        for s in 0..ns {
+            let k = &keys[(s * nb + b) * h..(s * nb + b + 1) * h];
+            let mut sum = T::zero();
+            for (&x, &y) in qb.iter().zip(k) {
+                sum += x * y;
+            }
+            out[b * ns + s] = sum;
+        }
     }
 }
 

@@ -390,15 +390,37 @@ impl<'o> Search<'o> {
     }
 }
 
-/// The `n` most likely token ids of a row of log-probabilities (ties: the lower id first).
+/// The `n` most likely token ids of a row of log-probabilities, most likely first (ties: the
+/// lower id first): one pass that keeps the best `n` seen so far.
 fn top_tokens(lp: &[f32], n: usize) -> Vec<u32> {
-    let mut idx: Vec<u32> = (0..lp.len() as u32).collect();
-    let n = n.min(idx.len());
-    let cmp = |a: &u32, b: &u32| lp[*b as usize].total_cmp(&lp[*a as usize]).then(a.cmp(b));
-    if n < idx.len() {
-        idx.select_nth_unstable_by(n, cmp);
-        idx.truncate(n);
+    let n = n.min(lp.len());
+    let mut best: Vec<(f32, u32)> = Vec::with_capacity(n + 1);
+    for (i, &x) in lp.iter().enumerate() {
+        if best.len() == n && !(x > best[n - 1].0) {
+            continue; // not better than the worst kept (an equal one has a higher id)
+        }
+        let at = best.partition_point(|&(v, _)| v >= x);
+        best.insert(at, (x, i as u32));
+        best.truncate(n);
     }
-    idx.sort_by(cmp);
-    idx
+    best.into_iter().map(|(_, i)| i).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_tokens_are_the_most_likely_in_order_with_ties_to_the_lower_id() {
+        let lp = [0.1, 0.5, f32::NEG_INFINITY, 0.5, 0.9, 0.2];
+        assert_eq!(top_tokens(&lp, 3), vec![4, 1, 3]);
+        assert_eq!(top_tokens(&lp, 10), vec![4, 1, 3, 5, 0, 2]);
+        let mut rng = crate::rng::Rng::new(3);
+        let row: Vec<f32> = (0..500)
+            .map(|_| rng.uniform_range(-5.0, 0.0) as f32)
+            .collect();
+        let mut idx: Vec<u32> = (0..500).collect();
+        idx.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+        assert_eq!(top_tokens(&row, 10), idx[..10].to_vec());
+    }
 }
