@@ -396,8 +396,9 @@ fn top_tokens(lp: &[f32], n: usize) -> Vec<u32> {
     let n = n.min(lp.len());
     let mut best: Vec<(f32, u32)> = Vec::with_capacity(n + 1);
     for (i, &x) in lp.iter().enumerate() {
-        if best.len() == n && !(x > best[n - 1].0) {
-            continue; // not better than the worst kept (an equal one has a higher id)
+        // Not better than the worst kept (an equal one has a higher id), or NaN.
+        if best.len() == n && x.partial_cmp(&best[n - 1].0) != Some(std::cmp::Ordering::Greater) {
+            continue;
         }
         let at = best.partition_point(|&(v, _)| v >= x);
         best.insert(at, (x, i as u32));
