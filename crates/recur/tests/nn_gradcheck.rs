@@ -356,3 +356,42 @@ fn attention_of_one_query_agrees_with_the_batched_path() {
         }
     }
 }
+
+#[test]
+fn parallel_cross_entropy_agrees_with_cross_entropy() {
+    let mut rng = Rng::new(12);
+    let (n, c) = (77, 301);
+    let logits: Vec<f32> = (0..n * c)
+        .map(|_| (3.0 * rng.uniform_range(-1.0, 1.0)) as f32)
+        .collect();
+    let targets: Vec<u32> = (0..n).map(|i| (i * 7 % c) as u32).collect();
+    for (ignore, eps) in [(None, 0.0), (Some(0), 0.1), (Some(14), 0.3)] {
+        let ce = CrossEntropyLoss {
+            ignore_index: ignore,
+            label_smoothing: eps,
+        };
+        let mut want = vec![0.0f32; n * c];
+        let a = ce.forward(&logits, c, &targets, Some(&mut want)).unwrap();
+        let mut runs = Vec::new();
+        for threads in [1, 2, 3] {
+            let t = Threads::new(threads).unwrap();
+            let mut got = vec![0.0f32; n * c];
+            let b = ce
+                .forward_par(&t, &logits, c, &targets, Some(&mut got))
+                .unwrap();
+            assert!(
+                (a.loss - b.loss).abs() < 1e-6 * a.loss,
+                "{} vs {}",
+                a.loss,
+                b.loss
+            );
+            assert_eq!((a.count, a.correct), (b.count, b.correct));
+            assert!(max_rel_err(&got, &want) < 1e-5);
+            runs.push((b.loss, got));
+        }
+        assert!(
+            runs.windows(2).all(|w| w[0] == w[1]),
+            "thread counts differ"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::check_len;
 use crate::error::{Error, Result};
-use recur_kernels::Scalar;
+use recur_kernels::{Scalar, Threads};
 
 /// `torch.nn.CrossEntropyLoss(ignore_index=…, label_smoothing=ε)` over logits `[N, C]`:
 /// `loss = (1 - ε) · mean_i(-log p[i, y_i]) + ε / C · mean_i(Σ_c -log p[i, c])`, the means over
@@ -99,6 +99,126 @@ impl CrossEntropyLoss {
                     *dj = T::of((p[j] / sum - target) * scale);
                 }
             }
+        }
+        let n = count as f64;
+        Ok(CrossEntropyReport {
+            loss: (1.0 - eps) * nll / n + eps / c * smooth / n,
+            count,
+            correct,
+        })
+    }
+}
+
+/// Rows per piece of [`CrossEntropyLoss::forward_par`]: fixed, so that results do not depend on
+/// the thread count.
+const CE_PIECE: usize = 32;
+
+impl CrossEntropyLoss {
+    /// [`Self::forward`] for `f32` logits, the rows spread over `threads` in fixed pieces and
+    /// each row's exponentials vectorised (the large-vocabulary losses of a translation
+    /// model). The same loss and gradient as [`Self::forward`] up to `f32` rounding; the same
+    /// bits for every thread count.
+    ///
+    /// # Errors
+    /// As [`Self::forward`].
+    pub fn forward_par<T: Scalar>(
+        &self,
+        threads: &Threads,
+        logits: &[T],
+        classes: usize,
+        targets: &[u32],
+        d_logits: Option<&mut [T]>,
+    ) -> Result<CrossEntropyReport> {
+        let eps = self.label_smoothing;
+        if !(0.0..=1.0).contains(&eps) {
+            return Err(Error::Input(format!(
+                "label_smoothing must be in [0, 1], got {eps}"
+            )));
+        }
+        if classes == 0 {
+            return Err(Error::Input("cross-entropy over 0 classes".into()));
+        }
+        check_len(
+            "cross-entropy logits",
+            logits.len(),
+            targets.len() * classes,
+        )?;
+        if let Some(d) = d_logits.as_deref() {
+            check_len("cross-entropy logit gradient", d.len(), logits.len())?;
+        }
+        let counted = |y: u32| Some(y) != self.ignore_index;
+        if let Some((i, &y)) = targets
+            .iter()
+            .enumerate()
+            .find(|(_, &y)| counted(y) && y as usize >= classes)
+        {
+            return Err(Error::Input(format!(
+                "cross-entropy: row {i} has target {y}, outside 0..{classes}"
+            )));
+        }
+        let count = targets.iter().filter(|&&y| counted(y)).count();
+        let pieces = targets.len().div_ceil(CE_PIECE);
+        // Per piece: (nll, smooth, correct).
+        let partial: Vec<std::sync::Mutex<(f64, f64, usize)>> =
+            (0..pieces).map(|_| Default::default()).collect();
+        // Each piece's rows of the gradient, behind a lock only that piece takes.
+        let grads: Option<Vec<std::sync::Mutex<&mut [T]>>> = d_logits.map(|d| {
+            d.chunks_mut(CE_PIECE * classes)
+                .map(std::sync::Mutex::new)
+                .collect()
+        });
+        let scale = 1.0 / count.max(1) as f64;
+        let c = classes as f64;
+        threads.for_each_sized(pieces, targets.len() * classes * 8, |piece| {
+            let r0 = piece * CE_PIECE;
+            let r1 = (r0 + CE_PIECE).min(targets.len());
+            let mut e = vec![T::zero(); classes];
+            let (mut nll, mut smooth, mut correct) = (0.0f64, 0.0f64, 0usize);
+            let mut piece_grad = grads
+                .as_ref()
+                .map(|g| g[piece].lock().unwrap_or_else(|e| e.into_inner()));
+            for (i, &y) in targets.iter().enumerate().take(r1).skip(r0) {
+                let row = &logits[i * classes..(i + 1) * classes];
+                let g = piece_grad
+                    .as_mut()
+                    .map(|g| &mut g[(i - r0) * classes..(i - r0 + 1) * classes]);
+                if !counted(y) {
+                    if let Some(g) = g {
+                        g.fill(T::zero());
+                    }
+                    continue;
+                }
+                let y = y as usize;
+                let max = row.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
+                for (ej, &v) in e.iter_mut().zip(row) {
+                    *ej = v - max;
+                }
+                T::exp_in_place(&mut e);
+                let f = |v: T| v.to_f64().unwrap_or(f64::NAN);
+                let sum: f64 = e.iter().map(|&v| f(v)).sum();
+                let log_sum = sum.ln();
+                let shifted_sum: f64 = row.iter().map(|&v| f(v - max)).sum();
+                nll += log_sum - f(row[y] - max);
+                smooth += c * log_sum - shifted_sum;
+                let first_max = row.iter().position(|&v| v == max).unwrap_or(0);
+                correct += usize::from(first_max == y);
+                if let Some(g) = g {
+                    let inv = T::of(scale / sum);
+                    let (on, off) = (T::of(scale * (1.0 - eps + eps / c)), T::of(scale * eps / c));
+                    for (gj, &ej) in g.iter_mut().zip(&e) {
+                        *gj = ej * inv - off;
+                    }
+                    g[y] += off - on;
+                }
+            }
+            *partial[piece].lock().unwrap_or_else(|e| e.into_inner()) = (nll, smooth, correct);
+        });
+        let (mut nll, mut smooth, mut correct) = (0.0, 0.0, 0);
+        for p in partial {
+            let (a, b, k) = p.into_inner().unwrap_or_else(|e| e.into_inner());
+            nll += a;
+            smooth += b;
+            correct += k;
         }
         let n = count as f64;
         Ok(CrossEntropyReport {

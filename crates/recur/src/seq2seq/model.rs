@@ -443,7 +443,7 @@ impl<T: Scalar> Seq2Seq<T> {
         match train {
             None => {
                 let f = self.forward(threads, batch, None)?;
-                let r = ce.forward(&f.logits, v, &batch.tgt_out, None)?;
+                let r = ce.forward_par(threads, &f.logits, v, &batch.tgt_out, None)?;
                 Ok(BatchLoss {
                     loss: r.loss,
                     tokens: r.count,
@@ -453,7 +453,8 @@ impl<T: Scalar> Seq2Seq<T> {
             Some((rng, grads)) => {
                 let mut f = self.forward(threads, batch, Some(rng))?;
                 let mut d_logits = vec![T::zero(); f.logits.len()];
-                let r = ce.forward(&f.logits, v, &batch.tgt_out, Some(&mut d_logits))?;
+                let r =
+                    ce.forward_par(threads, &f.logits, v, &batch.tgt_out, Some(&mut d_logits))?;
                 self.backward(threads, batch, &mut f, &d_logits, grads)?;
                 Ok(BatchLoss {
                     loss: r.loss,
