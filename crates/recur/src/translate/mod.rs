@@ -1,5 +1,9 @@
-//! The text side of machine translation: the BLEU and chrF scores of sacreBLEU.
+//! The text side of machine translation: sentence pairs and the BLEU and
+//! chrF scores of sacreBLEU.
 //!
+//! - [`pairs`] reads aligned sentence pairs from a tab-separated file (`source<TAB>target`, the
+//!   Tatoeba/Anki export) or from two files aligned by line, with errors that name the file and
+//!   line, and checks sentence lengths for the commands.
 //! - [`bleu`] and [`chrf`] compute corpus and sentence BLEU (13a or no tokenisation, cased or
 //!   lower-cased, 'exp' smoothing) and chrF exactly as sacreBLEU 2.x does: the same n-gram
 //!   statistics, the same floating-point operations, and sacreBLEU's way of reporting them;
@@ -18,4 +22,5 @@
 
 pub mod bleu;
 pub mod chrf;
+pub mod pairs;
 pub mod tokenize_13a;
