@@ -358,6 +358,34 @@ mod tests {
     }
 
     #[test]
+    fn files_with_a_byte_order_mark_crlf_or_bad_bytes() {
+        let dir = std::env::temp_dir().join(format!("recur-pairs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (tsv, de, en) = (dir.join("p.tsv"), dir.join("a.de"), dir.join("a.en"));
+        std::fs::write(&tsv, "\u{feff}Hallo.\tHello.\r\nJa.\tYes.\r\n").unwrap();
+        let p = read_tsv(&tsv, PairOptions::default()).unwrap();
+        assert_eq!(
+            (p.pairs[0].source.as_str(), p.pairs[1].target.as_str()),
+            ("Hallo.", "Yes.")
+        );
+        std::fs::write(&de, "\u{feff}Hallo.\r\nJa.\n").unwrap();
+        std::fs::write(&en, b"Hello.\nYes\xff.\n").unwrap();
+        let e = read_aligned(&de, &en, PairOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a.en: not UTF-8 text") && e.contains("line 2"),
+            "{e}"
+        );
+        std::fs::write(&en, "Hello.\r\nYes.").unwrap();
+        let p = read_aligned(&de, &en, PairOptions::default()).unwrap();
+        assert_eq!(p.pairs[0].source, "Hallo.");
+        assert_eq!(p.pairs[1].target, "Yes.");
+        assert_eq!(p.file(Side::Target), en.as_path());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn too_long_sentences_are_named_by_line() {
         let p = parse_aligned(
             (Path::new("s.txt"), "a b\na b c d\n"),
