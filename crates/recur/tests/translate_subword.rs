@@ -129,6 +129,14 @@ fn corrupt_json_is_refused_naming_the_field() {
         m.contains("`vocab.shared`: the special token <pad> must have id 0"),
         "{m}"
     );
+    // Ids with a gap: an encoding could index past the embedding table.
+    let words = learn(&multi30k("en"), &VocabSettings::words(5, false));
+    let mut json = words.to_json();
+    json["model"]["vocab"]["dog"] = serde_json::json!(4_000_000_000u32);
+    let m = Vocab::from_json(&json, at, "vocab")
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("token ids must run from 0 to"), "{m}");
     // A merge of tokens that do not exist.
     let mut json = vocab.to_json();
     json["model"]["merges"][0] = serde_json::json!(["nope", "missing"]);

@@ -268,6 +268,15 @@ impl Vocab {
                 "{size} tokens, more than the limit of {MAX_VOCAB_SIZE}"
             )));
         }
+        // Ids index embedding rows: they must be 0..size, each once.
+        let mut ids: Vec<u32> = tokenizer.get_vocab(true).into_values().collect();
+        ids.sort_unstable();
+        if let Some((i, &id)) = ids.iter().enumerate().find(|&(i, &id)| id as usize != i) {
+            return Err(error(format!(
+                "token ids must run from 0 to {} without gaps or repeats, found id {id} in place {i}",
+                size.saturating_sub(1)
+            )));
+        }
         // Text that spells a special token is text, not the token.
         tokenizer.set_encode_special_tokens(true);
         Ok(Vocab {
