@@ -31,6 +31,7 @@ mod regress_cmd;
 mod sample_cmd;
 mod task_cmd;
 mod train_cmd;
+mod translate_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::Path;
@@ -62,6 +63,8 @@ enum Command {
     Task(Box<task_cmd::TaskArgs>),
     /// Measure vanishing and exploding gradients: the norm of dL/dh_t by distance from a loss at the last step.
     Gradients(gradients_cmd::GradientsArgs),
+    /// Machine translation: score translations against references (BLEU, chrF as sacreBLEU).
+    Translate(Box<translate_cmd::TranslateArgs>),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         Command::Classify(args) => classify_cmd::run(*args),
         Command::Task(args) => task_cmd::run(*args),
         Command::Gradients(args) => gradients_cmd::run(args),
+        Command::Translate(args) => translate_cmd::run(*args),
     };
     match result {
         Ok(code) => code,

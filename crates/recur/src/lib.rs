@@ -36,6 +36,7 @@ pub mod seq2seq;
 mod step;
 mod tensor;
 pub mod training;
+pub mod translate;
 
 pub use config::{
     check_activations, check_param_count, recurrent_param_count, try_zeros, CellType, Nonlinearity,

@@ -28,7 +28,7 @@ impl std::str::FromStr for Units {
             "char" => Ok(Units::Char),
             "word" => Ok(Units::Word),
             "subword" => Err(Error::Config(
-                "`units` subword is not available in this build (the `tokenizers` crate is not a dependency); use char or word".into(),
+                "`units` subword is not available for classification (subword vocabularies are built for translation only, in `recur::translate::subword`); use char or word".into(),
             )),
             other => Err(Error::Config(format!(
                 "`units` must be char or word, got {other:?}"
