@@ -253,6 +253,17 @@ const FIELD_FLAGS: &[(&str, &str)] = &[
     ("length", "--length"),
     ("eval_size", "--eval-size"),
     ("validate_every", "--validate-every"),
+    ("max_len", "--max-len"),
+    ("vocab_size", "--vocab-size"),
+    ("min_freq", "--min-freq"),
+    ("lowercase", "--lowercase"),
+    ("label_smoothing", "--label-smoothing"),
+    ("hidden_size", "--hidden"),
+    ("embed_dim", "--embed"),
+    ("num_layers", "--layers"),
+    ("beam", "--beam"),
+    ("cell", "--cell"),
+    ("patience", "--patience"),
 ];
 
 /// A library message retold for the command line: every `` `field` `` of [`FIELD_FLAGS`]

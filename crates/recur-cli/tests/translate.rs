@@ -205,3 +205,210 @@ fn identical_files_score_100() {
     assert!((v["chrf"]["score"].as_f64().unwrap() - 100.0).abs() < 1e-9);
     assert_eq!(v["bleu"]["hyp_len"], 10);
 }
+
+/// The first `n` lines of the Multi30k validation fixture in `lang`, written into `dir`.
+fn multi30k_head(dir: &Path, lang: &str, n: usize) -> String {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../recur/tests/fixtures/multi30k")
+        .join(format!("val.{lang}"));
+    let text = std::fs::read_to_string(src).unwrap();
+    let lines: Vec<&str> = text.lines().take(n).collect();
+    let path = dir.join(format!("head.{lang}"));
+    std::fs::write(&path, format!("{}\n", lines.join("\n"))).unwrap();
+    path.display().to_string()
+}
+
+/// `recur translate train` on 300 German-English pairs with a tiny model.
+fn tiny_translate(dir: &Path, out: &str, extra: &[&str]) -> std::process::Output {
+    let (de, en) = (multi30k_head(dir, "de", 300), multi30k_head(dir, "en", 300));
+    let mut args = vec![
+        "translate",
+        "train",
+        "--src",
+        &de,
+        "--tgt",
+        &en,
+        "--vocab-size",
+        "400",
+        "--embed",
+        "16",
+        "--hidden",
+        "32",
+        "--batch-size",
+        "16",
+        "--steps",
+        "30",
+        "--validate-every",
+        "10",
+        "--bleu-sentences",
+        "10",
+        "--threads",
+        "2",
+        "--quiet",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    recur(&args)
+}
+
+#[test]
+fn train_eval_and_predict_end_to_end() {
+    let dir = temp("translate-e2e");
+    let out = dir.join("run").display().to_string();
+    let o = tiny_translate(&dir, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["task"], "translate");
+    assert_eq!(config["card"]["train"]["pairs"], 285);
+    assert!(dir.join("run/model.safetensors").is_file());
+    let metrics = std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        4,
+        "validations at steps 0, 10, 20, 30"
+    );
+
+    let (de, en) = (multi30k_head(&dir, "de", 40), multi30k_head(&dir, "en", 40));
+    let hyp = dir.join("hyp.txt").display().to_string();
+    let o = recur(&[
+        "translate",
+        "eval",
+        "--checkpoint",
+        &out,
+        "--src",
+        &de,
+        "--tgt",
+        &en,
+        "--beam",
+        "3",
+        "--out",
+        &hyp,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["sentences"], 40);
+    assert!(j["perplexity"].as_f64().unwrap() > 1.0);
+    assert!(j["bleu"].as_f64().unwrap() >= 0.0);
+    assert_eq!(std::fs::read_to_string(&hyp).unwrap().lines().count(), 40);
+
+    let svg = dir.join("att.svg").display().to_string();
+    let o = recur(&[
+        "translate",
+        "predict",
+        "--checkpoint",
+        &out,
+        "Ein Mann läuft.",
+        "Zwei Hunde.",
+        "--json",
+        "--show-attention",
+        &svg,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["source"], "Ein Mann läuft.");
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+}
+
+#[test]
+fn an_interrupted_run_resumed_ends_as_the_whole_run() {
+    let dir = temp("translate-resume");
+    let whole = dir.join("whole").display().to_string();
+    assert!(tiny_translate(&dir, &whole, &[]).status.success());
+    let part = dir.join("part").display().to_string();
+    let o = tiny_translate(&dir, &part, &["--stop-after", "13"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = recur(&[
+        "translate",
+        "train",
+        "--resume",
+        &part,
+        "--threads",
+        "2",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["model.safetensors", "optim.safetensors"] {
+        let a = std::fs::read(dir.join("whole").join(f)).unwrap();
+        let b = std::fs::read(dir.join("part").join(f)).unwrap();
+        assert!(a == b, "{f} differs");
+    }
+}
+
+#[test]
+fn bad_translation_input_is_one_line_and_status_2() {
+    let dir = temp("translate-bad");
+    let de = multi30k_head(&dir, "de", 300);
+    let en = multi30k_head(&dir, "en", 300);
+    let short = dir.join("short.en");
+    std::fs::write(&short, "A man.\nA dog.\n").unwrap();
+    let empty_line = dir.join("gap.en");
+    let mut lines: Vec<String> = std::fs::read_to_string(&en)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    lines[1] = String::new();
+    std::fs::write(&empty_line, format!("{}\n", lines.join("\n"))).unwrap();
+    let empty = dir.join("empty.en");
+    std::fs::write(&empty, "").unwrap();
+    let out = dir.join("run").display().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--tgt".into(), short.display().to_string()], "line"),
+        (
+            vec!["--tgt".into(), empty_line.display().to_string()],
+            "line 2",
+        ),
+        (vec!["--tgt".into(), empty.display().to_string()], "empty"),
+        (
+            vec!["--tgt".into(), en.clone(), "--max-len".into(), "5".into()],
+            "max-len",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args: Vec<String> = [
+            "translate",
+            "train",
+            "--src",
+            &de,
+            "--steps",
+            "2",
+            "--out",
+            &out,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra);
+        let o = common::recur_owned(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let line = stderr_line(&o);
+        assert!(line.contains(needle), "{line}");
+        assert!(!Path::new(&out).join("model.safetensors").exists());
+    }
+    // A checkpoint of another task.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("config.json"),
+        r#"{"format": "recur", "version": 1, "task": "classify"}"#,
+    )
+    .unwrap();
+    let o = recur(&[
+        "translate",
+        "predict",
+        "--checkpoint",
+        &other.display().to_string(),
+        "Hallo",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("not a translation model"));
+}

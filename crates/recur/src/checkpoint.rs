@@ -26,6 +26,8 @@ pub enum Task {
     Regress,
     /// `"forecast"`: a forecaster ([`crate::forecast`]).
     Forecast,
+    /// `"translate"`: a translation model ([`crate::translate::translator`]).
+    Translate,
 }
 
 /// A loaded checkpoint of any task.
@@ -40,6 +42,8 @@ pub enum Checkpoint {
     Regressor(Box<crate::classify::model::Classifier>),
     /// A forecaster and the settings it was trained with.
     Forecaster(Box<crate::forecast::model::LoadedForecaster>),
+    /// An encoder-decoder with its vocabularies.
+    Translator(Box<crate::translate::translator::Translator>),
 }
 
 /// Checks that `dir` is a directory, with a message that helps when it is the `config.json`
@@ -83,10 +87,11 @@ pub fn task(dir: &Path) -> Result<Task> {
         Some("classify") => Ok(Task::Classify),
         Some("regress") => Ok(Task::Regress),
         Some("forecast") => Ok(Task::Forecast),
+        Some("translate") => Ok(Task::Translate),
         Some(other) => Err(Error::format(
             &path,
             format!(
-                "task {other:?} is not one of \"char-lm\", \"classify\", \"regress\", \"forecast\""
+                "task {other:?} is not one of \"char-lm\", \"classify\", \"regress\", \"forecast\", \"translate\""
             ),
         )),
         None => Err(Error::format(&path, "field 'task' is missing")),
@@ -104,5 +109,8 @@ pub fn open(dir: &Path) -> Result<Checkpoint> {
         Task::Classify => Checkpoint::Classifier(Box::new(crate::classify::model::load(dir)?)),
         Task::Regress => Checkpoint::Regressor(Box::new(crate::classify::model::load(dir)?)),
         Task::Forecast => Checkpoint::Forecaster(Box::new(crate::forecast::model::load(dir)?)),
+        Task::Translate => Checkpoint::Translator(Box::new(
+            crate::translate::translator::Translator::load(dir)?,
+        )),
     })
 }

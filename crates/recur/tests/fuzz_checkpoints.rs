@@ -299,6 +299,7 @@ fn load_and_run(kind: Kind, dir: &Path, text: &str) -> bool {
             recur::checkpoint::Checkpoint::Classifier(_) => recur::checkpoint::Task::Classify,
             recur::checkpoint::Checkpoint::Regressor(_) => recur::checkpoint::Task::Regress,
             recur::checkpoint::Checkpoint::Forecaster(_) => recur::checkpoint::Task::Forecast,
+            recur::checkpoint::Checkpoint::Translator(_) => recur::checkpoint::Task::Translate,
         };
         assert_eq!(recur::checkpoint::task(dir).unwrap(), task);
     }

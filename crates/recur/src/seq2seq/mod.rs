@@ -12,4 +12,4 @@ mod train;
 pub use batch::{PairBatch, PAD};
 pub use decode::{DecodeOptions, Hypothesis, LengthPenalty};
 pub use model::{BatchLoss, Seq2Seq, Seq2SeqConfig, Seq2SeqForward, Seq2SeqGrads};
-pub use train::{Seq2SeqTask, TokenPairs};
+pub use train::{Scorer, Seq2SeqTask, TokenPairs};

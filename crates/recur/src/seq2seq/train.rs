@@ -61,7 +61,11 @@ pub struct Seq2SeqTask<'a> {
     val: Vec<PairBatch>,
     label_smoothing: f64,
     saving: Option<Saving<'a>>,
+    scorer: Option<Box<Scorer<'a>>>,
 }
+
+/// A validation score for people (translation: BLEU), computed from the model.
+pub type Scorer<'a> = dyn FnMut(&Seq2Seq<f32>, &Threads) -> Result<f64> + 'a;
 
 /// Where and what a task saves after every validation.
 struct Saving<'a> {
@@ -107,7 +111,13 @@ impl<'a> Seq2SeqTask<'a> {
             val,
             label_smoothing,
             saving: None,
+            scorer: None,
         })
+    }
+
+    /// Scores every validation with `scorer` (instead of the teacher-forced token accuracy).
+    pub fn score_with(&mut self, scorer: Box<Scorer<'a>>) {
+        self.scorer = Some(scorer);
     }
 
     /// Offers a checkpoint to `save` after every validation ([`training::LoopCheckpoint`]'s
@@ -219,9 +229,13 @@ impl Task for Seq2SeqTask<'_> {
         if tokens == 0 {
             return Err(Error::Input("no validation sentence pairs".into()));
         }
+        let score = match self.scorer.as_mut() {
+            Some(f) => f(&self.model, threads)?,
+            None => correct as f64 / tokens as f64,
+        };
         Ok(Validation {
             loss: sum / tokens as f64,
-            score: Some(correct as f64 / tokens as f64),
+            score: Some(score),
         })
     }
 

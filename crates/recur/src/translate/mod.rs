@@ -29,4 +29,6 @@ pub mod chrf;
 pub mod pairs;
 pub mod subword;
 pub mod tokenize_13a;
+pub mod train;
+pub mod translator;
 pub mod vocabularies;

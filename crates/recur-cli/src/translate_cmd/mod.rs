@@ -1,5 +1,9 @@
-//! `recur translate score`: BLEU and chrF of translations against references, exactly as
-//! sacreBLEU computes them (the model's commands join `score` here).
+//! `recur translate`: train an encoder-decoder with attention on sentence pairs (`train`),
+//! score it on a test set (`eval`), translate sentences (`predict`), and score any
+//! translations against references exactly as sacreBLEU does (`score`).
+
+mod train;
+mod use_model;
 
 use clap::{Args, Subcommand};
 use recur::translate::bleu::{corpus_bleu, sentence_bleu, BleuScore, BleuSettings};
@@ -19,6 +23,12 @@ pub struct TranslateArgs {
 
 #[derive(Subcommand)]
 enum TranslateCommand {
+    /// Train an encoder-decoder with attention on sentence pairs (vocabularies learned from them)
+    Train(Box<train::TrainArgs>),
+    /// Translate a test set with a checkpoint and score it: BLEU, chrF, loss and perplexity
+    Eval(use_model::EvalArgs),
+    /// Translate sentences (arguments, a file or standard input), streaming the translations
+    Predict(use_model::PredictArgs),
     /// Score translations against references: corpus BLEU and chrF as sacreBLEU computes them.
     Score(ScoreArgs),
 }
@@ -48,6 +58,9 @@ struct ScoreArgs {
 /// Runs `recur translate …`.
 pub fn run(args: TranslateArgs) -> Result<ExitCode> {
     match args.command {
+        TranslateCommand::Train(a) => train::run(*a),
+        TranslateCommand::Eval(a) => use_model::eval(a),
+        TranslateCommand::Predict(a) => use_model::predict(a),
         TranslateCommand::Score(a) => score(a),
     }
 }
