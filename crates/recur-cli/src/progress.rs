@@ -2,8 +2,8 @@
 //! `--quiet`.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use recur::charlm::train::StepReport;
-use recur::charlm::{EvalReport, Observer, Trainer};
+use recur::training::{self, Overfitting, Validation};
+use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ impl Mode {
     }
 }
 
-/// Shows training progress on stderr.
+/// Shows a character model's training progress on stderr.
 pub struct Progress {
     mode: Mode,
     bar: ProgressBar,
@@ -40,14 +40,24 @@ pub struct Progress {
     val: Option<f64>,
     line_every: Duration,
     warned: bool,
+    /// Characters of one step (streams × steps), for the throughput.
+    tokens_per_step: f64,
+    /// The run's gradient-norm clip (0: off), to mark clipped steps.
+    clip: f64,
+    /// Seconds of the last steps, for the throughput.
+    window: VecDeque<f64>,
 }
 
 /// Positions of the bar: steps, or milliseconds of a time budget.
 const BAR_TEMPLATE: &str = "{prefix} [{bar:24}] {percent:>3}% | {msg}";
 
+/// Steps whose time gives the throughput shown.
+const SPEED_WINDOW: usize = 20;
+
 impl Progress {
-    /// A display in `mode`.
-    pub fn new(mode: Mode) -> Self {
+    /// A display in `mode` of a run of `tokens_per_step` characters a step, clipping the
+    /// gradient norm at `clip`.
+    pub fn new(mode: Mode, tokens_per_step: usize, clip: f64) -> Self {
         let bar = if mode == Mode::Bar {
             let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr_with_hz(5));
             let style = ProgressStyle::with_template(BAR_TEMPLATE)
@@ -66,6 +76,9 @@ impl Progress {
             val: None,
             line_every: Duration::from_secs(5),
             warned: false,
+            tokens_per_step: tokens_per_step as f64,
+            clip,
+            window: VecDeque::with_capacity(SPEED_WINDOW + 1),
         }
     }
 
@@ -74,70 +87,76 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 
+    /// Characters per second over the last steps.
+    fn tokens_per_s(&self) -> f64 {
+        self.tokens_per_step * self.window.len() as f64 / self.window.iter().sum::<f64>()
+    }
+
     /// The bar's message: loss, validation, learning rate, speed, time.
-    fn message(&self, trainer: &Trainer, report: &StepReport, tokens_per_s: f64) -> String {
-        let st = trainer.state();
-        let frac = trainer.fraction_done();
-        let eta = if frac > 0.0 {
-            let left = st.train_seconds * (1.0 - frac) / frac;
+    fn message(&self, p: &training::Progress) -> String {
+        let eta = if p.fraction > 0.0 {
+            let left = p.seconds * (1.0 - p.fraction) / p.fraction;
             format!("ETA {}", clock(left))
         } else {
             "ETA ?".into()
         };
         let val = self.val.map_or("-".into(), |v| format!("{v:.3}"));
-        let clip = trainer.settings().clip;
-        let clipped = if clip > 0.0 && report.grad_norm > clip {
+        let clipped = if self.clip > 0.0 && p.grad_norm > self.clip {
             " (clipped)"
         } else {
             ""
         };
         format!(
             "loss {:.3} | val {val} | |grad| {:.2}{clipped} | lr {:.2e} | {:.1}k tok/s | {} | {eta}",
-            self.loss.unwrap_or(report.stats.loss),
-            report.grad_norm,
-            report.lr,
-            tokens_per_s / 1e3,
-            clock(st.train_seconds)
+            self.loss.unwrap_or(p.batch_loss),
+            p.grad_norm,
+            p.lr,
+            self.tokens_per_s() / 1e3,
+            clock(p.seconds)
         )
     }
 
-    /// Moves the live bar to where `trainer` stands.
-    fn draw_bar(&self, trainer: &Trainer, report: &StepReport, tokens_per_s: f64) {
-        let st = trainer.state();
-        match trainer.total_steps() {
+    /// Moves the live bar to where the run stands.
+    fn draw_bar(&self, p: &training::Progress) {
+        match p.total_steps {
             Some(n) => {
                 self.bar.set_length(n.max(1));
-                self.bar.set_position(st.step);
+                self.bar.set_position(p.step);
             }
             None => {
                 self.bar.set_length(1000);
-                self.bar
-                    .set_position((trainer.fraction_done() * 1000.0) as u64);
+                self.bar.set_position((p.fraction * 1000.0) as u64);
             }
         }
-        self.bar.set_prefix(step_label(trainer));
-        self.bar
-            .set_message(self.message(trainer, report, tokens_per_s));
+        self.bar.set_prefix(step_label(p));
+        self.bar.set_message(self.message(p));
     }
 
     /// One plain progress line (logs, pipes, CI).
-    fn render(&self, trainer: &Trainer, report: &StepReport, tokens_per_s: f64) -> String {
-        let frac = trainer.fraction_done();
+    fn render(&self, p: &training::Progress) -> String {
         format!(
             "{} {:>3.0}% | {}",
-            step_label(trainer),
-            frac * 100.0,
-            self.message(trainer, report, tokens_per_s)
+            step_label(p),
+            p.fraction * 100.0,
+            self.message(p)
         )
+    }
+
+    /// Prints `line` above a live bar, or as a line of its own.
+    fn say(&self, line: String) {
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Bar => self.bar.println(line),
+            Mode::Lines => errln!("{line}"),
+        }
     }
 }
 
 /// `step k/n`, or `step k` in a time-budget run.
-fn step_label(trainer: &Trainer) -> String {
-    let step = trainer.state().step;
-    match trainer.total_steps() {
-        Some(n) => format!("step {step}/{n}"),
-        None => format!("step {step}"),
+fn step_label(p: &training::Progress) -> String {
+    match p.total_steps {
+        Some(n) => format!("step {}/{n}", p.step),
+        None => format!("step {}", p.step),
     }
 }
 
@@ -151,23 +170,27 @@ pub fn clock(seconds: f64) -> String {
     }
 }
 
-impl Observer for Progress {
-    fn step(&mut self, trainer: &Trainer, report: &StepReport, tokens_per_s: f64) {
+impl training::Observer for Progress {
+    fn step(&mut self, p: &training::Progress) {
         let smoothed = match self.loss {
-            Some(l) => 0.95 * l + 0.05 * report.stats.loss,
-            None => report.stats.loss,
+            Some(l) => 0.95 * l + 0.05 * p.batch_loss,
+            None => p.batch_loss,
         };
         self.loss = Some(smoothed);
+        self.window.push_back(p.step_seconds);
+        if self.window.len() > SPEED_WINDOW {
+            self.window.pop_front();
+        }
         let now = Instant::now();
         match self.mode {
             Mode::Quiet => {}
             Mode::Bar if now - self.last >= Duration::from_millis(100) => {
                 self.last = now;
-                self.draw_bar(trainer, report, tokens_per_s);
+                self.draw_bar(p);
             }
             Mode::Lines if now - self.last >= self.line_every => {
                 self.last = now;
-                errln!("{}", self.render(trainer, report, tokens_per_s));
+                errln!("{}", self.render(p));
             }
             _ => {}
         }
@@ -182,7 +205,18 @@ impl Observer for Progress {
         }
     }
 
-    fn sample(&mut self, _trainer: &Trainer, step: u64, text: &str) {
+    fn validated(&mut self, p: &training::Progress, v: &Validation, _improved: bool) {
+        self.val = Some(v.loss);
+        self.say(format!(
+            "step {}: validation loss {:.4} nats/char ({:.3} bpc), accuracy {:.1}%",
+            p.step,
+            v.loss,
+            v.loss / std::f64::consts::LN_2,
+            100.0 * v.score.unwrap_or(f64::NAN)
+        ));
+    }
+
+    fn example(&mut self, p: &training::Progress, text: &str) {
         // One line of the sample, so that the progress stays readable.
         let line: String = text
             .trim()
@@ -190,41 +224,16 @@ impl Observer for Progress {
             .map(|c| if c.is_whitespace() { ' ' } else { c })
             .take(100)
             .collect();
-        let line = format!("  sample at step {step}: {line}");
-        match self.mode {
-            Mode::Quiet => {}
-            Mode::Bar => self.bar.println(line),
-            Mode::Lines => errln!("{line}"),
-        }
+        self.say(format!("  sample at step {}: {line}", p.step));
     }
 
-    fn overfitting(&mut self, _trainer: &Trainer, signs: &recur::charlm::Overfitting) {
+    fn overfitting(&mut self, _p: &training::Progress, signs: &Overfitting) {
         // Once during the run; the summary says it again if it still holds at the end.
         if std::mem::replace(&mut self.warned, true) {
             return;
         }
-        let line = format!("warning: {}", crate::flags_for_fields(&signs.to_string()));
-        match self.mode {
-            Mode::Quiet => {}
-            Mode::Bar => self.bar.println(line),
-            Mode::Lines => errln!("{line}"),
-        }
-    }
-
-    fn validated(&mut self, trainer: &Trainer, report: &EvalReport) {
-        self.val = Some(report.loss);
-        let line = format!(
-            "step {}: validation loss {:.4} nats/char ({:.3} bpc), accuracy {:.1}%",
-            trainer.state().step,
-            report.loss,
-            report.bpc,
-            100.0 * report.accuracy
-        );
-        match self.mode {
-            Mode::Quiet => {}
-            Mode::Bar => self.bar.println(line),
-            Mode::Lines => errln!("{line}"),
-        }
+        let warning = recur::charlm::train::overfitting_warning(signs);
+        self.say(format!("warning: {}", crate::flags_for_fields(&warning)));
     }
 }
 
@@ -378,6 +387,10 @@ impl recur::training::Observer for Stopping<'_> {
         self.inner.step(p);
     }
 
+    fn validating(&mut self, done: usize, total: usize) {
+        self.inner.validating(done, total);
+    }
+
     fn validated(
         &mut self,
         p: &recur::training::Progress,
@@ -385,5 +398,13 @@ impl recur::training::Observer for Stopping<'_> {
         improved: bool,
     ) {
         self.inner.validated(p, v, improved);
+    }
+
+    fn example(&mut self, p: &recur::training::Progress, text: &str) {
+        self.inner.example(p, text);
+    }
+
+    fn overfitting(&mut self, p: &recur::training::Progress, signs: &Overfitting) {
+        self.inner.overfitting(p, signs);
     }
 }

@@ -454,14 +454,12 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         }
     }
     crate::catch_ctrl_c();
-    let mut progress = Progress::new(mode);
-    let summary = trainer.run(
-        &threads,
-        &mut out_dir,
-        &mut progress,
-        &crate::STOP,
-        args.stop_after,
-    );
+    let s = trainer.settings();
+    let mut progress = Progress::new(mode, s.batch_size * s.seq_len, s.clip);
+    // Ctrl-C and --stop-after end the run as an interruption, with a checkpoint to resume from.
+    let flag = std::sync::atomic::AtomicBool::new(false);
+    let mut observer = crate::progress::Stopping::new(&mut progress, &flag, args.stop_after);
+    let summary = trainer.run(&threads, &mut out_dir, &mut observer, &flag);
     progress.finish();
     let summary = summary?;
     if summary.interrupted {
@@ -496,7 +494,8 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
                 summary.steps
             );
         } else if let Some(signs) = summary.overfitting {
-            errln!("warning: {}", crate::flags_for_fields(&signs.to_string()));
+            let warning = recur::charlm::train::overfitting_warning(&signs);
+            errln!("warning: {}", crate::flags_for_fields(&warning));
         }
         if let Some(v) = summary.final_val {
             errln!(

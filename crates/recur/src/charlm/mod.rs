@@ -33,13 +33,13 @@ pub mod data;
 pub mod eval;
 pub mod model;
 pub mod sample;
+mod state;
+mod task;
 pub mod train;
 pub mod vocab;
 
 pub use eval::{evaluate, EvalReport};
 pub use model::{BatchStats, Carry, CharLm, CharLmConfig, CharLmGrads, StepWork, TokenBatch};
 pub use sample::{generate, Generator, SampleOptions};
-pub use train::{
-    MetricsRow, Observer, Overfitting, Stop, Summary, TrainSettings, TrainState, Trainer,
-};
+pub use train::{MetricsRow, Overfitting, Stop, Summary, TrainSettings, TrainState, Trainer};
 pub use vocab::{Vocab, UNK};

@@ -1,26 +1,27 @@
-//! Training a character model: stateful truncated BPTT over `B` streams (DESIGN contract),
-//! clipping, an optimiser and a schedule; periodic exact validation; atomic checkpoints that
-//! resume bit for bit.
+//! Training a character model on the shared loop ([`crate::training`]): stateful truncated
+//! BPTT over `B` streams (DESIGN contract), clipping, an optimiser and a schedule; periodic
+//! validation with a sample after each; atomic checkpoints that resume bit for bit.
 
-use super::checkpoint::{self, write_model};
 use super::data::{split, Batcher};
-use super::eval::{evaluate, evaluate_streams, EvalReport};
-use super::model::{BatchStats, Carry, CharLm, CharLmGrads, StepWork};
+use super::eval::{evaluate, EvalReport};
+use super::model::{CharLm, StepWork};
+use super::task::{Lm, Run};
 use super::vocab::Vocab;
 use crate::error::{Error, Result};
-use crate::io::{write_atomically, write_safetensors, TensorFile};
-use crate::optim::{clip_grad_norm_in, clip_grad_value, Optimizer, OptimizerConfig, Schedule};
+use crate::io::TensorFile;
+use crate::optim::{Optimizer, OptimizerConfig, Schedule};
 use crate::plot::{Line, LineChart};
 use crate::rng::Rng;
 use crate::rundir::RunDir;
 use crate::tensor::Tensor;
+use crate::training::{self, EarlyStopping, LoopSettings, LoopState, Observer, Stepped};
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 
-pub use crate::training::Stop;
+pub use super::state::{TrainState, MAX_STEPS};
+pub use crate::training::{MetricsRow, Overfitting, Stop, OVERFIT_RISES};
 
 /// Everything that defines a training run besides the model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +56,9 @@ pub struct TrainSettings {
 
 impl TrainSettings {
     /// Checks ranges; messages name the flag.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first setting out of range.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         if self.batch_size == 0 {
@@ -63,217 +67,57 @@ impl TrainSettings {
         if self.seq_len == 0 {
             return bad("`seq_len` must be at least 1".into());
         }
-        match self.stop {
-            Stop::Steps(0) => return bad("`steps` must be at least 1".into()),
-            Stop::Epochs(0) => return bad("`epochs` must be at least 1".into()),
-            Stop::TimeBudget(s) if !(s > 0.0 && s.is_finite()) => {
-                return bad(format!("`time_budget` must be > 0 seconds, got {s}"))
-            }
-            _ => {}
-        }
         if !(0.0..1.0).contains(&self.val_frac) {
             return bad(format!(
                 "`val_frac` must be in [0, 1), got {}",
                 self.val_frac
             ));
         }
-        if !(self.clip >= 0.0 && self.clip.is_finite()) {
-            return bad(format!("`clip` must be >= 0, got {}", self.clip));
+        self.loop_settings().validate()
+    }
+
+    /// The shared loop's settings of this run: validation every `eval_every` steps or spread
+    /// over the budget (its time counted into a time budget), a row of metrics every 10 steps,
+    /// early stopping only on the signs of overfitting, and only with `early_stop`.
+    pub fn loop_settings(&self) -> LoopSettings {
+        LoopSettings {
+            stop: self.stop,
+            optimizer: self.optimizer.clone(),
+            schedule: self.schedule.clone(),
+            clip: self.clip,
+            clip_value: self.clip_value,
+            validate_every: self.eval_every,
+            budget_counts_validation: true,
+            log_every: METRICS_EVERY,
+            early_stopping: EarlyStopping {
+                patience: 0,
+                min_delta: 0.0,
+                min_steps: 0,
+                on_overfitting: self.early_stop,
+            },
+            seed: self.seed,
         }
-        if !(self.clip_value >= 0.0 && self.clip_value.is_finite()) {
-            return bad(format!(
-                "`clip_value` must be >= 0, got {}",
-                self.clip_value
-            ));
-        }
-        self.optimizer.validate()?;
-        self.schedule.validate()
     }
 }
 
-/// Where a run stands: enough, with the optimiser and carried state, to continue it exactly.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    /// Optimiser steps taken.
-    pub step: u64,
-    /// Completed passes over the training text.
-    pub epoch: u64,
-    /// Position inside the current pass, in steps.
-    pub step_in_epoch: u64,
-    /// The dropout generator.
-    pub dropout_rng: Rng,
-    /// Best validation loss so far.
-    pub best_val_loss: Option<f64>,
-    /// The step `best/` holds.
-    #[serde(default)]
-    pub best_step: Option<u64>,
-    /// Latest validation loss.
-    pub last_val_loss: Option<f64>,
-    /// Seconds spent in training steps.
-    pub train_seconds: f64,
-    /// Fingerprint of the text, to refuse resuming on another one.
-    pub text_hash: String,
-}
-
-/// The largest step count a saved state may hold (the optimiser counts steps in an `i32`).
-pub const MAX_STEPS: u64 = i32::MAX as u64;
-
-impl TrainState {
-    /// Checks the fields that do not depend on the data; errors name `path` and the field.
-    pub fn check_values(&self, path: &Path) -> Result<()> {
-        let bad = |m: String| Err(Error::format(path, m));
-        if self.step > MAX_STEPS {
-            return bad(format!(
-                "step {} is more than the limit of {MAX_STEPS} steps",
-                self.step
-            ));
-        }
-        if self.epoch > self.step || self.step_in_epoch > self.step {
-            return bad(format!(
-                "epoch {} and step_in_epoch {} do not fit step {}",
-                self.epoch, self.step_in_epoch, self.step
-            ));
-        }
-        for (name, v) in [
-            ("best_val_loss", self.best_val_loss),
-            ("last_val_loss", self.last_val_loss),
-        ] {
-            if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
-                return bad(format!(
-                    "{name} is {v}, expected a finite loss >= 0 or null"
-                ));
-            }
-        }
-        if !(self.train_seconds.is_finite() && self.train_seconds >= 0.0) {
-            return bad(format!(
-                "train_seconds is {}, expected a finite number >= 0",
-                self.train_seconds
-            ));
-        }
-        if !self.dropout_rng.is_usable() {
-            return bad("dropout_rng is the all-zero state, which never leaves zero".into());
-        }
-        Ok(())
-    }
-
-    /// Checks the counters against the data: `step_in_epoch` inside an epoch of
-    /// `steps_per_epoch` steps, and `step = epoch * steps_per_epoch + step_in_epoch`.
-    pub fn check_position(&self, path: &Path, steps_per_epoch: u64) -> Result<()> {
-        if self.step_in_epoch >= steps_per_epoch {
-            return Err(Error::format(
-                path,
-                format!(
-                    "step_in_epoch {} is beyond the {steps_per_epoch} steps of an epoch over this text",
-                    self.step_in_epoch
-                ),
-            ));
-        }
-        let expected = self
-            .epoch
-            .checked_mul(steps_per_epoch)
-            .and_then(|s| s.checked_add(self.step_in_epoch));
-        if expected != Some(self.step) {
-            return Err(Error::format(
-                path,
-                format!(
-                    "step {} does not match epoch {} × {steps_per_epoch} steps per epoch + step_in_epoch {}",
-                    self.step, self.epoch, self.step_in_epoch
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// One line of `metrics.jsonl`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MetricsRow {
-    /// Steps taken.
-    pub step: u64,
-    /// Completed epochs.
-    pub epoch: u64,
-    /// Mean training loss since the previous row (nats/char).
-    pub train_loss: f64,
-    /// Validation loss, on rows where validation ran.
-    pub val_loss: Option<f64>,
-    /// Learning rate of the last step.
-    pub lr: f64,
-    /// Training throughput since the previous row.
-    pub tokens_per_s: f64,
-    /// Seconds of training so far.
-    pub elapsed_s: f64,
-    /// The largest global gradient norm (before clipping) since the previous row.
-    #[serde(default)]
-    pub grad_norm_max: f64,
-    /// The mean global gradient norm (before clipping) since the previous row.
-    #[serde(default)]
-    pub grad_norm_mean: f64,
-    /// Steps since the previous row whose gradient was clipped (norm above `clip`).
-    #[serde(default)]
-    pub clipped_steps: u64,
-}
-
-/// What a step reports.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepReport {
-    /// Loss and accuracy of the batch.
-    pub stats: BatchStats,
-    /// Learning rate used.
-    pub lr: f64,
-    /// Gradient norm before clipping.
-    pub grad_norm: f64,
-}
-
-/// Progress callbacks of [`Trainer::run`].
-pub trait Observer {
-    /// After every step.
-    fn step(&mut self, _trainer: &Trainer, _report: &StepReport, _tokens_per_s: f64) {}
-    /// During validation: `done` of `total` characters scored.
-    fn validating(&mut self, _done: usize, _total: usize) {}
-    /// After a validation.
-    fn validated(&mut self, _trainer: &Trainer, _report: &EvalReport) {}
-    /// After each validation: a short sample of the model at `step` ([`SAMPLE_LENGTH`]
-    /// characters, temperature 0.8, the same seed every time, so that samples compare).
-    fn sample(&mut self, _trainer: &Trainer, _step: u64, _text: &str) {}
-    /// After a validation that finds the run overfitting ([`Trainer::overfitting`]).
-    fn overfitting(&mut self, _trainer: &Trainer, _signs: &Overfitting) {}
-}
+/// Steps between rows of `metrics.jsonl` besides the validations' rows.
+const METRICS_EVERY: u64 = 10;
 
 /// Characters of the sample taken after each validation (kept in `samples.txt`).
 pub const SAMPLE_LENGTH: usize = 160;
-
-/// A validation in a time-budget run comes at most once every this many times its own cost
-/// (so validations take at most 5 % of the budget).
-const VALIDATION_SHARE_INV: f64 = 20.0;
 
 /// Parallel streams of the validations during a time-budget run (see
 /// [`super::eval::evaluate_streams`]).
 pub const VAL_STREAMS: usize = 32;
 
-/// Validations in a row whose loss rose, while the training loss fell, that make a run
-/// "overfitting".
-pub const OVERFIT_RISES: usize = 3;
+/// The seed of the dropout generator is the run's seed mixed with this.
+const DROPOUT_SEED: u64 = 0x5eed_d40b;
 
-/// The signs of overfitting: the validation loss rose at each of the last [`OVERFIT_RISES`]
-/// validations while the training loss fell over the same span.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Overfitting {
-    /// Step and validation loss where the rise began.
-    pub from: (u64, f64),
-    /// Step and validation loss now.
-    pub now: (u64, f64),
-    /// Mean training loss before the rise began and now.
-    pub train: (f64, f64),
-}
-
-impl std::fmt::Display for Overfitting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the validation loss has risen at {OVERFIT_RISES} validations in a row ({:.4} at step {} to {:.4} at step {}) while the training loss fell ({:.4} to {:.4}): the model is learning the training text by heart. best/ keeps the lowest validation loss; for more, add `dropout` (0.1-0.3: it drops the head's input, and between layers with `layers` 2 or more), use a smaller `hidden`, or train on more text",
-            self.from.1, self.from.0, self.now.1, self.now.0, self.train.0, self.train.1
-        )
-    }
+/// What the overfitting warning advises for a character model, after the signs themselves.
+pub fn overfitting_warning(signs: &Overfitting) -> String {
+    format!(
+        "{signs}. best/ keeps the lowest validation loss; for more, add `dropout` (0.1-0.3: it drops the head's input, and between layers with `layers` 2 or more), use a smaller `hidden`, or train on more text"
+    )
 }
 
 /// How a run ended.
@@ -281,7 +125,8 @@ impl std::fmt::Display for Overfitting {
 pub struct Summary {
     /// Steps taken in all.
     pub steps: u64,
-    /// Whether it stopped early (Ctrl-C or `stop_after`), with a checkpoint to resume from.
+    /// Whether `stop` was raised (Ctrl-C, `--stop-after`) before the budget was spent; a
+    /// checkpoint to resume from was saved.
     pub interrupted: bool,
     /// Final validation, when there is validation data and the run was not interrupted.
     pub final_val: Option<EvalReport>,
@@ -293,39 +138,24 @@ pub struct Summary {
     pub stopped_early: bool,
 }
 
-/// A training run in progress.
+/// A training run in progress: the model and its data ([`Lm`]), and the shared loop's state
+/// and optimiser.
 pub struct Trainer {
-    model: CharLm,
-    vocab: Vocab,
-    settings: TrainSettings,
+    lm: Lm,
+    state: LoopState,
     optimizer: Optimizer,
-    state: TrainState,
-    carry: Carry,
-    grads: CharLmGrads,
-    work: StepWork,
-    train: Vec<u32>,
-    val: Vec<u32>,
-    batcher: Batcher,
-    metrics: Vec<MetricsRow>,
-    pending: (f64, u64, f64),
-    /// Gradient norms since the last metrics row: largest, sum, steps clipped.
-    pending_grad: (f64, f64, u64),
-    /// `samples.txt`: a short sample after each validation.
-    samples: String,
-    /// Seconds of training at the last validation, and what that validation cost.
-    last_validation: (f64, f64),
-    inputs: Vec<u32>,
-    targets: Vec<u32>,
-    /// Whether a checkpoint of this run exists (saved, or resumed from).
-    saved: bool,
+    loop_settings: LoopSettings,
 }
 
 /// The training and validation losses of `rows` against the step, for `loss.svg`.
 pub fn loss_chart(rows: &[MetricsRow]) -> LineChart {
-    let train = rows.iter().map(|r| (r.step as f64, r.train_loss)).collect();
+    let train = rows
+        .iter()
+        .filter_map(|r| r.train_loss.map(|l| (r.step as f64, l)))
+        .collect();
     let val = rows
         .iter()
-        .filter_map(|r| r.val_loss.map(|v| (r.step as f64, v)))
+        .filter_map(|r| r.validation_loss().map(|v| (r.step as f64, v)))
         .collect();
     LineChart {
         title: "Character model: loss".into(),
@@ -350,6 +180,10 @@ fn fingerprint(text: &str) -> String {
 
 impl Trainer {
     /// A fresh run of `model` on `text` (encoded with `vocab`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for settings out of range, [`Error::Input`] for a text with characters
+    /// outside `vocab` or too short for one batch.
     pub fn new(model: CharLm, vocab: Vocab, settings: TrainSettings, text: &str) -> Result<Self> {
         settings.validate()?;
         let tokens = vocab.encode(text, &settings.text)?;
@@ -375,29 +209,17 @@ impl Trainer {
                 b.saturating_mul(t).saturating_add(1)
             ))
         })?;
-        if let Stop::Epochs(n) = settings.stop {
-            let per_epoch = batcher.steps_per_epoch() as u64;
-            if n.checked_mul(per_epoch).is_none() {
-                return Err(Error::Config(format!(
-                    "`epochs` {n} is too many: at {per_epoch} steps an epoch the step count exceeds {}",
-                    u64::MAX
-                )));
-            }
-        }
+        let per_epoch = batcher.steps_per_epoch() as u64;
+        let loop_settings = settings.loop_settings();
+        loop_settings.total_steps(per_epoch)?;
         let sizes: Vec<usize> = model.buffers().iter().map(|b| b.len()).collect();
         let optimizer = Optimizer::new(settings.optimizer.clone(), &sizes)?;
-        let state = TrainState {
-            step: 0,
-            epoch: 0,
-            step_in_epoch: 0,
-            dropout_rng: Rng::new(settings.seed ^ 0x5eed_d40b_u64),
-            best_val_loss: None,
-            best_step: None,
-            last_val_loss: None,
-            train_seconds: 0.0,
-            text_hash: fingerprint(text),
-        };
-        Ok(Trainer {
+        let state = LoopState::new(
+            per_epoch,
+            Rng::new(settings.seed),
+            Rng::new(settings.seed ^ DROPOUT_SEED),
+        );
+        let lm = Lm {
             carry: model.zero_carry(settings.batch_size),
             grads: model.zero_grads(),
             work: StepWork::default(),
@@ -405,24 +227,32 @@ impl Trainer {
             val: val.to_vec(),
             model,
             vocab,
-            settings,
-            optimizer,
-            state,
             batcher,
-            metrics: Vec::new(),
-            pending: (0.0, 0, 0.0),
-            pending_grad: (0.0, 0.0, 0),
-            samples: String::new(),
-            last_validation: (0.0, 0.0),
             inputs: Vec::new(),
             targets: Vec::new(),
+            samples: String::new(),
+            last_report: None,
+            last_val_loss: None,
+            text_hash: fingerprint(text),
             saved: false,
+            improved: false,
+            settings,
+        };
+        Ok(Trainer {
+            loop_settings,
+            lm,
+            state,
+            optimizer,
         })
     }
 
     /// Continues the run saved in `dir` on `text`; `stop` replaces the saved stopping rule.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Format`] naming the file and the field or tensor that is
+    /// missing or does not fit; [`Error::Input`] for another text than the run's.
     pub fn resume(dir: &Path, text: &str, stop: Option<Stop>) -> Result<Self> {
-        let loaded = checkpoint::load(dir)?;
+        let loaded = super::checkpoint::load(dir)?;
         let config_path = dir.join("config.json");
         let mut settings = loaded.config.training.clone().ok_or_else(|| {
             Error::format(
@@ -436,227 +266,132 @@ impl Trainer {
         let state_path = dir.join("state.json");
         let state_text =
             std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
-        let state: TrainState = serde_json::from_str(&state_text)
+        let saved: TrainState = serde_json::from_str(&state_text)
             .map_err(|e| Error::format(&state_path, format!("not a recur training state ({e})")))?;
-        state.check_values(&state_path)?;
-        if state.text_hash != fingerprint(text) {
+        saved.check_values(&state_path)?;
+        if saved.text_hash != fingerprint(text) {
             return Err(Error::Input(format!(
                 "the text differs from the one this run was trained on ({}); resume needs the same text",
                 settings.text
             )));
         }
         let mut trainer = Trainer::new(loaded.model, loaded.vocab, settings, text)?;
-        state.check_position(&state_path, trainer.steps_per_epoch())?;
-        let mut optim = TensorFile::read(dir.join("optim.safetensors"))?;
-        let c = trainer.model.config();
-        let shape = [c.num_layers, trainer.settings.batch_size, c.hidden_size];
-        let lstm = trainer.carry.c.is_some();
-        trainer.carry.h = Tensor::new("carry.h", &shape, optim.take("carry.h", &shape)?)?;
-        if lstm {
-            trainer.carry.c = Some(Tensor::new(
-                "carry.c",
-                &shape,
-                optim.take("carry.c", &shape)?,
-            )?);
-        }
-        trainer
-            .optimizer
-            .load_state(state.step, |name, len| optim.take(name, &[len]))?;
-        optim.finish()?;
+        let per_epoch = trainer.steps_per_epoch();
+        saved.check_position(&state_path, per_epoch)?;
+        trainer.restore_tensors(dir, saved.step)?;
+        let lm = &mut trainer.lm;
         if let Ok(samples) = std::fs::read_to_string(dir.join("samples.txt")) {
-            trainer.samples = samples;
+            lm.samples = samples;
         }
-        let metrics_path = dir.join("metrics.jsonl");
-        if let Ok(lines) = std::fs::read_to_string(&metrics_path) {
-            for (i, line) in lines
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-            {
-                let row: MetricsRow = serde_json::from_str(line)
-                    .map_err(|e| Error::format(&metrics_path, format!("line {}: {e}", i + 1)))?;
-                trainer.metrics.push(row);
-            }
-        }
-        trainer.last_validation = (state.train_seconds, 0.0);
-        trainer.state = state;
-        trainer.saved = true;
+        let metrics = read_metrics(&dir.join("metrics.jsonl"))?;
+        lm.last_val_loss = saved.last_val_loss;
+        lm.saved = true;
+        let shuffle_rng = trainer.state.shuffle_rng.clone();
+        trainer.state = saved.to_loop(per_epoch, metrics, shuffle_rng);
         Ok(trainer)
+    }
+
+    /// Restores the carried state and the optimiser's moments after `step` steps from
+    /// `dir/optim.safetensors`.
+    fn restore_tensors(&mut self, dir: &Path, step: u64) -> Result<()> {
+        let mut optim = TensorFile::read(dir.join("optim.safetensors"))?;
+        let lm = &mut self.lm;
+        let c = lm.model.config();
+        let shape = [c.num_layers, lm.settings.batch_size, c.hidden_size];
+        let lstm = lm.carry.c.is_some();
+        lm.carry.h = Tensor::new("carry.h", &shape, optim.take("carry.h", &shape)?)?;
+        if lstm {
+            let c = optim.take("carry.c", &shape)?;
+            lm.carry.c = Some(Tensor::new("carry.c", &shape, c)?);
+        }
+        self.optimizer
+            .load_state(step, |name, len| optim.take(name, &[len]))?;
+        optim.finish()
     }
 
     /// The model being trained.
     pub fn model(&self) -> &CharLm {
-        &self.model
+        &self.lm.model
     }
 
     /// The vocabulary.
     pub fn vocab(&self) -> &Vocab {
-        &self.vocab
+        &self.lm.vocab
     }
 
     /// The settings.
     pub fn settings(&self) -> &TrainSettings {
-        &self.settings
+        &self.lm.settings
     }
 
-    /// Where the run stands.
-    pub fn state(&self) -> &TrainState {
-        &self.state
+    /// Where the run stands, as `state.json` holds it.
+    pub fn state(&self) -> TrainState {
+        TrainState::of_loop(
+            &self.state,
+            self.steps_per_epoch(),
+            self.lm.last_val_loss,
+            &self.lm.text_hash,
+        )
     }
 
     /// Rows of `metrics.jsonl` so far.
     pub fn metrics(&self) -> &[MetricsRow] {
-        &self.metrics
+        &self.state.metrics
     }
 
     /// Characters of training and validation text.
     pub fn split_sizes(&self) -> (usize, usize) {
-        (self.train.len(), self.val.len())
+        (self.lm.train.len(), self.lm.val.len())
     }
 
     /// Steps in one pass over the training text.
     pub fn steps_per_epoch(&self) -> u64 {
-        self.batcher.steps_per_epoch() as u64
+        self.lm.steps_per_epoch()
     }
 
     /// Total steps of the run, when the stopping rule fixes them.
     pub fn total_steps(&self) -> Option<u64> {
-        match self.settings.stop {
-            Stop::Steps(n) => Some(n),
-            Stop::Epochs(n) => Some(n.saturating_mul(self.steps_per_epoch())),
-            Stop::TimeBudget(_) => None,
-        }
+        // Checked when the trainer was made.
+        let total = self.loop_settings.total_steps(self.steps_per_epoch());
+        total.ok().flatten()
     }
 
-    /// Fraction of the run done, in `[0, 1]`.
-    pub fn fraction_done(&self) -> f64 {
-        match (self.settings.stop, self.total_steps()) {
-            (Stop::TimeBudget(s), _) => (self.state.train_seconds / s).min(1.0),
-            (_, Some(n)) => (self.state.step as f64 / n as f64).min(1.0),
-            _ => 0.0,
-        }
-    }
-
-    /// Whether the stopping rule is met.
-    pub fn done(&self) -> bool {
-        match (self.settings.stop, self.total_steps()) {
-            (Stop::TimeBudget(s), _) => self.state.train_seconds >= s,
-            (_, Some(n)) => self.state.step >= n,
-            _ => true,
-        }
-    }
-
-    /// One optimiser step on the next batch.
-    pub fn step(&mut self, threads: &Threads) -> Result<StepReport> {
-        let k = self.state.step_in_epoch as usize;
-        self.batcher
-            .batch(&self.train, k, &mut self.inputs, &mut self.targets);
-        self.grads.zero_in(threads);
-        let tokens = super::model::TokenBatch {
-            inputs: &self.inputs,
-            targets: &self.targets,
-            batch: self.settings.batch_size,
+    /// One optimiser step on the next batch, as the loop takes it ([`training::step`]).
+    ///
+    /// # Errors
+    /// [`Error::Diverged`] for a non-finite loss or gradient, or the model's errors.
+    pub fn step(&mut self, threads: &Threads) -> Result<Stepped> {
+        let mut run = Run {
+            lm: &mut self.lm,
+            out: None,
         };
-        let stats = self.model.train_batch(
+        training::step(
+            &mut run,
+            &self.loop_settings,
             threads,
-            tokens,
-            &mut self.carry,
-            &mut self.state.dropout_rng,
-            &mut self.grads,
-            &mut self.work,
-        )?;
-        let step = self.state.step;
-        if !stats.loss.is_finite() {
-            return Err(Error::Diverged(format!(
-                "step {}: the training loss is {}{}; {}",
-                step + 1,
-                stats.loss,
-                self.pending_grad_hint(),
-                self.divergence_advice()
-            )));
-        }
-        let mut g = self.grads.slices_mut();
-        let grad_norm = clip_grad_norm_in(threads, &mut g, self.settings.clip);
-        if !grad_norm.is_finite() {
-            return Err(Error::Diverged(format!(
-                "step {}: the gradient exploded (its global norm is {grad_norm}{}); {}",
-                step + 1,
-                self.pending_grad_hint(),
-                self.divergence_advice()
-            )));
-        }
-        if self.settings.clip_value > 0.0 {
-            clip_grad_value(&mut g, self.settings.clip_value);
-        }
-        let lr = self.settings.schedule.lr_at(step, self.fraction_done());
-        let grads = self.grads.slices();
-        self.optimizer
-            .step_in(threads, &mut self.model.buffers_mut(), &grads, lr);
-        self.state.step += 1;
-        self.state.step_in_epoch += 1;
-        if self.state.step_in_epoch == self.steps_per_epoch() {
-            self.state.epoch += 1;
-            self.state.step_in_epoch = 0;
-            self.carry = self.model.zero_carry(self.settings.batch_size);
-        }
-        Ok(StepReport {
-            stats,
-            lr,
-            grad_norm,
-        })
+            &mut self.state,
+            &mut self.optimizer,
+        )
     }
 
     /// Exact validation loss on the held-out tail, if there is one.
+    ///
+    /// # Errors
+    /// As [`evaluate`].
     pub fn validate(
         &self,
         threads: &Threads,
         progress: impl FnMut(usize, usize),
     ) -> Result<Option<EvalReport>> {
-        if self.val.len() < 2 {
+        if self.lm.val.len() < 2 {
             return Ok(None);
         }
-        evaluate(&self.model, threads, &self.val, progress).map(Some)
-    }
-
-    /// The validation of the run's cadence: exact ([`Self::validate`]) in runs of a fixed
-    /// length; in a time-budget run, [`VAL_STREAMS`] parallel streams ([`evaluate_streams`]),
-    /// cheap enough to run every few percent of the budget.
-    fn validate_for_selection(
-        &self,
-        threads: &Threads,
-        progress: impl FnMut(usize, usize),
-    ) -> Result<Option<EvalReport>> {
-        if !matches!(self.settings.stop, Stop::TimeBudget(_)) {
-            return self.validate(threads, progress);
-        }
-        if self.val.len() < 2 * VAL_STREAMS {
-            return self.validate(threads, progress);
-        }
-        evaluate_streams(&self.model, threads, &self.val, VAL_STREAMS, progress).map(Some)
+        evaluate(&self.lm.model, threads, &self.lm.val, progress).map(Some)
     }
 
     /// The validation text, as tokens.
     pub fn validation_tokens(&self) -> &[u32] {
-        &self.val
-    }
-
-    /// Whether validation is due after the step just taken.
-    fn validation_due(&self) -> bool {
-        let step = self.state.step;
-        if self.settings.eval_every > 0 {
-            return step.is_multiple_of(self.settings.eval_every);
-        }
-        if let Stop::TimeBudget(budget) = self.settings.stop {
-            // Every 5 % of the budget (at least every minute), but never so often that the
-            // validations take more than 5 % of the time: a slow validation spaces them out.
-            let (at, cost) = self.last_validation;
-            let every = (budget * 0.05).min(60.0).max(VALIDATION_SHARE_INV * cost);
-            return self.state.train_seconds - at >= every;
-        }
-        match self.total_steps() {
-            Some(n) if n >= 8 => (1..4).any(|q| step == (n * q).div_ceil(4)),
-            _ => false,
-        }
+        &self.lm.val
     }
 
     /// Writes the checkpoint of the current step into `dir` (replacing it atomically), and into
@@ -665,257 +400,79 @@ impl Trainer {
     /// # Errors
     /// [`Error::Io`] naming the file that could not be written; `dir` is then unchanged.
     pub fn save(&mut self, dir: &mut RunDir, best: bool) -> Result<()> {
-        dir.save(|tmp| {
-            write_model(tmp, &self.model, &self.vocab, Some(&self.settings))?;
-            let (steps, moments) = self.optimizer.state();
-            debug_assert_eq!(steps, self.state.step);
-            let c = self.model.config();
-            let carry_shape = vec![c.num_layers, self.settings.batch_size, c.hidden_size];
-            let mut tensors: Vec<(String, Vec<usize>, &[f32])> = moments
-                .into_iter()
-                .map(|(name, data)| (name, vec![data.len()], data))
-                .collect();
-            tensors.push(("carry.h".into(), carry_shape.clone(), self.carry.h.data()));
-            if let Some(cc) = &self.carry.c {
-                tensors.push(("carry.c".into(), carry_shape, cc.data()));
-            }
-            write_safetensors(tmp.join("optim.safetensors"), &tensors)?;
-            let state = serde_json::to_string_pretty(&self.state).expect("state serialises");
-            write_atomically(&tmp.join("state.json"), format!("{state}\n").as_bytes())?;
-            let mut lines = String::new();
-            for row in &self.metrics {
-                lines.push_str(&serde_json::to_string(row).expect("row serialises"));
-                lines.push('\n');
-            }
-            write_atomically(&tmp.join("metrics.jsonl"), lines.as_bytes())?;
-            if !self.samples.is_empty() {
-                write_atomically(&tmp.join("samples.txt"), self.samples.as_bytes())?;
-            }
-            write_atomically(
-                &tmp.join("loss.svg"),
-                loss_chart(&self.metrics).to_svg()?.as_bytes(),
-            )?;
-            if best {
-                let best_dir = tmp.join("best");
-                std::fs::create_dir(&best_dir).map_err(|e| Error::io(&best_dir, e))?;
-                write_model(&best_dir, &self.model, &self.vocab, Some(&self.settings))?;
-            }
-            Ok(())
-        })?;
-        self.saved = true;
-        Ok(())
-    }
-
-    /// A [`SAMPLE_LENGTH`]-character sample of the current model (temperature 0.8, seed 0).
-    fn short_sample(&self, threads: &Threads) -> Result<String> {
-        let prime = super::sample::default_prime(&self.vocab);
-        let options = super::sample::SampleOptions {
-            temperature: 0.8,
-            ..Default::default()
-        };
-        let mut text = prime.clone();
-        super::sample::generate(
-            &self.model,
-            &self.vocab,
-            threads,
-            &prime,
-            SAMPLE_LENGTH,
-            &options,
-            |c| {
-                text.push(c);
-                Ok(())
-            },
-        )?;
-        Ok(text)
+        self.lm.save(dir, best, (&self.state, &self.optimizer))
     }
 
     /// Whether the validation loss rose at each of the last [`OVERFIT_RISES`] validations while
     /// the training loss fell over the same span (from `metrics.jsonl`'s rows).
     pub fn overfitting(&self) -> Option<Overfitting> {
-        let rows: Vec<(u64, f64, f64)> = self
-            .metrics
-            .iter()
-            .filter_map(|r| r.val_loss.map(|v| (r.step, v, r.train_loss)))
-            .collect();
-        let last = rows.get(rows.len().checked_sub(OVERFIT_RISES + 1)?..)?;
-        let rising = last.windows(2).all(|w| w[1].1 > w[0].1);
-        let (first, now) = (last[0], last[OVERFIT_RISES]);
-        (rising && now.2 < first.2).then_some(Overfitting {
-            from: (first.0, first.1),
-            now: (now.0, now.1),
-            train: (first.2, now.2),
-        })
+        training::overfitting(&self.state.metrics)
     }
 
-    /// What a diverged run left behind, and what to try.
-    fn divergence_advice(&self) -> &'static str {
-        if self.saved {
-            "training stopped and the last checkpoint was kept (try a lower `lr` or a `clip`)"
-        } else {
-            "training stopped before any checkpoint was saved (try a lower `lr` or a `clip`)"
-        }
-    }
-
-    /// The gradient norms seen since the last metrics row, for a divergence message.
-    fn pending_grad_hint(&self) -> String {
-        let (max, sum, _) = self.pending_grad;
-        let steps = self.pending.1;
-        if steps == 0 {
-            return String::new();
-        }
-        format!(
-            ", after a mean of {:.3} and a largest of {max:.3} over the {steps} steps before",
-            sum / steps as f64
-        )
-    }
-
-    fn push_metrics(&mut self, val_loss: Option<f64>, lr: f64) {
-        let (loss_sum, steps, seconds) = self.pending;
-        let (norm_max, norm_sum, clipped) = self.pending_grad;
-        if steps == 0 && val_loss.is_none() {
-            return;
-        }
-        let tokens = (steps as usize * self.settings.batch_size * self.settings.seq_len) as f64;
-        self.metrics.push(MetricsRow {
-            step: self.state.step,
-            epoch: self.state.epoch,
-            train_loss: if steps > 0 {
-                loss_sum / steps as f64
-            } else {
-                f64::NAN
-            },
-            val_loss,
-            lr,
-            tokens_per_s: if seconds > 0.0 { tokens / seconds } else { 0.0 },
-            elapsed_s: self.state.train_seconds,
-            grad_norm_max: norm_max,
-            grad_norm_mean: if steps > 0 {
-                norm_sum / steps as f64
-            } else {
-                0.0
-            },
-            clipped_steps: clipped,
-        });
-        self.pending = (0.0, 0, 0.0);
-        self.pending_grad = (0.0, 0.0, 0);
-    }
-
-    fn validate_and_save(
-        &mut self,
-        threads: &Threads,
-        out: &mut RunDir,
-        observer: &mut dyn Observer,
-        lr: f64,
-    ) -> Result<Option<EvalReport>> {
-        let started = Instant::now();
-        let report = self.validate_for_selection(threads, |d, t| observer.validating(d, t))?;
-        if matches!(self.settings.stop, Stop::TimeBudget(_)) {
-            // A time budget covers training and its validations.
-            let cost = started.elapsed().as_secs_f64();
-            self.state.train_seconds += cost;
-            self.last_validation = (self.state.train_seconds, cost);
-        }
-        if let Some(r) = report.filter(|r| !r.loss.is_finite()) {
-            return Err(Error::Diverged(format!(
-                "step {}: the validation loss is {}; {}",
-                self.state.step,
-                r.loss,
-                self.divergence_advice()
-            )));
-        }
-        let mut best = false;
-        if let Some(r) = &report {
-            best = self.state.best_val_loss.is_none_or(|b| r.loss < b);
-            if best {
-                self.state.best_val_loss = Some(r.loss);
-                self.state.best_step = Some(self.state.step);
-            }
-            self.state.last_val_loss = Some(r.loss);
-            observer.validated(self, r);
-        }
-        self.push_metrics(report.map(|r| r.loss), lr);
-        if report.is_some() {
-            let text = self.short_sample(threads)?;
-            let step = self.state.step;
-            self.samples
-                .push_str(&format!("--- step {step} ---\n{}\n", text.trim_end()));
-            observer.sample(self, step, &text);
-        }
-        if let Some(signs) = report.and(self.overfitting()) {
-            observer.overfitting(self, &signs);
-        }
-        self.save(out, best)?;
-        Ok(report)
-    }
-
-    /// Trains until the stopping rule is met, `stop` is raised (Ctrl-C), or `stop_after` more
-    /// steps were taken; validates and checkpoints into `out` along the way and at the end.
+    /// Trains on the shared loop ([`training::continue_run`]) until the stopping rule is met or
+    /// `stop` is raised (Ctrl-C); validates and checkpoints into `out` along the way and at the
+    /// end, and saves a checkpoint to resume from when interrupted. `observer` sees every step,
+    /// validation, sample and sign of overfitting.
+    ///
+    /// # Errors
+    /// [`Error::Diverged`] for a non-finite loss or gradient (saying whether a checkpoint was
+    /// kept), [`Error::Io`] for a checkpoint that could not be written, or the model's errors.
     pub fn run(
         &mut self,
         threads: &Threads,
         out: &mut RunDir,
         observer: &mut dyn Observer,
         stop: &AtomicBool,
-        stop_after: Option<u64>,
     ) -> Result<Summary> {
-        let first = self.state.step;
-        let mut lr = self.settings.schedule.lr_at(first, self.fraction_done());
-        let mut interrupted = false;
-        let mut stopped_early = false;
-        let mut window = std::collections::VecDeque::new();
-        let tokens_per_step = (self.settings.batch_size * self.settings.seq_len) as f64;
-        while !self.done() {
-            if stop.load(Ordering::Relaxed)
-                || stop_after.is_some_and(|n| self.state.step - first >= n)
-            {
-                interrupted = true;
-                break;
-            }
-            let started = Instant::now();
-            let report = self.step(threads)?;
-            let seconds = started.elapsed().as_secs_f64();
-            self.state.train_seconds += seconds;
-            lr = report.lr;
-            self.pending.0 += report.stats.loss;
-            self.pending.1 += 1;
-            self.pending.2 += seconds;
-            let g = &mut self.pending_grad;
-            g.0 = g.0.max(report.grad_norm);
-            g.1 += report.grad_norm;
-            g.2 += u64::from(self.settings.clip > 0.0 && report.grad_norm > self.settings.clip);
-            window.push_back(seconds);
-            if window.len() > 20 {
-                window.pop_front();
-            }
-            let tokens_per_s = tokens_per_step * window.len() as f64 / window.iter().sum::<f64>();
-            observer.step(self, &report, tokens_per_s);
-            if self.done() {
-                break;
-            }
-            if self.validation_due() {
-                self.validate_and_save(threads, out, observer, lr)?;
-                if self.settings.early_stop && self.overfitting().is_some() {
-                    stopped_early = true;
-                    break;
-                }
-            } else if self.state.step.is_multiple_of(10) {
-                self.push_metrics(None, lr);
-            }
-        }
-        let final_val = if interrupted {
-            self.push_metrics(None, lr);
-            self.save(out, false)?;
-            None
-        } else {
-            self.validate_and_save(threads, out, observer, lr)?
+        self.lm.last_report = None;
+        let mut run = Run {
+            lm: &mut self.lm,
+            out: Some(&mut *out),
         };
+        let ended = training::continue_run(
+            &mut run,
+            &self.loop_settings,
+            threads,
+            observer,
+            stop,
+            &mut self.state,
+            &mut self.optimizer,
+        );
+        let ended = ended.map_err(|e| match e {
+            Error::Diverged(m) if self.lm.saved => {
+                Error::Diverged(format!("{m}; the last checkpoint was kept"))
+            }
+            Error::Diverged(m) => Error::Diverged(format!(
+                "{m}; nothing was saved (it diverged before any checkpoint)"
+            )),
+            e => e,
+        })?;
+        if ended.interrupted {
+            self.save(out, false)?;
+        }
         Ok(Summary {
-            steps: self.state.step,
-            interrupted,
-            final_val,
-            train_seconds: self.state.train_seconds,
-            overfitting: self.overfitting(),
-            stopped_early,
+            steps: ended.steps,
+            interrupted: ended.interrupted,
+            final_val: self.lm.last_report.filter(|_| !ended.interrupted),
+            train_seconds: ended.seconds,
+            overfitting: ended.overfitting,
+            stopped_early: ended.stopped_early,
         })
     }
+}
+
+/// The rows of a run's `metrics.jsonl` (none when the file is missing).
+fn read_metrics(path: &Path) -> Result<Vec<MetricsRow>> {
+    let Ok(lines) = std::fs::read_to_string(path) else {
+        return Ok(Vec::new());
+    };
+    lines
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| Error::format(path, format!("line {}: {e}", i + 1)))
+        })
+        .collect()
 }

@@ -120,11 +120,15 @@ impl ProblemSettings {
                 gamma: 0.5,
             },
             clip: self.clip,
+            clip_value: 0.0,
             validate_every: self.validate_every,
+            budget_counts_validation: false,
+            log_every: 0,
             early_stopping: EarlyStopping {
                 patience: 0,
                 min_delta: 1e-4,
                 min_steps: 0,
+                on_overfitting: false,
             },
             seed: self.seed,
         }

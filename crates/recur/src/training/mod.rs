@@ -1,24 +1,30 @@
-//! One training loop for the tasks that train on a fixed set of examples (the classifier, the
-//! forecaster): a budget of optimiser steps, epochs or seconds; a fresh shuffle of the examples
-//! every epoch; gradient clipping and a learning-rate schedule; validation on a cadence; model
-//! selection and early stopping on the validation loss with a minimum improvement and a minimum
-//! number of steps; a guard that stops on a non-finite loss or gradient; Ctrl-C; and progress
-//! through an [`Observer`].
+//! One training loop for every task (the character model, the classifier and the regressor,
+//! the forecaster, the long-range problems): a budget of optimiser steps, epochs or seconds;
+//! passes over the training data (shuffled by the task, or kept in stream order); gradient
+//! clipping by norm and by value and a learning-rate schedule; validation on a cadence (every
+//! so many steps, or spread over the budget); model selection and early stopping on the
+//! validation loss (patience, or the signs of overfitting); rows of metrics; a guard that stops
+//! on a non-finite loss or gradient; Ctrl-C; a checkpoint offered after every validation and
+//! resuming bit for bit; and progress through an [`Observer`].
 //!
-//! A task implements [`Task`]: how many batches an epoch has, how to run one forward and backward,
-//! where its parameters and gradients are, how to validate, and how to keep its best parameters.
+//! A task implements [`Task`]: how many batches a pass has, how to run one forward and
+//! backward, where its parameters and gradients are, how to validate, and how to keep its best
+//! parameters.
 
+mod overfit;
 mod resume;
+mod run;
 
+pub use overfit::{overfitting, Overfitting, OVERFIT_RISES};
 pub use resume::{read as read_checkpoint, read_run, LoopCheckpoint, Restored};
+pub use run::{continue_run, run, run_from, step, Stepped};
 
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerConfig, Schedule};
 use crate::rng::Rng;
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 
 /// When training stops.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,8 +34,8 @@ pub enum Stop {
     Steps(u64),
     /// After this many passes over the training data.
     Epochs(u64),
-    /// After this many seconds of training (for the character model, its validations counted
-    /// in; saving not counted).
+    /// After this many seconds of training (validations counted in when
+    /// [`LoopSettings::budget_counts_validation`]; saving not counted).
     TimeBudget(f64),
 }
 
@@ -37,7 +43,8 @@ pub enum Stop {
 pub trait Task {
     /// Batches in one pass over the training examples.
     fn batches_per_epoch(&self) -> u64;
-    /// Starts a pass over the training examples: shuffles their order with `rng`.
+    /// Starts a pass over the training examples: shuffles their order with `rng` (a task that
+    /// keeps its order draws nothing).
     fn start_epoch(&mut self, rng: &mut Rng);
     /// Zeroes the gradients, then runs batch `index` of the current pass forward and backward
     /// (dropout drawn from `rng`), leaving the gradient of the batch's mean loss; returns that
@@ -55,8 +62,38 @@ pub trait Task {
     /// # Errors
     /// Whatever the model's forward pass reports.
     fn validate(&mut self, threads: &Threads) -> Result<Validation>;
+    /// [`Task::validate`], telling `progress(done, total)` how far it is (for a validation long
+    /// enough to show); the loop calls this one. By default it calls [`Task::validate`].
+    ///
+    /// # Errors
+    /// As [`Task::validate`].
+    fn validate_with_progress(
+        &mut self,
+        threads: &Threads,
+        _progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Validation> {
+        self.validate(threads)
+    }
+    /// Whether the task has validation data (true by default). Without it the run validates
+    /// never and keeps no best model; checkpoints are still offered at the validation points.
+    fn validates(&self) -> bool {
+        true
+    }
     /// Remembers the current parameters as the best so far.
     fn keep_best(&mut self);
+    /// After every validation (at optimiser step `step`): a short example of what the model
+    /// does now, for people (the character model's sample text). None by default.
+    ///
+    /// # Errors
+    /// Whatever the model reports.
+    fn example(&mut self, _threads: &Threads, _step: u64) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// Tokens (sequences × time steps) in one training batch, for the throughput of
+    /// [`MetricsRow::tokens_per_s`]; none by default.
+    fn batch_tokens(&self) -> Option<u64> {
+        None
+    }
     /// Offered after every validation (after [`Task::keep_best`]): a task that saves
     /// checkpoints writes one here, with `at`'s loop state and optimiser. Does nothing by
     /// default.
@@ -80,13 +117,17 @@ pub struct Validation {
 /// Early stopping on the validation loss.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStopping {
-    /// Validations in a row without an improvement before training stops (0: never stop early).
+    /// Validations in a row without an improvement before training stops (0: never stop early
+    /// for want of improvement).
     pub patience: u64,
     /// The smallest decrease of the validation loss, relative to the best so far, that counts
     /// as an improvement (`1e-4` = 0.01 %): noise and ties do not reset the patience.
     pub min_delta: f64,
     /// Optimiser steps before early stopping may end a run.
     pub min_steps: u64,
+    /// Also stop when the run shows the signs of overfitting ([`Overfitting`]).
+    #[serde(default)]
+    pub on_overfitting: bool,
 }
 
 /// Everything the loop does besides the task's own work.
@@ -100,8 +141,21 @@ pub struct LoopSettings {
     pub schedule: Schedule,
     /// Global gradient-norm clip (0: off).
     pub clip: f64,
-    /// Validate every this many optimiser steps (and at the end).
+    /// Elementwise gradient clip to `[-clip_value, clip_value]`, after the norm clip (0: off).
+    #[serde(default)]
+    pub clip_value: f64,
+    /// Validate every this many optimiser steps (and at the end). 0: spread over the budget: at
+    /// the quarter points of a run of known length of 8 steps or more; every 5 % of a time
+    /// budget (at least once a minute), but never so often that validations take more than
+    /// 5 % of the time.
     pub validate_every: u64,
+    /// In a time-budget run, the validations' time counts into the budget.
+    #[serde(default)]
+    pub budget_counts_validation: bool,
+    /// A row of metrics every this many steps besides the validations' rows, and one when the
+    /// run is interrupted (0: rows at validations only).
+    #[serde(default)]
+    pub log_every: u64,
     /// Early stopping.
     pub early_stopping: EarlyStopping,
     /// Seed of the shuffles and dropout.
@@ -143,11 +197,15 @@ impl LoopSettings {
                 gamma: 0.5,
             },
             clip: 1.0,
+            clip_value: 0.0,
             validate_every: batches_per_epoch.max(1),
+            budget_counts_validation: false,
+            log_every: 0,
             early_stopping: EarlyStopping {
                 patience,
                 min_delta: 1e-4,
                 min_steps,
+                on_overfitting: false,
             },
             seed,
         }
@@ -168,11 +226,6 @@ impl LoopSettings {
             }
             _ => {}
         }
-        if self.validate_every == 0 {
-            return Err(Error::Config(
-                "validation must happen every 1 or more steps".into(),
-            ));
-        }
         let e = &self.early_stopping;
         if !(e.min_delta >= 0.0 && e.min_delta.is_finite()) {
             return Err(Error::Config(format!(
@@ -180,14 +233,30 @@ impl LoopSettings {
                 e.min_delta
             )));
         }
-        if !(self.clip >= 0.0 && self.clip.is_finite()) {
-            return Err(Error::Config(format!(
-                "`clip` must be >= 0, got {}",
-                self.clip
-            )));
+        for (name, v) in [("clip", self.clip), ("clip_value", self.clip_value)] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(Error::Config(format!("`{name}` must be >= 0, got {v}")));
+            }
         }
         self.optimizer.validate()?;
         self.schedule.validate()
+    }
+
+    /// Steps of the whole run over passes of `batches_per_epoch` batches, when the stopping rule
+    /// fixes them.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a budget in epochs overflows the step count.
+    pub fn total_steps(&self, batches_per_epoch: u64) -> Result<Option<u64>> {
+        Ok(match self.stop {
+            Stop::Steps(n) => Some(n),
+            Stop::Epochs(n) => Some(n.checked_mul(batches_per_epoch).ok_or_else(|| {
+                Error::Config(format!(
+                    "`epochs` {n} × {batches_per_epoch} steps overflows"
+                ))
+            })?),
+            Stop::TimeBudget(_) => None,
+        })
     }
 }
 
@@ -196,14 +265,21 @@ impl LoopSettings {
 pub struct Progress {
     /// Optimiser steps taken.
     pub step: u64,
-    /// Completed passes over the training examples.
+    /// Passes over the training examples begun.
     pub epoch: u64,
     /// Steps of the whole run, when the stopping rule fixes them.
     pub total_steps: Option<u64>,
     /// Fraction of the budget used, in `[0, 1]`.
     pub fraction: f64,
-    /// Mean training loss since the last validation.
+    /// Mean training loss since the last row of metrics (the last validation, unless
+    /// [`LoopSettings::log_every`]).
     pub train_loss: f64,
+    /// The training loss of the last step's batch.
+    pub batch_loss: f64,
+    /// The global gradient norm of the last step, before clipping.
+    pub grad_norm: f64,
+    /// Seconds the last step took.
+    pub step_seconds: f64,
     /// Learning rate of the last step.
     pub lr: f64,
     /// Seconds of training so far.
@@ -216,39 +292,64 @@ pub struct Progress {
 pub trait Observer {
     /// After every step.
     fn step(&mut self, _progress: &Progress) {}
+    /// During a validation: `done` of `total` items scored (as the task counts them).
+    fn validating(&mut self, _done: usize, _total: usize) {}
     /// After every validation; `improved` when the model was kept as the best.
     fn validated(&mut self, _progress: &Progress, _validation: &Validation, _improved: bool) {}
+    /// After every validation of a task that shows an example of its model ([`Task::example`]).
+    fn example(&mut self, _progress: &Progress, _text: &str) {}
+    /// After a validation that finds the run overfitting.
+    fn overfitting(&mut self, _progress: &Progress, _signs: &Overfitting) {}
 }
 
 /// An observer that shows nothing.
 impl Observer for () {}
 
-/// One validation of a run, as written to `metrics.jsonl`.
+/// A row of `metrics.jsonl`: one per validation, and one every [`LoopSettings::log_every`]
+/// steps.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRow {
     /// Steps taken.
     pub step: u64,
     /// Passes over the training examples begun.
     pub epoch: u64,
-    /// Mean training loss since the previous validation (`null` before the first step).
+    /// Mean training loss since the previous row (`null` before the first step).
     pub train_loss: Option<f64>,
-    /// Validation loss.
+    /// Validation loss; NaN (`null` in JSON) on the rows between validations.
+    #[serde(deserialize_with = "nan_if_null")]
     pub val_loss: f64,
     /// The task's validation score, if any.
+    #[serde(default)]
     pub val_score: Option<f64>,
     /// Learning rate of the last step.
     pub lr: f64,
+    /// Training throughput since the previous row, for a task that counts tokens
+    /// ([`Task::batch_tokens`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
     /// Seconds of training so far.
     pub elapsed_s: f64,
-    /// The largest global gradient norm (before clipping) since the previous validation.
+    /// The largest global gradient norm (before clipping) since the previous row.
     #[serde(default)]
     pub grad_norm_max: f64,
-    /// The mean global gradient norm (before clipping) since the previous validation.
+    /// The mean global gradient norm (before clipping) since the previous row.
     #[serde(default)]
     pub grad_norm_mean: f64,
-    /// Steps since the previous validation whose gradient was clipped (norm above `clip`).
+    /// Steps since the previous row whose gradient was clipped (norm above `clip`).
     #[serde(default)]
     pub clipped_steps: u64,
+}
+
+impl MetricsRow {
+    /// The validation loss, on the rows of validations.
+    pub fn validation_loss(&self) -> Option<f64> {
+        (!self.val_loss.is_nan()).then_some(self.val_loss)
+    }
+}
+
+/// A number, or NaN for `null` (what `serde_json` writes for NaN).
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// How a run ended.
@@ -258,16 +359,21 @@ pub struct Summary {
     pub steps: u64,
     /// Passes over the training examples begun (the last may be partial).
     pub epochs: u64,
-    /// The best validation and the step it came from (step 0: the untrained model).
+    /// The best validation and the step it came from (step 0: the untrained model; a NaN loss
+    /// when the run never validated).
     pub best: (Validation, u64),
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
     /// Whether `stop` (Ctrl-C) ended the run.
     pub interrupted: bool,
-    /// Seconds of training (validation not counted).
+    /// Seconds of training (validation counted in only when
+    /// [`LoopSettings::budget_counts_validation`] in a time-budget run).
     pub seconds: f64,
-    /// Every validation, in order (the first is the untrained model's).
+    /// Every row of metrics, in order (the first validation is the untrained model's, for a
+    /// run that [`run`] started).
     pub metrics: Vec<MetricsRow>,
+    /// The signs of overfitting at the end of the run, if any.
+    pub overfitting: Option<Overfitting>,
 }
 
 impl Summary {
@@ -282,7 +388,7 @@ impl Summary {
         let val = self
             .metrics
             .iter()
-            .map(|m| (m.step as f64, m.val_loss))
+            .filter_map(|m| m.validation_loss().map(|l| (m.step as f64, l)))
             .collect();
         LineChart {
             title: title.into(),
@@ -296,15 +402,18 @@ impl Summary {
         }
     }
 
-    /// `metrics.jsonl`: one JSON object per validation.
+    /// `metrics.jsonl`: one JSON object per row.
     pub fn metrics_jsonl(&self) -> String {
-        self.metrics
-            .iter()
-            .map(|m| serde_json::to_string(m).expect("a metrics row serialises") + "\n")
-            .collect()
+        metrics_jsonl(&self.metrics)
     }
 }
 
+/// `metrics.jsonl` of `rows`: one JSON object per line.
+pub fn metrics_jsonl(rows: &[MetricsRow]) -> String {
+    rows.iter()
+        .map(|m| serde_json::to_string(m).expect("a metrics row serialises") + "\n")
+        .collect()
+}
 /// Saves a checkpoint offered by a run ([`Control::on_checkpoint`]).
 pub type SaveCheckpoint<'a> = dyn FnMut(&LoopCheckpoint<'_>) -> Result<()> + 'a;
 
@@ -352,27 +461,48 @@ pub struct LoopState {
     pub shuffle_rng: Rng,
     /// The generator of dropout masks.
     pub dropout_rng: Rng,
-    /// The best validation so far.
-    pub best: Validation,
-    /// The step of the best validation (0: the untrained model).
+    /// The best validation so far (none before the first).
+    pub best: Option<Validation>,
+    /// The step of the best validation (0: the untrained model, or none yet).
     pub best_step: u64,
     /// Validations since the best one.
     pub since_best: u64,
-    /// Sum of the training losses since the last validation.
+    /// Sum of the training losses since the last row of metrics.
     pub loss_sum: f64,
-    /// Steps since the last validation.
+    /// Steps since the last row of metrics.
     pub losses: u64,
-    /// Gradient norms since the last validation (before clipping): the largest, the sum, and
-    /// the steps clipped.
+    /// Gradient norms since the last row of metrics (before clipping): the largest, the sum,
+    /// and the steps clipped.
     #[serde(default)]
     pub grad_norms: (f64, f64, u64),
-    /// Seconds of training so far (validation not counted).
+    /// Seconds of training so far.
     pub seconds: f64,
-    /// Every validation so far, in order.
+    /// Every row of metrics so far, in order.
     pub metrics: Vec<MetricsRow>,
 }
 
 impl LoopState {
+    /// A run that has not begun, over passes of `batches_per_epoch` batches (the first step
+    /// starts a pass), with its generators of shuffles and of dropout masks. [`continue_run`]
+    /// from it starts the run without validating the untrained model ([`run`] validates it).
+    pub fn new(batches_per_epoch: u64, shuffle_rng: Rng, dropout_rng: Rng) -> Self {
+        LoopState {
+            step: 0,
+            epoch: 0,
+            batch_in_epoch: batches_per_epoch,
+            shuffle_rng,
+            dropout_rng,
+            best: None,
+            best_step: 0,
+            since_best: 0,
+            loss_sum: 0.0,
+            losses: 0,
+            grad_norms: (0.0, 0.0, 0),
+            seconds: 0.0,
+            metrics: Vec::new(),
+        }
+    }
+
     /// Checks a restored state against a task of `batches_per_epoch` batches; messages name the
     /// field.
     ///
@@ -396,7 +526,7 @@ impl LoopState {
             return bad("shuffle_rng or dropout_rng is the all-zero state".into());
         }
         for (name, v) in [
-            ("best.loss", self.best.loss),
+            ("best.loss", self.best.map_or(0.0, |b| b.loss)),
             ("loss_sum", self.loss_sum),
             ("seconds", self.seconds),
         ] {
@@ -435,295 +565,6 @@ pub struct Finished {
     pub optimizer: Optimizer,
 }
 
-/// Trains `task` under `settings`: validates the untrained model, then steps until the budget
-/// is spent, early stopping ends the run, or `stop` is raised, validating every
-/// `validate_every` steps and at the end; the task keeps the parameters of the lowest
-/// validation loss through [`Task::keep_best`].
-///
-/// # Errors
-/// [`Error::Config`] for settings out of range, [`Error::Diverged`] when a loss or gradient is
-/// not finite (the best parameters kept so far are still the task's), or the task's errors.
-pub fn run(
-    task: &mut impl Task,
-    settings: &LoopSettings,
-    threads: &Threads,
-    observer: &mut dyn Observer,
-    stop: &AtomicBool,
-) -> Result<Summary> {
-    Ok(run_from(task, settings, threads, observer, stop, None)?.summary)
-}
-
-/// [`run`], continuing from `resume` when given (the task's parameters, best parameters and
-/// order of examples already restored): the same steps, shuffles, dropout masks and
-/// validations, bit for bit, as the run that was not interrupted. After every validation the
-/// task is offered a checkpoint ([`Task::checkpoint`]).
-///
-/// # Errors
-/// As [`run`]; [`Error::Config`] for a `resume` state that does not fit the task.
-pub fn run_from(
-    task: &mut impl Task,
-    settings: &LoopSettings,
-    threads: &Threads,
-    observer: &mut dyn Observer,
-    stop: &AtomicBool,
-    resume: Option<Resume>,
-) -> Result<Finished> {
-    settings.validate()?;
-    let per_epoch = task.batches_per_epoch();
-    if per_epoch == 0 {
-        return Err(Error::Input("no training batches".into()));
-    }
-    let total_steps =
-        match settings.stop {
-            Stop::Steps(n) => Some(n),
-            Stop::Epochs(n) => Some(n.checked_mul(per_epoch).ok_or_else(|| {
-                Error::Config(format!("`epochs` {n} × {per_epoch} steps overflows"))
-            })?),
-            Stop::TimeBudget(_) => None,
-        };
-    let (mut st, mut optimizer) = match resume {
-        Some(r) => {
-            r.state.check(per_epoch)?;
-            (r.state, r.optimizer)
-        }
-        None => {
-            let optimizer = Optimizer::new(settings.optimizer.clone(), &task.param_sizes())?;
-            (start(task, settings, threads, observer)?, optimizer)
-        }
-    };
-    let mut progress = Progress {
-        step: st.step,
-        epoch: st.epoch,
-        total_steps,
-        fraction: fraction(settings.stop, total_steps, st.step, st.seconds),
-        train_loss: if st.losses > 0 {
-            st.loss_sum / st.losses as f64
-        } else {
-            f64::NAN
-        },
-        lr: settings.schedule.lr_at(st.step, 0.0),
-        seconds: st.seconds,
-        best: Some((st.best.loss, st.best_step)),
-    };
-    let (mut stopped_early, mut interrupted) = (false, false);
-    let done = |p: &Progress| match settings.stop {
-        Stop::TimeBudget(s) => p.seconds >= s,
-        _ => total_steps.is_some_and(|n| p.step >= n),
-    };
-    while !done(&progress) {
-        if stop.load(Ordering::Relaxed) {
-            interrupted = true;
-            break;
-        }
-        step(
-            task,
-            settings,
-            threads,
-            &mut st,
-            &mut optimizer,
-            (per_epoch, total_steps),
-        )?;
-        progress.step = st.step;
-        progress.epoch = st.epoch;
-        progress.lr = settings.schedule.lr_at(st.step - 1, progress.fraction);
-        progress.seconds = st.seconds;
-        progress.fraction = fraction(settings.stop, total_steps, st.step, st.seconds);
-        progress.train_loss = st.loss_sum / st.losses as f64;
-        observer.step(&progress);
-        if !st.step.is_multiple_of(settings.validate_every) && !done(&progress) {
-            continue;
-        }
-        let (v, improved) = validate(task, settings, threads, &mut st, &progress)?;
-        progress.best = Some((st.best.loss, st.best_step));
-        observer.validated(&progress, &v, improved);
-        task.checkpoint(&Snapshot {
-            state: &st,
-            optimizer: &optimizer,
-        })?;
-        let e = &settings.early_stopping;
-        if e.patience > 0
-            && st.since_best >= e.patience
-            && st.step >= e.min_steps
-            && !done(&progress)
-        {
-            stopped_early = true;
-            break;
-        }
-    }
-    let summary = Summary {
-        steps: st.step,
-        epochs: st.epoch,
-        best: (st.best, st.best_step),
-        stopped_early,
-        interrupted,
-        seconds: st.seconds,
-        metrics: st.metrics.clone(),
-    };
-    Ok(Finished {
-        summary,
-        state: st,
-        optimizer,
-    })
-}
-
-/// The share of the budget used after `step` steps and `seconds` seconds.
-fn fraction(stop: Stop, total_steps: Option<u64>, step: u64, seconds: f64) -> f64 {
-    match (stop, total_steps) {
-        (Stop::TimeBudget(s), _) => (seconds / s).min(1.0),
-        (_, Some(n)) => (step as f64 / n as f64).min(1.0),
-        _ => 0.0,
-    }
-}
-
-/// A fresh run's state: the untrained model validated, kept as the best, and shown.
-fn start(
-    task: &mut impl Task,
-    settings: &LoopSettings,
-    threads: &Threads,
-    observer: &mut dyn Observer,
-) -> Result<LoopState> {
-    let first = task.validate(threads)?;
-    task.keep_best();
-    let lr = settings.schedule.lr_at(0, 0.0);
-    let progress = Progress {
-        step: 0,
-        epoch: 0,
-        total_steps: None,
-        fraction: 0.0,
-        train_loss: f64::NAN,
-        lr,
-        seconds: 0.0,
-        best: Some((first.loss, 0)),
-    };
-    observer.validated(&progress, &first, true);
-    Ok(LoopState {
-        step: 0,
-        epoch: 0,
-        batch_in_epoch: task.batches_per_epoch(), // a pass starts at the first step
-        shuffle_rng: Rng::new(settings.seed),
-        dropout_rng: Rng::new(settings.seed ^ 0xd0),
-        best: first,
-        best_step: 0,
-        since_best: 0,
-        loss_sum: 0.0,
-        losses: 0,
-        grad_norms: (0.0, 0.0, 0),
-        seconds: 0.0,
-        metrics: vec![MetricsRow {
-            step: 0,
-            epoch: 0,
-            train_loss: None,
-            val_loss: first.loss,
-            val_score: first.score,
-            lr,
-            elapsed_s: 0.0,
-            grad_norm_max: 0.0,
-            grad_norm_mean: 0.0,
-            clipped_steps: 0,
-        }],
-    })
-}
-
-/// One optimiser step: a new pass when the last ended, the batch forward and backward, the
-/// non-finite guard, clipping and the update.
-fn step(
-    task: &mut impl Task,
-    settings: &LoopSettings,
-    threads: &Threads,
-    st: &mut LoopState,
-    optimizer: &mut Optimizer,
-    (per_epoch, total): (u64, Option<u64>),
-) -> Result<()> {
-    let started = Instant::now();
-    if st.batch_in_epoch >= per_epoch {
-        task.start_epoch(&mut st.shuffle_rng);
-        st.batch_in_epoch = 0;
-        st.epoch += 1;
-    }
-    let loss = task.train_batch(threads, st.batch_in_epoch, &mut st.dropout_rng)?;
-    st.batch_in_epoch += 1;
-    let step = st.step + 1;
-    if !loss.is_finite() {
-        return Err(Error::Diverged(format!(
-            "step {step}: the training loss is {loss}{}; training stopped (try a lower `lr`)",
-            norm_hint(st)
-        )));
-    }
-    let lr = settings
-        .schedule
-        .lr_at(st.step, fraction(settings.stop, total, st.step, st.seconds));
-    let (mut params, mut grads) = task.params_and_grads();
-    let norm = optimizer.clip_and_step_in(threads, &mut params, &mut grads, settings.clip, lr);
-    if !norm.is_finite() {
-        return Err(Error::Diverged(format!(
-            "step {step}: the gradient exploded (its global norm is {norm}{}); training stopped (try a lower `lr`)",
-            norm_hint(st)
-        )));
-    }
-    let g = &mut st.grad_norms;
-    g.0 = g.0.max(norm);
-    g.1 += norm;
-    g.2 += u64::from(settings.clip > 0.0 && norm > settings.clip);
-    st.step = step;
-    st.seconds += started.elapsed().as_secs_f64();
-    st.loss_sum += loss;
-    st.losses += 1;
-    Ok(())
-}
-
-/// The gradient norms since the last validation, for a divergence message.
-fn norm_hint(st: &LoopState) -> String {
-    let (max, sum, _) = st.grad_norms;
-    if st.losses == 0 {
-        return String::new();
-    }
-    format!(
-        ", after a mean gradient norm of {:.3} and a largest of {max:.3} over the {} steps before",
-        sum / st.losses as f64,
-        st.losses
-    )
-}
-
-/// A validation: the non-finite guard, model selection, and its row of `metrics.jsonl`;
-/// returns the validation and whether it was the best so far.
-fn validate(
-    task: &mut impl Task,
-    settings: &LoopSettings,
-    threads: &Threads,
-    st: &mut LoopState,
-    progress: &Progress,
-) -> Result<(Validation, bool)> {
-    let v = task.validate(threads)?;
-    if !v.loss.is_finite() {
-        return Err(Error::Diverged(format!(
-            "step {}: the validation loss is {}; training stopped (try a lower `lr`)",
-            st.step, v.loss
-        )));
-    }
-    let e = &settings.early_stopping;
-    let improved = v.loss < st.best.loss - e.min_delta * st.best.loss.abs();
-    if improved {
-        task.keep_best();
-        (st.best, st.best_step, st.since_best) = (v, st.step, 0);
-    } else {
-        st.since_best += 1;
-    }
-    st.metrics.push(MetricsRow {
-        step: st.step,
-        epoch: st.epoch,
-        train_loss: Some(st.loss_sum / st.losses as f64),
-        val_loss: v.loss,
-        val_score: v.score,
-        lr: progress.lr,
-        elapsed_s: st.seconds,
-        grad_norm_max: st.grad_norms.0,
-        grad_norm_mean: st.grad_norms.1 / st.losses.max(1) as f64,
-        clipped_steps: st.grad_norms.2,
-    });
-    (st.loss_sum, st.losses, st.grad_norms) = (0.0, 0, (0.0, 0.0, 0));
-    Ok((v, improved))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,6 +586,8 @@ mod tests {
         batch: usize,
         /// Make every batch depend on the order of examples and on the dropout generator.
         noisy: bool,
+        /// Whether the task has validation data.
+        validates: bool,
         /// Snapshots offered by the loop: (state, optimiser, w, best, order).
         saved: Vec<Saved>,
     }
@@ -780,6 +623,9 @@ mod tests {
                 score: None,
             })
         }
+        fn validates(&self) -> bool {
+            self.validates
+        }
         fn keep_best(&mut self) {
             self.best = self.w.clone();
         }
@@ -806,6 +652,7 @@ mod tests {
             examples: 10,
             batch: 4,
             noisy: false,
+            validates: true,
             saved: vec![],
         }
     }
@@ -825,11 +672,15 @@ mod tests {
                 gamma: 0.5,
             },
             clip: 0.0,
+            clip_value: 0.0,
             validate_every: 1,
+            budget_counts_validation: false,
+            log_every: 0,
             early_stopping: EarlyStopping {
                 patience,
                 min_delta: 1e-4,
                 min_steps,
+                on_overfitting: false,
             },
             seed: 1,
         }
@@ -983,5 +834,143 @@ mod tests {
             Some(resume),
         );
         assert!(matches!(err, Err(Error::Config(m)) if m.contains("batch_in_epoch")));
+    }
+
+    /// Runs `t` from a state that has not begun ([`LoopState::new`]).
+    fn continue_fresh(t: &mut Quadratic, s: &LoopSettings) -> Summary {
+        let mut state = LoopState::new(t.batches_per_epoch(), Rng::new(1), Rng::new(2));
+        let mut optimizer = Optimizer::new(s.optimizer.clone(), &t.param_sizes()).unwrap();
+        let stop = AtomicBool::new(false);
+        let threads = Threads::single();
+        continue_run(t, s, &threads, &mut (), &stop, &mut state, &mut optimizer).unwrap()
+    }
+
+    #[test]
+    fn the_automatic_cadence_validates_at_the_quarters_with_rows_between() {
+        let mut s = settings(Stop::Steps(20), 0, 0);
+        s.validate_every = 0;
+        s.log_every = 3;
+        let mut t = task();
+        let summary = continue_fresh(&mut t, &s);
+        let validated: Vec<u64> = summary
+            .metrics
+            .iter()
+            .filter(|r| r.validation_loss().is_some())
+            .map(|r| r.step)
+            .collect();
+        // A run continued from a state that has not begun does not validate the untrained model.
+        assert_eq!(validated, [5, 10, 15, 20]);
+        let rows: Vec<u64> = summary.metrics.iter().map(|r| r.step).collect();
+        assert_eq!(rows, [3, 5, 6, 9, 10, 12, 15, 18, 20]);
+        let steps: Vec<u64> = t.saved.iter().map(|s| s.0.step).collect();
+        assert_eq!(steps, validated, "a checkpoint after each validation");
+        // Each row's training loss is the mean of the steps since the row before.
+        let mut whole = task();
+        let every = LoopSettings {
+            log_every: 1,
+            ..s.clone()
+        };
+        let per_step = continue_fresh(&mut whole, &every).metrics;
+        let mean = |from: usize, to: usize| {
+            per_step[from..to]
+                .iter()
+                .map(|r| r.train_loss.unwrap())
+                .sum::<f64>()
+                / (to - from) as f64
+        };
+        let row_at = |step| summary.metrics.iter().find(|r| r.step == step).unwrap();
+        assert!((row_at(5).train_loss.unwrap() - mean(3, 5)).abs() < 1e-12);
+        assert!((row_at(3).train_loss.unwrap() - mean(0, 3)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn overfitting_stops_a_run_that_asks_for_it() {
+        let mut s = settings(Stop::Steps(1000), 0, 0);
+        s.early_stopping.on_overfitting = true;
+        let mut t = task();
+        let summary = run(
+            &mut t,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        // w rises from 0 towards 2: the training loss falls at every step, the validation loss
+        // (best at w = 1) rises from there on.
+        let signs = summary.overfitting.expect("overfitting at the end");
+        assert!(summary.stopped_early);
+        assert_eq!(signs.now.0, summary.steps);
+        assert_eq!(signs.from.0 + OVERFIT_RISES as u64, summary.steps);
+        assert_eq!(summary.best.1, signs.from.0, "the rise began at the best");
+        assert!((t.best[0] - 1.0).abs() < 0.1, "best w {}", t.best[0]);
+        // Without the rule the run goes on, and says it overfits.
+        s.early_stopping.on_overfitting = false;
+        s.stop = Stop::Steps(40);
+        let summary = run(
+            &mut task(),
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(summary.steps, 40);
+        assert!(!summary.stopped_early && summary.overfitting.is_some());
+    }
+
+    #[test]
+    fn a_task_without_validation_data_is_offered_checkpoints_and_keeps_no_best() {
+        let mut t = Quadratic {
+            validates: false,
+            ..task()
+        };
+        let mut s = settings(Stop::Steps(12), 1, 0);
+        s.validate_every = 4;
+        let summary = run(
+            &mut t,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let steps: Vec<u64> = t.saved.iter().map(|s| s.0.step).collect();
+        assert_eq!(steps, [4, 8, 12]);
+        assert!(t.best.is_empty() && summary.best.0.loss.is_nan());
+        assert!(summary
+            .metrics
+            .iter()
+            .all(|r| r.validation_loss().is_none()));
+        assert!(!summary.stopped_early, "patience counts validations only");
+    }
+
+    #[test]
+    fn clip_value_clips_every_gradient_element_after_the_norm() {
+        let mut s = settings(Stop::Steps(1), 0, 0);
+        s.clip_value = 0.5;
+        let mut t = task();
+        run(
+            &mut t,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        // The gradient at w = 0 is 2 (0 - 2) = -4, clipped to -0.5: one SGD step of 0.05.
+        assert!((t.w[0] - 0.025).abs() < 1e-7, "w {}", t.w[0]);
+        // With a norm clip of 0.1 first, the value clip no longer bites.
+        s.clip = 0.1;
+        let mut t = task();
+        run(
+            &mut t,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert!((t.w[0] - 0.005).abs() < 1e-7, "w {}", t.w[0]);
     }
 }
