@@ -8,6 +8,7 @@
 //!     Checkpoint::Classifier(c) => println!("a classifier of {} classes", c.config().classes.len()),
 //!     Checkpoint::Regressor(_) => println!("a sequence regressor"),
 //!     Checkpoint::Forecaster(f) => println!("a forecaster of horizon {}", f.model.config().horizon),
+//!     Checkpoint::Translator(t) => println!("a translation model of {} target tokens", t.vocab.target().size()),
 //! }
 //! # Ok::<(), recur::Error>(())
 //! ```

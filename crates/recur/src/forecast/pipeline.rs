@@ -981,11 +981,18 @@ pub(super) fn read_finished(
     let summary = Summary {
         steps: st.step,
         epochs: st.epoch,
-        best: (st.best, st.best_step),
+        best: (
+            st.best.unwrap_or(training::Validation {
+                loss: f64::NAN,
+                score: None,
+            }),
+            st.best_step,
+        ),
         stopped_early,
         interrupted: false,
         seconds: st.seconds,
         metrics: st.metrics.clone(),
+        overfitting: None,
     };
     let end = TrainingEnd {
         current,
