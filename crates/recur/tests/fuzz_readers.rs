@@ -121,6 +121,7 @@ fn settings() -> ForecastSettings {
         batch_size: 8,
         lr: 1e-2,
         seed: 1,
+        calendar: Vec::new(),
     }
 }
 

@@ -5,9 +5,9 @@
 //! run directory, [`write_trial`]), the interrupted one continues from its checkpoint, and the
 //! later ones train as they would have.
 
+use super::panel::Panel;
+use super::pipeline::DataInfo;
 use super::pipeline::{self, ForecastRun, ForecastSettings};
-use super::series::Series;
-use super::Frequency;
 use crate::error::{Error, Result};
 use crate::training::{Control, Observer};
 use recur_kernels::Threads;
@@ -26,6 +26,12 @@ pub const TRIALS_DIR: &str = "trials";
 pub fn transform_candidates(y: &[f64], period: usize) -> Vec<(String, bool, bool, bool)> {
     let positive = y.iter().all(|&v| v > 0.0);
     let seasonal_ok = super::baselines::is_seasonal(y, period);
+    candidates_of(positive, seasonal_ok)
+}
+
+/// The candidates of [`transform_candidates`] for a training span that is `positive` (every
+/// value) and `seasonal` (passes the seasonality test).
+fn candidates_of(positive: bool, seasonal_ok: bool) -> Vec<(String, bool, bool, bool)> {
     let mut out = Vec::new();
     for log in [false, true] {
         if log && !positive {
@@ -75,15 +81,32 @@ pub struct TransformTrial {
     pub val_mae: Option<f64>,
 }
 
-/// The transforms [`run_auto`] tries on `series` under `s`, in order, each with its settings:
-/// those of [`transform_candidates`] on the training span (the logarithm only when every value
-/// of the series, the test span's too, is positive), with `s`'s `log`/`seasonal_diff`/`diff`
-/// replaced and its `time_budget` split evenly among them.
-pub fn auto_candidates(series: &Series, s: &ForecastSettings) -> Vec<(String, ForecastSettings)> {
-    let train = &series.target[..series.target.len().saturating_sub(s.test_size)];
+/// The transforms [`run_auto`] tries on the series of `panel` under `s`, in order, each with
+/// its settings: those of [`transform_candidates`] on the training spans (the logarithm only
+/// when every value of every series, the test spans' too, is positive; seasonal differences
+/// when at least half of the series pass the seasonality test), with `s`'s
+/// `log`/`seasonal_diff`/`diff` replaced and its `time_budget` split evenly among them.
+pub fn auto_candidates(panel: &Panel, s: &ForecastSettings) -> Vec<(String, ForecastSettings)> {
+    let spans: Vec<&[f64]> = panel
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let test = panel.test_size(i, s.test_size);
+            &x.target[..x.target.len().saturating_sub(test)]
+        })
+        .collect();
+    let positive_spans = spans.iter().all(|y| y.iter().all(|&v| v > 0.0));
+    let seasonal = spans
+        .iter()
+        .filter(|y| super::baselines::is_seasonal(y, s.period))
+        .count();
     // The logarithm needs every value positive, the test span's too (the rolling origins' history).
-    let positive = series.target.iter().all(|&v| v > 0.0);
-    let candidates: Vec<_> = transform_candidates(train, s.period)
+    let positive = panel
+        .series
+        .iter()
+        .all(|x| x.target.iter().all(|&v| v > 0.0));
+    let candidates: Vec<_> = candidates_of(positive_spans, 2 * seasonal >= spans.len().max(1))
         .into_iter()
         .filter(|c| positive || !c.1)
         .collect();
@@ -177,7 +200,7 @@ pub struct AutoRun {
 /// As [`pipeline::run_with_levels`] (a transform that leaves too few windows is skipped; when
 /// every one does, its error).
 pub fn run_auto(
-    series: &Series,
+    series: &super::series::Series,
     s: &ForecastSettings,
     levels: &[f64],
     threads: &Threads,
@@ -185,19 +208,21 @@ pub fn run_auto(
     stop: &AtomicBool,
 ) -> Result<(ForecastRun, ForecastSettings, Vec<TransformTrial>)> {
     let mut store = Unsaved { observer, stop };
-    let found = run_auto_with(series, s, levels, threads, &mut store, stop)?;
+    let panel = Panel::single(series.clone());
+    let found = run_auto_with(&panel, s, levels, threads, &mut store, stop)?;
     Ok((found.run, found.settings, found.trials))
 }
 
-/// [`run_auto`] with its trials kept in `store`: a trial the store holds finished is read back
-/// instead of trained, and the others train under the store's control; the choice is the one
-/// the uninterrupted search makes, bit for bit.
+/// [`run_auto`] on the series of `panel` ([`pipeline::run_panel`]) with its trials kept in
+/// `store`: a trial the store holds finished is read back instead of trained, and the others
+/// train under the store's control; the choice is the one the uninterrupted search makes, bit
+/// for bit.
 ///
 /// # Errors
 /// As [`run_auto`]; what the store reports; [`Error::Format`] naming a saved trial's file that
 /// does not fit the series.
 pub fn run_auto_with(
-    series: &Series,
+    panel: &Panel,
     s: &ForecastSettings,
     levels: &[f64],
     threads: &Threads,
@@ -208,12 +233,12 @@ pub fn run_auto_with(
     let mut trials = Vec::new();
     let mut first_error = None;
     let mut complete = true;
-    for (name, c) in auto_candidates(series, s) {
+    for (name, c) in auto_candidates(panel, s) {
         if stop.load(Ordering::Relaxed) && best.is_some() {
             complete = false;
             break;
         }
-        match trial(series, (&name, &c), levels, threads, store) {
+        match trial(panel, (&name, &c), levels, threads, store) {
             Ok(r) => {
                 complete &= !r.summary.interrupted;
                 trials.push(TransformTrial {
@@ -250,17 +275,17 @@ pub fn run_auto_with(
 /// Trial `name` of settings `c`: read back when the store holds it finished, else trained and
 /// handed to the store.
 fn trial(
-    series: &Series,
+    panel: &Panel,
     (name, c): (&str, &ForecastSettings),
     levels: &[f64],
     threads: &Threads,
     store: &mut dyn TrialStore,
 ) -> Result<ForecastRun> {
     if let Some(dir) = store.finished(name) {
-        return read_trial(&dir, series, c, levels, threads);
+        return read_trial(&dir, panel, c, levels, threads);
     }
     let run = store.train(name, &mut |control| {
-        pipeline::run_with_control(series, c, levels, threads, control)
+        pipeline::run_panel(panel, c, levels, threads, control)
     })?;
     store.trained(name, c, &run)?;
     Ok(run)
@@ -288,7 +313,7 @@ pub fn write_trial(
     dir: &Path,
     run: &ForecastRun,
     s: &ForecastSettings,
-    frequency: Frequency,
+    info: &DataInfo,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let record = TrialRecord {
@@ -297,10 +322,10 @@ pub fn write_trial(
         stopped_early: run.summary.stopped_early,
     };
     let record = serde_json::to_value(record).expect("a trial record serialises");
-    run.checkpoint(run.config(s, frequency), record).write(dir)
+    run.checkpoint(run.config(s, info), record).write(dir)
 }
 
-/// Reads back the trial of settings `s` on `series` that [`write_trial`] saved in `dir`: its
+/// Reads back the trial of settings `s` on the series of `panel` that [`write_trial`] saved in `dir`: its
 /// training restored, and its forecasts and scores computed again from its best model (the
 /// same, bit for bit, as when it was trained).
 ///
@@ -309,7 +334,7 @@ pub fn write_trial(
 /// record of another transform, or a validation error that differs (the data changed).
 pub fn read_trial(
     dir: &Path,
-    series: &Series,
+    panel: &Panel,
     s: &ForecastSettings,
     levels: &[f64],
     threads: &Threads,
@@ -327,10 +352,10 @@ pub fn read_trial(
             ),
         ));
     }
-    pipeline::check_run(series, s, levels)?;
-    let prepared = pipeline::prepare(series, s)?;
+    pipeline::check_run(panel, s, levels)?;
+    let prepared = super::prepare::prepare(panel, s)?;
     let trained = pipeline::read_finished(dir, &prepared, s, record.stopped_early)?;
-    let run = pipeline::finish(series, s, levels, threads, &prepared, trained)?;
+    let run = pipeline::finish(panel, s, levels, threads, &prepared, trained)?;
     if run.val_mae.to_bits() != record.val_mae.to_bits() {
         return Err(Error::format(
             &state,
