@@ -46,7 +46,7 @@ pub struct ForecastArgs {
     #[arg(long)]
     overwrite: bool,
     /// Continue the run saved in this directory exactly where it stopped (Ctrl-C or --stop-after), ending as the run that was not interrupted; the CSV (which must be unchanged) and every flag come from the run
-    #[arg(long, conflicts_with_all = ["csv", "target", "time", "covariates", "id", "future_covariates", "calendar", "delimiter", "fill", "lookback", "horizon", "test_size", "test_frac", "period", "transform", "log", "seasonal_diff", "diff", "level", "no_ets", "cell", "hidden", "layers", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
+    #[arg(long, conflicts_with_all = ["csv", "target", "time", "covariates", "id", "id_input", "future_covariates", "calendar", "delimiter", "fill", "lookback", "horizon", "test_size", "test_frac", "period", "transform", "log", "seasonal_diff", "diff", "level", "no_ets", "cell", "hidden", "layers", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
     resume: Option<PathBuf>,
     /// Stop as if interrupted after this many optimiser steps (counted over the transforms tried), leaving a checkpoint to continue with --resume
     #[arg(long)]
@@ -89,6 +89,10 @@ struct RunFlags {
     #[arg(long, value_delimiter = ',')]
     #[serde(default)]
     future_covariates: Vec<String>,
+    /// With --id: tell the model which series each window comes from (a one-hot input of the series, which the recurrent layer turns into a learned per-series embedding); without it the model treats every series alike, new ones included
+    #[arg(long, requires = "id")]
+    #[serde(default)]
+    id_input: bool,
     /// Calendar features of the time column as known-future inputs: month of year (quarterly and finer), day of week (daily and finer), time of day (hourly and finer), each as a sine and cosine
     #[arg(long)]
     #[serde(default)]
@@ -471,6 +475,8 @@ fn settings_for(
         lr: flags.lr,
         seed: flags.seed,
         calendar,
+        series_identity: panel.is_long() && flags.id_input,
+        series_transforms: Vec::new(),
     };
     Ok((settings, notes))
 }

@@ -208,6 +208,7 @@ fn predict_series(
         target: &series.target,
         covariates: &covariates,
         future: &future,
+        identity: &[],
     };
     let (f, bands) = loaded.forecast_series(threads, id, &h)?;
     let n = f.len();

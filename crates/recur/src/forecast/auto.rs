@@ -56,8 +56,16 @@ fn candidates_of(positive: bool, seasonal_ok: bool) -> Vec<(String, bool, bool, 
     out
 }
 
-/// The name of the settings' transform, as [`transform_candidates`] names it.
+/// The name of the trial of a panel whose series each take the transform that did best on
+/// them ([`run_auto_with`]).
+pub const PER_SERIES: &str = "per-series";
+
+/// The name of the settings' transform, as [`transform_candidates`] names it ([`PER_SERIES`]
+/// when each series of a panel has its own).
 pub fn transform_name(s: &ForecastSettings) -> String {
+    if !s.series_transforms.is_empty() {
+        return PER_SERIES.into();
+    }
     let base = match (s.seasonal_diff, s.diff) {
         (true, true) => "seasonal-diff+diff",
         (true, false) => "seasonal-diff",
@@ -216,7 +224,9 @@ pub fn run_auto(
 /// [`run_auto`] on the series of `panel` ([`pipeline::run_panel`]) with its trials kept in
 /// `store`: a trial the store holds finished is read back instead of trained, and the others
 /// train under the store's control; the choice is the one the uninterrupted search makes, bit
-/// for bit.
+/// for bit. On a panel of several series, when the transforms that did best on each series
+/// (by its own validation MAE) differ, one more trial ([`PER_SERIES`]) gives each series its
+/// own, and is kept when its validation error is the lowest.
 ///
 /// # Errors
 /// As [`run_auto`]; what the store reports; [`Error::Format`] naming a saved trial's file that
@@ -229,45 +239,128 @@ pub fn run_auto_with(
     store: &mut dyn TrialStore,
     stop: &AtomicBool,
 ) -> Result<AutoRun> {
-    let mut best: Option<(ForecastRun, ForecastSettings)> = None;
-    let mut trials = Vec::new();
-    let mut first_error = None;
-    let mut complete = true;
-    for (name, c) in auto_candidates(panel, s) {
-        if stop.load(Ordering::Relaxed) && best.is_some() {
-            complete = false;
+    let mut search = Search {
+        best: None,
+        trials: Vec::new(),
+        per_series: Vec::new(),
+        first_error: None,
+        complete: true,
+    };
+    let candidates = auto_candidates(panel, s);
+    for (name, c) in &candidates {
+        if stop.load(Ordering::Relaxed) && search.best.is_some() {
+            search.complete = false;
             break;
         }
-        match trial(panel, (&name, &c), levels, threads, store) {
-            Ok(r) => {
-                complete &= !r.summary.interrupted;
-                trials.push(TransformTrial {
-                    name,
-                    val_mae: Some(r.val_mae),
-                });
-                if best.as_ref().is_none_or(|(b, _)| r.val_mae < b.val_mae) {
-                    best = Some((r, c));
-                }
-            }
-            Err(Error::Input(m)) if m.contains("too few") => {
-                trials.push(TransformTrial {
-                    name,
-                    val_mae: None,
-                });
-                first_error.get_or_insert(Error::Input(m));
-            }
-            Err(e) => return Err(e),
+        let run = trial(panel, (name, c), levels, threads, store);
+        search.add(name, c, run)?;
+    }
+    if let Some(c) = search.per_series_settings(s, &candidates) {
+        if stop.load(Ordering::Relaxed) {
+            search.complete = false;
+        } else {
+            let run = trial(panel, (PER_SERIES, &c), levels, threads, store);
+            search.add(PER_SERIES, &c, run)?;
         }
     }
-    match best {
-        Some((run, settings)) => Ok(AutoRun {
-            run,
-            settings,
-            trials,
-            complete,
-        }),
-        None => {
-            Err(first_error.unwrap_or_else(|| Error::Input("no transform could be tried".into())))
+    search.finish()
+}
+
+/// The state of [`run_auto_with`]'s search.
+struct Search {
+    /// The run of the lowest validation error so far, and its settings.
+    best: Option<(ForecastRun, ForecastSettings)>,
+    /// Every transform tried.
+    trials: Vec<TransformTrial>,
+    /// Per transform trained, its validation MAE on each series.
+    per_series: Vec<(String, Vec<f64>)>,
+    /// The error of the first transform that left too few windows.
+    first_error: Option<Error>,
+    /// Whether every trial trained to its end.
+    complete: bool,
+}
+
+impl Search {
+    /// Adds the trial `name` of settings `c` that ended as `run`.
+    fn add(&mut self, name: &str, c: &ForecastSettings, run: Result<ForecastRun>) -> Result<()> {
+        match run {
+            Ok(r) => {
+                self.complete &= !r.summary.interrupted;
+                self.trials.push(TransformTrial {
+                    name: name.to_string(),
+                    val_mae: Some(r.val_mae),
+                });
+                let maes = r.series.iter().map(|x| x.val_mae).collect();
+                self.per_series.push((name.to_string(), maes));
+                if self
+                    .best
+                    .as_ref()
+                    .is_none_or(|(b, _)| r.val_mae < b.val_mae)
+                {
+                    self.best = Some((r, c.clone()));
+                }
+                Ok(())
+            }
+            Err(Error::Input(m)) if m.contains("too few") => {
+                self.trials.push(TransformTrial {
+                    name: name.to_string(),
+                    val_mae: None,
+                });
+                self.first_error.get_or_insert(Error::Input(m));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// For a panel of several series whose search ran to its end: the settings that give each
+    /// series the transform of the lowest validation MAE on it, when they differ between
+    /// series (else `None`).
+    fn per_series_settings(
+        &self,
+        s: &ForecastSettings,
+        candidates: &[(String, ForecastSettings)],
+    ) -> Option<ForecastSettings> {
+        let series = self.per_series.first()?.1.len();
+        if series < 2 || !self.complete {
+            return None;
+        }
+        let picks: Vec<String> = (0..series)
+            .map(|i| {
+                let best = self
+                    .per_series
+                    .iter()
+                    .min_by(|a, b| a.1[i].total_cmp(&b.1[i]))
+                    .expect("a trial ran");
+                best.0.clone()
+            })
+            .collect();
+        if picks.iter().all(|p| *p == picks[0]) {
+            return None;
+        }
+        Some(ForecastSettings {
+            log: false,
+            seasonal_diff: false,
+            diff: false,
+            series_transforms: picks,
+            time_budget: candidates.first().and_then(|c| c.1.time_budget),
+            ..s.clone()
+        })
+    }
+
+    /// The run of the lowest validation error, or the first error when no transform could be
+    /// tried.
+    fn finish(self) -> Result<AutoRun> {
+        match self.best {
+            Some((run, settings)) => Ok(AutoRun {
+                run,
+                settings,
+                trials: self.trials,
+                complete: self.complete,
+            }),
+            None => Err(self
+                .first_error
+                .unwrap_or_else(|| Error::Input("no transform could be tried".into()))),
         }
     }
 }

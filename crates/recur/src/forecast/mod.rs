@@ -21,7 +21,7 @@
 //!     lookback: 12, horizon: 6, test_size: 6, period: 12, log: false, seasonal_diff: false,
 //!     diff: true, val_frac: 0.2, cell: CellType::Gru, hidden: 8, layers: 1, epochs: 5,
 //!     steps: None, time_budget: None, patience: 5, batch_size: 8, lr: 3e-3, seed: 1,
-//!     calendar: Vec::new(),
+//!     calendar: Vec::new(), series_identity: false, series_transforms: Vec::new(),
 //! };
 //! let threads = Threads::single();
 //! let trained = run(&series, &settings, &threads, &mut (), &AtomicBool::new(false))?;
@@ -42,6 +42,7 @@ pub mod panel;
 pub mod pipeline;
 pub mod prepare;
 pub mod saved;
+mod scoring;
 pub mod series;
 
 pub use baselines::{drift, naive, seasonal_naive};

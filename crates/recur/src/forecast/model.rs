@@ -294,3 +294,84 @@ impl Forecaster {
 }
 
 pub use super::saved::{load, Band, LoadedForecaster, SavedSeries};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A forecaster of 3 inputs, horizon 3, that reads the steps ahead, and windows `[5, 2, 3]`
+    /// (lookback 2).
+    fn reading_ahead() -> (Forecaster, Tensor<f32>) {
+        let config = ForecasterConfig {
+            cell: CellType::Gru,
+            inputs: 3,
+            hidden_size: 5,
+            num_layers: 1,
+            horizon: 3,
+            future_steps: true,
+        };
+        let model = Forecaster::new(config, &mut Rng::new(3)).unwrap();
+        let x: Vec<f32> = (0..30).map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0).collect();
+        (model, Tensor::new("x", &[5, 2, 3], x).unwrap())
+    }
+
+    #[test]
+    fn the_forecast_of_a_step_ahead_reads_nothing_after_it() {
+        let (model, x) = reading_ahead();
+        let threads = Threads::single();
+        let (p, _) = model.run(&threads, &x, None, None).unwrap();
+        // Change the last step (the third ahead) of window 1: only its third forecast moves.
+        let mut changed = x.clone();
+        let at = (4 * 2 + 1) * 3;
+        changed.data_mut()[at..at + 3].copy_from_slice(&[9.0, -9.0, 9.0]);
+        let (q, _) = model.run(&threads, &changed, None, None).unwrap();
+        assert_eq!(&p[..5], &q[..5]);
+        assert_ne!(p[5], q[5]);
+        // Too few steps for the horizon ahead is an error.
+        let short = Tensor::new("x", &[3, 2, 3], x.data()[..18].to_vec()).unwrap();
+        assert!(model.run(&threads, &short, None, None).is_err());
+    }
+
+    #[test]
+    fn the_gradient_of_reading_ahead_matches_central_differences() {
+        let (mut model, x) = reading_ahead();
+        let threads = Threads::single();
+        let targets = [0.3f32, -0.2, 0.5, 0.1, 0.0, -0.4];
+        let mut grads = model.zero_grads();
+        model
+            .run(&threads, &x, Some(&targets), Some(&mut grads))
+            .unwrap();
+        let analytic: Vec<f32> = grads
+            .rnn
+            .iter()
+            .chain(grads.head.weight.iter())
+            .copied()
+            .collect();
+        let eps = 1e-2f32;
+        let mut loss_at = |which: usize, delta: f32| {
+            let rnn = model.rnn.params().len();
+            let slot = if which < rnn {
+                &mut model.rnn.params_mut()[which]
+            } else {
+                &mut model.head.weight[which - rnn]
+            };
+            *slot += delta;
+            let (_, l) = model.run(&threads, &x, Some(&targets), None).unwrap();
+            let slot = if which < rnn {
+                &mut model.rnn.params_mut()[which]
+            } else {
+                &mut model.head.weight[which - rnn]
+            };
+            *slot -= delta;
+            l
+        };
+        for which in (0..analytic.len()).step_by(7) {
+            let numeric = (loss_at(which, eps) - loss_at(which, -eps)) / (2.0 * eps as f64);
+            let a = analytic[which] as f64;
+            assert!(
+                (numeric - a).abs() <= 2e-3 + 2e-2 * a.abs(),
+                "parameter {which}: analytic {a}, numeric {numeric}"
+            );
+        }
+    }
+}

@@ -4,12 +4,11 @@
 //! training windows of every series in one pool, each series scaled, validated and scored on
 //! its own.
 
-use super::baselines::{drift, naive, seasonal_naive};
 use super::calendar::CalendarFeature;
-use super::metrics::{mase_scale, metrics, ForecastMetrics};
+use super::metrics::ForecastMetrics;
 use super::model::{Forecaster, ForecasterConfig};
 use super::panel::Panel;
-use super::prepare::{floor, forecast_with, History, Prepared, Windows};
+use super::prepare::{Prepared, Windows};
 use super::series::Series;
 use super::Frequency;
 use crate::config::CellType;
@@ -31,6 +30,8 @@ pub use super::auto::{
     run_auto, run_auto_with, transform_candidates, transform_name, AutoRun, TransformTrial,
 };
 pub use super::prepare::{forecast_from, training_window_ends, Scaling};
+pub(super) use super::scoring::finish;
+pub use super::scoring::{conformal_quantile, score_interval, Conformal, IntervalResult};
 
 /// How to forecast.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -77,9 +78,44 @@ pub struct ForecastSettings {
     /// included (`--calendar`; [`super::calendar::calendar_features`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calendar: Vec<CalendarFeature>,
+    /// Tell the model which series each window comes from: a one-hot input of the series'
+    /// place in the panel at every step (which the recurrent layer's input weights turn into a
+    /// learned per-series embedding).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub series_identity: bool,
+    /// The transform of each series of a panel, named as [`transform_candidates`] names them
+    /// (`log`, `log`/`seasonal_diff`/`diff` then give none); empty: those three for every
+    /// series.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series_transforms: Vec<String>,
 }
 
 impl ForecastSettings {
+    /// The settings of series `i` of a panel: these, with the series' own transform of
+    /// `series_transforms` when there is one. A series the model was not trained on (`None`, or
+    /// an index past the list) takes the transform most of the series have.
+    pub fn for_series(&self, i: Option<usize>) -> ForecastSettings {
+        let names = &self.series_transforms;
+        if names.is_empty() {
+            return self.clone();
+        }
+        let name = match i.and_then(|i| names.get(i)) {
+            Some(n) => n,
+            None => names
+                .iter()
+                .max_by_key(|n| names.iter().filter(|m| m == n).count())
+                .expect("the list is not empty"),
+        };
+        let (log, seasonal_diff, diff) = parse_transform(name).unwrap_or((false, false, false));
+        ForecastSettings {
+            log,
+            seasonal_diff,
+            diff,
+            series_transforms: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// Checks every setting's range against a series of `points` values, before any work;
     /// messages name the flag and the limit.
     ///
@@ -156,7 +192,8 @@ pub struct ForecastRun {
     /// The model's mean absolute error, in the series' units, over every step of the validation
     /// windows (the same windows whatever the transform): what [`run_auto`] compares. For a
     /// panel of several series, the mean over the series of that error divided by the series'
-    /// MASE scale, so that series of different units weigh alike.
+    /// MASE scale (the naive forecast's in-sample MAE where that scale is 0), so that series of
+    /// different units weigh alike.
     pub val_mae: f64,
     /// Where training stood after its last step: what continues it ([`ForecastRun::checkpoint`]).
     pub end: TrainingEnd,
@@ -310,68 +347,6 @@ pub fn checkpoint_config(
     config
 }
 
-/// Split-conformal half-widths at one level: for horizon step `h`, the
-/// `⌈(n + 1) · level⌉`-th smallest absolute error of the `n` validation windows at that step
-/// (Vovk, Gammerman and Shafer 2005; Angelopoulos and Bates 2021), so that the interval
-/// `forecast ± half_width[h]` covers the truth with probability `level` when the test errors
-/// resemble the validation errors.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Conformal {
-    /// Nominal coverage, in (0, 1).
-    pub level: f64,
-    /// One half-width per horizon step, in the series' units.
-    pub half_width: Vec<f64>,
-}
-
-/// The model's prediction interval at one level over the test span, and how it scored.
-#[derive(Clone, Debug, Serialize)]
-pub struct IntervalResult {
-    /// Nominal coverage, in (0, 1).
-    pub level: f64,
-    /// Lower bound, one per test point.
-    pub lower: Vec<f64>,
-    /// Upper bound, one per test point.
-    pub upper: Vec<f64>,
-    /// The share of test points inside `[lower, upper]`.
-    pub coverage: f64,
-    /// Mean scaled interval score (M4 competition): the mean over test points of
-    /// `(U - L) + 2/α (L - y)·[y < L] + 2/α (y - U)·[y > U]` with `α = 1 - level`, over the
-    /// same scale as MASE.
-    pub msis: f64,
-}
-
-/// The `⌈(n + 1) · level⌉`-th smallest of `errors` (absolute values), the largest when that
-/// rank passes `n`.
-pub fn conformal_quantile(errors: &[f64], level: f64) -> f64 {
-    let mut e: Vec<f64> = errors.iter().map(|v| v.abs()).collect();
-    if e.is_empty() {
-        return f64::NAN;
-    }
-    e.sort_by(f64::total_cmp);
-    let rank = ((e.len() + 1) as f64 * level).ceil() as usize;
-    e[rank.clamp(1, e.len()) - 1]
-}
-
-/// The interval `forecast ± half_width` scored against `truth`: its coverage and its mean
-/// scaled interval score over `scale`.
-pub fn score_interval(
-    truth: &[f64],
-    lower: &[f64],
-    upper: &[f64],
-    level: f64,
-    scale: f64,
-) -> (f64, f64) {
-    let alpha = 1.0 - level;
-    let n = truth.len() as f64;
-    let mut inside = 0usize;
-    let mut score = 0.0;
-    for ((&y, &l), &u) in truth.iter().zip(lower).zip(upper) {
-        inside += usize::from(l <= y && y <= u);
-        score += (u - l) + 2.0 / alpha * (l - y).max(0.0) + 2.0 / alpha * (y - u).max(0.0);
-    }
-    (inside as f64 / n, score / n / scale)
-}
-
 /// The forecaster as a [`Task`] of the shared training loop: shuffled batches of training
 /// windows (of every series), validation MSE on the latest windows of each series, and a
 /// checkpoint offered after every validation.
@@ -460,9 +435,18 @@ impl ForecastSettings {
 }
 
 impl Prepared {
-    /// The shared loop's settings for `s` on these windows.
+    /// The shared loop's settings for `s` on these windows. A panel of several series, whose
+    /// epoch repeats the windows of the shorter series, validates as often as one pass over the
+    /// windows of a series of average length takes (so that early stopping keeps the model
+    /// before it learns the repeated windows by heart), not once an epoch.
     fn loop_settings(&self, s: &ForecastSettings) -> LoopSettings {
-        s.loop_settings(self.train_keys.len().div_ceil(s.batch_size) as u64)
+        let mut settings = s.loop_settings(self.train_keys.len().div_ceil(s.batch_size) as u64);
+        if self.parts.len() > 1 {
+            let windows: usize = self.parts.iter().map(|p| p.train_len()).sum();
+            let per_series = windows.div_ceil(self.parts.len());
+            settings.validate_every = (per_series.div_ceil(s.batch_size) as u64).max(1);
+        }
+        settings
     }
 }
 
@@ -522,10 +506,11 @@ pub fn run_with_control(
 }
 
 /// [`run_with_control`] on the series of a panel: one model trained on the windows of every
-/// series (shuffled together), each series transformed alike but scaled with the statistics of
-/// its own training span, validated on its own latest windows (the validation loss is the MSE
-/// over all of them) and scored on its own test span ([`Panel::test_size`]) with its own
-/// conformal intervals and baselines.
+/// series (shuffled together, a series with fewer windows repeated so that the series weigh
+/// about alike), each series transformed alike (or as `series_transforms` says) and scaled
+/// with the statistics of its own training span, validated on its own latest windows (the validation loss is the MSE over all
+/// of them, weighed as in training) and scored on its own test span ([`Panel::test_size`]) with
+/// its own conformal intervals and baselines.
 ///
 /// # Errors
 /// As [`run_with_control`], errors naming the series.
@@ -548,6 +533,23 @@ pub fn run_panel(
     finish(panel, s, levels, threads, &prepared, trained)
 }
 
+/// The transform named `name` ([`transform_name`]) as (log, seasonal_diff, diff); `None` for
+/// a name of none.
+pub fn parse_transform(name: &str) -> Option<(bool, bool, bool)> {
+    let (log, rest) = match name.strip_prefix("log") {
+        Some(r) => (true, r.strip_prefix('+').unwrap_or(r)),
+        None => (false, name),
+    };
+    Some(match rest {
+        "" if log => (true, false, false),
+        "none" if !log => (false, false, false),
+        "diff" => (log, false, true),
+        "seasonal-diff" => (log, true, false),
+        "seasonal-diff+diff" => (log, true, true),
+        _ => return None,
+    })
+}
+
 /// Checks the settings against every series of the panel, and the interval levels, before any
 /// work.
 pub(super) fn check_run(panel: &Panel, s: &ForecastSettings, levels: &[f64]) -> Result<()> {
@@ -556,16 +558,29 @@ pub(super) fn check_run(panel: &Panel, s: &ForecastSettings, levels: &[f64]) -> 
             "`level`: {l} is not a coverage between 0 and 1 (write 80 or 0.8)"
         )));
     }
-    if s.seasonal_diff && s.period < 2 {
-        return Err(Error::Config(
-            "`seasonal_diff` needs a season: the series has no period (give `period`)".into(),
-        ));
+    let names = &s.series_transforms;
+    if !names.is_empty() && names.len() != panel.series.len() {
+        return Err(Error::Config(format!(
+            "`series_transforms`: {} transforms for {} series",
+            names.len(),
+            panel.series.len()
+        )));
+    }
+    if let Some(n) = names.iter().find(|n| parse_transform(n).is_none()) {
+        return Err(Error::Config(format!(
+            "`series_transforms`: no transform '{n}'"
+        )));
     }
     for (i, series) in panel.series.iter().enumerate() {
         let own = ForecastSettings {
             test_size: panel.test_size(i, s.test_size),
-            ..s.clone()
+            ..s.for_series(Some(i))
         };
+        if own.seasonal_diff && own.period < 2 {
+            return Err(Error::Config(
+                "`seasonal_diff` needs a season: the series has no period (give `period`)".into(),
+            ));
+        }
         check_series(series, &own).map_err(|e| panel.name_error(i, e))?;
     }
     Ok(())
@@ -593,9 +608,9 @@ fn check_series(series: &Series, s: &ForecastSettings) -> Result<()> {
 /// What training leaves: the model of the lowest validation loss, how the run went, and where
 /// it stands.
 pub(super) struct Trained {
-    best: Forecaster,
-    summary: Summary,
-    end: TrainingEnd,
+    pub(super) best: Forecaster,
+    pub(super) summary: Summary,
+    pub(super) end: TrainingEnd,
 }
 
 /// Trains a new forecaster on the prepared windows with the shared loop, driven by `control`
@@ -617,7 +632,7 @@ fn train(
         windows: &windows,
         order: prepared.train_keys.clone(),
         batch_size: s.batch_size,
-        val: windows.batch(&prepared.val_keys)?,
+        val: windows.batch(&prepared.val_loss_keys)?,
         on_checkpoint: control.on_checkpoint,
         run_record: control.run_record,
         config_json: config,
@@ -675,7 +690,12 @@ fn read_saved(
             a.batch_size,
             a.seed,
         );
-        (shape, a.log, a.seasonal_diff, a.diff, a.calendar.clone())
+        let inputs = (
+            a.calendar.clone(),
+            a.series_identity,
+            a.series_transforms.clone(),
+        );
+        (shape, a.log, a.seasonal_diff, a.diff, inputs)
     };
     if saved.model.config() != model.config() || key(&saved.settings) != key(s) {
         return Err(Error::format(
@@ -724,227 +744,6 @@ pub(super) fn read_finished(
     Ok(Trained { best, summary, end })
 }
 
-/// Scores a trained forecaster on every series: its errors on the validation windows (their
-/// mean absolute value, and the conformal half-widths at each of `levels`), and its forecasts
-/// of the test span from rolling origins beside the baselines', with its intervals.
-pub(super) fn finish(
-    panel: &Panel,
-    s: &ForecastSettings,
-    levels: &[f64],
-    threads: &Threads,
-    prepared: &Prepared,
-    trained: Trained,
-) -> Result<ForecastRun> {
-    let val_errors = validation_errors(panel, s, prepared, &trained.best, threads)?;
-    let mut series = Vec::with_capacity(panel.series.len());
-    for (i, errors) in val_errors.iter().enumerate() {
-        let part = Scored {
-            series: &panel.series[i],
-            part: &prepared.parts[i],
-            val_errors: errors,
-        };
-        let run = part
-            .score(s, levels, threads, &trained.best)
-            .map_err(|e| panel.name_error(i, e))?;
-        series.push(SeriesRun {
-            id: panel.ids[i].clone(),
-            ..run
-        });
-    }
-    let val_mae = match &series[..] {
-        [one] => one.val_mae,
-        all => all.iter().map(|r| r.val_mae / r.scale).sum::<f64>() / all.len() as f64,
-    };
-    Ok(ForecastRun {
-        model: trained.best,
-        series,
-        epochs: trained.summary.epochs as usize,
-        best_val: trained.summary.best.0.loss,
-        summary: trained.summary,
-        val_mae,
-        end: trained.end,
-    })
-}
-
-/// One series of a panel with its prepared part and the model's validation errors, to score.
-struct Scored<'a> {
-    series: &'a Series,
-    part: &'a super::prepare::Part,
-    /// One list per horizon step.
-    val_errors: &'a [Vec<f64>],
-}
-
-impl Scored<'_> {
-    /// The series' validation MAE, conformal half-widths, test forecasts and intervals.
-    fn score(
-        &self,
-        s: &ForecastSettings,
-        levels: &[f64],
-        threads: &Threads,
-        model: &Forecaster,
-    ) -> Result<SeriesRun> {
-        let val_errors = self.val_errors;
-        let val_mae = val_errors.iter().flatten().map(|e| e.abs()).sum::<f64>()
-            / val_errors.iter().map(Vec::len).sum::<usize>().max(1) as f64;
-        let conformal: Vec<Conformal> = levels
-            .iter()
-            .map(|&level| Conformal {
-                level,
-                half_width: val_errors
-                    .iter()
-                    .map(|e| conformal_quantile(e, level))
-                    .collect(),
-            })
-            .collect();
-        let (results, steps, scale) = self.test_forecasts(s, model, threads)?;
-        let test_start = self.part.test_start;
-        let truth = &self.series.target[test_start..];
-        let intervals = conformal
-            .iter()
-            .map(|c| {
-                let band = (&results[0].forecast[..], &steps[..]);
-                interval(band, c, truth, scale, self.part.scaling.floor)
-            })
-            .collect();
-        Ok(SeriesRun {
-            id: String::new(),
-            test_start,
-            results,
-            scaling: self.part.scaling.clone(),
-            conformal,
-            intervals,
-            scale,
-            val_mae,
-        })
-    }
-
-    /// The model's and the baselines' forecasts of the test span from rolling origins every
-    /// `horizon` steps, scored; with the horizon step of each test point, and MASE's scale.
-    fn test_forecasts(
-        &self,
-        s: &ForecastSettings,
-        model: &Forecaster,
-        threads: &Threads,
-    ) -> Result<(Vec<MethodResult>, Vec<usize>, f64)> {
-        let (series, part) = (self.series, self.part);
-        let y = &series.target;
-        let (n, test_start) = (y.len(), part.test_start);
-        let mut results: Vec<MethodResult> = ["model", "naive", "seasonal_naive", "drift"]
-            .iter()
-            .map(|name| MethodResult {
-                name: name.to_string(),
-                forecast: Vec::new(),
-                metrics: metrics(&[0.0], &[0.0], 1.0),
-            })
-            .collect();
-        let mut steps = Vec::new();
-        let mut origin = test_start;
-        while origin < n {
-            let h = s.horizon.min(n - origin);
-            let history = &y[..origin];
-            let covariates: Vec<&[f64]> = series.covariates.iter().map(|c| &c[..origin]).collect();
-            let known = (origin + s.horizon).min(n);
-            let future: Vec<&[f64]> = part.future_raw.iter().map(|c| &c[..known]).collect();
-            let input = History {
-                target: history,
-                covariates: &covariates,
-                future: &future,
-            };
-            let forecast = forecast_with(model, s, &part.scaling, threads, &input)?;
-            results[0].forecast.extend(&forecast[..h]);
-            results[1].forecast.extend(naive(history, h));
-            results[2]
-                .forecast
-                .extend(seasonal_naive(history, h, s.period));
-            results[3].forecast.extend(drift(history, h));
-            steps.extend(0..h);
-            origin += s.horizon;
-        }
-        for r in &results {
-            if let Some(i) = r.forecast.iter().position(|v| !v.is_finite()) {
-                return Err(Error::Input(format!(
-                    "the {} forecast for {} is {}: the series' values are too large for the model to scale back",
-                    r.name,
-                    series.locate(test_start + i),
-                    r.forecast[i]
-                )));
-            }
-        }
-        let truth = &y[test_start..];
-        let scale = mase_scale(&y[..test_start], s.period);
-        for r in &mut results {
-            r.metrics = metrics(truth, &r.forecast, scale);
-        }
-        Ok((results, steps, scale))
-    }
-}
-
-/// The model's errors on the validation windows of each series in the series' units, one list
-/// per horizon step.
-fn validation_errors(
-    panel: &Panel,
-    s: &ForecastSettings,
-    prepared: &Prepared,
-    model: &Forecaster,
-    threads: &Threads,
-) -> Result<Vec<Vec<Vec<f64>>>> {
-    let (windows, _) = prepared.windows(s).batch(&prepared.val_keys)?;
-    let (p, _) = model.run(threads, &windows, None, None)?;
-    let lag = prepared.tf.lag();
-    let mut out = Vec::with_capacity(prepared.parts.len());
-    let mut k = 0;
-    for (part, series) in prepared.parts.iter().zip(&panel.series) {
-        let y = &series.target;
-        let (mean, std) = part.scaling.target;
-        let mut val_errors: Vec<Vec<f64>> = vec![Vec::new(); s.horizon];
-        for &e in &part.val_ends {
-            let origin = e + lag;
-            let z_hat: Vec<f64> = p[k * s.horizon..(k + 1) * s.horizon]
-                .iter()
-                .map(|&v| v as f64 * std + mean)
-                .collect();
-            let f = floor(prepared.tf.invert(&y[..origin], &z_hat), part.scaling.floor);
-            for (h, fh) in f.iter().enumerate() {
-                val_errors[h].push(y[origin + h] - fh);
-            }
-            k += 1;
-        }
-        out.push(val_errors);
-    }
-    Ok(out)
-}
-
-/// The interval `forecast ± half-width` of `c` over the test span (each point taking the
-/// half-width of its horizon step in `steps`), its lower bound raised to `floor_at`, scored
-/// against `truth` on MASE's `scale`.
-fn interval(
-    (forecast, steps): (&[f64], &[usize]),
-    c: &Conformal,
-    truth: &[f64],
-    scale: f64,
-    floor_at: Option<f64>,
-) -> IntervalResult {
-    let lower: Vec<f64> = forecast
-        .iter()
-        .zip(steps)
-        .map(|(v, &h)| v - c.half_width[h])
-        .collect();
-    let lower = floor(lower, floor_at);
-    let upper: Vec<f64> = forecast
-        .iter()
-        .zip(steps)
-        .map(|(v, &h)| v + c.half_width[h])
-        .collect();
-    let (coverage, msis) = score_interval(truth, &lower, &upper, c.level, scale);
-    IntervalResult {
-        level: c.level,
-        lower,
-        upper,
-        coverage,
-        msis,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -970,6 +769,8 @@ mod tests {
             lr: 1e-3,
             seed: 1,
             calendar: Vec::new(),
+            series_identity: false,
+            series_transforms: Vec::new(),
         }
     }
 
@@ -1131,6 +932,120 @@ mod tests {
         assert!(
             e.contains("s.csv") && e.contains("too large to scale"),
             "{e}"
+        );
+    }
+
+    /// A fixed pseudo-random 0/1 flag per step.
+    fn flags(n: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                f64::from((state >> 62) == 0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_known_future_covariate_is_read_at_the_forecast_steps() {
+        // Sales jump on promotion days, which are planned (known ahead) and irregular.
+        let n = 240;
+        let promo = flags(n, 7);
+        let target: Vec<f64> = (0..n)
+            .map(|t| 10.0 + 4.0 * promo[t] + (t % 4) as f64 * 0.25)
+            .collect();
+        let s = ForecastSettings {
+            lookback: 8,
+            horizon: 4,
+            test_size: 40,
+            hidden: 16,
+            epochs: 60,
+            patience: 60,
+            batch_size: 16,
+            lr: 1e-2,
+            ..settings()
+        };
+        let mae = |series: &Series| {
+            let r = super::run(
+                series,
+                &s,
+                &Threads::single(),
+                &mut (),
+                &AtomicBool::new(false),
+            )
+            .unwrap();
+            r.series[0].results[0].metrics.mae
+        };
+        let known_ahead = Series {
+            target: target.clone(),
+            future_covariates: vec![promo.clone()],
+            future_covariate_names: vec!["promo".into()],
+            ..from_file(target.clone())
+        };
+        let only_past = Series {
+            covariates: vec![promo],
+            covariate_names: vec!["promo".into()],
+            ..from_file(target)
+        };
+        let (with, without) = (mae(&known_ahead), mae(&only_past));
+        assert!(
+            with < 0.5 * without,
+            "MAE {with} with the promotions ahead, {without} without"
+        );
+    }
+
+    #[test]
+    fn series_of_a_panel_are_scaled_and_scored_on_their_own() {
+        let a: Vec<f64> = (0..60)
+            .map(|t| 10.0 + (t % 4) as f64 + 0.1 * t as f64)
+            .collect();
+        let b: Vec<f64> = (0..48)
+            .map(|t| 5000.0 + 100.0 * (t % 4) as f64 + (t * t % 7) as f64)
+            .collect();
+        let panel = Panel {
+            id_column: Some("store".into()),
+            ids: vec!["a".into(), "b".into()],
+            series: vec![from_file(a.clone()), from_file(b)],
+            test_sizes: vec![6, 8],
+        };
+        let s = settings();
+        let (mut quiet, stop) = ((), AtomicBool::new(false));
+        let control = Control::new(&mut quiet, &stop);
+        let r = run_panel(&panel, &s, &[0.8], &Threads::single(), control).unwrap();
+        let (ra, rb) = (&r.series[0], &r.series[1]);
+        assert_eq!((ra.id.as_str(), ra.test_start), ("a", 54));
+        assert_eq!((rb.id.as_str(), rb.test_start), ("b", 40));
+        assert!(ra.scaling.target.0 < 20.0 && rb.scaling.target.0 > 4000.0);
+        assert_eq!(rb.results[0].forecast.len(), 8);
+        assert_eq!(rb.intervals[0].lower.len(), 8);
+        // The validation MAE of the panel weighs each series by its own scale.
+        let mean = (ra.val_mae / ra.scale + rb.val_mae / rb.scale) / 2.0;
+        assert!((r.val_mae - mean).abs() < 1e-12);
+        let config = r.config(&s, &panel.info());
+        assert_eq!(config["series"][1]["id"], "b");
+        assert!(config.get("scaling").is_none());
+        // A panel of one series trains and scores as that series alone.
+        let alone = super::run(
+            &from_file(a.clone()),
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let one = Panel {
+            id_column: Some("store".into()),
+            ids: vec!["a".into()],
+            series: vec![from_file(a)],
+            test_sizes: vec![6],
+        };
+        let control = Control::new(&mut quiet, &stop);
+        let r1 = run_panel(&one, &s, &[], &Threads::single(), control).unwrap();
+        assert_eq!(
+            r1.series[0].results[0].forecast,
+            alone.series[0].results[0].forecast
         );
     }
 }

@@ -45,6 +45,16 @@ pub struct History<'a> {
     /// [`super::calendar::calendar_columns`]), each over the history and the steps after it that
     /// are known (at least one when the model reads them).
     pub future: &'a [&'a [f64]],
+    /// The series' identity, read at every step by a model of `series_identity`: a one-hot of
+    /// its place among the series the model was trained on ([`series_identity`]); empty
+    /// otherwise.
+    pub identity: &'a [f64],
+}
+
+/// The identity inputs of series `index` of `count` (a one-hot; all zeros for an `index` past
+/// the series, a series the model was not trained on).
+pub fn series_identity(index: usize, count: usize) -> Vec<f64> {
+    (0..count).map(|k| f64::from(k == index)).collect()
 }
 
 /// The model's forecast of the `horizon` values after `history` (oldest first, in the series'
@@ -62,10 +72,16 @@ pub fn forecast_from(
     history: &[f64],
     covariates: &[&[f64]],
 ) -> Result<Vec<f64>> {
+    let identity = if settings.series_identity {
+        &[1.0][..]
+    } else {
+        &[]
+    };
     let h = History {
         target: history,
         covariates,
         future: &[],
+        identity,
     };
     forecast_with(model, settings, scaling, threads, &h)
 }
@@ -104,6 +120,9 @@ pub fn forecast_with(
         }
         if future_steps {
             push_future(&mut x, h.future, &scaling.future, t + lag);
+        }
+        x.extend(h.identity.iter().map(|&v| v as f32));
+        if future_steps {
             x.push(0.0);
         }
     }
@@ -112,12 +131,9 @@ pub fn forecast_with(
             x.push(0.0);
             x.extend(std::iter::repeat_n(0.0, h.covariates.len()));
             // Steps past the known values repeat the last one: no earlier forecast reads them.
-            push_future(
-                &mut x,
-                h.future,
-                &scaling.future,
-                history.len() + k.min(steps - 1),
-            );
+            let at = history.len() + k.min(steps - 1);
+            push_future(&mut x, h.future, &scaling.future, at);
+            x.extend(h.identity.iter().map(|&v| v as f32));
             x.push(1.0);
         }
     }
@@ -187,13 +203,15 @@ fn check_columns(model: &Forecaster, scaling: &Scaling, h: &History<'_>) -> Resu
     let n = h.target.len();
     let (covs, future) = (h.covariates.len(), h.future.len());
     let flag = usize::from(config.future_steps);
-    if covs + future + flag + 1 != config.inputs
+    if covs + future + h.identity.len() + flag + 1 != config.inputs
         || covs != scaling.covariates.len()
         || future != scaling.future.len()
         || (future > 0) != config.future_steps
     {
         return Err(Error::Input(format!(
-            "covariates: {covs} series and {future} future columns given, the model reads {} and {}",
+            "covariates: {covs} series, {future} future columns and {} identity inputs given, the model reads {} inputs ({} covariates, {} future columns)",
+            h.identity.len(),
+            config.inputs,
             scaling.covariates.len(),
             scaling.future.len()
         )));
@@ -356,6 +374,8 @@ fn first_validation_origin(s: &ForecastSettings, test_start: usize) -> usize {
 /// One series made ready: transformed, scaled with its training span's statistics, and its
 /// windows before the test span.
 pub(super) struct Part {
+    /// The series' transform.
+    pub tf: Transform,
     /// Index of the first test point.
     pub test_start: usize,
     /// The transformed target, scaled: `scaled[i]` belongs to point `i + lag`.
@@ -376,6 +396,13 @@ pub(super) struct Part {
     base: usize,
 }
 
+impl Part {
+    /// The number of training windows of the series.
+    pub(super) fn train_len(&self) -> usize {
+        self.train_ends.len()
+    }
+}
+
 /// Windows over the scaled series of a panel, `lookback` steps in and `horizon` out. A window
 /// is named by a key, `base + end` of its series' [`Part`], so that the keys of one series are
 /// its windows' ends.
@@ -384,14 +411,16 @@ pub(super) struct Windows<'a> {
     lookback: usize,
     horizon: usize,
     future_steps: bool,
+    /// Identity inputs: one per series with `series_identity`, else none.
+    identity: usize,
 }
 
 impl Windows<'_> {
-    /// Features per step: the target, the covariates, the future columns and (with future
-    /// columns) the flag of a step ahead.
+    /// Features per step: the target, the covariates, the future columns, the series' identity
+    /// and (with future columns) the flag of a step ahead.
     fn inputs(&self) -> usize {
         let p = &self.parts[0];
-        1 + p.covs.len() + p.future.len() + usize::from(self.future_steps)
+        1 + p.covs.len() + p.future.len() + self.identity + usize::from(self.future_steps)
     }
 
     /// Steps per window: the lookback, and the horizon when the model reads future columns.
@@ -399,16 +428,16 @@ impl Windows<'_> {
         self.lookback + if self.future_steps { self.horizon } else { 0 }
     }
 
-    /// The part and the end of the window named `key`.
-    fn locate(&self, key: usize) -> (&Part, usize) {
+    /// The part, its place among the parts and the end of the window named `key`.
+    fn locate(&self, key: usize) -> (&Part, usize, usize) {
         let i = self.parts.partition_point(|p| p.base <= key) - 1;
-        (&self.parts[i], key - self.parts[i].base)
+        (&self.parts[i], i, key - self.parts[i].base)
     }
 
     /// Writes window `key` into column `b` of a time-major `[steps, batch, inputs]` buffer.
     fn fill(&self, key: usize, b: usize, batch: usize, x: &mut [f32]) {
         let inputs = self.inputs();
-        let (p, end) = self.locate(key);
+        let (p, index, end) = self.locate(key);
         let start = end - self.lookback;
         for i in 0..self.steps() {
             let (t, ahead) = (start + i, i >= self.lookback);
@@ -421,8 +450,12 @@ impl Windows<'_> {
             for (k, c) in p.future.iter().enumerate() {
                 x[at + k] = c[t];
             }
+            let at = at + p.future.len();
+            if self.identity > 0 {
+                x[at + index] = 1.0;
+            }
             if self.future_steps {
-                x[at + p.future.len()] = if ahead { 1.0 } else { 0.0 };
+                x[at + self.identity] = if ahead { 1.0 } else { 0.0 };
             }
         }
     }
@@ -434,7 +467,7 @@ impl Windows<'_> {
         let mut t = Vec::with_capacity(b * self.horizon);
         for (k, &key) in keys.iter().enumerate() {
             self.fill(key, k, b, &mut x);
-            let (p, e) = self.locate(key);
+            let (p, _, e) = self.locate(key);
             t.extend_from_slice(&p.scaled[e..e + self.horizon]);
         }
         Ok((Tensor::new("windows", &[self.steps(), b, inputs], x)?, t))
@@ -443,13 +476,31 @@ impl Windows<'_> {
 
 /// The panel made ready for training ([`prepare`]).
 pub(super) struct Prepared {
-    pub tf: Transform,
     /// One per series, in the panel's order.
     pub parts: Vec<Part>,
-    /// The keys of the training windows of every series ([`Windows`]).
+    /// The keys of the training windows of every series ([`Windows`]), those of a series with
+    /// fewer windows repeated so that every series weighs about alike ([`balanced`]).
     pub train_keys: Vec<usize>,
     /// The keys of the validation windows of every series, series by series.
     pub val_keys: Vec<usize>,
+    /// The validation windows whose mean squared error selects the model: `val_keys`, repeated
+    /// as the training windows are.
+    pub val_loss_keys: Vec<usize>,
+}
+
+/// The keys of `lists` (one list of window keys per series) in one list, each list repeated
+/// `round(longest / its length)` times, so that every series of a panel weighs about alike in
+/// the mean squared error however many windows it has (one series: its keys as they are).
+pub(super) fn balanced(lists: &[Vec<usize>]) -> Vec<usize> {
+    let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out = Vec::new();
+    for keys in lists.iter().filter(|k| !k.is_empty()) {
+        let times = ((longest + keys.len() / 2) / keys.len()).max(1);
+        for _ in 0..times {
+            out.extend_from_slice(keys);
+        }
+    }
+    out
 }
 
 impl Prepared {
@@ -460,6 +511,11 @@ impl Prepared {
             lookback: s.lookback,
             horizon: s.horizon,
             future_steps: !self.parts[0].future.is_empty(),
+            identity: if s.series_identity {
+                self.parts.len()
+            } else {
+                0
+            },
         }
     }
 
@@ -481,29 +537,30 @@ impl Prepared {
 /// only, and splits its windows before its test span into training and (the latest) validation
 /// windows; errors name the series.
 pub(super) fn prepare(panel: &Panel, s: &ForecastSettings) -> Result<Prepared> {
-    let tf = Transform::of(s);
     let mut parts: Vec<Part> = Vec::with_capacity(panel.series.len());
     let mut base = 0;
     for (i, series) in panel.series.iter().enumerate() {
         let test_size = panel.test_size(i, s.test_size);
+        let own = s.for_series(Some(i));
+        let tf = Transform::of(&own);
         let part =
-            prepare_part(series, s, &tf, test_size, base).map_err(|e| panel.name_error(i, e))?;
+            prepare_part(series, &own, tf, test_size, base).map_err(|e| panel.name_error(i, e))?;
         base += part.scaled.len() + 1;
         parts.push(part);
     }
-    let keys = |ends: fn(&Part) -> &[usize]| -> Vec<usize> {
+    let keys = |ends: fn(&Part) -> &[usize]| -> Vec<Vec<usize>> {
         parts
             .iter()
-            .flat_map(|p| ends(p).iter().map(move |e| p.base + e))
+            .map(|p| ends(p).iter().map(|e| p.base + e).collect())
             .collect()
     };
-    let train_keys = keys(|p| &p.train_ends);
-    let val_keys = keys(|p| &p.val_ends);
+    let train_keys = balanced(&keys(|p| &p.train_ends));
+    let val_lists = keys(|p| &p.val_ends);
     Ok(Prepared {
-        tf,
         parts,
         train_keys,
-        val_keys,
+        val_keys: val_lists.concat(),
+        val_loss_keys: balanced(&val_lists),
     })
 }
 
@@ -511,7 +568,7 @@ pub(super) fn prepare(panel: &Panel, s: &ForecastSettings) -> Result<Prepared> {
 fn prepare_part(
     series: &Series,
     s: &ForecastSettings,
-    tf: &Transform,
+    tf: Transform,
     test_size: usize,
     base: usize,
 ) -> Result<Part> {
@@ -561,6 +618,7 @@ fn prepare_part(
     };
     let (train_ends, val_ends) = split_windows(s, train_len, lag, test_start)?;
     Ok(Part {
+        tf,
         test_start,
         scaled,
         covs,
@@ -652,6 +710,19 @@ fn split_windows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_with_fewer_windows_are_repeated_to_weigh_alike() {
+        assert_eq!(balanced(&[vec![1, 2, 3]]), [1, 2, 3]);
+        let keys = balanced(&[
+            vec![1, 2, 3, 4, 5, 6],
+            vec![10, 11],
+            vec![20, 21, 22, 23, 24],
+        ]);
+        assert_eq!(keys.iter().filter(|&&k| k >= 20).count(), 5);
+        assert_eq!(keys.iter().filter(|&&k| (10..20).contains(&k)).count(), 6);
+        assert_eq!(keys.iter().filter(|&&k| k < 10).count(), 6);
+    }
 
     #[test]
     fn training_windows_never_reach_past_the_training_span() {

@@ -64,6 +64,7 @@ impl LoadedForecaster {
             target: history,
             covariates,
             future: &[],
+            identity: &[],
         };
         Ok(self.forecast_series(threads, None, &h)?.0)
     }
@@ -84,14 +85,16 @@ impl LoadedForecaster {
             target: history,
             covariates,
             future: &[],
+            identity: &[],
         };
         self.forecast_series(threads, None, &h)
     }
 
     /// The forecast after history `h` of the series `id` (`None` for the series of a
     /// single-series checkpoint), with its intervals: the series' own scaling and half-widths
-    /// for a series the model was trained on. A series it was not trained on (a new id) is
-    /// scaled by its own history and gets no intervals.
+    /// for a series the model was trained on (and its identity input, which this sets in `h`).
+    /// A series it was not trained on (a new id) is scaled by its own history, has no identity
+    /// (zeros) and gets no intervals.
     ///
     /// # Errors
     /// [`Error::Input`] for a checkpoint without scaling, or a history the model cannot read
@@ -102,6 +105,8 @@ impl LoadedForecaster {
         id: Option<&str>,
         h: &History<'_>,
     ) -> Result<(Vec<f64>, Vec<Band>)> {
+        let known = id.and_then(|id| self.series.iter().position(|s| s.id == id));
+        let settings = self.settings.for_series(known);
         let fitted;
         let (scaling, conformal): (&Scaling, &[Conformal]) = match (id, &self.scaling) {
             (None, Some(s)) => (s, &self.conformal),
@@ -119,12 +124,27 @@ impl LoadedForecaster {
             (Some(id), _) => match self.series.iter().find(|s| s.id == id) {
                 Some(s) => (&s.scaling, &s.conformal),
                 None => {
-                    fitted = super::prepare::fit_scaling(&self.settings, h)?;
+                    fitted = super::prepare::fit_scaling(&settings, h)?;
                     (&fitted, &[])
                 }
             },
         };
-        let f = forecast_with(&self.model, &self.settings, scaling, threads, h)?;
+        let count = if self.settings.series_identity {
+            self.series.len().max(1)
+        } else {
+            0
+        };
+        let index = if id.is_some() {
+            known.unwrap_or(count)
+        } else {
+            0
+        };
+        let identity = super::prepare::series_identity(index, count);
+        let h = History {
+            identity: &identity,
+            ..*h
+        };
+        let f = forecast_with(&self.model, &settings, scaling, threads, &h)?;
         let floor = scaling.floor;
         let bands = conformal
             .iter()

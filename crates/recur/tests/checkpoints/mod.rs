@@ -194,6 +194,8 @@ pub fn write_forecaster(dir: &Path) {
         lr: 3e-3,
         seed: 1,
         calendar: Vec::new(),
+        series_identity: false,
+        series_transforms: Vec::new(),
     };
     let json = serde_json::json!({"format": "recur", "version": 1, "task": "forecast",
         "model": config, "settings": settings});
