@@ -592,14 +592,16 @@ mod tests {
         };
         let svg = stack_to_svg(&[whole, zoom]).unwrap();
         // Ten years are labelled by year; the two-year zoom by month.
-        assert!(
-            svg.contains(">2004<") || svg.contains(">2004 <") || svg.contains("2004</text>"),
-            "years"
-        );
-        assert!(
-            svg.contains("2008-0") || svg.contains("2009-0"),
-            "months in the zoom"
-        );
+        let labels: Vec<&str> = svg.lines().map(str::trim).collect();
+        let years = labels
+            .iter()
+            .filter(|l| l.len() == 4 && l.starts_with("200"))
+            .count();
+        let months = labels
+            .iter()
+            .filter(|l| l.len() == 7 && (l.starts_with("2008-") || l.starts_with("2009-")))
+            .count();
+        assert!(years >= 3 && months >= 3, "{years} years, {months} months");
         assert!(svg.contains("zoom") && svg.contains("80 % interval") && svg.contains("sales"));
         assert!(svg.contains(&format!("height=\"{}\"", 2 * HEIGHT)));
         assert_eq!(day_label(day(1999, 7), "%Y-%m"), "1999-07");
