@@ -247,6 +247,8 @@ const FIELD_FLAGS: &[(&str, &str)] = &[
     ("log", "--log"),
     ("seasonal_diff", "--seasonal-diff"),
     ("fill", "--fill"),
+    ("id", "--id"),
+    ("calendar", "--calendar"),
     ("delimiter", "--delimiter"),
     ("augment", "--augment"),
     ("ensemble", "--ensemble"),

@@ -116,114 +116,234 @@ impl LineChart {
     /// Draws the chart with `bands` under the lines; with `log_y`, the y values are already
     /// `log10` and the ticks say `10^y`.
     fn render(&self, bands: &[Band], log_y: bool) -> Result<String> {
-        let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+            root.fill(&WHITE).map_err(plot_error)?;
+            let axes = Axes {
+                log_y,
+                ..Axes::default()
+            };
+            self.draw(&root, bands, &axes)?;
+            root.present().map_err(plot_error)?;
+        }
+        Ok(svg)
+    }
+
+    /// The range of the points (and bands) to draw: x within `x_range` when given, y padded by
+    /// 5 %.
+    fn ranges(&self, bands: &[Band], x_range: Option<(f64, f64)>) -> (f64, f64, f64, f64) {
+        let inside = |x: f64| x_range.is_none_or(|(a, b)| (a..=b).contains(&x));
+        let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite() && inside(p.0);
         let band_points: Vec<(f64, f64)> = bands
             .iter()
             .flat_map(|b| b.points.iter().flat_map(|&(x, l, u)| [(x, l), (x, u)]))
             .collect();
-        let points = || {
-            self.lines
-                .iter()
-                .flat_map(|l| l.points.iter())
-                .chain(&band_points)
-                .filter(finite)
-        };
-        let (mut x0, mut x1, mut y0, mut y1) = points().fold(
-            (
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-            ),
-            |(a, b, c, d), p| (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1)),
-        );
+        let (mut x0, mut x1, mut y0, mut y1) = self
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .chain(&band_points)
+            .filter(finite)
+            .fold(
+                (
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                ),
+                |(a, b, c, d), p| (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1)),
+            );
         if !x0.is_finite() {
             (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        if let Some((a, b)) = x_range {
+            (x0, x1) = (a, b);
         }
         if x1 - x0 < 1e-12 {
             x1 = x0 + 1.0;
         }
         let pad = ((y1 - y0) * 0.05).max(1e-9);
-        (y0, y1) = (y0 - pad, y1 + pad);
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-            root.fill(&WHITE).map_err(plot_error)?;
-            let mut chart = ChartBuilder::on(&root)
-                .caption(&self.title, ("sans-serif", 18))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(60)
-                .build_cartesian_2d(x0..x1, y0..y1)
+        (x0, x1, y0 - pad, y1 + pad)
+    }
+
+    /// Draws the chart on `area`, with `bands` under the lines, as `axes` says.
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        bands: &[Band],
+        axes: &Axes,
+    ) -> Result<()> {
+        let (x0, x1, y0, y1) = self.ranges(bands, axes.x_range);
+        let inside = |x: f64| (x0..=x1).contains(&x);
+        let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite() && inside(p.0);
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(plot_error)?;
+        let powers_of_ten = |y: &f64| format!("{:.0e}", 10f64.powf(*y));
+        let dates = date_format(x1 - x0);
+        let date_label = |x: &f64| day_label(*x, dates);
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .x_label_formatter(&|x| format!("{x}"))
+            .light_line_style(RGBColor(0xee, 0xee, 0xee));
+        if axes.dates {
+            mesh.x_label_formatter(&date_label).x_labels(8);
+        }
+        if axes.log_y {
+            mesh.y_label_formatter(&powers_of_ten);
+        }
+        mesh.draw().map_err(plot_error)?;
+        if let Some(x) = self.marker_x.filter(|x| inside(*x)) {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x, y0), (x, y1)],
+                    5,
+                    4,
+                    RGBColor(0x88, 0x88, 0x88).into(),
+                ))
                 .map_err(plot_error)?;
-            let powers_of_ten = |y: &f64| format!("{:.0e}", 10f64.powf(*y));
-            let mut mesh = chart.configure_mesh();
-            mesh.x_desc(&self.x_label)
-                .y_desc(&self.y_label)
-                .x_label_formatter(&|x| format!("{x}"))
-                .light_line_style(RGBColor(0xee, 0xee, 0xee));
-            if log_y {
-                mesh.y_label_formatter(&powers_of_ten);
-            }
-            mesh.draw().map_err(plot_error)?;
-            if let Some(x) = self.marker_x {
+        }
+        for (k, band) in bands.iter().enumerate() {
+            let shade = RGBColor(0x1f, 0x77, 0xb4).mix(0.12 + 0.1 * k as f64);
+            let pts: Vec<(f64, f64, f64)> = band
+                .points
+                .iter()
+                .copied()
+                .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite() && inside(p.0))
+                .collect();
+            let outline: Vec<(f64, f64)> = pts
+                .iter()
+                .map(|p| (p.0, p.2))
+                .chain(pts.iter().rev().map(|p| (p.0, p.1)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(outline, shade.filled())))
+                .map_err(plot_error)?
+                .label(&band.name)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 20, y + 5)], shade.filled())
+                });
+        }
+        for (k, line) in self.lines.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            let pts: Vec<(f64, f64)> = line.points.iter().filter(finite).copied().collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(plot_error)?
+                .label(&line.name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            if line.markers {
                 chart
-                    .draw_series(DashedLineSeries::new(
-                        [(x, y0), (x, y1)],
-                        5,
-                        4,
-                        RGBColor(0x88, 0x88, 0x88).into(),
-                    ))
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
                     .map_err(plot_error)?;
             }
-            for (k, band) in bands.iter().enumerate() {
-                let shade = RGBColor(0x1f, 0x77, 0xb4).mix(0.12 + 0.1 * k as f64);
-                let pts: Vec<(f64, f64, f64)> = band
-                    .points
-                    .iter()
-                    .copied()
-                    .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite())
-                    .collect();
-                let outline: Vec<(f64, f64)> = pts
-                    .iter()
-                    .map(|p| (p.0, p.2))
-                    .chain(pts.iter().rev().map(|p| (p.0, p.1)))
-                    .collect();
-                chart
-                    .draw_series(std::iter::once(Polygon::new(outline, shade.filled())))
-                    .map_err(plot_error)?
-                    .label(&band.name)
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 20, y + 5)], shade.filled())
-                    });
-            }
-            for (k, line) in self.lines.iter().enumerate() {
-                let color = PALETTE[k % PALETTE.len()];
-                let pts: Vec<(f64, f64)> = line.points.iter().filter(finite).copied().collect();
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                    .map_err(plot_error)?
-                    .label(&line.name)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                    });
-                if line.markers {
-                    chart
-                        .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                        .map_err(plot_error)?;
-                }
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(0xaa, 0xaa, 0xaa))
-                .draw()
-                .map_err(plot_error)?;
-            root.present().map_err(plot_error)?;
         }
-        Ok(svg)
+        chart
+            .configure_series_labels()
+            .position(if axes.legend_left {
+                SeriesLabelPosition::UpperLeft
+            } else {
+                SeriesLabelPosition::UpperRight
+            })
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(0xaa, 0xaa, 0xaa))
+            .draw()
+            .map_err(plot_error)?;
+        Ok(())
     }
+}
+
+/// How [`LineChart::draw`] lays out its axes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Axes {
+    /// The y values are `log10` of the data: ticks say `10^y`.
+    log_y: bool,
+    /// The x values are days since 1970-01-01, labelled as dates.
+    dates: bool,
+    /// Only this x range is drawn.
+    x_range: Option<(f64, f64)>,
+    /// The legend goes in the upper left corner (else the upper right).
+    legend_left: bool,
+}
+
+/// The `chrono` pattern of date ticks over a span of `days`: years over a span of six years or
+/// more, months over two months, days over two days, hours and minutes below.
+fn date_format(days: f64) -> &'static str {
+    if days >= 6.0 * 365.0 {
+        "%Y"
+    } else if days >= 60.0 {
+        "%Y-%m"
+    } else if days >= 2.0 {
+        "%Y-%m-%d"
+    } else {
+        "%m-%d %H:%M"
+    }
+}
+
+/// Day `x` (days since 1970-01-01, fractions for the time of day) written in `format`.
+fn day_label(x: f64, format: &str) -> String {
+    let seconds = (x * 86_400.0).round();
+    if !seconds.is_finite() || seconds.abs() > 1e13 {
+        return String::new();
+    }
+    chrono::DateTime::from_timestamp(seconds as i64, 0)
+        .map_or(String::new(), |d| d.naive_utc().format(format).to_string())
+}
+
+/// The days since 1970-01-01 of `stamp` (with the time of day as a fraction): the x value of a
+/// dated chart ([`ChartPanel::dates`]).
+pub fn day_number(stamp: &chrono::NaiveDateTime) -> f64 {
+    stamp.and_utc().timestamp() as f64 / 86_400.0
+}
+
+/// One chart of a stack ([`stack_to_svg`]).
+#[derive(Clone, Debug)]
+pub struct ChartPanel {
+    /// Lines, title and axis labels.
+    pub chart: LineChart,
+    /// Shaded bands under the lines (drawn in order, the first palest).
+    pub bands: Vec<Band>,
+    /// Only this x range is drawn (a zoom), the y axis fitted to the points inside it; `None`:
+    /// every point.
+    pub x_range: Option<(f64, f64)>,
+    /// The x values are days since 1970-01-01 ([`day_number`]) and the ticks are dates (years,
+    /// months, days or times of day, as the range shown asks).
+    pub dates: bool,
+}
+
+/// Charts one above the other in one SVG document, each as [`LineChart::to_svg_with_bands`]
+/// draws it (with dated ticks and zooms as each [`ChartPanel`] says, the legend in the upper
+/// left corner, where a forecast at the right end leaves room).
+///
+/// # Errors
+/// [`Error::Input`] when the drawing library fails (it does not for finite data).
+pub fn stack_to_svg(panels: &[ChartPanel]) -> Result<String> {
+    let rows = panels.len().max(1) as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT * rows)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let areas = root.split_evenly((rows as usize, 1));
+        for (p, area) in panels.iter().zip(&areas) {
+            let axes = Axes {
+                log_y: false,
+                dates: p.dates,
+                x_range: p.x_range,
+                legend_left: true,
+            };
+            p.chart.draw(area, &p.bands, &axes)?;
+        }
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
 }
 
 /// A matrix drawn as coloured cells with their values written in (a confusion matrix, or any
@@ -428,5 +548,62 @@ mod tests {
             ..map
         };
         assert!(bad.to_svg().is_err());
+    }
+
+    #[test]
+    fn a_stack_of_dated_charts_labels_dates_and_zooms() {
+        let day = |y: i32, m: u32| {
+            day_number(
+                &chrono::NaiveDate::from_ymd_opt(y, m, 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap(),
+            )
+        };
+        let points: Vec<(f64, f64)> = (0..120)
+            .map(|t| (day(2000 + t / 12, (t % 12 + 1) as u32), t as f64))
+            .collect();
+        let chart = LineChart {
+            title: "Forecast of sales".into(),
+            x_label: "date".into(),
+            y_label: "sales".into(),
+            lines: vec![Line::new("history", points.clone())],
+            marker_x: Some(points[100].0),
+        };
+        let whole = ChartPanel {
+            chart: chart.clone(),
+            bands: vec![Band {
+                name: "80 % interval".into(),
+                points: points[100..]
+                    .iter()
+                    .map(|&(x, y)| (x, y - 1.0, y + 1.0))
+                    .collect(),
+            }],
+            x_range: None,
+            dates: true,
+        };
+        let zoom = ChartPanel {
+            chart: LineChart {
+                title: "zoom".into(),
+                ..chart
+            },
+            x_range: Some((points[96].0, points[119].0)),
+            ..whole.clone()
+        };
+        let svg = stack_to_svg(&[whole, zoom]).unwrap();
+        // Ten years are labelled by year; the two-year zoom by month.
+        let labels: Vec<&str> = svg.lines().map(str::trim).collect();
+        let years = labels
+            .iter()
+            .filter(|l| l.len() == 4 && l.starts_with("200"))
+            .count();
+        let months = labels
+            .iter()
+            .filter(|l| l.len() == 7 && (l.starts_with("2008-") || l.starts_with("2009-")))
+            .count();
+        assert!(years >= 3 && months >= 3, "{years} years, {months} months");
+        assert!(svg.contains("zoom") && svg.contains("80 % interval") && svg.contains("sales"));
+        assert!(svg.contains(&format!("height=\"{}\"", 2 * HEIGHT)));
+        assert_eq!(day_label(day(1999, 7), "%Y-%m"), "1999-07");
     }
 }

@@ -121,6 +121,9 @@ fn settings() -> ForecastSettings {
         batch_size: 8,
         lr: 1e-2,
         seed: 1,
+        calendar: Vec::new(),
+        series_identity: false,
+        series_transforms: Vec::new(),
     }
 }
 
@@ -189,7 +192,7 @@ fn mutated_files_never_panic_a_reader() {
                                     &mut (),
                                     &std::sync::atomic::AtomicBool::new(false),
                                 ) {
-                                    for m in &r.results {
+                                    for m in &r.series[0].results {
                                         assert!(m.forecast.iter().all(|v| v.is_finite()));
                                     }
                                 }

@@ -1,15 +1,21 @@
-//! `recur forecast`: train a forecaster on a CSV series and score it, with the naive,
-//! seasonal-naive, drift and AutoETS baselines and split-conformal intervals, on the held-out
-//! end of the series. The run checkpoints into its directory as it trains, so that
-//! `--resume DIR` continues an interrupted run (Ctrl-C, `--stop-after`) bit for bit.
+//! `recur forecast`: train a forecaster on a CSV series (or on the many series of a long file,
+//! `--id`) and score it, with the naive, seasonal-naive, drift and AutoETS baselines and
+//! split-conformal intervals, on the held-out end of each series. The run checkpoints into its
+//! directory as it trains, so that `--resume DIR` continues an interrupted run (Ctrl-C,
+//! `--stop-after`) bit for bit. `recur forecast predict` forecasts new history with a saved
+//! forecaster.
 
 mod output;
+mod panel_output;
+mod plot;
+mod predict;
 mod resume;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use recur::forecast::auto::run_auto_with;
-use recur::forecast::pipeline::{run_with_control, ForecastRun, ForecastSettings, TransformTrial};
-use recur::forecast::{read_series_with, Fill, Frequency, Series, SeriesSpec};
+use recur::forecast::calendar::calendar_features;
+use recur::forecast::pipeline::{run_panel, ForecastRun, ForecastSettings, TransformTrial};
+use recur::forecast::{read_panel, read_series_with, Fill, Frequency, Panel, Series, SeriesSpec};
 use recur::rundir::{OutPolicy, RunDir};
 use recur::{CellType, Error, Result};
 use resume::Record;
@@ -20,8 +26,14 @@ use std::sync::atomic::AtomicBool;
 
 /// Flags of `recur forecast`.
 #[derive(Args)]
-#[command(allow_negative_numbers = true)]
+#[command(
+    allow_negative_numbers = true,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct ForecastArgs {
+    #[command(subcommand)]
+    action: Option<Action>,
     #[command(flatten)]
     run: RunFlags,
     /// Worker threads
@@ -34,7 +46,7 @@ pub struct ForecastArgs {
     #[arg(long)]
     overwrite: bool,
     /// Continue the run saved in this directory exactly where it stopped (Ctrl-C or --stop-after), ending as the run that was not interrupted; the CSV (which must be unchanged) and every flag come from the run
-    #[arg(long, conflicts_with_all = ["csv", "target", "time", "covariates", "delimiter", "fill", "lookback", "horizon", "test_size", "test_frac", "period", "transform", "log", "seasonal_diff", "diff", "level", "no_ets", "cell", "hidden", "layers", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
+    #[arg(long, conflicts_with_all = ["csv", "target", "time", "covariates", "id", "id_input", "future_covariates", "calendar", "delimiter", "fill", "lookback", "horizon", "test_size", "test_frac", "period", "transform", "log", "seasonal_diff", "diff", "level", "no_ets", "cell", "hidden", "layers", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "out", "overwrite"])]
     resume: Option<PathBuf>,
     /// Stop as if interrupted after this many optimiser steps (counted over the transforms tried), leaving a checkpoint to continue with --resume
     #[arg(long)]
@@ -45,6 +57,13 @@ pub struct ForecastArgs {
     /// No progress lines
     #[arg(long)]
     quiet: bool,
+}
+
+/// What `recur forecast` does instead of training.
+#[derive(Subcommand)]
+enum Action {
+    /// Forecast the steps after the end of new history with a saved forecaster (no training): writes time, forecast and interval bounds as CSV
+    Predict(predict::PredictArgs),
 }
 
 /// The flags that define a run: kept in its `state.json`, so that `--resume` needs none of them.
@@ -62,6 +81,22 @@ struct RunFlags {
     /// Further numeric columns fed to the model, comma-separated
     #[arg(long, value_delimiter = ',')]
     covariates: Vec<String>,
+    /// Long format: the column naming the series of each row; one model is trained on the windows of every series, each scaled, validated and scored on its own
+    #[arg(long)]
+    #[serde(default)]
+    id: Option<String>,
+    /// Numeric columns known ahead of time (prices, holidays, planned events), comma-separated: the model reads their values at the forecast steps too
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default)]
+    future_covariates: Vec<String>,
+    /// With --id: tell the model which series each window comes from (a one-hot input of the series, which the recurrent layer turns into a learned per-series embedding); without it the model treats every series alike, new ones included
+    #[arg(long, requires = "id")]
+    #[serde(default)]
+    id_input: bool,
+    /// Calendar features of the time column as known-future inputs: month of year (quarterly and finer), day of week (daily and finer), time of day (hourly and finer), each as a sine and cosine
+    #[arg(long)]
+    #[serde(default)]
+    calendar: bool,
     /// Field separator of the file: one character (';', '\t' or 'tab', '|')
     #[arg(long, default_value = ",")]
     delimiter: String,
@@ -149,8 +184,10 @@ impl Asked {
             time: flags.time.clone(),
             target: flags.target.clone().unwrap_or_default(),
             covariates: flags.covariates.clone(),
+            future_covariates: flags.future_covariates.clone(),
             delimiter: delimiter(&flags.delimiter)?,
             fill: flags.fill.parse::<Fill>()?,
+            open_end: false,
         };
         let chosen = if flags.log || flags.diff || flags.seasonal_diff {
             Some((flags.log, flags.seasonal_diff, flags.diff))
@@ -176,7 +213,7 @@ impl Asked {
 }
 
 /// The field separator named by `--delimiter`.
-fn delimiter(text: &str) -> Result<u8> {
+pub(super) fn delimiter(text: &str) -> Result<u8> {
     match text {
         "\\t" | "tab" | "\t" => Ok(b'\t'),
         t if t.len() == 1 && t.is_ascii() && t != "\"" && t != "\n" => Ok(t.as_bytes()[0]),
@@ -209,17 +246,17 @@ fn transform(text: &str) -> Result<Option<(bool, bool, bool)>> {
 
 /// The defaults that follow from the series: (test size, period, horizon, lookback).
 struct Shape {
-    test_size: usize,
+    /// The test span of each series, in the panel's order.
+    test_sizes: Vec<usize>,
     period: usize,
     horizon: usize,
     lookback: usize,
 }
 
-/// The test size, period, horizon and lookback of `flags` for a series of `n` points observed at
-/// `frequency`, each flag not given taking its default.
-fn shape(args: &RunFlags, n: usize, frequency: Frequency) -> Result<Shape> {
-    let period = args.period.unwrap_or(frequency.period());
-    let test_size = match (args.test_size, args.test_frac) {
+/// The test span of a series of `n` points under `args`: `--test-size`, `--test-frac`, or 10 %
+/// of the points, two seasons when more and at most a quarter of the series.
+fn test_size(args: &RunFlags, n: usize, period: usize) -> Result<usize> {
+    Ok(match (args.test_size, args.test_frac) {
         (Some(k), _) => k,
         (None, Some(f)) => {
             if !(f > 0.0 && f < 1.0) {
@@ -244,7 +281,19 @@ fn shape(args: &RunFlags, n: usize, frequency: Frequency) -> Result<Shape> {
                 tenth
             }
         }
-    };
+    })
+}
+
+/// The test sizes, period, horizon and lookback of `flags` for series of `lengths` points
+/// observed at `frequency`, each flag not given taking its default (one horizon and lookback
+/// for every series: the shortest test span and training span bound them).
+fn shape(args: &RunFlags, lengths: &[usize], frequency: Frequency) -> Result<Shape> {
+    let period = args.period.unwrap_or(frequency.period());
+    let test_sizes = lengths
+        .iter()
+        .map(|&n| test_size(args, n, period))
+        .collect::<Result<Vec<usize>>>()?;
+    let shortest_test = test_sizes.iter().copied().min().unwrap_or(1);
     let horizon = args.horizon.unwrap_or_else(|| {
         let by_frequency = match frequency {
             Frequency::Yearly => 6,
@@ -257,15 +306,20 @@ fn shape(args: &RunFlags, n: usize, frequency: Frequency) -> Result<Shape> {
             Frequency::Minutely => 60,
             _ => 12,
         };
-        by_frequency.min(test_size.max(1))
+        by_frequency.min(shortest_test.max(1))
     });
     let lookback = args.lookback.unwrap_or_else(|| {
-        let train = n.saturating_sub(test_size);
+        let train = lengths
+            .iter()
+            .zip(&test_sizes)
+            .map(|(n, t)| n.saturating_sub(*t))
+            .min()
+            .unwrap_or(0);
         let cap = (train.saturating_sub(horizon) / 3).max(4);
         24.max(2 * period).min(cap)
     });
     Ok(Shape {
-        test_size,
+        test_sizes,
         period,
         horizon,
         lookback,
@@ -274,25 +328,28 @@ fn shape(args: &RunFlags, n: usize, frequency: Frequency) -> Result<Shape> {
 
 /// Runs `recur forecast`.
 pub fn run(args: ForecastArgs) -> Result<ExitCode> {
+    if let Some(Action::Predict(p)) = args.action {
+        return predict::run(p);
+    }
     let threads = crate::threads(Some(args.threads))?;
-    let (record, asked, series, mut out) = match &args.resume {
+    let (record, asked, mut panel, mut out) = match &args.resume {
         Some(dir) => resumed(dir)?,
         None => fresh(&args.run, args.out.as_deref(), args.overwrite)?,
     };
     let flags = &record.flags;
-    let (settings, notes) = settings_for(flags, &series, asked.chosen)?;
+    let (settings, notes) = settings_for(flags, &mut panel, asked.chosen)?;
     let mut lines = crate::progress::LoopLines::new(args.quiet, "");
     crate::catch_ctrl_c();
     let flag = AtomicBool::new(false);
     let mut observer = crate::progress::Stopping::new(&mut lines, &flag, args.stop_after);
     let job = Job {
-        series: &series,
+        panel: &panel,
         settings: &settings,
         levels: &asked.levels,
         threads: &threads,
         given: asked.chosen.is_some(),
     };
-    let mut saver = resume::Saver::new(&mut out, series.frequency);
+    let mut saver = resume::Saver::new(&mut out, panel.info());
     let outcome = job
         .train(
             &mut saver,
@@ -317,7 +374,7 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
         output::finish(
             &mut saver,
             &record,
-            &series,
+            &panel,
             outcome,
             (args.json, args.quiet),
         )?;
@@ -332,48 +389,76 @@ pub fn run(args: ForecastArgs) -> Result<ExitCode> {
     Ok(crate::finished())
 }
 
+/// The series `flags` name in `csv`: the series of a long file with `--id`, else one.
+fn read_data(csv: &Path, flags: &RunFlags, spec: &SeriesSpec) -> Result<Panel> {
+    match &flags.id {
+        Some(id) => read_panel(csv, spec, id),
+        None => Ok(Panel::single(read_series_with(csv, spec)?)),
+    }
+}
+
 /// A new run: the flags checked, `--out` opened (creating nothing), the CSV read and recorded.
 fn fresh(
     flags: &RunFlags,
     out: Option<&Path>,
     overwrite: bool,
-) -> Result<(Record, Asked, Series, RunDir)> {
+) -> Result<(Record, Asked, Panel, RunDir)> {
     let asked = Asked::of(flags)?;
     let out = crate::outdir::open(out, "runs/forecast", overwrite)?;
     let csv = flags
         .csv
         .clone()
         .expect("clap requires --csv without --resume");
-    let series = read_series_with(&csv, &asked.spec)?;
+    let panel = read_data(&csv, flags, &asked.spec)?;
     let record = Record::fresh(flags, &csv)?;
-    Ok((record, asked, series, out))
+    Ok((record, asked, panel, out))
 }
 
 /// The run saved in `dir`, checked before anything there changes ([`resume::saved`]), its CSV
 /// read again.
-fn resumed(dir: &Path) -> Result<(Record, Asked, Series, RunDir)> {
+fn resumed(dir: &Path) -> Result<(Record, Asked, Panel, RunDir)> {
     let record = resume::saved(dir)?;
     let asked = Asked::of(&record.flags)?;
-    let series = read_series_with(&record.csv, &asked.spec)?;
+    let panel = read_data(&record.csv, &record.flags, &asked.spec)?;
     let out = RunDir::open(dir, OutPolicy::Resume)?;
-    Ok((record, asked, series, out))
+    Ok((record, asked, panel, out))
 }
 
-/// The settings of the run on `series` (the flags, and the defaults the series implies), and
-/// the notes on the file to print once the run has succeeded (a note on rows out of time order
-/// is printed at once).
+/// The settings of the run on the series of `panel` (the flags, and the defaults the series
+/// imply; the test span of each series of a long file is set in `panel`), and the notes on the
+/// file to print once the run has succeeded (a note on rows out of time order is printed at
+/// once).
 fn settings_for(
     flags: &RunFlags,
-    series: &Series,
+    panel: &mut Panel,
     chosen: Option<(bool, bool, bool)>,
 ) -> Result<(ForecastSettings, Vec<String>)> {
-    let notes = file_notes(flags, series);
-    let sh = shape(flags, series.target.len(), series.frequency)?;
+    let mut notes = Vec::new();
+    for (i, series) in panel.series.iter().enumerate() {
+        notes.extend(file_notes(flags, series, (&panel.prefix(i), i == 0)));
+    }
+    let lengths: Vec<usize> = panel.series.iter().map(|s| s.target.len()).collect();
+    let sh = shape(flags, &lengths, panel.frequency())?;
+    if panel.is_long() {
+        panel.test_sizes = sh.test_sizes.clone();
+    }
+    let calendar = if flags.calendar {
+        let features = calendar_features(panel.frequency());
+        if features.is_empty() {
+            return Err(Error::Config(format!(
+                "--calendar: {} data has no calendar features (they need a time column of dates or times, observed quarterly or more often)",
+                panel.frequency().name()
+            )));
+        }
+        features
+    } else {
+        Vec::new()
+    };
     let (log, seasonal_diff, diff) = chosen.unwrap_or((false, false, false));
     let settings = ForecastSettings {
         lookback: sh.lookback,
         horizon: sh.horizon,
-        test_size: sh.test_size,
+        test_size: sh.test_sizes[0],
         period: sh.period,
         log,
         seasonal_diff,
@@ -389,6 +474,9 @@ fn settings_for(
         batch_size: flags.batch_size,
         lr: flags.lr,
         seed: flags.seed,
+        calendar,
+        series_identity: panel.is_long() && flags.id_input,
+        series_transforms: Vec::new(),
     };
     Ok((settings, notes))
 }
@@ -403,35 +491,37 @@ fn time_columns(series: &Series) -> String {
         .join(",")
 }
 
-/// Notes on how the CSV was read: rows sorted by time (printed at once), cells filled, rows
-/// left out, a time column that gives no period (returned, to print once the run has
-/// succeeded, so that an error stays one line).
-fn file_notes(flags: &RunFlags, series: &Series) -> Vec<String> {
+/// Notes on how the CSV was read (`prefix` names the series of a long file): rows sorted by
+/// time (printed at once), cells filled, rows left out, a time column that gives no period
+/// (with `first`: said once for a long file) (returned, to print once the run has succeeded,
+/// so that an error stays one line).
+fn file_notes(flags: &RunFlags, series: &Series, (prefix, first): (&str, bool)) -> Vec<String> {
     let csv_name = series
         .source
         .as_deref()
-        .map_or(String::new(), |p| p.display().to_string());
+        .map_or(String::new(), |p| format!("{}: {prefix}", p.display()));
     if let Some(row) = series.sorted_from {
         errln!(
-            "note: {csv_name}: the rows are not in time order (row {row} goes back in time); sorted by --time {}",
+            "note: {csv_name}the rows are not in time order (row {row} goes back in time); sorted by --time {}",
             time_columns(series)
         );
     }
     let mut notes = Vec::new();
     if series.filled > 0 {
         notes.push(format!(
-            "note: {csv_name}: {} empty cells filled (--fill {})",
+            "note: {csv_name}{} empty cells filled (--fill {})",
             series.filled, flags.fill
         ));
     }
     if series.dropped > 0 {
         notes.push(format!(
-            "note: {csv_name}: {} rows with an empty cell left out (--fill drop)",
+            "note: {csv_name}{} rows with an empty cell left out (--fill drop)",
             series.dropped
         ));
     }
     let frequency = series.frequency;
-    if flags.period.is_none() && !series.time_columns.is_empty() && frequency.period() == 1 {
+    if first && flags.period.is_none() && !series.time_columns.is_empty() && frequency.period() == 1
+    {
         let why = match frequency {
             Frequency::Yearly => "yearly data".to_string(),
             Frequency::Irregular => format!(
@@ -444,7 +534,7 @@ fn file_notes(flags: &RunFlags, series: &Series) -> Vec<String> {
             ),
         };
         notes.push(format!(
-            "note: {csv_name}: {why}; no seasonal period (give --period to set one)"
+            "note: {csv_name}{why}; no seasonal period (give --period to set one)"
         ));
     }
     notes
@@ -453,7 +543,7 @@ fn file_notes(flags: &RunFlags, series: &Series) -> Vec<String> {
 /// What to train: the series, its settings and interval levels, and whether the transform was
 /// given (else it is chosen among the candidates).
 struct Job<'a> {
-    series: &'a Series,
+    panel: &'a Panel,
     settings: &'a ForecastSettings,
     levels: &'a [f64],
     threads: &'a recur::Threads,
@@ -487,7 +577,7 @@ impl Job<'_> {
                 saver,
                 (observer, stop),
                 (resuming, record.json(None, false)),
-                &mut |control| run_with_control(self.series, s, levels, threads, control),
+                &mut |control| run_panel(self.panel, s, levels, threads, control),
             )?;
             let (complete, steps) = (!run.summary.interrupted, run.summary.steps);
             return Ok(Outcome {
@@ -507,14 +597,14 @@ impl Job<'_> {
             stopped: None,
         };
         let found = run_auto_with(
-            self.series,
+            self.panel,
             self.settings,
             self.levels,
             self.threads,
             &mut store,
             stop,
         )?;
-        let tried = recur::forecast::auto::auto_candidates(self.series, self.settings).len();
+        let tried = recur::forecast::auto::auto_candidates(self.panel, self.settings).len();
         let stopped = match &store.stopped {
             Some((name, step)) => format!(
                 "stopped at step {step} of transform {name} (transform {} of {tried})",

@@ -1,12 +1,12 @@
 //! What `recur forecast` writes and prints once training ends: the checkpoint with
 //! `forecast.csv`, `forecast.svg`, `metrics.json`, `metrics.jsonl` and `loss.svg` in one atomic
-//! save, and the table of the methods ranked by MASE.
+//! save, and the table of the methods ranked by MASE (for a long file, [`super::panel_output`]).
 
 use super::resume::{Record, Saver};
-use super::{Outcome, RunFlags};
+use super::{panel_output, Outcome, RunFlags};
 use recur::forecast::baselines::auto_ets;
-use recur::forecast::pipeline::{transform_name, ForecastRun, ForecastSettings, MethodResult};
-use recur::forecast::{Frequency, Series};
+use recur::forecast::pipeline::{transform_name, ForecastSettings, MethodResult, SeriesRun};
+use recur::forecast::{Frequency, Panel, Series};
 use recur::io::write_atomically;
 use recur::Result;
 
@@ -20,25 +20,29 @@ use recur::Result;
 pub(super) fn finish(
     out: &mut Saver<'_>,
     record: &Record,
-    series: &Series,
+    panel: &Panel,
     mut o: Outcome,
     (json, quiet): (bool, bool),
 ) -> Result<()> {
     let flags = &record.flags;
     let transform_line = transform_line(&o);
     if !flags.no_ets {
-        add_ets(&series.target, &o.settings, &mut o.run);
+        add_ets(panel, &o.settings, &mut o.run.series);
     }
     let r = &o.run;
-    let csv = forecast_csv(series, r);
-    let report = report_json(flags, series, &o);
+    let (csv, report) = if panel.is_long() {
+        let csv = panel_output::forecast_csv(panel, &r.series);
+        (csv, panel_output::report_json(flags, panel, &o))
+    } else {
+        let (series, run) = (&panel.series[0], &r.series[0]);
+        (forecast_csv(series, run), report_json(flags, series, &o))
+    };
     if !quiet {
         errln!("{}", crate::progress::loop_summary(&r.summary, ""));
     }
-    let target = flags.target.as_deref().unwrap_or_default();
-    let svg = plot(target, &series.target, r)?;
+    let svg = super::plot::forecast_svg(panel, &r.series)?;
+    let config = r.config(&o.settings, out.info());
     out.save(|tmp| {
-        let config = r.config(&o.settings, series.frequency);
         r.checkpoint(config, record.json(None, o.complete))
             .write(tmp)?;
         write_atomically(&tmp.join("forecast.csv"), csv.as_bytes())?;
@@ -54,8 +58,12 @@ pub(super) fn finish(
         outln!("{}", report["metrics"])?;
         return Ok(());
     }
-    let where_from = period_source(flags, series.frequency);
-    print_table(series, &o, (&where_from, &transform_line), out.path())
+    let where_from = period_source(flags, panel.frequency());
+    let lines = (where_from.as_str(), transform_line.as_str());
+    if panel.is_long() {
+        return panel_output::print_table(panel, &o, lines, out.path());
+    }
+    print_table(&panel.series[0], &o, lines, out.path())
 }
 
 /// Where the period comes from, for the printed line.
@@ -89,7 +97,7 @@ fn transform_line(o: &Outcome) -> String {
 
 /// `forecast.csv`: per test point its time, the truth, each method's forecast and each
 /// interval's bounds.
-fn forecast_csv(series: &Series, r: &ForecastRun) -> String {
+fn forecast_csv(series: &Series, r: &SeriesRun) -> String {
     let truth = &series.target[r.test_start..];
     let times = &series.times[r.test_start..];
     let mut csv = String::from("time,actual");
@@ -115,7 +123,7 @@ fn forecast_csv(series: &Series, r: &ForecastRun) -> String {
 }
 
 /// The methods, best MASE first.
-fn ranking(r: &ForecastRun) -> Vec<&MethodResult> {
+pub(super) fn ranking(r: &SeriesRun) -> Vec<&MethodResult> {
     let mut ranking: Vec<&MethodResult> = r.results.iter().collect();
     ranking.sort_by(|a, b| a.metrics.mase.total_cmp(&b.metrics.mase));
     ranking
@@ -124,7 +132,7 @@ fn ranking(r: &ForecastRun) -> Vec<&MethodResult> {
 /// `metrics.json`: the inputs, the settings and transform (and the transforms tried), every
 /// method's metrics and their ranking, the intervals' scores.
 fn report_json(flags: &RunFlags, series: &Series, o: &Outcome) -> serde_json::Value {
-    let r = &o.run;
+    let r = &o.run.series[0];
     let metrics: serde_json::Map<String, serde_json::Value> = r
         .results
         .iter()
@@ -146,7 +154,7 @@ fn report_json(flags: &RunFlags, series: &Series, o: &Outcome) -> serde_json::Va
         "target": flags.target,
         "test_points": series.target.len() - r.test_start,
         "test_start": series.times[r.test_start],
-        "epochs": r.epochs,
+        "epochs": o.run.epochs,
         "frequency": series.frequency.name(),
         "period": o.settings.period,
         "transform": transform_name(&o.settings),
@@ -155,7 +163,7 @@ fn report_json(flags: &RunFlags, series: &Series, o: &Outcome) -> serde_json::Va
         "metrics": metrics,
         "ranking_by_mase": ranking(r).iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
         "intervals": intervals,
-        "validation_mae": r.val_mae,
+        "validation_mae": o.run.val_mae,
     })
 }
 
@@ -167,13 +175,13 @@ fn print_table(
     (period_source, transform_line): (&str, &str),
     out: &std::path::Path,
 ) -> Result<()> {
-    let (r, s) = (&o.run, &o.settings);
+    let (r, s) = (&o.run.series[0], &o.settings);
     outln!(
         "{} points, test span {} points from {} (epochs trained: {})",
         series.target.len(),
         series.target.len() - r.test_start,
         series.times[r.test_start],
-        r.epochs
+        o.run.epochs
     )?;
     outln!(
         "period {} ({period_source}), horizon {}, lookback {}; {transform_line}",
@@ -218,7 +226,7 @@ fn print_table(
 }
 
 /// A level as a percentage for names (`0.8` → `80`, `0.975` → `97.5`).
-fn percent(level: f64) -> String {
+pub(super) fn percent(level: f64) -> String {
     let p = (level * 1000.0).round() / 10.0;
     if p.fract() == 0.0 {
         format!("{p:.0}")
@@ -227,63 +235,44 @@ fn percent(level: f64) -> String {
     }
 }
 
-/// Adds the AutoETS baseline ([`recur::forecast::baselines::auto_ets`]), fitted at each of the
-/// run's rolling origins; left out, with a note, when no model fits at some origin.
-fn add_ets(y: &[f64], s: &ForecastSettings, r: &mut ForecastRun) {
-    let n = y.len();
-    let mut forecast = Vec::with_capacity(n - r.test_start);
-    let mut origin = r.test_start;
-    while origin < n {
-        let h = s.horizon.min(n - origin);
-        match auto_ets(&y[..origin], h, s.period) {
-            Some(f) => forecast.extend(f),
+/// Adds the AutoETS baseline ([`recur::forecast::baselines::auto_ets`]) to every series, fitted
+/// at each of its rolling origins; left out of every series, with a note, when no model fits
+/// at some origin of one.
+fn add_ets(panel: &Panel, s: &ForecastSettings, runs: &mut [SeriesRun]) {
+    let mut found = Vec::with_capacity(runs.len());
+    for (i, r) in runs.iter().enumerate() {
+        match ets_forecast(&panel.series[i].target, s, r.test_start) {
+            Some(f) => found.push(f),
             None => {
-                errln!("note: AutoETS fits no model on the history before the test span; left out");
+                errln!(
+                    "note: {}AutoETS fits no model on the history before the test span; left out",
+                    panel.prefix(i)
+                );
                 return;
             }
         }
-        origin += s.horizon;
     }
-    let metrics = recur::forecast::metrics(&y[r.test_start..], &forecast, r.scale);
-    r.results.push(MethodResult {
-        name: "ets".into(),
-        forecast,
-        metrics,
-    });
+    for (r, (i, forecast)) in runs.iter_mut().zip(found.into_iter().enumerate()) {
+        let y = &panel.series[i].target;
+        let metrics = recur::forecast::metrics(&y[r.test_start..], &forecast, r.scale);
+        r.results.push(MethodResult {
+            name: "ets".into(),
+            forecast,
+            metrics,
+        });
+    }
 }
 
-/// History, test truth, the model's forecast and its widest interval as a band, against the
-/// point index, as an SVG chart; a long history is cut to the three test spans before the test.
-fn plot(target: &str, y: &[f64], r: &ForecastRun) -> Result<String> {
-    let test_start = r.test_start;
-    let from = test_start.saturating_sub(3 * (y.len() - test_start).max(24));
-    let at = |start: usize, v: &[f64]| -> Vec<(f64, f64)> {
-        v.iter()
-            .enumerate()
-            .map(|(i, &v)| ((start + i) as f64, v))
-            .collect()
-    };
-    let bands: Vec<recur::plot::Band> = r
-        .intervals
-        .iter()
-        .rev()
-        .map(|iv| recur::plot::Band {
-            name: format!("{} % interval", percent(iv.level)),
-            points: (0..iv.lower.len())
-                .map(|i| ((test_start + i) as f64, iv.lower[i], iv.upper[i]))
-                .collect(),
-        })
-        .collect();
-    recur::plot::LineChart {
-        title: format!("Forecast of {target}"),
-        x_label: "time step (rows of the CSV, in time order)".into(),
-        y_label: target.into(),
-        lines: vec![
-            recur::plot::Line::new("history", at(from, &y[from..test_start])),
-            recur::plot::Line::new("test truth", at(test_start, &y[test_start..])),
-            recur::plot::Line::new("forecast", at(test_start, &r.results[0].forecast)),
-        ],
-        marker_x: Some(test_start as f64),
+/// AutoETS fitted at each rolling origin of the test span from `test_start`; `None` when no
+/// model fits at some origin.
+fn ets_forecast(y: &[f64], s: &ForecastSettings, test_start: usize) -> Option<Vec<f64>> {
+    let n = y.len();
+    let mut forecast = Vec::with_capacity(n - test_start);
+    let mut origin = test_start;
+    while origin < n {
+        let h = s.horizon.min(n - origin);
+        forecast.extend(auto_ets(&y[..origin], h, s.period)?);
+        origin += s.horizon;
     }
-    .to_svg_with_bands(&bands)
+    Some(forecast)
 }

@@ -3,8 +3,7 @@
 
 use super::RunFlags;
 use recur::forecast::auto::{write_trial, TrialStore, TRIALS_DIR};
-use recur::forecast::pipeline::{ForecastRun, ForecastSettings};
-use recur::forecast::Frequency;
+use recur::forecast::pipeline::{DataInfo, ForecastRun, ForecastSettings};
 use recur::rundir::RunDir;
 use recur::training::{Control, LoopCheckpoint, Observer};
 use recur::{Error, Result};
@@ -126,18 +125,23 @@ pub(super) struct Saver<'a> {
     out: &'a mut RunDir,
     last: Option<Instant>,
     pending: Vec<Pending>,
-    frequency: Frequency,
+    info: DataInfo,
 }
 
 impl<'a> Saver<'a> {
-    /// Saves into `out`, for a series observed at `frequency` (named in `config.json`).
-    pub fn new(out: &'a mut RunDir, frequency: Frequency) -> Self {
+    /// Saves into `out` the runs on the data of `info` (recorded in `config.json`).
+    pub fn new(out: &'a mut RunDir, info: DataInfo) -> Self {
         Saver {
             out,
             last: None,
             pending: Vec::new(),
-            frequency,
+            info,
         }
+    }
+
+    /// What the checkpoints record of the data.
+    pub fn info(&self) -> &DataInfo {
+        &self.info
     }
 
     /// The run directory.
@@ -156,11 +160,11 @@ impl<'a> Saver<'a> {
     /// # Errors
     /// What `fill`, writing a trial or the save reports.
     pub fn save(&mut self, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-        let (pending, frequency) = (&self.pending, self.frequency);
+        let (pending, info) = (&self.pending, &self.info);
         self.out.save(|tmp| {
             for p in pending {
                 let dir = tmp.join(TRIALS_DIR).join(&p.name);
-                write_trial(&dir, &p.run, &p.settings, frequency)?;
+                write_trial(&dir, &p.run, &p.settings, info)?;
             }
             fill(tmp)
         })?;
@@ -252,7 +256,7 @@ impl TrialStore for RunStore<'_, '_> {
         }
         self.stopped = Some((name.to_string(), run.summary.steps));
         let record = self.record.json(Some(name), false);
-        let config = run.config(s, self.saver.frequency);
+        let config = run.config(s, &self.saver.info);
         self.saver
             .save(|tmp| run.checkpoint(config, record).write(tmp))
     }

@@ -5,9 +5,9 @@
 //! run directory, [`write_trial`]), the interrupted one continues from its checkpoint, and the
 //! later ones train as they would have.
 
+use super::panel::Panel;
+use super::pipeline::DataInfo;
 use super::pipeline::{self, ForecastRun, ForecastSettings};
-use super::series::Series;
-use super::Frequency;
 use crate::error::{Error, Result};
 use crate::training::{Control, Observer};
 use recur_kernels::Threads;
@@ -26,6 +26,12 @@ pub const TRIALS_DIR: &str = "trials";
 pub fn transform_candidates(y: &[f64], period: usize) -> Vec<(String, bool, bool, bool)> {
     let positive = y.iter().all(|&v| v > 0.0);
     let seasonal_ok = super::baselines::is_seasonal(y, period);
+    candidates_of(positive, seasonal_ok)
+}
+
+/// The candidates of [`transform_candidates`] for a training span that is `positive` (every
+/// value) and `seasonal` (passes the seasonality test).
+fn candidates_of(positive: bool, seasonal_ok: bool) -> Vec<(String, bool, bool, bool)> {
     let mut out = Vec::new();
     for log in [false, true] {
         if log && !positive {
@@ -50,8 +56,16 @@ pub fn transform_candidates(y: &[f64], period: usize) -> Vec<(String, bool, bool
     out
 }
 
-/// The name of the settings' transform, as [`transform_candidates`] names it.
+/// The name of the trial of a panel whose series each take the transform that did best on
+/// them ([`run_auto_with`]).
+pub const PER_SERIES: &str = "per-series";
+
+/// The name of the settings' transform, as [`transform_candidates`] names it ([`PER_SERIES`]
+/// when each series of a panel has its own).
 pub fn transform_name(s: &ForecastSettings) -> String {
+    if !s.series_transforms.is_empty() {
+        return PER_SERIES.into();
+    }
     let base = match (s.seasonal_diff, s.diff) {
         (true, true) => "seasonal-diff+diff",
         (true, false) => "seasonal-diff",
@@ -75,15 +89,32 @@ pub struct TransformTrial {
     pub val_mae: Option<f64>,
 }
 
-/// The transforms [`run_auto`] tries on `series` under `s`, in order, each with its settings:
-/// those of [`transform_candidates`] on the training span (the logarithm only when every value
-/// of the series, the test span's too, is positive), with `s`'s `log`/`seasonal_diff`/`diff`
-/// replaced and its `time_budget` split evenly among them.
-pub fn auto_candidates(series: &Series, s: &ForecastSettings) -> Vec<(String, ForecastSettings)> {
-    let train = &series.target[..series.target.len().saturating_sub(s.test_size)];
+/// The transforms [`run_auto`] tries on the series of `panel` under `s`, in order, each with
+/// its settings: those of [`transform_candidates`] on the training spans (the logarithm only
+/// when every value of every series, the test spans' too, is positive; seasonal differences
+/// when at least half of the series pass the seasonality test), with `s`'s
+/// `log`/`seasonal_diff`/`diff` replaced and its `time_budget` split evenly among them.
+pub fn auto_candidates(panel: &Panel, s: &ForecastSettings) -> Vec<(String, ForecastSettings)> {
+    let spans: Vec<&[f64]> = panel
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let test = panel.test_size(i, s.test_size);
+            &x.target[..x.target.len().saturating_sub(test)]
+        })
+        .collect();
+    let positive_spans = spans.iter().all(|y| y.iter().all(|&v| v > 0.0));
+    let seasonal = spans
+        .iter()
+        .filter(|y| super::baselines::is_seasonal(y, s.period))
+        .count();
     // The logarithm needs every value positive, the test span's too (the rolling origins' history).
-    let positive = series.target.iter().all(|&v| v > 0.0);
-    let candidates: Vec<_> = transform_candidates(train, s.period)
+    let positive = panel
+        .series
+        .iter()
+        .all(|x| x.target.iter().all(|&v| v > 0.0));
+    let candidates: Vec<_> = candidates_of(positive_spans, 2 * seasonal >= spans.len().max(1))
         .into_iter()
         .filter(|c| positive || !c.1)
         .collect();
@@ -177,7 +208,7 @@ pub struct AutoRun {
 /// As [`pipeline::run_with_levels`] (a transform that leaves too few windows is skipped; when
 /// every one does, its error).
 pub fn run_auto(
-    series: &Series,
+    series: &super::series::Series,
     s: &ForecastSettings,
     levels: &[f64],
     threads: &Threads,
@@ -185,64 +216,151 @@ pub fn run_auto(
     stop: &AtomicBool,
 ) -> Result<(ForecastRun, ForecastSettings, Vec<TransformTrial>)> {
     let mut store = Unsaved { observer, stop };
-    let found = run_auto_with(series, s, levels, threads, &mut store, stop)?;
+    let panel = Panel::single(series.clone());
+    let found = run_auto_with(&panel, s, levels, threads, &mut store, stop)?;
     Ok((found.run, found.settings, found.trials))
 }
 
-/// [`run_auto`] with its trials kept in `store`: a trial the store holds finished is read back
-/// instead of trained, and the others train under the store's control; the choice is the one
-/// the uninterrupted search makes, bit for bit.
+/// [`run_auto`] on the series of `panel` ([`pipeline::run_panel`]) with its trials kept in
+/// `store`: a trial the store holds finished is read back instead of trained, and the others
+/// train under the store's control; the choice is the one the uninterrupted search makes, bit
+/// for bit. On a panel of several series, when the transforms that did best on each series
+/// (by its own validation MAE) differ, one more trial ([`PER_SERIES`]) gives each series its
+/// own, and is kept when its validation error is the lowest.
 ///
 /// # Errors
 /// As [`run_auto`]; what the store reports; [`Error::Format`] naming a saved trial's file that
 /// does not fit the series.
 pub fn run_auto_with(
-    series: &Series,
+    panel: &Panel,
     s: &ForecastSettings,
     levels: &[f64],
     threads: &Threads,
     store: &mut dyn TrialStore,
     stop: &AtomicBool,
 ) -> Result<AutoRun> {
-    let mut best: Option<(ForecastRun, ForecastSettings)> = None;
-    let mut trials = Vec::new();
-    let mut first_error = None;
-    let mut complete = true;
-    for (name, c) in auto_candidates(series, s) {
-        if stop.load(Ordering::Relaxed) && best.is_some() {
-            complete = false;
+    let mut search = Search {
+        best: None,
+        trials: Vec::new(),
+        per_series: Vec::new(),
+        first_error: None,
+        complete: true,
+    };
+    let candidates = auto_candidates(panel, s);
+    for (name, c) in &candidates {
+        if stop.load(Ordering::Relaxed) && search.best.is_some() {
+            search.complete = false;
             break;
         }
-        match trial(series, (&name, &c), levels, threads, store) {
-            Ok(r) => {
-                complete &= !r.summary.interrupted;
-                trials.push(TransformTrial {
-                    name,
-                    val_mae: Some(r.val_mae),
-                });
-                if best.as_ref().is_none_or(|(b, _)| r.val_mae < b.val_mae) {
-                    best = Some((r, c));
-                }
-            }
-            Err(Error::Input(m)) if m.contains("too few") => {
-                trials.push(TransformTrial {
-                    name,
-                    val_mae: None,
-                });
-                first_error.get_or_insert(Error::Input(m));
-            }
-            Err(e) => return Err(e),
+        let run = trial(panel, (name, c), levels, threads, store);
+        search.add(name, c, run)?;
+    }
+    if let Some(c) = search.per_series_settings(s, &candidates) {
+        if stop.load(Ordering::Relaxed) {
+            search.complete = false;
+        } else {
+            let run = trial(panel, (PER_SERIES, &c), levels, threads, store);
+            search.add(PER_SERIES, &c, run)?;
         }
     }
-    match best {
-        Some((run, settings)) => Ok(AutoRun {
-            run,
-            settings,
-            trials,
-            complete,
-        }),
-        None => {
-            Err(first_error.unwrap_or_else(|| Error::Input("no transform could be tried".into())))
+    search.finish()
+}
+
+/// The state of [`run_auto_with`]'s search.
+struct Search {
+    /// The run of the lowest validation error so far, and its settings.
+    best: Option<(ForecastRun, ForecastSettings)>,
+    /// Every transform tried.
+    trials: Vec<TransformTrial>,
+    /// Per transform trained, its validation MAE on each series.
+    per_series: Vec<(String, Vec<f64>)>,
+    /// The error of the first transform that left too few windows.
+    first_error: Option<Error>,
+    /// Whether every trial trained to its end.
+    complete: bool,
+}
+
+impl Search {
+    /// Adds the trial `name` of settings `c` that ended as `run`.
+    fn add(&mut self, name: &str, c: &ForecastSettings, run: Result<ForecastRun>) -> Result<()> {
+        match run {
+            Ok(r) => {
+                self.complete &= !r.summary.interrupted;
+                self.trials.push(TransformTrial {
+                    name: name.to_string(),
+                    val_mae: Some(r.val_mae),
+                });
+                let maes = r.series.iter().map(|x| x.val_mae).collect();
+                self.per_series.push((name.to_string(), maes));
+                if self
+                    .best
+                    .as_ref()
+                    .is_none_or(|(b, _)| r.val_mae < b.val_mae)
+                {
+                    self.best = Some((r, c.clone()));
+                }
+                Ok(())
+            }
+            Err(Error::Input(m)) if m.contains("too few") => {
+                self.trials.push(TransformTrial {
+                    name: name.to_string(),
+                    val_mae: None,
+                });
+                self.first_error.get_or_insert(Error::Input(m));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// For a panel of several series whose search ran to its end: the settings that give each
+    /// series the transform of the lowest validation MAE on it, when they differ between
+    /// series (else `None`).
+    fn per_series_settings(
+        &self,
+        s: &ForecastSettings,
+        candidates: &[(String, ForecastSettings)],
+    ) -> Option<ForecastSettings> {
+        let series = self.per_series.first()?.1.len();
+        if series < 2 || !self.complete {
+            return None;
+        }
+        let picks: Vec<String> = (0..series)
+            .map(|i| {
+                let best = self
+                    .per_series
+                    .iter()
+                    .min_by(|a, b| a.1[i].total_cmp(&b.1[i]))
+                    .expect("a trial ran");
+                best.0.clone()
+            })
+            .collect();
+        if picks.iter().all(|p| *p == picks[0]) {
+            return None;
+        }
+        Some(ForecastSettings {
+            log: false,
+            seasonal_diff: false,
+            diff: false,
+            series_transforms: picks,
+            time_budget: candidates.first().and_then(|c| c.1.time_budget),
+            ..s.clone()
+        })
+    }
+
+    /// The run of the lowest validation error, or the first error when no transform could be
+    /// tried.
+    fn finish(self) -> Result<AutoRun> {
+        match self.best {
+            Some((run, settings)) => Ok(AutoRun {
+                run,
+                settings,
+                trials: self.trials,
+                complete: self.complete,
+            }),
+            None => Err(self
+                .first_error
+                .unwrap_or_else(|| Error::Input("no transform could be tried".into()))),
         }
     }
 }
@@ -250,17 +368,17 @@ pub fn run_auto_with(
 /// Trial `name` of settings `c`: read back when the store holds it finished, else trained and
 /// handed to the store.
 fn trial(
-    series: &Series,
+    panel: &Panel,
     (name, c): (&str, &ForecastSettings),
     levels: &[f64],
     threads: &Threads,
     store: &mut dyn TrialStore,
 ) -> Result<ForecastRun> {
     if let Some(dir) = store.finished(name) {
-        return read_trial(&dir, series, c, levels, threads);
+        return read_trial(&dir, panel, c, levels, threads);
     }
     let run = store.train(name, &mut |control| {
-        pipeline::run_with_control(series, c, levels, threads, control)
+        pipeline::run_panel(panel, c, levels, threads, control)
     })?;
     store.trained(name, c, &run)?;
     Ok(run)
@@ -288,7 +406,7 @@ pub fn write_trial(
     dir: &Path,
     run: &ForecastRun,
     s: &ForecastSettings,
-    frequency: Frequency,
+    info: &DataInfo,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let record = TrialRecord {
@@ -297,10 +415,10 @@ pub fn write_trial(
         stopped_early: run.summary.stopped_early,
     };
     let record = serde_json::to_value(record).expect("a trial record serialises");
-    run.checkpoint(run.config(s, frequency), record).write(dir)
+    run.checkpoint(run.config(s, info), record).write(dir)
 }
 
-/// Reads back the trial of settings `s` on `series` that [`write_trial`] saved in `dir`: its
+/// Reads back the trial of settings `s` on the series of `panel` that [`write_trial`] saved in `dir`: its
 /// training restored, and its forecasts and scores computed again from its best model (the
 /// same, bit for bit, as when it was trained).
 ///
@@ -309,7 +427,7 @@ pub fn write_trial(
 /// record of another transform, or a validation error that differs (the data changed).
 pub fn read_trial(
     dir: &Path,
-    series: &Series,
+    panel: &Panel,
     s: &ForecastSettings,
     levels: &[f64],
     threads: &Threads,
@@ -327,10 +445,10 @@ pub fn read_trial(
             ),
         ));
     }
-    pipeline::check_run(series, s, levels)?;
-    let prepared = pipeline::prepare(series, s)?;
+    pipeline::check_run(panel, s, levels)?;
+    let prepared = super::prepare::prepare(panel, s)?;
     let trained = pipeline::read_finished(dir, &prepared, s, record.stopped_early)?;
-    let run = pipeline::finish(series, s, levels, threads, &prepared, trained)?;
+    let run = pipeline::finish(panel, s, levels, threads, &prepared, trained)?;
     if run.val_mae.to_bits() != record.val_mae.to_bits() {
         return Err(Error::format(
             &state,

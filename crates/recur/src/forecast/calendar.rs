@@ -226,6 +226,134 @@ pub fn frequency(stamps: &[NaiveDateTime]) -> (Frequency, f64) {
     }
 }
 
+/// A feature of the calendar read from a time stamp, given to the model as a pair
+/// `sin(2π·u), cos(2π·u)` of its position `u` in its cycle (`--calendar`), so that December
+/// lies next to January.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CalendarFeature {
+    /// The month of the year: `u = (month - 1) / 12`.
+    MonthOfYear,
+    /// The day of the week: `u = days from Monday / 7`.
+    DayOfWeek,
+    /// The time of day: `u = (hour + minute / 60) / 24`.
+    HourOfDay,
+}
+
+impl CalendarFeature {
+    /// The name stored and printed (`month-of-year`, `day-of-week`, `hour-of-day`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CalendarFeature::MonthOfYear => "month-of-year",
+            CalendarFeature::DayOfWeek => "day-of-week",
+            CalendarFeature::HourOfDay => "hour-of-day",
+        }
+    }
+
+    /// The position of `stamp` in this feature's cycle, in `[0, 1)`.
+    fn position(self, stamp: &NaiveDateTime) -> f64 {
+        match self {
+            CalendarFeature::MonthOfYear => (stamp.month0() as f64) / 12.0,
+            CalendarFeature::DayOfWeek => stamp.weekday().num_days_from_monday() as f64 / 7.0,
+            CalendarFeature::HourOfDay => {
+                use chrono::Timelike;
+                (stamp.hour() as f64 + stamp.minute() as f64 / 60.0) / 24.0
+            }
+        }
+    }
+}
+
+/// The calendar features that vary between the stamps of a series observed at `frequency`:
+/// the month of the year (quarterly and finer), the day of the week (daily and finer), the time
+/// of day (hourly and finer); none for yearly data or without time stamps.
+pub fn calendar_features(frequency: Frequency) -> Vec<CalendarFeature> {
+    use CalendarFeature::*;
+    match frequency {
+        Frequency::Quarterly | Frequency::Monthly | Frequency::Weekly => vec![MonthOfYear],
+        Frequency::Daily => vec![MonthOfYear, DayOfWeek],
+        Frequency::Hourly
+        | Frequency::HalfHourly
+        | Frequency::QuarterHourly
+        | Frequency::Minutely => vec![MonthOfYear, DayOfWeek, HourOfDay],
+        Frequency::Yearly | Frequency::Irregular | Frequency::Unknown => Vec::new(),
+    }
+}
+
+/// The columns of `features` over `stamps`: for each feature its sine, then its cosine.
+pub fn calendar_columns(stamps: &[NaiveDateTime], features: &[CalendarFeature]) -> Vec<Vec<f64>> {
+    let tau = std::f64::consts::TAU;
+    features
+        .iter()
+        .flat_map(|f| {
+            let u: Vec<f64> = stamps.iter().map(|s| f.position(s)).collect();
+            [
+                u.iter().map(|u| (tau * u).sin()).collect(),
+                u.iter().map(|u| (tau * u).cos()).collect(),
+            ]
+        })
+        .collect()
+}
+
+/// The `n` stamps after `last` at `frequency`: calendar months for monthly, quarterly and
+/// yearly data (from the same day of the month, or the month's last day when `last` is one),
+/// fixed steps otherwise; `None` for an irregular or unknown frequency.
+pub fn next_stamps(
+    last: NaiveDateTime,
+    frequency: Frequency,
+    n: usize,
+) -> Option<Vec<NaiveDateTime>> {
+    let months = match frequency {
+        Frequency::Monthly => 1,
+        Frequency::Quarterly => 3,
+        Frequency::Yearly => 12,
+        _ => 0,
+    };
+    let seconds: i64 = match frequency {
+        Frequency::Weekly => 7 * 86_400,
+        Frequency::Daily => 86_400,
+        Frequency::Hourly => 3600,
+        Frequency::HalfHourly => 1800,
+        Frequency::QuarterHourly => 900,
+        Frequency::Minutely => 60,
+        _ => 0,
+    };
+    if months > 0 {
+        let month_end = last.date().succ_opt().is_some_and(|d| d.day() == 1);
+        return (1..=n)
+            .map(|k| {
+                let d = last
+                    .date()
+                    .checked_add_months(chrono::Months::new(months * k as u32))?;
+                let d = if month_end {
+                    let first = NaiveDate::from_ymd_opt(d.year(), d.month(), 1)?;
+                    first
+                        .checked_add_months(chrono::Months::new(1))?
+                        .pred_opt()?
+                } else {
+                    d
+                };
+                Some(d.and_time(last.time()))
+            })
+            .collect();
+    }
+    if seconds == 0 {
+        return None;
+    }
+    (1..=n as i64)
+        .map(|k| last.checked_add_signed(chrono::TimeDelta::try_seconds(seconds * k)?))
+        .collect()
+}
+
+/// `stamp` written in `format` (a pattern of [`parse_times`]: `YYYY Qn` and `YYYY` are
+/// written by hand, the others by `chrono`), so that it reads back as the column did.
+pub fn format_stamp(stamp: &NaiveDateTime, format: &str) -> String {
+    match format {
+        "YYYY Qn" => format!("{} Q{}", stamp.year(), stamp.month0() / 3 + 1),
+        "YYYY" => format!("{}", stamp.year()),
+        f => stamp.format(f).to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +424,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(frequency(&stamps).0, Frequency::Irregular);
+    }
+
+    #[test]
+    fn calendar_columns_and_the_stamps_ahead() {
+        let (stamps, f) = parse_times(&["2020-01-31", "2020-02-29", "2020-03-31"], true).unwrap();
+        let next = next_stamps(stamps[2], Frequency::Monthly, 2).unwrap();
+        let written: Vec<String> = next.iter().map(|s| format_stamp(s, f)).collect();
+        assert_eq!(written, ["2020-04-30", "2020-05-31"]);
+        let (q, f) = parse_times(&["1970 Q3", "1970 Q4"], true).unwrap();
+        let next = next_stamps(q[1], Frequency::Quarterly, 2).unwrap();
+        let written: Vec<String> = next.iter().map(|s| format_stamp(s, f)).collect();
+        assert_eq!(written, ["1971 Q1", "1971 Q2"]);
+        let (d, f) = parse_times(&["2021-01-01 23:30"], true).unwrap();
+        let next = next_stamps(d[0], Frequency::HalfHourly, 1).unwrap();
+        assert_eq!(format_stamp(&next[0], f), "2021-01-02 00:00");
+        assert!(next_stamps(d[0], Frequency::Irregular, 1).is_none());
+        // Month of year as sine and cosine: January at angle 0, July opposite.
+        let (m, _) = parse_times(&["2020-01", "2020-07"], true).unwrap();
+        let cols = calendar_columns(&m, &calendar_features(Frequency::Monthly));
+        assert_eq!(cols.len(), 2);
+        assert!((cols[1][0] - 1.0).abs() < 1e-12 && (cols[1][1] + 1.0).abs() < 1e-12);
+        assert!(cols[0][0].abs() < 1e-12);
+        // Daily data: month and weekday (2020-01-06 is a Monday).
+        let (d, _) = parse_times(&["2020-01-06"], true).unwrap();
+        let cols = calendar_columns(&d, &calendar_features(Frequency::Daily));
+        assert_eq!(cols.len(), 4);
+        assert!((cols[3][0] - 1.0).abs() < 1e-12);
+        assert!(calendar_features(Frequency::Yearly).is_empty());
     }
 }

@@ -21,11 +21,13 @@
 //!     lookback: 12, horizon: 6, test_size: 6, period: 12, log: false, seasonal_diff: false,
 //!     diff: true, val_frac: 0.2, cell: CellType::Gru, hidden: 8, layers: 1, epochs: 5,
 //!     steps: None, time_budget: None, patience: 5, batch_size: 8, lr: 3e-3, seed: 1,
+//!     calendar: Vec::new(), series_identity: false, series_transforms: Vec::new(),
 //! };
 //! let threads = Threads::single();
 //! let trained = run(&series, &settings, &threads, &mut (), &AtomicBool::new(false))?;
 //! // The next 6 values after all 48 points, in the series' units.
-//! let next = forecast_from(&trained.model, &settings, &trained.scaling, &threads, &y, &[])?;
+//! let scaling = &trained.series[0].scaling;
+//! let next = forecast_from(&trained.model, &settings, scaling, &threads, &y, &[])?;
 //! assert_eq!(next.len(), 6);
 //! # Ok(())
 //! # }
@@ -36,10 +38,15 @@ pub mod baselines;
 pub mod calendar;
 pub mod metrics;
 pub mod model;
+pub mod panel;
 pub mod pipeline;
+pub mod prepare;
+pub mod saved;
+mod scoring;
 pub mod series;
 
 pub use baselines::{drift, naive, seasonal_naive};
 pub use calendar::Frequency;
 pub use metrics::{mase_scale, metrics, ForecastMetrics};
-pub use series::{read_series, read_series_with, Fill, Series, SeriesSpec};
+pub use panel::{read_panel, Panel};
+pub use series::{read_series, read_series_with, Ahead, Fill, Series, SeriesSpec};

@@ -1,5 +1,7 @@
 //! The forecaster: a window of `lookback` steps → stacked RNN/LSTM/GRU → the last step's state →
-//! a linear head giving all `horizon` future values at once (direct multi-output).
+//! a linear head giving all `horizon` future values at once (direct multi-output). A forecaster
+//! that reads known-future values (`future_steps`) runs on through the `horizon` steps ahead and
+//! reads the forecast of step `k` from its state there, with row `k` of the head.
 
 use crate::config::{CellType, RecurrentConfig};
 use crate::error::{Error, Result};
@@ -25,6 +27,12 @@ pub struct ForecasterConfig {
     pub num_layers: usize,
     /// Steps predicted at once.
     pub horizon: usize,
+    /// The windows go on through the `horizon` steps ahead (the known-future columns and a
+    /// flag; the target and covariates there are 0), and step `k`'s forecast is row `k` of
+    /// the head applied to the state at step `lookback + k`: in PyTorch,
+    /// `head(out[:, -horizon:]).diagonal(dim1=1, dim2=2)`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub future_steps: bool,
 }
 
 /// A forecaster: `rnn` → the last step's output → `head` ([`Recurrent`] and [`Linear`]).
@@ -186,7 +194,8 @@ impl Forecaster {
         out
     }
 
-    /// Predictions `[B, horizon]` for windows `x [lookback, B, inputs]` (time-major). With
+    /// Predictions `[B, horizon]` for windows `x [lookback, B, inputs]` (time-major;
+    /// `[lookback + horizon, B, inputs]` with `future_steps`). With
     /// `targets`, also the mean squared error (`nn.MSELoss`); with `grads` as well, adds its
     /// gradient into `grads`. The loss is NaN without targets.
     ///
@@ -227,10 +236,33 @@ impl Forecaster {
                 ));
             }
         }
+        if self.config.future_steps && steps <= hz {
+            return Err(Error::Input(format!(
+                "x: {steps} steps, expected the lookback and the {hz} steps ahead"
+            )));
+        }
         let mut out = self.rnn.forward(threads, x, ForwardArgs::default())?;
-        let last = &out.output.data()[(steps - 1) * batch * h..];
-        let mut pred = vec![0.0f32; batch * hz];
-        self.head.forward(threads, last, &mut pred)?;
+        // The states the head reads: the last step's, or each step ahead's.
+        let read_from = if self.config.future_steps {
+            steps - hz
+        } else {
+            steps - 1
+        };
+        let states = &out.output.data()[read_from * batch * h..];
+        let mut full = vec![0.0f32; states.len() / h * hz];
+        self.head.forward(threads, states, &mut full)?;
+        let pred = if self.config.future_steps {
+            // Row k of the head on the state of step k ahead.
+            let mut pred = vec![0.0f32; batch * hz];
+            for b in 0..batch {
+                for k in 0..hz {
+                    pred[b * hz + k] = full[(k * batch + b) * hz + k];
+                }
+            }
+            pred
+        } else {
+            full
+        };
         let Some(targets) = targets else {
             return Ok((pred, f64::NAN));
         };
@@ -239,226 +271,107 @@ impl Forecaster {
         let (Some(grads), Some(d_pred)) = (grads, d_pred) else {
             return Ok((pred, loss));
         };
-        let d_last = self
+        let d_full = if self.config.future_steps {
+            let mut d = vec![0.0f32; batch * hz * hz];
+            for b in 0..batch {
+                for k in 0..hz {
+                    d[(k * batch + b) * hz + k] = d_pred[b * hz + k];
+                }
+            }
+            d
+        } else {
+            d_pred
+        };
+        let d_states = self
             .head
-            .backward(threads, last, &d_pred, &mut grads.head)?;
+            .backward(threads, states, &d_full, &mut grads.head)?;
         let mut d_out = Tensor::zeros(&[steps, batch, h]);
-        d_out.data_mut()[(steps - 1) * batch * h..].copy_from_slice(&d_last);
+        d_out.data_mut()[read_from * batch * h..].copy_from_slice(&d_states);
         self.rnn
             .backward(threads, &mut out.cache, &mut grads.rnn, &d_out, None, None)?;
         Ok((pred, loss))
     }
 }
 
-/// A prediction interval around a forecast: `(level, lower, upper)`, one bound per step.
-pub type Band = (f64, Vec<f64>, Vec<f64>);
+pub use super::saved::{load, Band, LoadedForecaster, SavedSeries};
 
-/// A forecaster loaded from a checkpoint directory, with the settings it was trained with.
-#[derive(Debug)]
-pub struct LoadedForecaster {
-    /// The model.
-    pub model: Forecaster,
-    /// The `settings` section of `config.json`.
-    pub settings: super::pipeline::ForecastSettings,
-    /// The `scaling` section (absent in checkpoints written before it was stored).
-    pub scaling: Option<super::pipeline::Scaling>,
-    /// The split-conformal half-widths of the run's prediction intervals (`conformal`; empty in
-    /// checkpoints written without intervals).
-    pub conformal: Vec<super::pipeline::Conformal>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl LoadedForecaster {
-    /// The `horizon` values after `history` (in the series' units, oldest first), with the
-    /// covariates' values over the same span: the checkpoint's transforms and scaling applied
-    /// as in training ([`super::pipeline::forecast_from`]).
-    ///
-    /// # Errors
-    /// [`Error::Input`] for a checkpoint without `scaling`, or a history the model cannot read.
-    pub fn forecast(
-        &self,
-        threads: &Threads,
-        history: &[f64],
-        covariates: &[&[f64]],
-    ) -> Result<Vec<f64>> {
-        let scaling = self.scaling.as_ref().ok_or_else(|| {
-            Error::Input("this checkpoint stores no scaling: train it again to forecast".into())
-        })?;
-        super::pipeline::forecast_from(
-            &self.model,
-            &self.settings,
-            scaling,
-            threads,
-            history,
-            covariates,
-        )
-    }
-
-    /// [`LoadedForecaster::forecast`] with the checkpoint's prediction intervals: for each
-    /// stored level, `(level, lower, upper)` around the forecast (raised to the scaling's floor
-    /// as the forecast is).
-    ///
-    /// # Errors
-    /// As [`LoadedForecaster::forecast`].
-    pub fn forecast_intervals(
-        &self,
-        threads: &Threads,
-        history: &[f64],
-        covariates: &[&[f64]],
-    ) -> Result<(Vec<f64>, Vec<Band>)> {
-        let f = self.forecast(threads, history, covariates)?;
-        let floor = self.scaling.as_ref().and_then(|s| s.floor);
-        let bands = self
-            .conformal
-            .iter()
-            .map(|c| {
-                let lower = f
-                    .iter()
-                    .zip(&c.half_width)
-                    .map(|(v, w)| floor.map_or(v - w, |fl| (v - w).max(fl)))
-                    .collect();
-                let upper = f.iter().zip(&c.half_width).map(|(v, w)| v + w).collect();
-                (c.level, lower, upper)
-            })
-            .collect();
-        Ok((f, bands))
-    }
-}
-
-#[derive(Deserialize)]
-struct CheckpointFile {
-    format: String,
-    version: u32,
-    model: ForecasterConfig,
-    settings: super::pipeline::ForecastSettings,
-    #[serde(default)]
-    scaling: Option<super::pipeline::Scaling>,
-    #[serde(default)]
-    conformal: Vec<super::pipeline::Conformal>,
-}
-
-/// Loads the forecaster of checkpoint `dir` (`config.json` with `model` and `settings`, and
-/// `model.safetensors`). Every field is checked: sizes against [`crate::MAX_PARAMETERS`], the
-/// settings against the model (`horizon`, `hidden`, `layers`, `cell`) and their own ranges, the
-/// tensors' shapes before the model is allocated; errors name the file and the field or tensor.
-pub fn load(dir: &std::path::Path) -> Result<LoadedForecaster> {
-    let path = dir.join("config.json");
-    crate::checkpoint::check_dir(dir)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::format(&path, format!("not JSON ({e})")))?;
-    if v.get("task").and_then(|t| t.as_str()) != Some("forecast") {
-        return Err(Error::format(
-            &path,
-            "not a forecaster checkpoint (task is not \"forecast\")",
-        ));
-    }
-    let file: CheckpointFile = serde_json::from_value(v)
-        .map_err(|e| Error::format(&path, format!("not a recur forecaster config ({e})")))?;
-    if file.format != "recur" || file.version != 1 {
-        return Err(Error::format(
-            &path,
-            format!(
-                "format {:?} version {}, expected \"recur\" 1",
-                file.format, file.version
-            ),
-        ));
-    }
-    let (m, s) = (&file.model, &file.settings);
-    let bad = |msg: String| Err(Error::format(&path, msg));
-    if let Err(e) = m.validate() {
-        let msg = match e {
-            Error::Config(m) => m,
-            other => other.to_string(),
+    /// A forecaster of 3 inputs, horizon 3, that reads the steps ahead, and windows `[5, 2, 3]`
+    /// (lookback 2).
+    fn reading_ahead() -> (Forecaster, Tensor<f32>) {
+        let config = ForecasterConfig {
+            cell: CellType::Gru,
+            inputs: 3,
+            hidden_size: 5,
+            num_layers: 1,
+            horizon: 3,
+            future_steps: true,
         };
-        return bad(format!("model: {msg}"));
+        let model = Forecaster::new(config, &mut Rng::new(3)).unwrap();
+        let x: Vec<f32> = (0..30).map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0).collect();
+        (model, Tensor::new("x", &[5, 2, 3], x).unwrap())
     }
-    for (field, a, model_field, b) in [
-        ("horizon", s.horizon, "horizon", m.horizon),
-        ("hidden", s.hidden, "hidden_size", m.hidden_size),
-        ("layers", s.layers, "num_layers", m.num_layers),
-    ] {
-        if a != b {
-            return bad(format!(
-                "settings.{field} is {a} but model.{model_field} is {b}"
-            ));
-        }
+
+    #[test]
+    fn the_forecast_of_a_step_ahead_reads_nothing_after_it() {
+        let (model, x) = reading_ahead();
+        let threads = Threads::single();
+        let (p, _) = model.run(&threads, &x, None, None).unwrap();
+        // Change the last step (the third ahead) of window 1: only its third forecast moves.
+        let mut changed = x.clone();
+        let at = (4 * 2 + 1) * 3;
+        changed.data_mut()[at..at + 3].copy_from_slice(&[9.0, -9.0, 9.0]);
+        let (q, _) = model.run(&threads, &changed, None, None).unwrap();
+        assert_eq!(&p[..5], &q[..5]);
+        assert_ne!(p[5], q[5]);
+        // Too few steps for the horizon ahead is an error.
+        let short = Tensor::new("x", &[3, 2, 3], x.data()[..18].to_vec()).unwrap();
+        assert!(model.run(&threads, &short, None, None).is_err());
     }
-    if s.cell != m.cell {
-        return bad(format!(
-            "settings.cell is {:?} but model.cell is {:?}",
-            s.cell, m.cell
-        ));
-    }
-    for (field, v) in [
-        ("lookback", s.lookback),
-        ("test_size", s.test_size),
-        ("period", s.period),
-        ("batch_size", s.batch_size),
-    ] {
-        if v == 0 {
-            return bad(format!("settings.{field} must be at least 1"));
-        }
-    }
-    if !(0.0..1.0).contains(&s.val_frac) {
-        return bad(format!(
-            "settings.val_frac is {}, expected a value in [0, 1)",
-            s.val_frac
-        ));
-    }
-    if !(s.lr.is_finite() && s.lr > 0.0) {
-        return bad(format!(
-            "settings.lr is {}, expected a finite rate > 0",
-            s.lr
-        ));
-    }
-    let tensors = crate::io::TensorFile::read(dir.join("model.safetensors"))?;
-    tensors.check_shapes(
-        &m.tensor_shapes(),
-        &format!(
-            "{}'s hidden_size {}, num_layers {}, inputs {} and horizon {}",
-            path.display(),
-            m.hidden_size,
-            m.num_layers,
-            m.inputs,
-            m.horizon
-        ),
-    )?;
-    let mut model = Forecaster::zeros(file.model.clone())?;
-    model.load_tensors(tensors)?;
-    if let Some(sc) = &file.scaling {
-        let ok = |(m, sd): (f64, f64)| m.is_finite() && sd.is_finite() && sd > 0.0;
-        if !ok(sc.target)
-            || !sc.covariates.iter().all(|&p| ok(p))
-            || sc.floor.is_some_and(|f| !f.is_finite())
-        {
-            return bad(
-                "scaling: every mean and the floor must be finite and every deviation finite and > 0"
-                    .into(),
+
+    #[test]
+    fn the_gradient_of_reading_ahead_matches_central_differences() {
+        let (mut model, x) = reading_ahead();
+        let threads = Threads::single();
+        let targets = [0.3f32, -0.2, 0.5, 0.1, 0.0, -0.4];
+        let mut grads = model.zero_grads();
+        model
+            .run(&threads, &x, Some(&targets), Some(&mut grads))
+            .unwrap();
+        let analytic: Vec<f32> = grads
+            .rnn
+            .iter()
+            .chain(grads.head.weight.iter())
+            .copied()
+            .collect();
+        let eps = 1e-2f32;
+        let mut loss_at = |which: usize, delta: f32| {
+            let rnn = model.rnn.params().len();
+            let slot = if which < rnn {
+                &mut model.rnn.params_mut()[which]
+            } else {
+                &mut model.head.weight[which - rnn]
+            };
+            *slot += delta;
+            let (_, l) = model.run(&threads, &x, Some(&targets), None).unwrap();
+            let slot = if which < rnn {
+                &mut model.rnn.params_mut()[which]
+            } else {
+                &mut model.head.weight[which - rnn]
+            };
+            *slot -= delta;
+            l
+        };
+        for which in (0..analytic.len()).step_by(7) {
+            let numeric = (loss_at(which, eps) - loss_at(which, -eps)) / (2.0 * eps as f64);
+            let a = analytic[which] as f64;
+            assert!(
+                (numeric - a).abs() <= 2e-3 + 2e-2 * a.abs(),
+                "parameter {which}: analytic {a}, numeric {numeric}"
             );
         }
-        if sc.covariates.len() + 1 != file.model.inputs {
-            return bad(format!(
-                "scaling holds {} covariates, but model.inputs is {}",
-                sc.covariates.len(),
-                file.model.inputs
-            ));
-        }
     }
-    for c in &file.conformal {
-        if !(c.level > 0.0 && c.level < 1.0)
-            || c.half_width.len() != file.model.horizon
-            || c.half_width.iter().any(|w| !(w.is_finite() && *w >= 0.0))
-        {
-            return bad(format!(
-                "conformal: each level must be in (0, 1) with {} finite, non-negative half-widths",
-                file.model.horizon
-            ));
-        }
-    }
-    Ok(LoadedForecaster {
-        model,
-        settings: file.settings,
-        scaling: file.scaling,
-        conformal: file.conformal,
-    })
 }

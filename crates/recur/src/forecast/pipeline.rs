@@ -1,10 +1,14 @@
 //! A forecasting run: transform, scale (fitted on training data only), window, train with early
 //! stopping on a chronological validation tail, and score model and baselines on the test span
-//! from the same rolling origins.
+//! from the same rolling origins. One series, or many series in one model (a [`Panel`]): the
+//! training windows of every series in one pool, each series scaled, validated and scored on
+//! its own.
 
-use super::baselines::{drift, naive, seasonal_naive};
-use super::metrics::{mase_scale, metrics, ForecastMetrics};
+use super::calendar::CalendarFeature;
+use super::metrics::ForecastMetrics;
 use super::model::{Forecaster, ForecasterConfig};
+use super::panel::Panel;
+use super::prepare::{Prepared, Windows};
 use super::series::Series;
 use super::Frequency;
 use crate::config::CellType;
@@ -25,6 +29,9 @@ use std::sync::atomic::AtomicBool;
 pub use super::auto::{
     run_auto, run_auto_with, transform_candidates, transform_name, AutoRun, TransformTrial,
 };
+pub use super::prepare::{forecast_from, training_window_ends, Scaling};
+pub(super) use super::scoring::finish;
+pub use super::scoring::{conformal_quantile, score_interval, Conformal, IntervalResult};
 
 /// How to forecast.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -67,9 +74,48 @@ pub struct ForecastSettings {
     pub lr: f64,
     /// Seed.
     pub seed: u64,
+    /// Calendar features of the time stamps the model reads at every step, the forecast steps
+    /// included (`--calendar`; [`super::calendar::calendar_features`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calendar: Vec<CalendarFeature>,
+    /// Tell the model which series each window comes from: a one-hot input of the series'
+    /// place in the panel at every step (which the recurrent layer's input weights turn into a
+    /// learned per-series embedding).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub series_identity: bool,
+    /// The transform of each series of a panel, named as [`transform_candidates`] names them
+    /// (`log`, `log`/`seasonal_diff`/`diff` then give none); empty: those three for every
+    /// series.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series_transforms: Vec<String>,
 }
 
 impl ForecastSettings {
+    /// The settings of series `i` of a panel: these, with the series' own transform of
+    /// `series_transforms` when there is one. A series the model was not trained on (`None`, or
+    /// an index past the list) takes the transform most of the series have.
+    pub fn for_series(&self, i: Option<usize>) -> ForecastSettings {
+        let names = &self.series_transforms;
+        if names.is_empty() {
+            return self.clone();
+        }
+        let name = match i.and_then(|i| names.get(i)) {
+            Some(n) => n,
+            None => names
+                .iter()
+                .max_by_key(|n| names.iter().filter(|m| m == n).count())
+                .expect("the list is not empty"),
+        };
+        let (log, seasonal_diff, diff) = parse_transform(name).unwrap_or((false, false, false));
+        ForecastSettings {
+            log,
+            seasonal_diff,
+            diff,
+            series_transforms: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// Checks every setting's range against a series of `points` values, before any work;
     /// messages name the flag and the limit.
     ///
@@ -135,21 +181,35 @@ pub struct MethodResult {
 pub struct ForecastRun {
     /// The trained model.
     pub model: Forecaster,
-    /// Index of the first test point.
-    pub test_start: usize,
-    /// The model first, then the baselines.
-    pub results: Vec<MethodResult>,
+    /// One per series, in the panel's order (one for a single series).
+    pub series: Vec<SeriesRun>,
     /// Epochs trained (the last may be partial).
     pub epochs: usize,
     /// How the training run went: steps, the best validation and its step, early stopping.
     pub summary: training::Summary,
     /// Best validation MSE in scaled units.
     pub best_val: f64,
-    /// The scaling fitted on the training span.
-    pub scaling: Scaling,
     /// The model's mean absolute error, in the series' units, over every step of the validation
-    /// windows (the same windows whatever the transform): what [`run_auto`] compares.
+    /// windows (the same windows whatever the transform): what [`run_auto`] compares. For a
+    /// panel of several series, the mean over the series of that error divided by the series'
+    /// MASE scale (the naive forecast's in-sample MAE where that scale is 0), so that series of
+    /// different units weigh alike.
     pub val_mae: f64,
+    /// Where training stood after its last step: what continues it ([`ForecastRun::checkpoint`]).
+    pub end: TrainingEnd,
+}
+
+/// How the model and the baselines did on one series of a run.
+#[derive(Clone, Debug)]
+pub struct SeriesRun {
+    /// The series' id (empty for a single series).
+    pub id: String,
+    /// Index of the first test point.
+    pub test_start: usize,
+    /// The model first, then the baselines.
+    pub results: Vec<MethodResult>,
+    /// The scaling fitted on the series' training span.
+    pub scaling: Scaling,
     /// The conformal half-widths of the prediction intervals, one per level asked for.
     pub conformal: Vec<Conformal>,
     /// The model's intervals on the test span and their scores, one per level.
@@ -157,8 +217,8 @@ pub struct ForecastRun {
     /// MASE's denominator: the in-sample MAE of the seasonal-naive forecast (naive without a
     /// period) over the training span.
     pub scale: f64,
-    /// Where training stood after its last step: what continues it ([`ForecastRun::checkpoint`]).
-    pub end: TrainingEnd,
+    /// The model's mean absolute error over every step of the series' validation windows.
+    pub val_mae: f64,
 }
 
 /// The state of a forecaster's training after its last step, beside its best model: with it a
@@ -175,16 +235,66 @@ pub struct TrainingEnd {
     pub optimizer: Optimizer,
 }
 
+/// The columns a forecaster reads from a CSV file (`data` in `config.json`), so that a saved
+/// forecaster reads new history the same way.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataColumns {
+    /// The target column.
+    pub target: String,
+    /// The columns that label a row (empty: none was found).
+    #[serde(default)]
+    pub time: Vec<String>,
+    /// The covariates.
+    #[serde(default)]
+    pub covariates: Vec<String>,
+    /// The future covariates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub future_covariates: Vec<String>,
+    /// The column naming the series of a long file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// What a checkpoint records of the data a run read: its columns, the frequency, the ids of
+/// its series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DataInfo {
+    /// The columns read.
+    pub columns: DataColumns,
+    /// The frequency of the series.
+    pub frequency: Frequency,
+    /// The series' ids (one empty id for a single series).
+    pub ids: Vec<String>,
+}
+
+impl Panel {
+    /// What a checkpoint records of this panel's data ([`DataInfo`]).
+    pub fn info(&self) -> DataInfo {
+        let first = self.series.first();
+        let columns = DataColumns {
+            target: first.map_or(String::new(), |s| s.target_name.clone()),
+            time: first.map_or(Vec::new(), |s| s.time_columns.clone()),
+            covariates: first.map_or(Vec::new(), |s| s.covariate_names.clone()),
+            future_covariates: first.map_or(Vec::new(), |s| s.future_covariate_names.clone()),
+            id: self.id_column.clone(),
+        };
+        DataInfo {
+            columns,
+            frequency: self.frequency(),
+            ids: self.ids.clone(),
+        }
+    }
+}
+
 impl ForecastRun {
     /// `config.json` of this run's checkpoint under settings `s` ([`checkpoint_config`]).
-    pub fn config(&self, s: &ForecastSettings, frequency: Frequency) -> serde_json::Value {
-        checkpoint_config(
-            self.model.config(),
-            s,
-            &self.scaling,
-            frequency,
-            &self.conformal,
-        )
+    pub fn config(&self, s: &ForecastSettings, info: &DataInfo) -> serde_json::Value {
+        let parts: Vec<(&Scaling, &[Conformal])> = self
+            .series
+            .iter()
+            .map(|r| (&r.scaling, &r.conformal[..]))
+            .collect();
+        checkpoint_config(self.model.config(), s, info, &parts)
     }
 
     /// The run's checkpoint: `config` and the best model, and what continues its training,
@@ -209,127 +319,37 @@ impl ForecastRun {
 }
 
 /// `config.json` of a forecaster checkpoint: format, version, task, the model's configuration,
-/// the settings, the scaling, the frequency and period, the transform's name and the conformal
-/// half-widths (empty while training).
+/// the settings, the frequency and period, the transform's name, the columns read (`data`),
+/// and per series its scaling and conformal half-widths (empty while training): `scaling` and
+/// `conformal` for a single series, a `series` list of `{id, scaling, conformal}` for a panel.
 pub fn checkpoint_config(
     model: &ForecasterConfig,
     s: &ForecastSettings,
-    scaling: &Scaling,
-    frequency: Frequency,
-    conformal: &[Conformal],
+    info: &DataInfo,
+    parts: &[(&Scaling, &[Conformal])],
 ) -> serde_json::Value {
-    serde_json::json!({"format": "recur", "version": 1, "task": "forecast",
-        "model": model, "settings": s, "scaling": scaling,
-        "frequency": frequency.name(), "period": s.period,
-        "transform": transform_name(s), "conformal": conformal})
-}
-
-/// Split-conformal half-widths at one level: for horizon step `h`, the
-/// `⌈(n + 1) · level⌉`-th smallest absolute error of the `n` validation windows at that step
-/// (Vovk, Gammerman and Shafer 2005; Angelopoulos and Bates 2021), so that the interval
-/// `forecast ± half_width[h]` covers the truth with probability `level` when the test errors
-/// resemble the validation errors.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Conformal {
-    /// Nominal coverage, in (0, 1).
-    pub level: f64,
-    /// One half-width per horizon step, in the series' units.
-    pub half_width: Vec<f64>,
-}
-
-/// The model's prediction interval at one level over the test span, and how it scored.
-#[derive(Clone, Debug, Serialize)]
-pub struct IntervalResult {
-    /// Nominal coverage, in (0, 1).
-    pub level: f64,
-    /// Lower bound, one per test point.
-    pub lower: Vec<f64>,
-    /// Upper bound, one per test point.
-    pub upper: Vec<f64>,
-    /// The share of test points inside `[lower, upper]`.
-    pub coverage: f64,
-    /// Mean scaled interval score (M4 competition): the mean over test points of
-    /// `(U - L) + 2/α (L - y)·[y < L] + 2/α (y - U)·[y > U]` with `α = 1 - level`, over the
-    /// same scale as MASE.
-    pub msis: f64,
-}
-
-/// The `⌈(n + 1) · level⌉`-th smallest of `errors` (absolute values), the largest when that
-/// rank passes `n`.
-pub fn conformal_quantile(errors: &[f64], level: f64) -> f64 {
-    let mut e: Vec<f64> = errors.iter().map(|v| v.abs()).collect();
-    if e.is_empty() {
-        return f64::NAN;
+    let mut config = serde_json::json!({"format": "recur", "version": 1, "task": "forecast",
+        "model": model, "settings": s, "frequency": info.frequency.name(), "period": s.period,
+        "transform": transform_name(s), "data": info.columns});
+    if info.columns.id.is_none() && parts.len() == 1 {
+        config["scaling"] = serde_json::json!(parts[0].0);
+        config["conformal"] = serde_json::json!(parts[0].1);
+    } else {
+        let series: Vec<serde_json::Value> = parts
+            .iter()
+            .zip(&info.ids)
+            .map(|((scaling, conformal), id)| {
+                serde_json::json!({"id": id, "scaling": scaling, "conformal": conformal})
+            })
+            .collect();
+        config["series"] = serde_json::json!(series);
     }
-    e.sort_by(f64::total_cmp);
-    let rank = ((e.len() + 1) as f64 * level).ceil() as usize;
-    e[rank.clamp(1, e.len()) - 1]
-}
-
-/// The interval `forecast ± half_width` scored against `truth`: its coverage and its mean
-/// scaled interval score over `scale`.
-pub fn score_interval(
-    truth: &[f64],
-    lower: &[f64],
-    upper: &[f64],
-    level: f64,
-    scale: f64,
-) -> (f64, f64) {
-    let alpha = 1.0 - level;
-    let n = truth.len() as f64;
-    let mut inside = 0usize;
-    let mut score = 0.0;
-    for ((&y, &l), &u) in truth.iter().zip(lower).zip(upper) {
-        inside += usize::from(l <= y && y <= u);
-        score += (u - l) + 2.0 / alpha * (l - y).max(0.0) + 2.0 / alpha * (y - u).max(0.0);
-    }
-    (inside as f64 / n, score / n / scale)
-}
-
-/// Training windows of the scaled series: `lookback` steps of the target and covariates as
-/// input, the next `horizon` target values as output.
-struct Windows<'a> {
-    scaled: &'a [f32],
-    covs: &'a [Vec<f32>],
-    lookback: usize,
-    horizon: usize,
-}
-
-impl Windows<'_> {
-    /// Features per step: the target and the covariates.
-    fn inputs(&self) -> usize {
-        1 + self.covs.len()
-    }
-
-    /// Writes steps `end - lookback .. end` into column `b` of a time-major `[lookback, batch,
-    /// inputs]` buffer.
-    fn fill(&self, end: usize, b: usize, batch: usize, x: &mut [f32]) {
-        let inputs = self.inputs();
-        for (i, t) in (end - self.lookback..end).enumerate() {
-            let row = (i * batch + b) * inputs;
-            x[row] = self.scaled[t];
-            for (k, c) in self.covs.iter().enumerate() {
-                x[row + 1 + k] = c[t];
-            }
-        }
-    }
-
-    /// The windows ending at `ends` and their targets `[B, horizon]`.
-    fn batch(&self, ends: &[usize]) -> Result<(Tensor<f32>, Vec<f32>)> {
-        let (b, inputs) = (ends.len(), self.inputs());
-        let mut x = vec![0.0f32; self.lookback * b * inputs];
-        let mut t = Vec::with_capacity(b * self.horizon);
-        for (k, &e) in ends.iter().enumerate() {
-            self.fill(e, k, b, &mut x);
-            t.extend_from_slice(&self.scaled[e..e + self.horizon]);
-        }
-        Ok((Tensor::new("windows", &[self.lookback, b, inputs], x)?, t))
-    }
+    config
 }
 
 /// The forecaster as a [`Task`] of the shared training loop: shuffled batches of training
-/// windows, validation MSE on the latest windows, and a checkpoint offered after every
-/// validation.
+/// windows (of every series), validation MSE on the latest windows of each series, and a
+/// checkpoint offered after every validation.
 struct ForecastTask<'w, 'c> {
     model: Forecaster,
     grads: super::model::ForecasterGrads,
@@ -414,213 +434,20 @@ impl ForecastSettings {
     }
 }
 
-/// The scaling fitted on the training span: mean and standard deviation of the transformed
-/// target, and of each covariate (stored in the checkpoint as `scaling`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Scaling {
-    /// `(mean, std)` of the transformed target.
-    pub target: (f64, f64),
-    /// `(mean, std)` of each covariate, in column order.
-    pub covariates: Vec<(f64, f64)>,
-    /// The lowest value a forecast takes: 0 when the training span holds no negative value
-    /// (counts, sales, prices), so that forecasts stay in the series' range; none otherwise.
-    #[serde(default)]
-    pub floor: Option<f64>,
-}
-
-/// The model's forecast of the `horizon` values after `history` (oldest first, in the series'
-/// units), from the last `lookback` points (after the settings' transforms) and the covariates'
-/// values over the same span (`covariates[k]` as long as `history`).
-///
-/// # Errors
-/// [`Error::Input`] when the history is shorter than `lookback` plus the transforms' lag, holds a
-/// non-finite (or, with `log`, non-positive) value, or the covariates do not match the model.
-pub fn forecast_from(
-    model: &Forecaster,
-    settings: &ForecastSettings,
-    scaling: &Scaling,
-    threads: &Threads,
-    history: &[f64],
-    covariates: &[&[f64]],
-) -> Result<Vec<f64>> {
-    let tf = Transform::of(settings);
-    let need = settings.lookback + tf.lag();
-    if history.len() < need {
-        return Err(Error::Input(format!(
-            "history: {} points, the model needs at least {need} (lookback {} and {} lost to differencing)",
-            history.len(),
-            settings.lookback,
-            tf.lag()
-        )));
-    }
-    if let Some(i) = history
-        .iter()
-        .position(|v| !v.is_finite() || (settings.log && *v <= 0.0))
-    {
-        return Err(Error::Input(format!(
-            "history: point {i} is {}, expected a finite{} value",
-            history[i],
-            if settings.log { ", positive" } else { "" }
-        )));
-    }
-    let inputs = model.config().inputs;
-    if covariates.len() + 1 != inputs || covariates.len() != scaling.covariates.len() {
-        return Err(Error::Input(format!(
-            "covariates: {} series given, the model reads {}",
-            covariates.len(),
-            inputs - 1
-        )));
-    }
-    if let Some((k, c)) = covariates
-        .iter()
-        .enumerate()
-        .find(|(_, c)| c.len() != history.len() || c.iter().any(|v| !v.is_finite()))
-    {
-        return Err(Error::Input(format!(
-            "covariate {k}: {} values (expected {}, all finite)",
-            c.len(),
-            history.len()
-        )));
-    }
-    let z = tf.forward(history);
-    let (mean, std) = scaling.target;
-    let start = z.len() - settings.lookback;
-    let mut x = Vec::with_capacity(settings.lookback * inputs);
-    for t in start..z.len() {
-        x.push(((z[t] - mean) / std) as f32);
-        for (c, &(m, sd)) in covariates.iter().zip(&scaling.covariates) {
-            x.push(((c[t + tf.lag()] - m) / sd) as f32);
+impl Prepared {
+    /// The shared loop's settings for `s` on these windows. A panel of several series, whose
+    /// epoch repeats the windows of the shorter series, validates as often as one pass over the
+    /// windows of a series of average length takes (so that early stopping keeps the model
+    /// before it learns the repeated windows by heart), not once an epoch.
+    fn loop_settings(&self, s: &ForecastSettings) -> LoopSettings {
+        let mut settings = s.loop_settings(self.train_keys.len().div_ceil(s.batch_size) as u64);
+        if self.parts.len() > 1 {
+            let windows: usize = self.parts.iter().map(|p| p.train_len()).sum();
+            let per_series = windows.div_ceil(self.parts.len());
+            settings.validate_every = (per_series.div_ceil(s.batch_size) as u64).max(1);
         }
+        settings
     }
-    let x = Tensor::new("window", &[settings.lookback, 1, inputs], x)?;
-    let (p, _) = model.run(threads, &x, None, None)?;
-    let z_hat: Vec<f64> = p.iter().map(|&v| v as f64 * std + mean).collect();
-    Ok(floor(tf.invert(history, &z_hat), scaling.floor))
-}
-
-/// `values` raised to `floor` where they fall below it.
-fn floor(mut values: Vec<f64>, floor: Option<f64>) -> Vec<f64> {
-    if let Some(f) = floor {
-        for v in &mut values {
-            *v = v.max(f);
-        }
-    }
-    values
-}
-
-/// The series as the model sees it, and how to undo it.
-struct Transform {
-    log: bool,
-    seasonal: Option<usize>,
-    diff: bool,
-}
-
-impl Transform {
-    fn of(s: &ForecastSettings) -> Self {
-        Transform {
-            log: s.log,
-            seasonal: s.seasonal_diff.then_some(s.period),
-            diff: s.diff,
-        }
-    }
-
-    fn forward(&self, y: &[f64]) -> Vec<f64> {
-        let mut z: Vec<f64> = if self.log {
-            y.iter().map(|v| v.ln()).collect()
-        } else {
-            y.to_vec()
-        };
-        if let Some(s) = self.seasonal {
-            z = (s..z.len()).map(|t| z[t] - z[t - s]).collect();
-        }
-        if self.diff {
-            z = (1..z.len()).map(|t| z[t] - z[t - 1]).collect();
-        }
-        z
-    }
-
-    /// Leading points lost to differencing.
-    fn lag(&self) -> usize {
-        self.seasonal.unwrap_or(0) + usize::from(self.diff)
-    }
-
-    /// Values of the original series for steps after `history`, from transformed forecasts.
-    fn invert(&self, history: &[f64], z: &[f64]) -> Vec<f64> {
-        let mut level: Vec<f64> = if self.log {
-            history.iter().map(|v| v.ln()).collect()
-        } else {
-            history.to_vec()
-        };
-        let base = level.len();
-        let s = self.seasonal;
-        // Seasonal differences of the history, for undoing the first difference.
-        let sdiff = |lv: &[f64], t: usize| match s {
-            Some(s) => lv[t] - lv[t - s],
-            None => lv[t],
-        };
-        let mut prev_w = sdiff(&level, base - 1);
-        for &v in z {
-            let w = if self.diff { prev_w + v } else { v };
-            prev_w = w;
-            let t = level.len();
-            let y = match s {
-                Some(s) => w + level[t - s],
-                None => w,
-            };
-            level.push(y);
-        }
-        level[base..]
-            .iter()
-            .map(|&v| if self.log { v.exp() } else { v })
-            .collect()
-    }
-}
-
-/// Refuses a series whose scaling (mean and deviation of the training span) or scaled values
-/// (the model works in 32-bit floats) are not finite, naming the first point at fault.
-fn check_scaled(
-    series: &Series,
-    what: &str,
-    scaled: &[f32],
-    lag: usize,
-    (mean, std): (f64, f64),
-) -> Result<()> {
-    if !(mean.is_finite() && std.is_finite()) {
-        let src = series
-            .source
-            .as_ref()
-            .map_or(String::new(), |p| format!("{}: ", p.display()));
-        return Err(Error::Input(format!(
-            "{src}{what}: the values of the training span are too large to scale (their mean or deviation overflows)"
-        )));
-    }
-    match scaled.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(Error::Input(format!(
-            "{}: {what}: the value overflows when scaled to 32 bits (mean {mean:e}, deviation {std:e})",
-            series.locate(i + lag)
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// The ends (exclusive) of the input windows used for training: every window of `lookback`
-/// steps whose `horizon` targets all lie inside the first `train_len` points.
-pub fn training_window_ends(train_len: usize, lookback: usize, horizon: usize) -> Vec<usize> {
-    if train_len < lookback + horizon {
-        return Vec::new();
-    }
-    (lookback..=train_len - horizon).collect()
-}
-
-/// The first origin (index of the first forecast point) of the validation windows: the latest
-/// `val_frac` of the origins whose `horizon` targets lie before `test_start`, counted as if the
-/// series were not transformed, so that every transform is validated on the same windows.
-fn first_validation_origin(s: &ForecastSettings, test_start: usize) -> usize {
-    let origins = (test_start + 1)
-        .saturating_sub(s.lookback + s.horizon)
-        .max(2);
-    let n_val = ((origins as f64 * s.val_frac).round() as usize).clamp(1, origins - 1);
-    (test_start + 1).saturating_sub(s.horizon + n_val)
 }
 
 /// Trains on the series before the test span and forecasts the span from rolling origins every
@@ -675,31 +502,97 @@ pub fn run_with_control(
     threads: &Threads,
     control: Control<'_>,
 ) -> Result<ForecastRun> {
-    check_run(series, s, levels)?;
-    let prepared = prepare(series, s)?;
-    let config = checkpoint_config(
-        &prepared.model_config(s),
-        s,
-        &prepared.scaling,
-        series.frequency,
-        &[],
-    );
-    let trained = train(&prepared, s, threads, control, config)?;
-    finish(series, s, levels, threads, &prepared, trained)
+    run_panel(&Panel::single(series.clone()), s, levels, threads, control)
 }
 
-/// Checks the settings against the series, and the interval levels, before any work.
-pub(super) fn check_run(series: &Series, s: &ForecastSettings, levels: &[f64]) -> Result<()> {
-    let y = &series.target;
-    s.validate(y.len()).map_err(|e| match (e, &series.source) {
-        (Error::Config(m), Some(src)) => Error::Config(format!("{}: {m}", src.display())),
-        (e, _) => e,
-    })?;
+/// [`run_with_control`] on the series of a panel: one model trained on the windows of every
+/// series (shuffled together, a series with fewer windows repeated so that the series weigh
+/// about alike), each series transformed alike (or as `series_transforms` says) and scaled
+/// with the statistics of its own training span, validated on its own latest windows (the validation loss is the MSE over all
+/// of them, weighed as in training) and scored on its own test span ([`Panel::test_size`]) with
+/// its own conformal intervals and baselines.
+///
+/// # Errors
+/// As [`run_with_control`], errors naming the series.
+pub fn run_panel(
+    panel: &Panel,
+    s: &ForecastSettings,
+    levels: &[f64],
+    threads: &Threads,
+    control: Control<'_>,
+) -> Result<ForecastRun> {
+    check_run(panel, s, levels)?;
+    let prepared = super::prepare::prepare(panel, s)?;
+    let parts: Vec<(&Scaling, &[Conformal])> = prepared
+        .parts
+        .iter()
+        .map(|p| (&p.scaling, &[][..]))
+        .collect();
+    let config = checkpoint_config(&prepared.model_config(s), s, &panel.info(), &parts);
+    let trained = train(&prepared, s, threads, control, config)?;
+    finish(panel, s, levels, threads, &prepared, trained)
+}
+
+/// The transform named `name` ([`transform_name`]) as (log, seasonal_diff, diff); `None` for
+/// a name of none.
+pub fn parse_transform(name: &str) -> Option<(bool, bool, bool)> {
+    let (log, rest) = match name.strip_prefix("log") {
+        Some(r) => (true, r.strip_prefix('+').unwrap_or(r)),
+        None => (false, name),
+    };
+    Some(match rest {
+        "" if log => (true, false, false),
+        "none" if !log => (false, false, false),
+        "diff" => (log, false, true),
+        "seasonal-diff" => (log, true, false),
+        "seasonal-diff+diff" => (log, true, true),
+        _ => return None,
+    })
+}
+
+/// Checks the settings against every series of the panel, and the interval levels, before any
+/// work.
+pub(super) fn check_run(panel: &Panel, s: &ForecastSettings, levels: &[f64]) -> Result<()> {
     if let Some(l) = levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
         return Err(Error::Config(format!(
             "`level`: {l} is not a coverage between 0 and 1 (write 80 or 0.8)"
         )));
     }
+    let names = &s.series_transforms;
+    if !names.is_empty() && names.len() != panel.series.len() {
+        return Err(Error::Config(format!(
+            "`series_transforms`: {} transforms for {} series",
+            names.len(),
+            panel.series.len()
+        )));
+    }
+    if let Some(n) = names.iter().find(|n| parse_transform(n).is_none()) {
+        return Err(Error::Config(format!(
+            "`series_transforms`: no transform '{n}'"
+        )));
+    }
+    for (i, series) in panel.series.iter().enumerate() {
+        let own = ForecastSettings {
+            test_size: panel.test_size(i, s.test_size),
+            ..s.for_series(Some(i))
+        };
+        if own.seasonal_diff && own.period < 2 {
+            return Err(Error::Config(
+                "`seasonal_diff` needs a season: the series has no period (give `period`)".into(),
+            ));
+        }
+        check_series(series, &own).map_err(|e| panel.name_error(i, e))?;
+    }
+    Ok(())
+}
+
+/// Checks the settings against one series.
+fn check_series(series: &Series, s: &ForecastSettings) -> Result<()> {
+    let y = &series.target;
+    s.validate(y.len()).map_err(|e| match (e, &series.source) {
+        (Error::Config(m), Some(src)) => Error::Config(format!("{}: {m}", src.display())),
+        (e, _) => e,
+    })?;
     if s.log {
         if let Some(i) = y.iter().position(|&v| v <= 0.0) {
             return Err(Error::Input(format!(
@@ -709,165 +602,15 @@ pub(super) fn check_run(series: &Series, s: &ForecastSettings, levels: &[f64]) -
             )));
         }
     }
-    if s.seasonal_diff && s.period < 2 {
-        return Err(Error::Config(
-            "`seasonal_diff` needs a season: the series has no period (give `period`)".into(),
-        ));
-    }
     Ok(())
-}
-
-/// The series made ready for training ([`prepare`]): transformed, scaled with the training
-/// span's statistics, and cut into training and validation windows.
-pub(super) struct Prepared {
-    tf: Transform,
-    /// Index of the first test point.
-    test_start: usize,
-    /// The transformed target, scaled: `scaled[i]` belongs to point `i + lag`.
-    scaled: Vec<f32>,
-    /// The covariates, scaled, from point `lag` on.
-    covs: Vec<Vec<f32>>,
-    scaling: Scaling,
-    /// Ends of the training windows (the training examples).
-    train_ends: Vec<usize>,
-    /// Ends of the validation windows.
-    val_ends: Vec<usize>,
-}
-
-impl Prepared {
-    /// The windows over the scaled series, `s.lookback` steps in and `s.horizon` out.
-    fn windows(&self, s: &ForecastSettings) -> Windows<'_> {
-        Windows {
-            scaled: &self.scaled,
-            covs: &self.covs,
-            lookback: s.lookback,
-            horizon: s.horizon,
-        }
-    }
-
-    /// The configuration of the forecaster that `s` trains on these windows.
-    fn model_config(&self, s: &ForecastSettings) -> ForecasterConfig {
-        ForecasterConfig {
-            cell: s.cell,
-            inputs: 1 + self.covs.len(),
-            hidden_size: s.hidden,
-            num_layers: s.layers,
-            horizon: s.horizon,
-        }
-    }
-
-    /// The shared loop's settings for `s` on these windows.
-    fn loop_settings(&self, s: &ForecastSettings) -> LoopSettings {
-        s.loop_settings(self.train_ends.len().div_ceil(s.batch_size) as u64)
-    }
-}
-
-/// Transforms the series, scales it with the statistics of the training span only, and splits
-/// the windows before the test span into training and (the latest) validation windows.
-pub(super) fn prepare(series: &Series, s: &ForecastSettings) -> Result<Prepared> {
-    let y = &series.target;
-    let n = y.len();
-    let tf = Transform::of(s);
-    let test_start = n.checked_sub(s.test_size).filter(|&t| t > tf.lag() + s.lookback + s.horizon).ok_or_else(|| {
-        Error::Input(format!(
-            "the series has {n} points: too few for a test span of {} after lookback {} and horizon {}",
-            s.test_size, s.lookback, s.horizon
-        ))
-    })?;
-    if test_start < s.period {
-        return Err(Error::Input(
-            "the training span is shorter than one `period`".into(),
-        ));
-    }
-    // Transformed series; z[i] corresponds to y[i + lag].
-    let z = tf.forward(y);
-    let lag = tf.lag();
-    let train_len = test_start - lag;
-    let (mean, std) = mean_and_deviation(&z[..train_len]);
-    let scaled: Vec<f32> = z.iter().map(|v| ((v - mean) / std) as f32).collect();
-    check_scaled(series, "the target", &scaled, lag, (mean, std))?;
-    let (covs, cov_scaling) = scale_covariates(series, lag, test_start)?;
-    let scaling = Scaling {
-        target: (mean, std),
-        covariates: cov_scaling,
-        floor: y[..test_start].iter().all(|&v| v >= 0.0).then_some(0.0),
-    };
-    let (train_ends, val_ends) = split_windows(s, train_len, lag, test_start)?;
-    Ok(Prepared {
-        tf,
-        test_start,
-        scaled,
-        covs,
-        scaling,
-        train_ends,
-        val_ends,
-    })
-}
-
-/// The mean and the (population) standard deviation of `v`, the deviation at least `1e-8`.
-fn mean_and_deviation(v: &[f64]) -> (f64, f64) {
-    let mean = v.iter().sum::<f64>() / v.len() as f64;
-    let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64)
-        .sqrt()
-        .max(1e-8);
-    (mean, std)
-}
-
-/// A series' mean and standard deviation.
-type MeanAndDeviation = (f64, f64);
-
-/// The covariates from point `lag` on, each scaled by the mean and deviation of its training
-/// span (before `test_start`), and those statistics.
-fn scale_covariates(
-    series: &Series,
-    lag: usize,
-    test_start: usize,
-) -> Result<(Vec<Vec<f32>>, Vec<MeanAndDeviation>)> {
-    let scaled = series
-        .covariates
-        .iter()
-        .enumerate()
-        .map(|(k, c)| {
-            let (m, sd) = mean_and_deviation(&c[lag..test_start]);
-            let scaled: Vec<f32> = c[lag..].iter().map(|v| ((v - m) / sd) as f32).collect();
-            let name = series
-                .covariate_names
-                .get(k)
-                .map_or(format!("covariate {}", k + 1), |n| format!("column '{n}'"));
-            check_scaled(series, &name, &scaled, lag, (m, sd))?;
-            Ok((scaled, (m, sd)))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(scaled.into_iter().unzip())
-}
-
-/// The ends of the training windows over the first `train_len` transformed points, split into
-/// training and validation windows at the first validation origin.
-fn split_windows(
-    s: &ForecastSettings,
-    train_len: usize,
-    lag: usize,
-    test_start: usize,
-) -> Result<(Vec<usize>, Vec<usize>)> {
-    let ends = training_window_ends(train_len, s.lookback, s.horizon);
-    // A window ending at z-index e forecasts y from origin e + lag.
-    let first_val = first_validation_origin(s, test_start);
-    let split = ends.partition_point(|&e| e + lag < first_val);
-    if split < 1 || split == ends.len() {
-        return Err(Error::Input(
-            "too few training windows: lower `lookback` or `horizon`".into(),
-        ));
-    }
-    let (train, val) = ends.split_at(split);
-    Ok((train.to_vec(), val.to_vec()))
 }
 
 /// What training leaves: the model of the lowest validation loss, how the run went, and where
 /// it stands.
 pub(super) struct Trained {
-    best: Forecaster,
-    summary: Summary,
-    end: TrainingEnd,
+    pub(super) best: Forecaster,
+    pub(super) summary: Summary,
+    pub(super) end: TrainingEnd,
 }
 
 /// Trains a new forecaster on the prepared windows with the shared loop, driven by `control`
@@ -887,9 +630,9 @@ fn train(
         model,
         best: None,
         windows: &windows,
-        order: prepared.train_ends.clone(),
+        order: prepared.train_keys.clone(),
         batch_size: s.batch_size,
-        val: windows.batch(&prepared.val_ends)?,
+        val: windows.batch(&prepared.val_loss_keys)?,
         on_checkpoint: control.on_checkpoint,
         run_record: control.run_record,
         config_json: config,
@@ -947,7 +690,12 @@ fn read_saved(
             a.batch_size,
             a.seed,
         );
-        (shape, a.log, a.seasonal_diff, a.diff)
+        let inputs = (
+            a.calendar.clone(),
+            a.series_identity,
+            a.series_transforms.clone(),
+        );
+        (shape, a.log, a.seasonal_diff, a.diff, inputs)
     };
     if saved.model.config() != model.config() || key(&saved.settings) != key(s) {
         return Err(Error::format(
@@ -976,7 +724,7 @@ pub(super) fn read_finished(
 ) -> Result<Trained> {
     let mut current = Forecaster::zeros(prepared.model_config(s))?;
     let settings = prepared.loop_settings(s);
-    let (best, restored) = read_saved(dir, s, &settings, &mut current, &prepared.train_ends)?;
+    let (best, restored) = read_saved(dir, s, &settings, &mut current, &prepared.train_keys)?;
     let st = restored.resume.state;
     let summary = Summary {
         steps: st.step,
@@ -1003,171 +751,6 @@ pub(super) fn read_finished(
     Ok(Trained { best, summary, end })
 }
 
-/// Scores a trained forecaster: its errors on the validation windows (their mean absolute
-/// value, and the conformal half-widths at each of `levels`), and its forecasts of the test
-/// span from rolling origins beside the baselines', with its intervals.
-pub(super) fn finish(
-    series: &Series,
-    s: &ForecastSettings,
-    levels: &[f64],
-    threads: &Threads,
-    prepared: &Prepared,
-    trained: Trained,
-) -> Result<ForecastRun> {
-    let val_errors = validation_errors(series, s, prepared, &trained.best, threads)?;
-    let val_mae = val_errors.iter().flatten().map(|e| e.abs()).sum::<f64>()
-        / val_errors.iter().map(Vec::len).sum::<usize>().max(1) as f64;
-    let conformal: Vec<Conformal> = levels
-        .iter()
-        .map(|&level| Conformal {
-            level,
-            half_width: val_errors
-                .iter()
-                .map(|e| conformal_quantile(e, level))
-                .collect(),
-        })
-        .collect();
-    let (results, steps, scale) = test_forecasts(series, s, prepared, &trained.best, threads)?;
-    let truth = &series.target[prepared.test_start..];
-    let intervals = conformal
-        .iter()
-        .map(|c| {
-            let band = (&results[0].forecast[..], &steps[..]);
-            interval(band, c, truth, scale, prepared.scaling.floor)
-        })
-        .collect();
-    Ok(ForecastRun {
-        model: trained.best,
-        test_start: prepared.test_start,
-        results,
-        epochs: trained.summary.epochs as usize,
-        best_val: trained.summary.best.0.loss,
-        summary: trained.summary,
-        scaling: prepared.scaling.clone(),
-        val_mae,
-        conformal,
-        intervals,
-        scale,
-        end: trained.end,
-    })
-}
-
-/// The model's errors on the validation windows in the series' units, one list per horizon
-/// step.
-fn validation_errors(
-    series: &Series,
-    s: &ForecastSettings,
-    prepared: &Prepared,
-    model: &Forecaster,
-    threads: &Threads,
-) -> Result<Vec<Vec<f64>>> {
-    let y = &series.target;
-    let (windows, _) = prepared.windows(s).batch(&prepared.val_ends)?;
-    let (p, _) = model.run(threads, &windows, None, None)?;
-    let (mean, std) = prepared.scaling.target;
-    let lag = prepared.tf.lag();
-    let mut val_errors: Vec<Vec<f64>> = vec![Vec::new(); s.horizon];
-    for (k, &e) in prepared.val_ends.iter().enumerate() {
-        let origin = e + lag;
-        let z_hat: Vec<f64> = p[k * s.horizon..(k + 1) * s.horizon]
-            .iter()
-            .map(|&v| v as f64 * std + mean)
-            .collect();
-        let f = floor(
-            prepared.tf.invert(&y[..origin], &z_hat),
-            prepared.scaling.floor,
-        );
-        for (h, fh) in f.iter().enumerate() {
-            val_errors[h].push(y[origin + h] - fh);
-        }
-    }
-    Ok(val_errors)
-}
-
-/// The model's and the baselines' forecasts of the test span from rolling origins every
-/// `horizon` steps, scored; with the horizon step of each test point, and MASE's scale.
-fn test_forecasts(
-    series: &Series,
-    s: &ForecastSettings,
-    prepared: &Prepared,
-    model: &Forecaster,
-    threads: &Threads,
-) -> Result<(Vec<MethodResult>, Vec<usize>, f64)> {
-    let y = &series.target;
-    let (n, test_start) = (y.len(), prepared.test_start);
-    let mut results: Vec<MethodResult> = ["model", "naive", "seasonal_naive", "drift"]
-        .iter()
-        .map(|name| MethodResult {
-            name: name.to_string(),
-            forecast: Vec::new(),
-            metrics: metrics(&[0.0], &[0.0], 1.0),
-        })
-        .collect();
-    let mut steps = Vec::new();
-    let mut origin = test_start;
-    while origin < n {
-        let h = s.horizon.min(n - origin);
-        let history = &y[..origin];
-        let covariates: Vec<&[f64]> = series.covariates.iter().map(|c| &c[..origin]).collect();
-        let forecast = forecast_from(model, s, &prepared.scaling, threads, history, &covariates)?;
-        results[0].forecast.extend(&forecast[..h]);
-        results[1].forecast.extend(naive(history, h));
-        results[2]
-            .forecast
-            .extend(seasonal_naive(history, h, s.period));
-        results[3].forecast.extend(drift(history, h));
-        steps.extend(0..h);
-        origin += s.horizon;
-    }
-    for r in &results {
-        if let Some(i) = r.forecast.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Input(format!(
-                "the {} forecast for {} is {}: the series' values are too large for the model to scale back",
-                r.name,
-                series.locate(test_start + i),
-                r.forecast[i]
-            )));
-        }
-    }
-    let truth = &y[test_start..];
-    let scale = mase_scale(&y[..test_start], s.period);
-    for r in &mut results {
-        r.metrics = metrics(truth, &r.forecast, scale);
-    }
-    Ok((results, steps, scale))
-}
-
-/// The interval `forecast ± half-width` of `c` over the test span (each point taking the
-/// half-width of its horizon step in `steps`), its lower bound raised to `floor_at`, scored
-/// against `truth` on MASE's `scale`.
-fn interval(
-    (forecast, steps): (&[f64], &[usize]),
-    c: &Conformal,
-    truth: &[f64],
-    scale: f64,
-    floor_at: Option<f64>,
-) -> IntervalResult {
-    let lower: Vec<f64> = forecast
-        .iter()
-        .zip(steps)
-        .map(|(v, &h)| v - c.half_width[h])
-        .collect();
-    let lower = floor(lower, floor_at);
-    let upper: Vec<f64> = forecast
-        .iter()
-        .zip(steps)
-        .map(|(v, &h)| v + c.half_width[h])
-        .collect();
-    let (coverage, msis) = score_interval(truth, &lower, &upper, c.level, scale);
-    IntervalResult {
-        level: c.level,
-        lower,
-        upper,
-        coverage,
-        msis,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1192,6 +775,9 @@ mod tests {
             batch_size: 4,
             lr: 1e-3,
             seed: 1,
+            calendar: Vec::new(),
+            series_identity: false,
+            series_transforms: Vec::new(),
         }
     }
 
@@ -1225,35 +811,28 @@ mod tests {
         )
         .unwrap();
         // The first origin's forecast, recomputed from the history alone.
-        let origin = run.test_start;
+        let origin = run.series[0].test_start;
         let again = forecast_from(
             &run.model,
             &s,
-            &run.scaling,
+            &run.series[0].scaling,
             &threads,
             &target[..origin],
             &[&covariate[..origin]],
         )
         .unwrap();
-        assert_eq!(&again[..2], &run.results[0].forecast[..2]);
+        assert_eq!(&again[..2], &run.series[0].results[0].forecast[..2]);
         // Too short a history, a covariate of the wrong length, a non-positive value under log.
         let short = &target[..s.lookback];
-        assert!(forecast_from(&run.model, &s, &run.scaling, &threads, short, &[short]).is_err());
+        let scaling = &run.series[0].scaling;
+        assert!(forecast_from(&run.model, &s, scaling, &threads, short, &[short]).is_err());
         let h = &target[..origin];
-        assert!(forecast_from(
-            &run.model,
-            &s,
-            &run.scaling,
-            &threads,
-            h,
-            &[&covariate[..3]]
-        )
-        .is_err());
-        assert!(forecast_from(&run.model, &s, &run.scaling, &threads, h, &[]).is_err());
+        assert!(forecast_from(&run.model, &s, scaling, &threads, h, &[&covariate[..3]]).is_err());
+        assert!(forecast_from(&run.model, &s, scaling, &threads, h, &[]).is_err());
         let mut bad = h.to_vec();
         bad[origin - 1] = 0.0;
         let c = &covariate[..origin];
-        assert!(forecast_from(&run.model, &s, &run.scaling, &threads, &bad, &[c]).is_err());
+        assert!(forecast_from(&run.model, &s, scaling, &threads, &bad, &[c]).is_err());
     }
 
     #[test]
@@ -1279,73 +858,18 @@ mod tests {
         let train = &series.target[..30];
         let mean = train.iter().sum::<f64>() / 30.0;
         let std = (train.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 30.0).sqrt();
-        let (m, sd) = run.scaling.target;
+        let one = &run.series[0];
+        let (m, sd) = one.scaling.target;
         assert!((m - mean).abs() < 1e-12 && (sd - std).abs() < 1e-12);
-        assert_eq!(run.test_start, 30);
-        for r in &run.results {
+        assert_eq!(one.test_start, 30);
+        for r in &one.results {
             assert_eq!(r.forecast.len(), 6, "{}", r.name);
         }
         // Origins every horizon (2) steps with the actual history: naive repeats y[29], y[31], y[33].
-        let naive = &run.results[1].forecast;
+        let naive = &one.results[1].forecast;
         assert_eq!(naive, &[1.0, 1.0, 1000.0, 1000.0, 1000.0, 1000.0]);
-        let seasonal = &run.results[2].forecast;
+        let seasonal = &one.results[2].forecast;
         assert_eq!(&seasonal[..2], &[2.0, 3.0]);
-    }
-
-    #[test]
-    fn training_windows_never_reach_past_the_training_span() {
-        assert_eq!(training_window_ends(10, 3, 2), vec![3, 4, 5, 6, 7, 8]);
-        // The last window's targets are points 8 and 9, the last two of the span.
-        assert!(training_window_ends(4, 3, 2).is_empty());
-    }
-
-    #[test]
-    fn too_short_a_series_is_refused() {
-        let series = Series {
-            times: vec!["1".into(); 8],
-            target: vec![1.0; 8],
-            covariates: Vec::new(),
-            covariate_names: Vec::new(),
-            ..Series::default()
-        };
-        let e = super::run(
-            &series,
-            &settings(),
-            &Threads::single(),
-            &mut (),
-            &std::sync::atomic::AtomicBool::new(false),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("too few"), "{e}");
-    }
-
-    #[test]
-    fn transforms_invert_exactly() {
-        let y: Vec<f64> = (0..40)
-            .map(|t| 100.0 + t as f64 * 2.0 + ((t % 12) as f64 * 3.0))
-            .collect();
-        for (log, seasonal, diff) in [
-            (false, None, false),
-            (true, Some(12), false),
-            (false, Some(12), true),
-            (true, None, true),
-        ] {
-            let tf = Transform {
-                log,
-                seasonal,
-                diff,
-            };
-            let z = tf.forward(&y);
-            let cut = 30;
-            let back = tf.invert(&y[..cut], &z[cut - tf.lag()..]);
-            for (a, b) in back.iter().zip(&y[cut..]) {
-                assert!(
-                    (a - b).abs() < 1e-9,
-                    "{log} {seasonal:?} {diff}: {a} vs {b}"
-                );
-            }
-        }
     }
 
     fn from_file(target: Vec<f64>) -> Series {
@@ -1415,6 +939,120 @@ mod tests {
         assert!(
             e.contains("s.csv") && e.contains("too large to scale"),
             "{e}"
+        );
+    }
+
+    /// A fixed pseudo-random 0/1 flag per step.
+    fn flags(n: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                f64::from((state >> 62) == 0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_known_future_covariate_is_read_at_the_forecast_steps() {
+        // Sales jump on promotion days, which are planned (known ahead) and irregular.
+        let n = 240;
+        let promo = flags(n, 7);
+        let target: Vec<f64> = (0..n)
+            .map(|t| 10.0 + 4.0 * promo[t] + (t % 4) as f64 * 0.25)
+            .collect();
+        let s = ForecastSettings {
+            lookback: 8,
+            horizon: 4,
+            test_size: 40,
+            hidden: 16,
+            epochs: 60,
+            patience: 60,
+            batch_size: 16,
+            lr: 1e-2,
+            ..settings()
+        };
+        let mae = |series: &Series| {
+            let r = super::run(
+                series,
+                &s,
+                &Threads::single(),
+                &mut (),
+                &AtomicBool::new(false),
+            )
+            .unwrap();
+            r.series[0].results[0].metrics.mae
+        };
+        let known_ahead = Series {
+            target: target.clone(),
+            future_covariates: vec![promo.clone()],
+            future_covariate_names: vec!["promo".into()],
+            ..from_file(target.clone())
+        };
+        let only_past = Series {
+            covariates: vec![promo],
+            covariate_names: vec!["promo".into()],
+            ..from_file(target)
+        };
+        let (with, without) = (mae(&known_ahead), mae(&only_past));
+        assert!(
+            with < 0.5 * without,
+            "MAE {with} with the promotions ahead, {without} without"
+        );
+    }
+
+    #[test]
+    fn series_of_a_panel_are_scaled_and_scored_on_their_own() {
+        let a: Vec<f64> = (0..60)
+            .map(|t| 10.0 + (t % 4) as f64 + 0.1 * t as f64)
+            .collect();
+        let b: Vec<f64> = (0..48)
+            .map(|t| 5000.0 + 100.0 * (t % 4) as f64 + (t * t % 7) as f64)
+            .collect();
+        let panel = Panel {
+            id_column: Some("store".into()),
+            ids: vec!["a".into(), "b".into()],
+            series: vec![from_file(a.clone()), from_file(b)],
+            test_sizes: vec![6, 8],
+        };
+        let s = settings();
+        let (mut quiet, stop) = ((), AtomicBool::new(false));
+        let control = Control::new(&mut quiet, &stop);
+        let r = run_panel(&panel, &s, &[0.8], &Threads::single(), control).unwrap();
+        let (ra, rb) = (&r.series[0], &r.series[1]);
+        assert_eq!((ra.id.as_str(), ra.test_start), ("a", 54));
+        assert_eq!((rb.id.as_str(), rb.test_start), ("b", 40));
+        assert!(ra.scaling.target.0 < 20.0 && rb.scaling.target.0 > 4000.0);
+        assert_eq!(rb.results[0].forecast.len(), 8);
+        assert_eq!(rb.intervals[0].lower.len(), 8);
+        // The validation MAE of the panel weighs each series by its own scale.
+        let mean = (ra.val_mae / ra.scale + rb.val_mae / rb.scale) / 2.0;
+        assert!((r.val_mae - mean).abs() < 1e-12);
+        let config = r.config(&s, &panel.info());
+        assert_eq!(config["series"][1]["id"], "b");
+        assert!(config.get("scaling").is_none());
+        // A panel of one series trains and scores as that series alone.
+        let alone = super::run(
+            &from_file(a.clone()),
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let one = Panel {
+            id_column: Some("store".into()),
+            ids: vec!["a".into()],
+            series: vec![from_file(a)],
+            test_sizes: vec![6],
+        };
+        let control = Control::new(&mut quiet, &stop);
+        let r1 = run_panel(&one, &s, &[], &Threads::single(), control).unwrap();
+        assert_eq!(
+            r1.series[0].results[0].forecast,
+            alone.series[0].results[0].forecast
         );
     }
 }

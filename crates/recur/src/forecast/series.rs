@@ -35,6 +35,30 @@ pub struct Series {
     pub filled: usize,
     /// Rows left out for an empty cell (`--fill drop`).
     pub dropped: usize,
+    /// The name of the target column (empty when the series did not come from a file).
+    pub target_name: String,
+    /// Columns known ahead of time (`--future-covariates`), one vector per column, as long as
+    /// the target: the model reads their values at the forecast steps too.
+    pub future_covariates: Vec<Vec<f64>>,
+    /// Names of the future covariate columns.
+    pub future_covariate_names: Vec<String>,
+    /// The time stamp of each point, when the time labels read as time stamps (else empty).
+    pub stamps: Vec<chrono::NaiveDateTime>,
+    /// The rows after the last target value, read with [`SeriesSpec::open_end`]: the steps to
+    /// forecast, with the future covariates' values there.
+    pub ahead: Ahead,
+}
+
+/// The steps after a series' last target value that a file lists (rows whose target cell is
+/// empty): their time labels and stamps and the future covariates' values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ahead {
+    /// One label per step.
+    pub times: Vec<String>,
+    /// One stamp per step, when the labels read as time stamps (else empty).
+    pub stamps: Vec<chrono::NaiveDateTime>,
+    /// Per future covariate, one value per step.
+    pub future_covariates: Vec<Vec<f64>>,
 }
 
 impl Series {
@@ -113,10 +137,16 @@ pub struct SeriesSpec {
     pub target: String,
     /// Further numeric columns.
     pub covariates: Vec<String>,
+    /// Numeric columns known ahead of time (read at the forecast steps too).
+    pub future_covariates: Vec<String>,
     /// The field separator (`b','` for CSV).
     pub delimiter: u8,
     /// What to do with empty cells.
     pub fill: Fill,
+    /// Rows at the end (in time order) whose target cell is empty are the steps to forecast:
+    /// they go to [`Series::ahead`] (their future covariates must be given) instead of being
+    /// filled or refused.
+    pub open_end: bool,
 }
 
 impl SeriesSpec {
@@ -126,8 +156,10 @@ impl SeriesSpec {
             time: time.to_vec(),
             target: target.to_string(),
             covariates: covariates.to_vec(),
+            future_covariates: Vec::new(),
             delimiter: b',',
             fill: Fill::Error,
+            open_end: false,
         }
     }
 }
@@ -212,30 +244,114 @@ fn fill_gaps(v: &[Option<f64>], fill: Fill) -> Option<Vec<f64>> {
 /// of fields, an unknown column.
 pub fn read_series_with(path: &Path, spec: &SeriesSpec) -> Result<Series> {
     let csv = read_csv_with(path, spec.delimiter)?;
-    let cols = Columns::find(&csv, spec, path)?;
-    let mut rows = read_rows(&csv, path, spec.fill, &cols)?;
+    series_from_csv(&csv, path, spec, &[])
+}
+
+/// The series of `spec` in `csv` (read from `path`, which errors name), as
+/// [`read_series_with`] reads it; the columns `skip` (an id column) are never taken for time.
+pub(super) fn series_from_csv(
+    csv: &crate::input::Csv,
+    path: &Path,
+    spec: &SeriesSpec,
+    skip: &[usize],
+) -> Result<Series> {
+    let cols = Columns::find(csv, spec, path, skip)?;
+    // With an open end, empty cells are kept until the rows ahead are split off.
+    let read_fill = if spec.open_end {
+        Fill::Linear
+    } else {
+        spec.fill
+    };
+    let mut rows = read_rows(csv, path, read_fill, &cols)?;
     if rows.rows.is_empty() {
         return Err(Error::format(path, "no data rows after the header"));
     }
     let mut series = Series {
         covariate_names: spec.covariates.clone(),
+        future_covariate_names: spec.future_covariates.clone(),
+        target_name: spec.target.trim().to_string(),
         source: Some(path.to_path_buf()),
         time_columns: cols.time.iter().map(|&c| csv.header[c].clone()).collect(),
         ..Series::default()
     };
-    let stamps = time_order(path, !cols.time.is_empty(), &mut rows, &mut series)?;
+    let mut stamps = time_order(path, !cols.time.is_empty(), &mut rows, &mut series)?;
     let names: Vec<&str> = cols
         .values
         .iter()
         .map(|&c| csv.header[c].as_str())
         .collect();
+    if spec.open_end {
+        series.ahead = split_ahead(path, &names, spec, &mut rows, &mut stamps)?;
+    }
     fill_values((path, spec.fill), &names, rows, stamps, &mut series)?;
     Ok(series)
 }
 
+/// Splits off the rows at the end of `rows` (in time order) whose target cell is empty: the
+/// steps ahead, whose future covariates (the last `spec.future_covariates.len()` value
+/// columns, named `names`) must be given. With `spec.fill` error, an empty cell left in the
+/// other rows is refused, naming its row and column.
+fn split_ahead(
+    path: &Path,
+    names: &[&str],
+    spec: &SeriesSpec,
+    rows: &mut Rows,
+    stamps: &mut Option<Vec<chrono::NaiveDateTime>>,
+) -> Result<Ahead> {
+    let n = rows.rows.len();
+    let keep = n - rows.values[0]
+        .iter()
+        .rev()
+        .take_while(|v| v.is_none())
+        .count();
+    let first_future = rows.values.len() - spec.future_covariates.len();
+    let mut ahead = Ahead {
+        times: rows.times.split_off(keep),
+        stamps: stamps.as_mut().map_or(Vec::new(), |s| s.split_off(keep)),
+        ..Ahead::default()
+    };
+    let ahead_rows = rows.rows.split_off(keep);
+    for (k, column) in rows.values.iter_mut().enumerate() {
+        let tail = column.split_off(keep);
+        if k < first_future {
+            continue;
+        }
+        let values = tail
+            .iter()
+            .zip(&ahead_rows)
+            .map(|(v, row)| {
+                v.ok_or_else(|| {
+                    Error::format(
+                        path,
+                        format!(
+                            "row {row}, column '{}': a step to forecast (its target is empty) needs the future covariate's value",
+                            names[k]
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        ahead.future_covariates.push(values);
+    }
+    if spec.fill == Fill::Error {
+        for (i, &row) in rows.rows.iter().enumerate() {
+            if let Some(k) = rows.values.iter().position(|v| v[i].is_none()) {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "row {row}, column '{}': the cell is empty (`fill` linear, ffill or drop fills the gaps; only the rows after the last target value may leave it empty)",
+                        names[k]
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(ahead)
+}
+
 /// The columns a series is read from.
 struct Columns {
-    /// The target first, then the covariates.
+    /// The target first, then the covariates, then the future covariates.
     values: Vec<usize>,
     /// The columns that label a row (none: the rows are numbered).
     time: Vec<usize>,
@@ -245,7 +361,12 @@ impl Columns {
     /// The target, covariate and time columns of `spec` in `csv`'s header (the time column
     /// found as [`read_series_with`] says when none is named); an unknown name is an error
     /// naming the columns there are.
-    fn find(csv: &crate::input::Csv, spec: &SeriesSpec, path: &Path) -> Result<Columns> {
+    fn find(
+        csv: &crate::input::Csv,
+        spec: &SeriesSpec,
+        path: &Path,
+        skip: &[usize],
+    ) -> Result<Columns> {
         let column = |name: &str| -> Result<usize> {
             csv.column(name.trim())
                 .ok_or_else(|| no_column(path, &csv.header, name))
@@ -254,10 +375,14 @@ impl Columns {
         let covariates: Vec<usize> = spec
             .covariates
             .iter()
+            .chain(&spec.future_covariates)
             .map(|c| column(c))
             .collect::<Result<_>>()?;
         let time: Vec<usize> = if spec.time.is_empty() {
-            let taken: Vec<usize> = std::iter::once(target).chain(covariates.clone()).collect();
+            let taken: Vec<usize> = std::iter::once(target)
+                .chain(covariates.clone())
+                .chain(skip.iter().copied())
+                .collect();
             find_time_column(csv, &taken).into_iter().collect()
         } else {
             spec.time.iter().map(|t| column(t)).collect::<Result<_>>()?
@@ -271,7 +396,7 @@ impl Columns {
 
 /// The error for a column `name` that `names` (the header of `path`) lacks: the columns there
 /// are, and a hint when the fields look separated by another character.
-fn no_column(path: &Path, names: &[String], name: &str) -> Error {
+pub(super) fn no_column(path: &Path, names: &[String], name: &str) -> Error {
     let shown: Vec<String> = names
         .iter()
         .map(|n| {
@@ -480,10 +605,11 @@ fn fill_values(
     series.times = keep.iter().map(|&i| rows.times[i].clone()).collect();
     series.rows = keep.iter().map(|&i| rows.rows[i]).collect();
     series.target = columns.remove(0);
+    series.future_covariates = columns.split_off(series.covariate_names.len());
     series.covariates = columns;
     if let Some(stamps) = stamps {
-        let kept: Vec<_> = keep.iter().map(|&i| stamps[i]).collect();
-        series.frequency = calendar::frequency(&kept).0;
+        series.stamps = keep.iter().map(|&i| stamps[i]).collect();
+        series.frequency = calendar::frequency(&series.stamps).0;
     }
     Ok(())
 }

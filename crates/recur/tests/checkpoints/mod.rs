@@ -165,6 +165,7 @@ pub fn forecaster_config() -> ForecasterConfig {
         hidden_size: 4,
         num_layers: 2,
         horizon: 3,
+        future_steps: false,
     }
 }
 
@@ -192,6 +193,9 @@ pub fn write_forecaster(dir: &Path) {
         batch_size: 4,
         lr: 3e-3,
         seed: 1,
+        calendar: Vec::new(),
+        series_identity: false,
+        series_transforms: Vec::new(),
     };
     let json = serde_json::json!({"format": "recur", "version": 1, "task": "forecast",
         "model": config, "settings": settings});
