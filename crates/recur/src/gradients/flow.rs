@@ -128,7 +128,7 @@ pub fn state_gradients<T: Scalar>(
     let mut first = 0;
     while first + 1 < steps {
         let rows = ROWS_PER_PASS.min(steps - 1 - first);
-        suffix_pass(rnn, threads, x, v, (&hs, &cs), first, rows, &mut out)?;
+        suffix_pass(rnn, threads, (x, v), (&hs, &cs), (first, rows), &mut out)?;
         first += rows;
     }
     Ok(out)
@@ -136,15 +136,12 @@ pub fn state_gradients<T: Scalar>(
 
 /// One batch of suffixes: row `j` starts from the state after step `t = first + j` and reads
 /// `x_{t+1} … x_{T-1}`; writes `∂L/∂s_t` into `out`.
-#[allow(clippy::too_many_arguments)]
 fn suffix_pass<T: Scalar>(
     rnn: &Recurrent<T>,
     threads: &Threads,
-    x: &[T],
-    v: &[T],
+    (x, v): (&[T], &[T]),
     (hs, cs): (&[T], &[T]),
-    first: usize,
-    rows: usize,
+    (first, rows): (usize, usize),
     out: &mut StateGradients<T>,
 ) -> Result<()> {
     let c = rnn.config();

@@ -188,28 +188,10 @@ impl CrossEntropyLoss {
                     }
                     continue;
                 }
-                let y = y as usize;
-                let max = row.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
-                for (ej, &v) in e.iter_mut().zip(row) {
-                    *ej = v - max;
-                }
-                T::exp_in_place(&mut e);
-                let f = |v: T| v.to_f64().unwrap_or(f64::NAN);
-                let sum: f64 = e.iter().map(|&v| f(v)).sum();
-                let log_sum = sum.ln();
-                let shifted_sum: f64 = row.iter().map(|&v| f(v - max)).sum();
-                nll += log_sum - f(row[y] - max);
-                smooth += c * log_sum - shifted_sum;
-                let first_max = row.iter().position(|&v| v == max).unwrap_or(0);
-                correct += usize::from(first_max == y);
-                if let Some(g) = g {
-                    let inv = T::of(scale / sum);
-                    let (on, off) = (T::of(scale * (1.0 - eps + eps / c)), T::of(scale * eps / c));
-                    for (gj, &ej) in g.iter_mut().zip(&e) {
-                        *gj = ej * inv - off;
-                    }
-                    g[y] += off - on;
-                }
+                let (a, b, hit) = smoothed_row(row, y as usize, &mut e, g, (scale, eps));
+                nll += a;
+                smooth += b;
+                correct += usize::from(hit);
             }
             *partial[piece].lock().unwrap_or_else(|e| e.into_inner()) = (nll, smooth, correct);
         });
@@ -227,6 +209,42 @@ impl CrossEntropyLoss {
             correct,
         })
     }
+}
+
+/// One counted row of [`CrossEntropyLoss::forward_par`]: `(-log p_y, Σ_c -log p_c, whether the
+/// first arg-max is y)`, and into `g` the gradient of `scale ·` its smoothed loss. `e` is
+/// scratch of the row's length.
+fn smoothed_row<T: Scalar>(
+    row: &[T],
+    y: usize,
+    e: &mut [T],
+    g: Option<&mut [T]>,
+    (scale, eps): (f64, f64),
+) -> (f64, f64, bool) {
+    let c = row.len() as f64;
+    let max = row.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
+    for (ej, &v) in e.iter_mut().zip(row) {
+        *ej = v - max;
+    }
+    T::exp_in_place(e);
+    let f = |v: T| v.to_f64().unwrap_or(f64::NAN);
+    let sum: f64 = e.iter().map(|&v| f(v)).sum();
+    let log_sum = sum.ln();
+    let shifted_sum: f64 = row.iter().map(|&v| f(v - max)).sum();
+    if let Some(g) = g {
+        let inv = T::of(scale / sum);
+        let (on, off) = (T::of(scale * (1.0 - eps + eps / c)), T::of(scale * eps / c));
+        for (gj, &ej) in g.iter_mut().zip(e.iter()) {
+            *gj = ej * inv - off;
+        }
+        g[y] += off - on;
+    }
+    let first_max = row.iter().position(|&v| v == max).unwrap_or(0);
+    (
+        log_sum - f(row[y] - max),
+        c * log_sum - shifted_sum,
+        first_max == y,
+    )
 }
 
 /// `torch.nn.MSELoss()`: `mean((input - target)²)`; with `d_input`, its gradient
