@@ -124,7 +124,7 @@ def median_time(fn, warmup, reps):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--cell", default="gru", choices=["gru", "lstm"])
-    p.add_argument("--attention", default="general", choices=["dot", "general", "additive"])
+    p.add_argument("--attention", default="general", choices=["dot", "general", "additive", "bahdanau"])
     p.add_argument("--embed", type=int, default=256)
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--layers", type=int, default=1)
@@ -139,6 +139,7 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     a = p.parse_args()
+    a.attention = {"bahdanau": "additive"}.get(a.attention, a.attention)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = Seq2Seq(a)

@@ -2,6 +2,7 @@
 //! score it on a test set (`eval`), translate sentences (`predict`), and score any
 //! translations against references exactly as sacreBLEU does (`score`).
 
+mod bench;
 mod train;
 mod use_model;
 
@@ -31,6 +32,8 @@ enum TranslateCommand {
     Predict(use_model::PredictArgs),
     /// Score translations against references: corpus BLEU and chrF as sacreBLEU computes them.
     Score(ScoreArgs),
+    /// Measure training and beam-search speed of the encoder-decoder on synthetic data
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -62,6 +65,7 @@ pub fn run(args: TranslateArgs) -> Result<ExitCode> {
         TranslateCommand::Eval(a) => use_model::eval(a),
         TranslateCommand::Predict(a) => use_model::predict(a),
         TranslateCommand::Score(a) => score(a),
+        TranslateCommand::Bench(a) => bench::run(a),
     }
 }
 
