@@ -170,14 +170,7 @@ impl<T: Scalar> Linear<T> {
         let (dyo, xo) = (Operand::t(dy, o), Operand::new(x, i));
         let gw = MatMut::new(&mut grads.weight, i);
         matmul(threads, (o, i, n), dyo, xo, gw, Accum::Add);
-        if let Some(gb) = &mut grads.bias {
-            check_len("Linear bias gradient", gb.len(), o)?;
-            for row in dy.chunks_exact(o) {
-                for (g, &d) in gb.iter_mut().zip(row) {
-                    *g += d;
-                }
-            }
-        }
+        add_bias_grad(dy, o, grads)?;
         let mut dx = vec![T::zero(); n * i];
         let w = Operand::new(&self.weight, i);
         let dxm = MatMut::new(&mut dx, i);
@@ -260,14 +253,7 @@ impl<T: Scalar> Linear<T> {
         xp.pack_in(threads, Operand::new(x, i), n, i);
         let gw = MatMut::new(&mut grads.weight, i);
         matmul_packed_op(threads, o, Operand::t(dy, o), &xp, gw, Accum::Add);
-        if let Some(gb) = &mut grads.bias {
-            check_len("Linear bias gradient", gb.len(), o)?;
-            for row in dy.chunks_exact(o) {
-                for (g, &d) in gb.iter_mut().zip(row) {
-                    *g += d;
-                }
-            }
-        }
+        add_bias_grad(dy, o, grads)?;
         // δx [N, in] = δy · W, with W packed as the right operand.
         let mut wp = PackedB::new();
         wp.pack_in(threads, Operand::new(&self.weight, i), o, i);
@@ -289,6 +275,19 @@ impl<T: Scalar> Linear<T> {
         v.extend(self.bias.as_deref_mut());
         v
     }
+}
+
+/// Adds the column sums of `dy [N, out]` into the bias gradient, if the layer has a bias.
+fn add_bias_grad<T: Scalar>(dy: &[T], out: usize, grads: &mut LinearGrads<T>) -> Result<()> {
+    if let Some(gb) = &mut grads.bias {
+        check_len("Linear bias gradient", gb.len(), out)?;
+        for row in dy.chunks_exact(out) {
+            for (g, &d) in gb.iter_mut().zip(row) {
+                *g += d;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Linear<f32> {

@@ -28,6 +28,25 @@ pub struct CrossEntropyReport {
 }
 
 impl CrossEntropyLoss {
+    /// Checks the smoothing, the class count and the buffers' lengths (`logits` and, when
+    /// given, its gradient `[N, C]` for `n` targets).
+    fn check(&self, classes: usize, n: usize, logits: usize, grad: Option<usize>) -> Result<()> {
+        let eps = self.label_smoothing;
+        if !(0.0..=1.0).contains(&eps) {
+            return Err(Error::Input(format!(
+                "label_smoothing must be in [0, 1], got {eps}"
+            )));
+        }
+        if classes == 0 {
+            return Err(Error::Input("cross-entropy over 0 classes".into()));
+        }
+        check_len("cross-entropy logits", logits, n * classes)?;
+        if let Some(d) = grad {
+            check_len("cross-entropy logit gradient", d, logits)?;
+        }
+        Ok(())
+    }
+
     /// The loss of `logits [N, C]` against `targets [N]`; with `d_logits`, its gradient
     /// `[N, C]` (ignored rows zero).
     ///
@@ -42,22 +61,12 @@ impl CrossEntropyLoss {
         mut d_logits: Option<&mut [T]>,
     ) -> Result<CrossEntropyReport> {
         let eps = self.label_smoothing;
-        if !(0.0..=1.0).contains(&eps) {
-            return Err(Error::Input(format!(
-                "label_smoothing must be in [0, 1], got {eps}"
-            )));
-        }
-        if classes == 0 {
-            return Err(Error::Input("cross-entropy over 0 classes".into()));
-        }
-        check_len(
-            "cross-entropy logits",
+        self.check(
+            classes,
+            targets.len(),
             logits.len(),
-            targets.len() * classes,
+            d_logits.as_deref().map(<[T]>::len),
         )?;
-        if let Some(d) = d_logits.as_deref() {
-            check_len("cross-entropy logit gradient", d.len(), logits.len())?;
-        }
         let counted = |&y: &u32| Some(y) != self.ignore_index;
         let count = targets.iter().filter(|y| counted(y)).count();
         let (mut nll, mut smooth, mut correct) = (0.0f64, 0.0f64, 0usize);
@@ -130,22 +139,12 @@ impl CrossEntropyLoss {
         d_logits: Option<&mut [T]>,
     ) -> Result<CrossEntropyReport> {
         let eps = self.label_smoothing;
-        if !(0.0..=1.0).contains(&eps) {
-            return Err(Error::Input(format!(
-                "label_smoothing must be in [0, 1], got {eps}"
-            )));
-        }
-        if classes == 0 {
-            return Err(Error::Input("cross-entropy over 0 classes".into()));
-        }
-        check_len(
-            "cross-entropy logits",
+        self.check(
+            classes,
+            targets.len(),
             logits.len(),
-            targets.len() * classes,
+            d_logits.as_deref().map(<[T]>::len),
         )?;
-        if let Some(d) = d_logits.as_deref() {
-            check_len("cross-entropy logit gradient", d.len(), logits.len())?;
-        }
         let counted = |y: u32| Some(y) != self.ignore_index;
         if let Some((i, &y)) = targets
             .iter()
