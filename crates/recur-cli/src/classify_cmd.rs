@@ -433,21 +433,11 @@ fn saved_run(dir: &Path) -> Result<(ClassifySettings, Inputs)> {
     let state_path = dir.join("state.json");
     let inputs: Inputs = serde_json::from_value(recur::training::read_run(dir)?)
         .map_err(|e| Error::format(&state_path, format!("run: {e}")))?;
-    let files = [
-        (Some(&inputs.data), Some(&inputs.data_fingerprint)),
-        (inputs.test.as_ref(), inputs.test_fingerprint.as_ref()),
-    ];
-    for (path, print) in files {
-        if let (Some(path), Some(print)) = (path, print) {
-            if &crate::fingerprint(path)? != print {
-                return Err(Error::Input(format!(
-                    "{}: changed since the run in {} read it; a run resumes only on the same data",
-                    path.display(),
-                    dir.display()
-                )));
-            }
-        }
+    let mut files = vec![(inputs.data.as_path(), inputs.data_fingerprint.as_str())];
+    if let (Some(test), Some(print)) = (&inputs.test, &inputs.test_fingerprint) {
+        files.push((test.as_path(), print.as_str()));
     }
+    crate::check_unchanged(files, dir)?;
     Ok((settings, inputs))
 }
 

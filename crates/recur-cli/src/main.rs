@@ -196,6 +196,28 @@ pub fn fingerprint(path: &Path) -> recur::Result<String> {
     Ok(format!("{h:016x}"))
 }
 
+/// Refuses to resume the run in `dir` when a data file it read has changed since: each `file`
+/// must still have `print` ([`fingerprint`]).
+///
+/// # Errors
+/// [`recur::Error::Input`] naming the changed file; [`recur::Error::Io`] for one that cannot
+/// be read.
+pub fn check_unchanged<'a>(
+    files: impl IntoIterator<Item = (&'a Path, &'a str)>,
+    dir: &Path,
+) -> recur::Result<()> {
+    for (file, print) in files {
+        if fingerprint(file)? != print {
+            return Err(recur::Error::Input(format!(
+                "{}: changed since the run in {} read it; a run resumes only on the same data",
+                file.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// How errors name standard output.
 pub const STDOUT: &str = "standard output";
 

@@ -239,15 +239,8 @@ fn saved_run(dir: &Path) -> Result<(TranslateSettings, Inputs)> {
     let state_path = dir.join("state.json");
     let inputs: Inputs = serde_json::from_value(recur::training::read_run(dir)?)
         .map_err(|e| Error::format(&state_path, format!("run: {e}")))?;
-    for (path, print) in inputs.train.iter().chain(&inputs.valid) {
-        if &crate::fingerprint(path)? != print {
-            return Err(Error::Input(format!(
-                "{}: changed since the run in {} read it; a run resumes only on the same data",
-                path.display(),
-                dir.display()
-            )));
-        }
-    }
+    let files = inputs.train.iter().chain(&inputs.valid);
+    crate::check_unchanged(files.map(|(p, f)| (p.as_path(), f.as_str())), dir)?;
     Ok((settings, inputs))
 }
 
