@@ -276,7 +276,6 @@ impl LoopLines {
     fn head(p: &recur::training::Progress) -> String {
         let step = match p.total_steps {
             Some(n) => format!("step {}/{n}", p.step),
-            None if p.step == 0 => "step 0".to_string(),
             None => format!(
                 "step {} ({:.0}% of the time budget)",
                 p.step,

@@ -91,7 +91,7 @@ pub struct Hypothesis {
 }
 
 /// One live hypothesis of the search.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Live {
     tokens: Vec<u32>,
     log_prob: f64,
@@ -303,16 +303,18 @@ impl<'o> Search<'o> {
         let (log_probs, weights) = self.next_log_probs(model, threads)?;
         let k = self.k;
         let mut parents: Vec<usize> = (0..self.live.len()).collect();
-        let mut next = self.live.clone();
+        // Next step's rows; a sentence that is done keeps its rows as they are (moved, not copied).
+        let mut old = std::mem::take(&mut self.live);
+        let mut next: Vec<Live> = Vec::with_capacity(old.len());
         for (j, sent) in self.sentences.iter_mut().enumerate() {
             if sent.done {
+                next.extend(old[j * k..(j + 1) * k].iter_mut().map(std::mem::take));
                 continue;
             }
-            let rows = j * k..(j + 1) * k;
             let last_step = step + 1 >= sent.max_len;
             let mut cands: Vec<(f64, usize, u32)> = Vec::with_capacity(2 * k * k);
-            for r in rows.clone() {
-                let base = self.live[r].log_prob;
+            for r in j * k..(j + 1) * k {
+                let base = old[r].log_prob;
                 if base == f64::NEG_INFINITY {
                     continue;
                 }
@@ -327,14 +329,22 @@ impl<'o> Search<'o> {
             cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
             let mut kept = 0;
             for &(lp, r, t) in &cands {
-                let mut hyp = self.live[r].clone();
-                hyp.log_prob = lp;
+                let finishes = t == self.opts.eos || last_step;
+                if !finishes && kept == k {
+                    continue; // the beam is full; only finishing candidates still count
+                }
+                // Only the continuations used are built: a parent's tokens copied once each.
+                let mut hyp = Live {
+                    tokens: old[r].tokens.clone(),
+                    log_prob: lp,
+                    attention: old[r].attention.clone(),
+                };
                 if self.opts.keep_attention {
                     let s = self.steps;
                     hyp.attention
                         .push(weights[r * s..r * s + sent.src_len].to_vec());
                 }
-                if t == self.opts.eos || last_step {
+                if finishes {
                     if t != self.opts.eos {
                         hyp.tokens.push(t);
                     }
@@ -351,19 +361,19 @@ impl<'o> Search<'o> {
                     }
                     continue;
                 }
-                if kept < k {
-                    hyp.tokens.push(t);
-                    parents[j * k + kept] = r;
-                    next[j * k + kept] = hyp;
-                    kept += 1;
-                }
+                hyp.tokens.push(t);
+                parents[j * k + kept] = r;
+                next.push(hyp);
+                kept += 1;
                 if kept == k && !last_step {
                     break;
                 }
             }
-            for dead in kept..k {
-                next[j * k + dead].log_prob = f64::NEG_INFINITY;
-            }
+            // Rows left without a continuation are dead from now on.
+            next.extend((kept..k).map(|_| Live {
+                log_prob: f64::NEG_INFINITY,
+                ..Live::default()
+            }));
             sent.done = sent.finished.len() >= k || last_step || kept == 0;
         }
         self.state.select(&parents)?;

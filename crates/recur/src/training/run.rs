@@ -50,12 +50,15 @@ pub fn run_from(
     resume: Option<Resume>,
 ) -> Result<super::Finished> {
     settings.validate()?;
-    settings.total_steps(passes(task)?)?;
+    let total = settings.total_steps(passes(task)?)?;
     let (mut state, mut optimizer) = match resume {
         Some(r) => (r.state, r.optimizer),
         None => {
             let optimizer = Optimizer::new(settings.optimizer.clone(), &task.param_sizes())?;
-            (start(task, settings, threads, observer)?, optimizer)
+            (
+                start(task, settings, threads, (observer, total))?,
+                optimizer,
+            )
         }
     };
     let summary = continue_run(
@@ -246,7 +249,7 @@ fn start(
     task: &mut impl Task,
     settings: &LoopSettings,
     threads: &Threads,
-    observer: &mut dyn Observer,
+    (observer, total_steps): (&mut dyn Observer, Option<u64>),
 ) -> Result<LoopState> {
     let mut state = LoopState::new(
         task.batches_per_epoch(),
@@ -262,7 +265,7 @@ fn start(
     let progress = Progress {
         step: 0,
         epoch: 0,
-        total_steps: None,
+        total_steps,
         fraction: 0.0,
         train_loss: f64::NAN,
         batch_loss: f64::NAN,
