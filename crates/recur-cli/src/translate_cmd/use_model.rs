@@ -2,11 +2,10 @@
 //! sentences from the command line, a file or standard input.
 
 use clap::Args;
-use recur::seq2seq::{LengthPenalty, PairBatch};
+use recur::seq2seq::LengthPenalty;
 use recur::translate::bleu::{corpus_bleu, BleuSettings};
 use recur::translate::chrf::{corpus_chrf, ChrfSettings};
 use recur::translate::pairs::{read_aligned, read_tsv, PairOptions, Pairs};
-use recur::translate::subword::{BOS, EOS};
 use recur::translate::translator::{Translation, Translator};
 use recur::{Error, Result, Threads};
 use std::io::{BufRead, IsTerminal};
@@ -114,27 +113,12 @@ fn translate_all(
     Ok(())
 }
 
-/// Teacher-forced cross-entropy per reference token (no label smoothing).
+/// Teacher-forced cross-entropy per reference token (no label smoothing), and the tokens.
 fn reference_loss(t: &Translator, threads: &Threads, pairs: &Pairs) -> Result<(f64, usize)> {
-    let (mut sum, mut tokens) = (0.0, 0usize);
-    let encoded = pairs
-        .pairs
-        .iter()
-        .map(|p| {
-            Ok((
-                t.vocab.source().encode(&p.source)?,
-                t.vocab.target().encode(&p.target)?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    for chunk in encoded.chunks(64) {
-        let views: Vec<(&[u32], &[u32])> = chunk.iter().map(|(s, g)| (&s[..], &g[..])).collect();
-        let batch = PairBatch::new(&views, BOS, EOS)?;
-        let r = t.model.loss(threads, &batch, 0.0, None)?;
-        sum += r.loss * r.tokens as f64;
-        tokens += r.tokens;
-    }
-    Ok((sum / tokens.max(1) as f64, tokens))
+    let ids = recur::translate::train::encode(pairs, &t.vocab, usize::MAX)?;
+    let order: Vec<usize> = (0..ids.pairs.len()).collect();
+    let r = t.model.mean_loss(threads, &ids.batches(&order, 64)?)?;
+    Ok((r.loss, r.tokens))
 }
 
 /// Runs `recur translate eval`.

@@ -465,6 +465,29 @@ impl<T: Scalar> Seq2Seq<T> {
         }
     }
 
+    /// The teacher-forced loss over several batches (evaluation mode, no label smoothing):
+    /// the mean per target token, with the counts of all batches.
+    ///
+    /// # Errors
+    /// As [`Self::forward`]; [`Error::Input`] when the batches hold no target token.
+    pub fn mean_loss(&self, threads: &Threads, batches: &[PairBatch]) -> Result<BatchLoss> {
+        let (mut sum, mut tokens, mut correct) = (0.0, 0usize, 0usize);
+        for b in batches {
+            let r = self.loss(threads, b, 0.0, None)?;
+            sum += r.loss * r.tokens as f64;
+            tokens += r.tokens;
+            correct += r.correct;
+        }
+        if tokens == 0 {
+            return Err(Error::Input("no sentence pairs to score".into()));
+        }
+        Ok(BatchLoss {
+            loss: sum / tokens as f64,
+            tokens,
+            correct,
+        })
+    }
+
     /// Adds the gradient of the loss whose gradient with respect to the logits is `d_logits`
     /// into `grads`.
     ///

@@ -30,14 +30,20 @@ impl TokenPairs {
     pub fn batches(&self, order: &[usize], batch_size: usize) -> Result<Vec<PairBatch>> {
         order
             .chunks(batch_size.max(1))
-            .map(|idx| {
-                let pairs: Vec<(&[u32], &[u32])> = idx
-                    .iter()
-                    .map(|&i| (&self.pairs[i].0[..], &self.pairs[i].1[..]))
-                    .collect();
-                PairBatch::new(&pairs, self.bos, self.eos)
-            })
+            .map(|idx| self.batch(idx))
             .collect()
+    }
+
+    /// The pairs `idx` as one batch.
+    ///
+    /// # Errors
+    /// As [`PairBatch::new`].
+    pub fn batch(&self, idx: &[usize]) -> Result<PairBatch> {
+        let pairs: Vec<(&[u32], &[u32])> = idx
+            .iter()
+            .map(|&i| (&self.pairs[i].0[..], &self.pairs[i].1[..]))
+            .collect();
+        PairBatch::new(&pairs, self.bos, self.eos)
     }
 }
 
@@ -199,7 +205,7 @@ impl Task for Seq2SeqTask<'_> {
     fn train_batch(&mut self, threads: &Threads, index: u64, rng: &mut Rng) -> Result<f64> {
         let from = index as usize * self.batch_size;
         let idx = &self.order[from..(from + self.batch_size).min(self.order.len())];
-        let batch = &self.train.batches(idx, self.batch_size)?[0];
+        let batch = &self.train.batch(idx)?;
         for g in self.grads.buffers_mut() {
             g.fill(0.0);
         }
@@ -219,22 +225,13 @@ impl Task for Seq2SeqTask<'_> {
     }
 
     fn validate(&mut self, threads: &Threads) -> Result<Validation> {
-        let (mut sum, mut tokens, mut correct) = (0.0, 0usize, 0usize);
-        for b in &self.val {
-            let r = self.model.loss(threads, b, 0.0, None)?;
-            sum += r.loss * r.tokens as f64;
-            tokens += r.tokens;
-            correct += r.correct;
-        }
-        if tokens == 0 {
-            return Err(Error::Input("no validation sentence pairs".into()));
-        }
+        let r = self.model.mean_loss(threads, &self.val)?;
         let score = match self.scorer.as_mut() {
             Some(f) => f(&self.model, threads)?,
-            None => correct as f64 / tokens as f64,
+            None => r.correct as f64 / r.tokens as f64,
         };
         Ok(Validation {
-            loss: sum / tokens as f64,
+            loss: r.loss,
             score: Some(score),
         })
     }

@@ -200,7 +200,11 @@ impl Trained {
 }
 
 /// The pairs as token ids, checked against `max_len`.
-fn encode(pairs: &Pairs, vocab: &Vocabularies, max_len: usize) -> Result<TokenPairs> {
+///
+/// # Errors
+/// [`Error::Input`] naming the file and line of a sentence longer than `max_len` or without
+/// tokens.
+pub fn encode(pairs: &Pairs, vocab: &Vocabularies, max_len: usize) -> Result<TokenPairs> {
     let mut out = Vec::with_capacity(pairs.pairs.len());
     for p in &pairs.pairs {
         let s = vocab.source().encode(&p.source)?;
