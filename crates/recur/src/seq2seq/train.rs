@@ -249,10 +249,7 @@ impl Task for Seq2SeqTask<'_> {
             best: self.best.as_ref().unwrap_or(&self.model).named_tensors(),
             current: self.model.buffers(),
             order: &self.order,
-            snapshot: Snapshot {
-                state: at.state,
-                optimizer: at.optimizer,
-            },
+            snapshot: *at,
             run: s.run.clone(),
         })
     }

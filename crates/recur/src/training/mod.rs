@@ -539,6 +539,7 @@ impl LoopState {
 }
 
 /// What a task sees when the loop offers it to save a checkpoint ([`Task::checkpoint`]).
+#[derive(Clone, Copy)]
 pub struct Snapshot<'a> {
     /// The loop's state.
     pub state: &'a LoopState,
