@@ -12,7 +12,7 @@ use crate::nn::{
 };
 use crate::recurrent::{ForwardArgs, Recurrent, RecurrentOutput};
 use crate::rng::Rng;
-use crate::tensor::Tensor;
+use crate::tensor::{swap_leading_axes, Tensor};
 use recur_kernels::{Scalar, Threads};
 use serde::{Deserialize, Serialize};
 
@@ -312,38 +312,24 @@ impl<T: Scalar> Seq2Seq<T> {
     }
 
     /// `[2·layers, B, H/2]` final states (forward and reverse of each layer) as `[layers, B, H]`,
-    /// each layer's two directions side by side.
+    /// each layer's two directions side by side: per layer, `[2, B, H/2]` → `[B, 2, H/2]`.
     fn bridge(&self, states: &[T], b: usize) -> Result<Tensor<T>> {
         let (l, h) = (self.config.num_layers, self.config.hidden_size);
-        let half = h / 2;
-        let mut out = vec![T::zero(); l * b * h];
-        for layer in 0..l {
-            for k in 0..b {
-                for d in 0..2 {
-                    let from = ((2 * layer + d) * b + k) * half;
-                    let to = (layer * b + k) * h + d * half;
-                    out[to..to + half].copy_from_slice(&states[from..from + half]);
-                }
-            }
-        }
+        let out = states
+            .chunks(b * h)
+            .flat_map(|layer| swap_leading_axes(layer, 2, b, h / 2))
+            .collect();
         Tensor::new("decoder initial state", &[l, b, h], out)
     }
 
     /// The gradient of [`Self::bridge`]: `[layers, B, H]` back to `[2·layers, B, H/2]`.
     fn unbridge(&self, d: &[T], b: usize) -> Result<Tensor<T>> {
         let (l, h) = (self.config.num_layers, self.config.hidden_size);
-        let half = h / 2;
-        let mut out = vec![T::zero(); l * b * h];
-        for layer in 0..l {
-            for k in 0..b {
-                for dir in 0..2 {
-                    let to = ((2 * layer + dir) * b + k) * half;
-                    let from = (layer * b + k) * h + dir * half;
-                    out[to..to + half].copy_from_slice(&d[from..from + half]);
-                }
-            }
-        }
-        Tensor::new("encoder final state gradient", &[2 * l, b, half], out)
+        let out = d
+            .chunks(b * h)
+            .flat_map(|layer| swap_leading_axes(layer, b, 2, h / 2))
+            .collect();
+        Tensor::new("encoder final state gradient", &[2 * l, b, h / 2], out)
     }
 
     /// The teacher-forced forward pass of `batch`; training mode (dropout) when `rng` is given.
