@@ -306,7 +306,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
             (settings, fresh_inputs(&a)?, out)
         }
     };
-    settings.validate().map_err(flags)?;
+    settings.validate()?;
     let (train, valid) = read_sets(&inputs, settings.seed)?;
     for (set, p) in [("training", &train), ("validation", &valid)] {
         if !p.skipped.is_empty() {
@@ -342,7 +342,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         train: &train,
         valid: &valid,
     };
-    let trained = train_with(data, &settings, &threads, control).map_err(flags)?;
+    let trained = train_with(data, &settings, &threads, control)?;
     let s = &trained.summary;
     out.save(|tmp| {
         trained.checkpoint().write(tmp)?;
@@ -375,21 +375,4 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         )?;
     }
     Ok(crate::finished())
-}
-
-/// Retells a library error with this command's flags.
-fn flags(e: Error) -> Error {
-    crate::with_flags(
-        e,
-        &[
-            ("hidden_size", "--hidden"),
-            ("embed_dim", "--embed"),
-            ("num_layers", "--layers"),
-            ("max_len", "--max-len"),
-            ("vocab_size", "--vocab-size"),
-            ("min_freq", "--min-freq"),
-            ("label_smoothing", "--label-smoothing"),
-            ("batch_size", "--batch-size"),
-        ],
-    )
 }
