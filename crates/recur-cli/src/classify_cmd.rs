@@ -690,16 +690,15 @@ fn train_one(
     ),
     (out, resume, run_record): (&mut recur::rundir::RunDir, Option<&Path>, serde_json::Value),
 ) -> Result<recur::classify::train::Trained> {
-    let mut last_save: Option<std::time::Instant> = None;
+    let mut throttle = crate::outdir::SaveThrottle::default();
     let mut saved_step = None;
     let dir = out.path().to_path_buf();
     let mut save = |ck: &recur::training::LoopCheckpoint<'_>| {
-        // A checkpoint at most every few seconds: saving stays a small share of the time.
-        if last_save.is_some_and(|t| t.elapsed().as_secs_f64() < 5.0) {
+        if !throttle.due() {
             return Ok(());
         }
         out.save(|tmp| ck.write(tmp))?;
-        last_save = Some(std::time::Instant::now());
+        throttle.saved();
         saved_step = Some(ck.snapshot.state.step);
         Ok(())
     };

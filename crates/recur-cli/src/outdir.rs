@@ -68,3 +68,24 @@ pub fn check_output_file(
     }
     Ok(())
 }
+
+/// Checkpoints offered after validations are saved at most every [`SAVE_EVERY_S`] seconds, so
+/// that saving stays a small share of training (the end of a run is always saved).
+pub const SAVE_EVERY_S: f64 = 5.0;
+
+/// When the last checkpoint of a run was saved.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SaveThrottle(Option<std::time::Instant>);
+
+impl SaveThrottle {
+    /// Whether a checkpoint offered now is saved (none in the last [`SAVE_EVERY_S`] seconds).
+    pub fn due(&self) -> bool {
+        self.0
+            .is_none_or(|t| t.elapsed().as_secs_f64() >= SAVE_EVERY_S)
+    }
+
+    /// Notes a save made now.
+    pub fn saved(&mut self) {
+        self.0 = Some(std::time::Instant::now());
+    }
+}

@@ -10,7 +10,6 @@ use recur::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
 /// What a run reads and where it stands, kept as `run` in its `state.json` so that `--resume`
 /// needs nothing else: the CSV's absolute path and fingerprint (a changed file is refused), the
@@ -123,7 +122,7 @@ struct Pending {
 /// small share of the time), and with every save the trials finished since the last one.
 pub(super) struct Saver<'a> {
     out: &'a mut RunDir,
-    last: Option<Instant>,
+    last: crate::outdir::SaveThrottle,
     pending: Vec<Pending>,
     info: DataInfo,
 }
@@ -133,7 +132,7 @@ impl<'a> Saver<'a> {
     pub fn new(out: &'a mut RunDir, info: DataInfo) -> Self {
         Saver {
             out,
-            last: None,
+            last: crate::outdir::SaveThrottle::default(),
             pending: Vec::new(),
             info,
         }
@@ -149,9 +148,9 @@ impl<'a> Saver<'a> {
         self.out.path()
     }
 
-    /// Whether a checkpoint offered now is saved (none was in the last 5 seconds).
+    /// Whether a checkpoint offered now is saved ([`crate::outdir::SaveThrottle`]).
     fn due(&self) -> bool {
-        self.last.is_none_or(|t| t.elapsed().as_secs_f64() >= 5.0)
+        self.last.due()
     }
 
     /// Replaces the run directory's contents atomically by what `fill` writes and the pending
@@ -169,7 +168,7 @@ impl<'a> Saver<'a> {
             fill(tmp)
         })?;
         self.pending.clear();
-        self.last = Some(Instant::now());
+        self.last.saved();
         Ok(())
     }
 

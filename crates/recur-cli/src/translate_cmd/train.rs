@@ -322,13 +322,13 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     let flag = std::sync::atomic::AtomicBool::new(false);
     let mut observer = crate::progress::Stopping::new(&mut lines, &flag, a.stop_after);
     let run_record = serde_json::to_value(&inputs).expect("inputs serialise");
-    let mut last_save: Option<std::time::Instant> = None;
+    let mut throttle = crate::outdir::SaveThrottle::default();
     let mut save = |ck: &recur::training::LoopCheckpoint<'_>| {
-        if last_save.is_some_and(|t| t.elapsed().as_secs_f64() < 5.0) {
+        if !throttle.due() {
             return Ok(());
         }
         out.save(|tmp| ck.write(tmp))?;
-        last_save = Some(std::time::Instant::now());
+        throttle.saved();
         Ok(())
     };
     let control = recur::training::Control {
