@@ -118,12 +118,15 @@ struct TrainArgs {
     /// Seed of initialisation, splits and shuffling
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Numeric data: train on augmented copies (a random window of 1 - A of each series, magnitude scaling and jitter of strength A); 0 for none [default: 0.2 for series of median length 64 or more, else 0]
+    /// Numeric data: train on augmented copies (a random window of 1 - A of each series, magnitude scaling and jitter of strength A); 0 for none [default: 0.2 for series of median length 64 or more, 0.1 for shorter numeric series, 0 for text]
     #[arg(long)]
     augment: Option<f64>,
-    /// Train N models (seeds --seed, --seed + 1, …, each with its own validation split) and average their probabilities [default: 5 for data sets of at most 200 sequences, else 1]
+    /// Train N models (seeds --seed, --seed + 1, …, each with its own validation split) and average their probabilities [default: 5 for data sets of at most 5,000 sequence-steps (sequences times recurrent steps), else 1]
     #[arg(long)]
     ensemble: Option<usize>,
+    /// After early stopping has chosen the number of passes on the validation split, train again on all the training data for that many passes and keep that model [default: true for text, false for numeric data]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    refit: Option<bool>,
     /// Worker threads [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
@@ -134,7 +137,7 @@ struct TrainArgs {
     #[arg(long)]
     overwrite: bool,
     /// Continue the run saved in this directory exactly where it stopped (its data and settings come from it)
-    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "encoding", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "head_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "augment", "ensemble", "out", "overwrite"])]
+    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "encoding", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "head_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "augment", "ensemble", "refit", "out", "overwrite"])]
     resume: Option<PathBuf>,
     /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
     #[arg(long)]
@@ -375,6 +378,7 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<(ClassifySettings, St
         } else {
             a.ensemble.unwrap_or(fit.ensemble)
         },
+        refit: a.refit.unwrap_or(text && !regress),
         text: recur::classify::text::TextSettings {
             units: a.units.parse()?,
             min_freq: a.min_freq,
@@ -385,7 +389,7 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<(ClassifySettings, St
     };
     let s = &settings;
     let line = format!(
-            "settings for this data ({} sequences, median length {}): {}{:?} hidden {}, {:?} pooling{}, augment {}, ensemble of {}, patience {} epochs",
+            "settings for this data ({} sequences, median length {}): {}{:?} hidden {}, {:?} pooling{}, augment {}, ensemble of {}, patience {} epochs{}",
             data.items.len(),
             fit.median_length,
             if s.bidirectional { "bidirectional, " } else { "" },
@@ -395,7 +399,8 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<(ClassifySettings, St
             if data.dims > 0 { format!(", frame size {}", s.frame_size) } else { String::new() },
             s.augment,
             s.ensemble,
-            s.patience
+            s.patience,
+            if s.refit { ", then a refit on all the training data" } else { "" }
     );
     Ok((settings, line))
 }
@@ -618,6 +623,15 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     })?;
     for m in &members {
         errln!("{}", crate::progress::loop_summary(&m.summary, "accuracy"));
+        if let Some(r) = &m.refitted {
+            errln!(
+                "then trained again on all {} training sequences for those {} epochs ({} steps, {}; --refit): that model is kept",
+                r.sequences,
+                r.epochs,
+                r.steps,
+                crate::progress::clock(r.seconds)
+            );
+        }
     }
     outln!(
         "test ({}):",

@@ -238,6 +238,8 @@ fn classify_train_interrupted_and_resumed_ends_bit_for_bit_as_the_whole_run() {
             "30",
             "--batch-size",
             "16",
+            "--ensemble",
+            "1",
             "--out",
             &out,
             "--quiet",

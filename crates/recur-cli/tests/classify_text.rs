@@ -204,3 +204,68 @@ fn encoding_names_the_flag_and_reads_windows_1252() {
     assert!(err.contains("--encoding \"klingon\""), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_text_model_is_refit_on_all_the_training_data_by_default() {
+    let dir = temp("text-refit");
+    let data = dir.join("r.jsonl");
+    std::fs::write(&data, reviews(80)).unwrap();
+    let data = data.display().to_string();
+    let out = dir.join("run").display().to_string();
+    let mut args = vec![
+        "classify",
+        "train",
+        "--data",
+        &data,
+        "--out",
+        &out,
+        "--ensemble",
+        "1",
+    ];
+    args.extend(SMALL);
+    let o = recur(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("then a refit on all the training data"),
+        "{err}"
+    );
+    assert!(
+        err.contains("then trained again on all 64 training sequences"),
+        "{err}"
+    );
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&out).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["refit"]["sequences"], 64, "{config}");
+    assert!(config["refit"]["steps"].as_u64().unwrap() >= 1);
+    // The finished run cannot be resumed; --refit false trains the plain model.
+    let o = recur(&["classify", "train", "--resume", &out]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nothing to resume") && err.lines().count() == 1,
+        "{err}"
+    );
+    let plain = dir.join("plain").display().to_string();
+    let mut args = vec![
+        "classify",
+        "train",
+        "--data",
+        &data,
+        "--out",
+        &plain,
+        "--ensemble",
+        "1",
+        "--refit",
+        "false",
+    ];
+    args.extend(SMALL);
+    let o = recur(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && !err.contains("trained again"),
+        "{err}"
+    );
+}

@@ -56,6 +56,7 @@ fn settings(min_steps: u64) -> ClassifySettings {
         },
         augment: 0.0,
         ensemble: 1,
+        refit: false,
     }
 }
 
@@ -188,7 +189,9 @@ fn series(n: usize, len: usize) -> Dataset {
 
 #[test]
 fn defaults_fit_the_length_and_size_of_the_data() {
-    use recur::classify::train::{defaults_for, FRAMES_PER_SERIES, LONG_SERIES, SMALL_DATA};
+    use recur::classify::train::{
+        defaults_for, ENSEMBLE_WORK, FRAMES_PER_SERIES, LONG_SERIES, SHORT_AUGMENT,
+    };
     // A long series is cut into about 16 frames and augmented; a small set trains an ensemble.
     let long = defaults_for(&series(36, 251));
     assert_eq!((long.frame_size, long.median_length), (16, 251));
@@ -199,12 +202,18 @@ fn defaults_fit_the_length_and_size_of_the_data() {
         defaults_for(&series(10, 1460)).frame_size,
         (1460.0 / FRAMES_PER_SERIES as f64).round() as usize
     );
-    // Short series are read step by step, unaugmented; a larger set trains one model.
-    let short = defaults_for(&series(SMALL_DATA + 1, LONG_SERIES - 1));
+    // Short series are read step by step, lightly augmented; the ensemble depends on the work:
+    // sequences times recurrent steps.
+    let steps = LONG_SERIES - 1;
+    let cheap = defaults_for(&series(ENSEMBLE_WORK / steps, steps));
     assert_eq!(
-        (short.frame_size, short.augment, short.ensemble),
-        (1, 0.0, 1)
+        (cheap.frame_size, cheap.augment, cheap.ensemble),
+        (1, SHORT_AUGMENT, 5)
     );
+    let larger = defaults_for(&series(ENSEMBLE_WORK / steps + 1, steps));
+    assert_eq!(larger.ensemble, 1);
+    // 400 long series are 400 x 16 recurrent steps after framing: one model.
+    assert_eq!(defaults_for(&series(400, 251)).ensemble, 1);
     // Text: a unidirectional reader of the last state.
     let text = Dataset {
         dims: 0,
@@ -240,5 +249,55 @@ fn augmented_training_is_reproducible_and_still_learns() {
         a.val_accuracy >= 0.8,
         "validation accuracy {}",
         a.val_accuracy
+    );
+}
+
+#[test]
+fn a_refit_trains_on_every_sequence_for_the_chosen_passes() {
+    use recur::classify::fit::feature_scaling;
+    let data = trends(40, 5);
+    let run = |refit| {
+        let s = ClassifySettings {
+            refit,
+            ..settings(100)
+        };
+        train(
+            &data,
+            &s,
+            &Threads::single(),
+            &mut (),
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    };
+    let (plain, refitted) = (run(false), run(true));
+    // The same run chose the number of passes; the refit model is another one, scaled on all
+    // 40 sequences rather than the training split's.
+    assert_eq!(plain.summary.best, refitted.summary.best);
+    let all: Vec<usize> = (0..data.items.len()).collect();
+    let (mean, std) = feature_scaling(&data, &all);
+    assert_eq!(
+        (&refitted.model.config().mean, &refitted.model.config().std),
+        (&mean, &std)
+    );
+    assert_ne!(plain.model.config().mean, mean);
+    assert_ne!(plain.model.named_tensors(), refitted.model.named_tensors());
+    // It has learned the task: every training sequence right.
+    let probs =
+        recur::classify::train::predict(&refitted.model, &Threads::single(), &data, 8).unwrap();
+    let classes = &refitted.model.config().classes;
+    let right = probs
+        .chunks(classes.len())
+        .zip(&data.labels)
+        .filter(|(p, l)| {
+            let k = if p[0] > p[1] { 0 } else { 1 };
+            &classes[k] == *l
+        })
+        .count();
+    assert!(right >= 36, "{right} of 40 right");
+    // Reproducible.
+    assert_eq!(
+        run(true).model.named_tensors(),
+        refitted.model.named_tensors()
     );
 }

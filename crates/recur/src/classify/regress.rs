@@ -357,6 +357,7 @@ pub fn train_regressor<'a>(
         optimizer: end.optimizer,
         run_record: task.run_record,
         config_json: task.config_json,
+        refitted: None,
     })
 }
 

@@ -14,7 +14,7 @@ use crate::training::{
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Hyperparameters of `recur classify train`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -72,6 +72,11 @@ pub struct ClassifySettings {
     /// probabilities are averaged.
     #[serde(default = "one")]
     pub ensemble: usize,
+    /// After choosing the number of passes on the validation split, train the model again on
+    /// all the training data (the validation split included) for that many passes, and keep
+    /// that model instead.
+    #[serde(default)]
+    pub refit: bool,
 }
 
 fn char_units() -> super::text::TextSettings {
@@ -106,14 +111,21 @@ pub struct DataDefaults {
 pub const LONG_SERIES: usize = 64;
 /// Recurrent steps a long series is cut into (its median length over the frame size).
 pub const FRAMES_PER_SERIES: usize = 16;
-/// Data sets of at most this many labelled sequences train an ensemble.
-pub const SMALL_DATA: usize = 200;
+/// Data sets of at most this many sequence-steps (labelled sequences times the median number of
+/// recurrent steps, after framing) train an ensemble: five models of such a set train in about a
+/// minute on two cores.
+pub const ENSEMBLE_WORK: usize = 5_000;
+/// Augmentation strength for long numeric series (read in frames).
+pub const LONG_AUGMENT: f64 = 0.2;
+/// Augmentation strength for short numeric series (read step by step).
+pub const SHORT_AUGMENT: f64 = 0.1;
 
 /// The defaults that fit `data` (measured on the UCR/UEA sets of the README, chosen for
 /// generality): a long numeric series (median length at least [`LONG_SERIES`] raw steps) is read
 /// in frames so that the recurrence runs about [`FRAMES_PER_SERIES`] steps, and trained on
-/// augmented copies (strength 0.2); a small data set (at most [`SMALL_DATA`] sequences) trains an
-/// ensemble of 5 models; every numeric set a bidirectional GRU of 128 units with max pooling.
+/// augmented copies (strength [`LONG_AUGMENT`]; shorter numeric series [`SHORT_AUGMENT`]); a
+/// data set of at most [`ENSEMBLE_WORK`] sequence-steps trains an ensemble of 5 models; every
+/// numeric set a bidirectional GRU of 128 units with max pooling.
 /// For text the CLI takes [`super::text::TEXT_DEFAULTS`] (bidirectional, max pooling) instead.
 pub fn defaults_for(data: &Dataset) -> DataDefaults {
     let mut lengths: Vec<usize> = (0..data.items.len()).map(|i| data.len_of(i)).collect();
@@ -121,17 +133,23 @@ pub fn defaults_for(data: &Dataset) -> DataDefaults {
     let median = lengths.get(lengths.len() / 2).copied().unwrap_or(0);
     let numeric = data.dims > 0;
     let long = numeric && median >= LONG_SERIES;
+    let frame_size = if long {
+        ((median as f64 / FRAMES_PER_SERIES as f64).round() as usize).max(1)
+    } else {
+        1
+    };
+    let work = data.items.len() * median.div_ceil(frame_size).max(1);
     DataDefaults {
-        frame_size: if long {
-            ((median as f64 / FRAMES_PER_SERIES as f64).round() as usize).max(1)
-        } else {
-            1
+        frame_size,
+        augment: match (numeric, long) {
+            (true, true) => LONG_AUGMENT,
+            (true, false) => SHORT_AUGMENT,
+            _ => 0.0,
         },
-        augment: if long { 0.2 } else { 0.0 },
         bidirectional: numeric,
         pooling: if numeric { Pooling::Max } else { Pooling::Last },
         hidden: if numeric { 128 } else { 64 },
-        ensemble: if data.items.len() <= SMALL_DATA { 5 } else { 1 },
+        ensemble: if work <= ENSEMBLE_WORK { 5 } else { 1 },
         median_length: median,
     }
 }
@@ -386,6 +404,9 @@ pub struct Trained {
     pub run_record: serde_json::Value,
     /// `config.json` of the checkpoint ([`checkpoint_config`]).
     pub config_json: serde_json::Value,
+    /// How the kept model was trained again on all the data, when it was
+    /// ([`ClassifySettings::refit`]).
+    pub refitted: Option<Refitted>,
 }
 
 /// `config.json` of a classifier checkpoint: format, version, task, the model's configuration
@@ -671,8 +692,28 @@ pub fn train_with<'a>(
         resume,
     )?;
     let summary = end.summary;
+    let mut model = task.best.take().unwrap_or_else(|| task.model.clone());
+    let mut refitted = None;
+    let mut config_json = std::mem::take(&mut task.config_json);
+    if s.refit && !summary.interrupted && !control.stop.load(Ordering::Relaxed) {
+        let plan = Refit {
+            epochs: summary
+                .best
+                .1
+                .div_ceil(task.batches_per_epoch().max(1))
+                .max(1),
+            classes: &classes,
+            val: &task.val,
+            val_targets: &task.val_targets,
+        };
+        if let Some((m, r)) = refit(data, s, threads, &plan, control.stop)? {
+            config_json = checkpoint_config(m.config(), s);
+            config_json[REFIT_KEY] = serde_json::to_value(r).expect("refit serialises");
+            (model, refitted) = (m, Some(r));
+        }
+    }
     Ok(Trained {
-        model: task.best.unwrap_or_else(|| task.model.clone()),
+        model,
         epochs: summary.epochs as usize,
         val_accuracy: summary.best.0.score.unwrap_or(f64::NAN),
         summary,
@@ -681,8 +722,79 @@ pub fn train_with<'a>(
         state: end.state,
         optimizer: end.optimizer,
         run_record: task.run_record,
-        config_json: task.config_json,
+        config_json,
+        refitted,
     })
+}
+
+/// The key of `config.json` that records a refit ([`Refitted`]).
+pub const REFIT_KEY: &str = "refit";
+
+/// How the kept model of a run with [`ClassifySettings::refit`] was trained again.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Refitted {
+    /// Sequences trained on (the whole training data).
+    pub sequences: usize,
+    /// Passes over them (those of the model the validation split chose).
+    pub epochs: u64,
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+/// What a refit on all the training data repeats of the run that chose the model.
+struct Refit<'v> {
+    /// Passes over the data of the kept model.
+    epochs: u64,
+    classes: &'v [String],
+    val: &'v Dataset,
+    val_targets: &'v [u32],
+}
+
+/// A model of the same seed trained on all of `data` (the validation split included) for as
+/// many passes as the kept model took, its scaling and vocabulary fitted on all of `data`;
+/// `None` when `stop` was raised on the way.
+fn refit(
+    data: &Dataset,
+    s: &ClassifySettings,
+    threads: &Threads,
+    plan: &Refit,
+    stop: &AtomicBool,
+) -> Result<Option<(Classifier, Refitted)>> {
+    let all: Vec<usize> = (0..data.items.len()).collect();
+    let mut config = super::fit::encoder_config(data, &all, s)?;
+    config.classes = plan.classes.to_vec();
+    let model = Classifier::new(config, &mut Rng::new(s.seed))?;
+    let mut task = ClassifyTask {
+        grads: model.zero_grads(),
+        model,
+        best: None,
+        data,
+        targets: class_ids(&data.labels, plan.classes)?,
+        order: all,
+        batch_size: s.batch_size,
+        val: plan.val.clone(),
+        val_targets: plan.val_targets.to_vec(),
+        on_checkpoint: None,
+        run_record: serde_json::Value::Null,
+        config_json: serde_json::Value::Null,
+        augment: s.augment,
+    };
+    let bpe = task.batches_per_epoch().max(1);
+    let mut settings = s.loop_settings(bpe);
+    settings.stop = training::Stop::Steps(plan.epochs * bpe);
+    // No validation on the way (the split is part of the training data now), no early stop.
+    settings.validate_every = u64::MAX;
+    settings.early_stopping.patience = u64::MAX;
+    let end = training::run_from(&mut task, &settings, threads, &mut (), stop, None)?;
+    let r = Refitted {
+        sequences: data.items.len(),
+        epochs: plan.epochs,
+        steps: end.summary.steps,
+        seconds: end.summary.seconds,
+    };
+    Ok((!end.summary.interrupted).then_some((task.model, r)))
 }
 
 /// Restores the run saved in `dir` (the classifier's or the regressor's): the current
@@ -693,6 +805,17 @@ pub(super) fn restore(
     settings: &LoopSettings,
     dir: &std::path::Path,
 ) -> Result<training::Resume> {
+    let config = dir.join("config.json");
+    let saved_json: serde_json::Value = std::fs::read_to_string(&config)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    if saved_json.get(REFIT_KEY).is_some() {
+        return Err(Error::Config(format!(
+            "the run in {} is finished (its model was trained again on all the data); nothing to resume",
+            dir.display()
+        )));
+    }
     let restored = training::read_checkpoint(dir, settings, &model.buffer_sizes(), order)?;
     let saved = super::model::load(dir)?;
     if saved.config() != model.config() {
@@ -799,6 +922,7 @@ mod tests {
             text: Default::default(),
             augment: 0.0,
             ensemble: 1,
+            refit: false,
         };
         let trained = train(
             &data,

@@ -129,6 +129,7 @@ pub fn write_classifier(dir: &Path, numeric: bool) {
         },
         augment: 0.0,
         ensemble: 1,
+        refit: false,
     };
     let json = serde_json::json!({"format": "recur", "version": 1, "task": "classify",
         "model": config, "training": settings});
