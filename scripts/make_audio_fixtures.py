@@ -9,7 +9,8 @@ github.com/Jakobovski/free-spoken-digit-dataset).
 
 Run (librosa pinned so that the fixtures are reproducible):
     python3 -m venv ~/audio-venv
-    ~/audio-venv/bin/pip install librosa==0.11.0 numpy==2.4.6 scipy==1.17.1 soundfile==0.14.0
+    ~/audio-venv/bin/pip install -r scripts/requirements-audio.txt
+    # (librosa==0.11.0 numpy==2.4.6 scipy==1.17.1 soundfile==0.14.0)
     ~/audio-venv/bin/python scripts/make_audio_fixtures.py
 """
 import json

@@ -169,11 +169,14 @@ fn train_on(data: &Path, out: &Path) -> Vec<String> {
     .to_vec()
 }
 
+/// Writes one (bad) file at the path it is given.
+type MakeFile = dyn Fn(&Path);
+
 #[test]
 fn bad_audio_is_refused_in_one_line_with_status_2() {
     let dir = temp("audio-bad");
     let out = dir.join("out");
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+    let cases: Vec<(&str, Box<MakeFile>, &str)> = vec![
         (
             "text",
             Box::new(|p: &Path| std::fs::write(p, "hello").unwrap()),

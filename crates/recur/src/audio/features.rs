@@ -200,7 +200,7 @@ impl FeatureConfig {
         if self.deltas > 2 {
             return bad(format!("`deltas` must be 0, 1 or 2, got {}", self.deltas));
         }
-        if self.delta_width < 3 || self.delta_width % 2 == 0 {
+        if self.delta_width < 3 || self.delta_width.is_multiple_of(2) {
             return bad(format!(
                 "`delta_width` must be odd and at least 3, got {}",
                 self.delta_width
@@ -434,7 +434,7 @@ fn with_deltas(base: &[f32], frames: usize, dims: usize, order: usize, width: us
     for t in 0..frames {
         out[t * out_dims..t * out_dims + dims].copy_from_slice(&base[t * dims..(t + 1) * dims]);
     }
-    let width = width.min(if frames % 2 == 1 {
+    let width = width.min(if !frames.is_multiple_of(2) {
         frames
     } else {
         frames.saturating_sub(1)
