@@ -445,9 +445,18 @@ fn fresh_settings(
             None => None,
         },
     };
-    let s = &settings;
+    let line = settings_line(data, &fit, &settings);
+    Ok((settings, line))
+}
+
+/// The line that says a run's settings (and for audio its features).
+fn settings_line(
+    data: &Dataset,
+    fit: &recur::classify::train::DataDefaults,
+    s: &ClassifySettings,
+) -> String {
     let features = features_line(s);
-    let line = format!(
+    format!(
             "{features}settings for this data ({} sequences, median length {}): {}{:?} hidden {}, {:?} pooling{}, augment {}, ensemble of {}, patience {} epochs",
             data.items.len(),
             fit.median_length,
@@ -459,8 +468,7 @@ fn fresh_settings(
             s.augment,
             s.ensemble,
             s.patience
-    );
-    Ok((settings, line))
+    )
 }
 
 /// What audio features a run reads, for its settings line (empty for other data).
