@@ -1,5 +1,6 @@
 //! `recur classify train | eval | predict`: many-to-one classification of numeric sequences
-//! (`.ts`, per-frame `.csv`) and texts (`.jsonl`).
+//! (`.ts`, per-frame `.csv`), texts (`.jsonl`) and recordings (folders of WAV files or a
+//! `path,label` manifest, read as speech features).
 
 use clap::{Args, Subcommand};
 use recur::classify::data::{read_dataset_in, read_unlabelled_in, Dataset};
@@ -34,7 +35,7 @@ enum ClassifyCommand {
 #[derive(Args)]
 #[command(allow_negative_numbers = true)]
 struct TrainArgs {
-    /// Training data: .ts (UCR/UEA), .csv (one row per frame: seq, label, frame, features) or .jsonl (text, label)
+    /// Training data: .ts (UCR/UEA), .csv (one row per frame: seq, label, frame, features), .jsonl (text, label), or audio: a folder of WAV files (one subfolder per label, or files named {label}_….wav) or a .csv manifest (path,label)
     #[arg(long, required_unless_present = "resume")]
     data: Option<PathBuf>,
     /// Test data; without it a stratified --test-frac of --data is held out
@@ -137,7 +138,7 @@ struct TrainArgs {
     #[arg(long)]
     overwrite: bool,
     /// Continue the run saved in this directory exactly where it stopped (its data and settings come from it)
-    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "encoding", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "head_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "augment", "ensemble", "refit", "out", "overwrite"])]
+    #[arg(long, conflicts_with_all = ["data", "test", "test_frac", "val_frac", "cell", "hidden", "layers", "bidirectional", "dropout", "pooling", "embed", "frame_size", "max_len", "encoding", "max_vocab", "units", "min_freq", "keep_case", "embed_dropout", "head_dropout", "epochs", "steps", "time_budget", "patience", "batch_size", "lr", "seed", "augment", "ensemble", "refit", "out", "overwrite", "features", "sample_rate", "frame_ms", "hop_ms", "window", "n_mels", "n_mfcc", "fmin", "fmax", "htk", "pre_emphasis", "top_db", "deltas", "delta_width", "cmvn", "spec_augment"])]
     resume: Option<PathBuf>,
     /// Stop (as if interrupted, with a checkpoint to resume from) after this many steps
     #[arg(long)]
@@ -145,6 +146,8 @@ struct TrainArgs {
     /// No per-epoch lines
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    audio: crate::audio_flags::AudioArgs,
 }
 
 /// What a run reads, kept in `state.json` so that `--resume` finds it again: absolute paths,
@@ -159,6 +162,9 @@ struct Inputs {
     max_len: usize,
     #[serde(default)]
     encoding: Option<String>,
+    /// Audio input: the feature settings the recordings are read with.
+    #[serde(default)]
+    audio: Option<recur::audio::FeatureConfig>,
 }
 
 #[derive(Args)]
@@ -193,7 +199,7 @@ struct PredictArgs {
     /// Checkpoint directory
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Sequences, in a format the model was trained on; labels may be left out (.ts with @classLabel false, JSON lines without "label", a CSV without a label column)
+    /// Sequences, in a format the model was trained on; labels may be left out (.ts with @classLabel false, JSON lines without "label", a CSV without a label column); for a model trained on audio, a WAV file, a folder of them or a manifest
     #[arg(long)]
     data: PathBuf,
     /// Where to write: .csv (index, label, one probability column per class) or .json
@@ -263,7 +269,16 @@ fn print_report(r: &Report) -> Result<()> {
     Ok(())
 }
 
-/// The confusion matrix as an SVG heat map.
+/// `text` as one CSV cell: quoted (quotes doubled) when it holds a comma, a quote or a line
+/// break.
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 /// The confusion matrix of `r` as an SVG heat map, each cell shaded by its share of the row.
 fn confusion_svg(r: &Report) -> Result<String> {
     recur::plot::HeatMap {
@@ -301,12 +316,54 @@ fn fresh_inputs(a: &TrainArgs) -> Result<Inputs> {
         test_frac: a.test_frac,
         max_len: a.max_len,
         encoding: a.encoding.clone(),
+        audio: audio_config(a, &data)?,
     })
+}
+
+/// The feature settings of audio input (`--data` a folder, a WAV file or a manifest), checked;
+/// `None` for other data.
+fn audio_config(a: &TrainArgs, data: &Path) -> Result<Option<recur::audio::FeatureConfig>> {
+    if !recur::audio::corpus::is_audio_source(data) {
+        return Ok(None);
+    }
+    let config = a.audio.feature_config();
+    config.validate()?;
+    Ok(Some(config))
+}
+
+/// Reads `path` as the model or run expects: recordings as `audio` features when it is set,
+/// otherwise a sequence file ([`read_dataset_in`], or [`read_unlabelled_in`] without
+/// `labels_required`).
+fn read_data(
+    path: &Path,
+    audio: Option<&recur::audio::FeatureConfig>,
+    labels_required: bool,
+    (max_len, encoding): (usize, Option<&str>),
+) -> Result<Dataset> {
+    if let Some(config) = audio {
+        if !recur::audio::corpus::is_audio_source(path) {
+            return Err(Error::format(
+                path,
+                "the model reads audio: expected a folder of .wav files, a .wav file or a .csv manifest (path,label)",
+            ));
+        }
+        return crate::audio_flags::read(path, config, labels_required);
+    }
+    let read = if labels_required {
+        read_dataset_in
+    } else {
+        read_unlabelled_in
+    };
+    read(path, max_len, encoding).map_err(crate::with_encoding_flag)
 }
 
 /// The settings of a new run: the flags, and where a flag is not given the defaults that fit
 /// the training data ([`defaults_for`]); and a line that says them.
-fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<(ClassifySettings, String)> {
+fn fresh_settings(
+    a: &TrainArgs,
+    data: &Dataset,
+    inputs: &Inputs,
+) -> Result<(ClassifySettings, String)> {
     let fit = defaults_for(data);
     // Texts take the text defaults (measured on sentence polarity, README).
     let text = data.dims == 0;
@@ -386,10 +443,25 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<(ClassifySettings, St
             embed_dropout: a.embed_dropout,
             head_dropout: a.head_dropout,
         },
+        audio: inputs.audio.clone(),
+        spec_augment: match inputs.audio {
+            Some(_) => a.audio.spec_augment()?,
+            None => None,
+        },
     };
-    let s = &settings;
-    let line = format!(
-            "settings for this data ({} sequences, median length {}): {}{:?} hidden {}, {:?} pooling{}, augment {}, ensemble of {}, patience {} epochs{}",
+    let line = settings_line(data, &fit, &settings);
+    Ok((settings, line))
+}
+
+/// The line that says a run's settings (and for audio its features).
+fn settings_line(
+    data: &Dataset,
+    fit: &recur::classify::train::DataDefaults,
+    s: &ClassifySettings,
+) -> String {
+    let features = features_line(s);
+    format!(
+            "{features}settings for this data ({} sequences, median length {}): {}{:?} hidden {}, {:?} pooling{}, augment {}, ensemble of {}, patience {} epochs{}",
             data.items.len(),
             fit.median_length,
             if s.bidirectional { "bidirectional, " } else { "" },
@@ -401,8 +473,34 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<(ClassifySettings, St
             s.ensemble,
             s.patience,
             if s.refit { ", then a refit on all the training data" } else { "" }
-    );
-    Ok((settings, line))
+    )
+}
+
+/// What audio features a run reads, for its settings line (empty for other data).
+fn features_line(s: &ClassifySettings) -> String {
+    let Some(f) = &s.audio else {
+        return String::new();
+    };
+    let masks = match &s.spec_augment {
+        Some(m) => format!(
+            ", SpecAugment {}x{} frames and {}x{} features",
+            m.time_masks, m.time_width, m.freq_masks, m.freq_width
+        ),
+        None => String::new(),
+    };
+    let kind = match f.kind {
+        recur::audio::FeatureKind::Mfcc => "MFCC",
+        recur::audio::FeatureKind::LogMel => "log-mel",
+    };
+    format!(
+        "audio: {} {kind} features a frame ({} ms frames every {} ms at {} Hz, deltas {}{}){masks}\n",
+        f.dims(),
+        f.frame_ms,
+        f.hop_ms,
+        f.sample_rate,
+        f.deltas,
+        if f.cmvn { ", normalised per recording" } else { "" },
+    )
 }
 
 /// The settings and inputs of the run saved in `dir`; its data files must be unchanged.
@@ -449,8 +547,12 @@ fn saved_run(dir: &Path) -> Result<(ClassifySettings, Inputs)> {
 /// The training and test sets: `--test`, or a stratified `--test-frac` of `--data`.
 fn read_sets(inputs: &Inputs, seed: u64) -> Result<(Dataset, Dataset)> {
     let read = |p: &Path| {
-        read_dataset_in(p, inputs.max_len, inputs.encoding.as_deref())
-            .map_err(crate::with_encoding_flag)
+        read_data(
+            p,
+            inputs.audio.as_ref(),
+            true,
+            (inputs.max_len, inputs.encoding.as_deref()),
+        )
     };
     let all = read(&inputs.data)?;
     let (train_data, test_data) = match &inputs.test {
@@ -496,9 +598,13 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     if let Some(k) = a.folds {
         let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify-cv", a.overwrite)?;
         let inputs = fresh_inputs(&a)?;
-        let data = read_dataset_in(&inputs.data, inputs.max_len, inputs.encoding.as_deref())
-            .map_err(crate::with_encoding_flag)?;
-        let (settings, _) = fresh_settings(&a, &data)?;
+        let data = read_data(
+            &inputs.data,
+            inputs.audio.as_ref(),
+            true,
+            (inputs.max_len, inputs.encoding.as_deref()),
+        )?;
+        let (settings, _) = fresh_settings(&a, &data, &inputs)?;
         settings_ok(&settings)?;
         return crate::folds_cmd::run(&data, &settings, k, &threads, &mut out, a.quiet);
     }
@@ -515,7 +621,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
             let out = crate::outdir::open(a.out.as_deref(), "runs/classify", a.overwrite)?;
             let inputs = fresh_inputs(&a)?;
             let (train_data, test_data) = read_sets(&inputs, a.seed)?;
-            let (settings, line) = fresh_settings(&a, &train_data)?;
+            let (settings, line) = fresh_settings(&a, &train_data, &inputs)?;
             settings_ok(&settings)?;
             (settings, inputs, train_data, test_data, out, line)
         }
@@ -781,8 +887,12 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     }
     let members = load(&a.checkpoint)?;
     let model = &members[0];
-    let data = read_dataset_in(&a.data, a.max_len, a.encoding.as_deref())
-        .map_err(crate::with_encoding_flag)?;
+    let data = read_data(
+        &a.data,
+        model.config().audio.as_ref(),
+        true,
+        (a.max_len, a.encoding.as_deref()),
+    )?;
     check_kind(model, &data, &a.data)?;
     if model.config().target.is_some() {
         crate::regress_cmd::eval(model, &threads, &data, &a.data, a.json)?;
@@ -812,8 +922,12 @@ fn run_predict(a: PredictArgs) -> Result<ExitCode> {
     crate::outdir::check_output_file("--output", &a.output, &[&a.data], &a.checkpoint)?;
     let members = load(&a.checkpoint)?;
     let model = &members[0];
-    let data = read_unlabelled_in(&a.data, a.max_len, a.encoding.as_deref())
-        .map_err(crate::with_encoding_flag)?;
+    let data = read_data(
+        &a.data,
+        model.config().audio.as_ref(),
+        false,
+        (a.max_len, a.encoding.as_deref()),
+    )?;
     check_kind(model, &data, &a.data)?;
     if model.config().target.is_some() {
         crate::regress_cmd::predict(model, &threads, &data, &a.output)?;
@@ -822,6 +936,18 @@ fn run_predict(a: PredictArgs) -> Result<ExitCode> {
     let classes = &model.config().classes;
     let probs = predict_members(&members, &threads, &data, 64)?;
     let labels = argmax_rows(&probs, classes.len());
+    // Audio predictions name their recordings.
+    let files: Option<Vec<String>> = match model.config().audio {
+        Some(_) => Some(
+            recur::audio::corpus::list_audio(&a.data, false)?
+                .paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        ),
+        None => None,
+    };
+    let file_of = |i: usize| files.as_ref().map(|f| f[i].clone());
     let json = a.output.extension().and_then(|e| e.to_str()) == Some("json");
     let text = if json {
         let rows: Vec<serde_json::Value> = labels
@@ -831,13 +957,18 @@ fn run_predict(a: PredictArgs) -> Result<ExitCode> {
             .map(|(i, (&l, p))| {
                 let probs: serde_json::Map<String, serde_json::Value> =
                     classes.iter().zip(p).map(|(c, &v)| (c.clone(), serde_json::json!(v))).collect();
-                serde_json::json!({"index": i, "label": classes[l as usize], "probabilities": probs})
+                let mut row = serde_json::json!({"index": i, "label": classes[l as usize], "probabilities": probs});
+                if let Some(f) = file_of(i) {
+                    row["file"] = serde_json::json!(f);
+                }
+                row
             })
             .collect();
         format!("{}\n", serde_json::Value::Array(rows))
     } else {
         let mut s = format!(
-            "index,label,{}\n",
+            "index,{}label,{}\n",
+            if files.is_some() { "file," } else { "" },
             classes
                 .iter()
                 .map(|c| format!("p_{c}"))
@@ -850,7 +981,8 @@ fn run_predict(a: PredictArgs) -> Result<ExitCode> {
             .enumerate()
         {
             let ps: Vec<String> = p.iter().map(|v| format!("{v:.6}")).collect();
-            s += &format!("{i},{},{}\n", classes[l as usize], ps.join(","));
+            let file = file_of(i).map_or(String::new(), |f| format!("{},", csv_cell(&f)));
+            s += &format!("{i},{file}{},{}\n", classes[l as usize], ps.join(","));
         }
         s
     };

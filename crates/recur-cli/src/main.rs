@@ -19,6 +19,7 @@ macro_rules! errln {
     }};
 }
 
+mod audio_flags;
 mod bench_cmd;
 mod classify_cmd;
 mod eval_cmd;
@@ -188,12 +189,39 @@ pub fn finished() -> ExitCode {
 /// # Errors
 /// [`recur::Error::Io`] naming the file that cannot be read.
 pub fn fingerprint(path: &Path) -> recur::Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| recur::Error::io(path, e))?;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
+    fingerprint_into(path, &mut h)?;
     Ok(format!("{h:016x}"))
+}
+
+/// Folds the bytes of `path` into `h` (FNV-1a); for a folder, the name and bytes of every entry
+/// in name order, folders recursively.
+fn fingerprint_into(path: &Path, h: &mut u64) -> recur::Result<()> {
+    if !path.is_dir() {
+        fold_bytes(
+            h,
+            &std::fs::read(path).map_err(|e| recur::Error::io(path, e))?,
+        );
+        return Ok(());
+    }
+    let mut entries = std::fs::read_dir(path)
+        .map_err(|e| recur::Error::io(path, e))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| recur::Error::io(path, e))?;
+    entries.sort();
+    for p in entries {
+        fold_bytes(h, p.file_name().unwrap_or_default().as_encoded_bytes());
+        fingerprint_into(&p, h)?;
+    }
+    Ok(())
+}
+
+/// One FNV-1a step per byte.
+fn fold_bytes(h: &mut u64, bytes: &[u8]) {
+    for &b in bytes {
+        *h = (*h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
 }
 
 /// Refuses to resume the run in `dir` when a data file it read has changed since: each `file`
@@ -288,6 +316,17 @@ const FIELD_FLAGS: &[(&str, &str)] = &[
     ("beam", "--beam"),
     ("cell", "--cell"),
     ("patience", "--patience"),
+    ("sample_rate", "--sample-rate"),
+    ("frame_ms", "--frame-ms"),
+    ("hop_ms", "--hop-ms"),
+    ("n_mels", "--n-mels"),
+    ("n_mfcc", "--n-mfcc"),
+    ("fmin", "--fmin"),
+    ("fmax", "--fmax"),
+    ("pre_emphasis", "--pre-emphasis"),
+    ("top_db", "--top-db"),
+    ("deltas", "--deltas"),
+    ("delta_width", "--delta-width"),
 ];
 
 /// A library message retold for the command line: every `` `field` `` of [`FIELD_FLAGS`]
