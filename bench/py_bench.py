@@ -28,7 +28,7 @@ import torch
 import recur
 
 
-def forward_parity(threads):
+def forward_parity():
     torch.manual_seed(0)
     ref = torch.nn.LSTM(256, 512, num_layers=2).eval()
     ours = recur.LSTM(256, 512, num_layers=2)
@@ -137,7 +137,7 @@ def main():
     recur.set_num_threads(args.threads)
     print(f"threads {args.threads}, torch {torch.__version__}, recur {recur.__version__}, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    worst = forward_parity(args.threads)
+    worst = forward_parity()
     ratio = generation(args)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     raise SystemExit(0 if worst <= 1e-5 and ratio >= 10 else 1)
