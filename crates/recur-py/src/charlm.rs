@@ -1,7 +1,7 @@
 //! The character model from Python: training with progress reports, sampling, exact
 //! evaluation, saving and loading.
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use recur::charlm::checkpoint::{load as load_checkpoint, write_model};
@@ -176,8 +176,8 @@ pub(crate) fn train_char_model(
         let stepped = crate::pool::run(py, |threads| trainer.step(threads))?;
         step += 1;
         seconds += stepped.seconds;
-        py.check_signals()
-            .map_err(|_| PyKeyboardInterrupt::new_err("training interrupted"))?;
+        // Ctrl-C raises KeyboardInterrupt here, between steps.
+        py.check_signals()?;
         if let Some(cb) = &progress {
             if step % options.report_every.max(1) == 0 {
                 let budget = match stop {
