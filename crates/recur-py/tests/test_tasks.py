@@ -147,3 +147,37 @@ def test_translator_of_the_command(recur_cli, tmp_path):
     assert len(out) == 2 and all(isinstance(s, str) for s in out)
     with pytest.raises(ValueError, match="beam"):
         tr.translate(["ein Hund"], beam=0)
+
+
+def test_progress_goes_to_tqdm_when_installed(monkeypatch):
+    import sys
+    import types
+
+    bars = []
+
+    class FakeBar:
+        def __init__(self, total, **kwargs):
+            self.total, self.n, self.postfixes, self.closed = total, 0, [], False
+            bars.append(self)
+
+        def set_postfix(self, **kwargs):
+            self.postfixes.append(kwargs)
+
+        def refresh(self):
+            pass
+
+        def close(self):
+            self.closed = True
+
+    auto = types.ModuleType("tqdm.auto")
+    auto.tqdm = FakeBar
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
+    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
+    recur.CharLM.train(TEXT, hidden_size=16, embed_dim=4, batch_size=2, seq_len=8, steps=20, report_every=5)
+    (bar,) = bars
+    assert bar.n == bar.total == 1000 and bar.closed
+    assert [p["step"] for p in bar.postfixes if "step" in p] == [5, 10, 15, 20]
+    assert "val_loss" in bar.postfixes[-1]
+    bars.clear()
+    recur.CharLM.train(TEXT, hidden_size=16, embed_dim=4, batch_size=2, seq_len=8, steps=5, progress=False)
+    assert bars == []
