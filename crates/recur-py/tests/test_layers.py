@@ -191,3 +191,28 @@ def test_bad_constructor_arguments():
         recur.LSTM(3, 0)
     with pytest.raises(ValueError, match="n: the number of threads"):
         recur.set_num_threads(0)
+
+
+def test_the_gil_is_released_during_a_forward_pass():
+    import threading
+    import time
+
+    lstm = recur.LSTM(64, 256, num_layers=2, seed=8)
+    x = np.ones((400, 8, 64), np.float32)
+    window = {}
+
+    def run():
+        window["start"] = time.perf_counter()
+        lstm(x)
+        window["end"] = time.perf_counter()
+
+    worker = threading.Thread(target=run)
+    stamps = []
+    worker.start()
+    while worker.is_alive():
+        stamps.append(time.perf_counter())
+    worker.join()
+    start, end = window["start"], window["end"]
+    margin = (end - start) * 0.1
+    inside = [t for t in stamps if start + margin < t < end - margin]
+    assert inside, f"no Python ran during the {end - start:.3f} s pass"
