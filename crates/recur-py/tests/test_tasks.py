@@ -181,3 +181,30 @@ def test_progress_goes_to_tqdm_when_installed(monkeypatch):
     bars.clear()
     recur.CharLM.train(TEXT, hidden_size=16, embed_dim=4, batch_size=2, seq_len=8, steps=5, progress=False)
     assert bars == []
+
+
+def test_text_classifier_of_the_command_predicts_as_the_command(recur_cli, tmp_path):
+    good, bad, filler = ["great", "superb", "moving", "fun"], ["dull", "awful", "boring", "mess"], ["the", "film", "is", "a"]
+    with open(tmp_path / "r.jsonl", "w") as f:
+        for i in range(80):
+            words = good if i % 2 == 0 else bad
+            text = f"{filler[i % 4]} {words[i % 4]} {filler[(i // 2) % 4]} {words[(i // 3) % 4]} !"
+            f.write(json.dumps({"text": text, "label": "pos" if i % 2 == 0 else "neg"}) + "\n")
+    recur_cli("classify", "train", "--data", tmp_path / "r.jsonl", "--hidden", "8", "--embed", "8", "--steps", "100",
+              "--out", tmp_path / "run", "--quiet")
+    texts = ["SUPERB great FUN moving never-seen-word", "awful dull mess", "the film"]
+    with open(tmp_path / "new.jsonl", "w") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t}) + "\n")
+    recur_cli("classify", "predict", "--checkpoint", tmp_path / "run", "--data", tmp_path / "new.jsonl",
+              "--output", tmp_path / "p.csv")
+    rows = [line.split(",") for line in (tmp_path / "p.csv").read_text().splitlines()]
+    header, rows = rows[0], rows[1:]
+    clf = recur.load(tmp_path / "run")
+    assert clf.input_features == 0
+    assert header[2:] == [f"p_{c}" for c in clf.classes]
+    probs = clf.predict(texts)
+    np.testing.assert_allclose(probs, np.array([[float(v) for v in r[2:]] for r in rows]), atol=1e-4)
+    assert [clf.classes[i] for i in probs.argmax(axis=1)] == [r[1] for r in rows]
+    with pytest.raises(ValueError, match="reads text"):
+        clf.predict([np.zeros((3, 2), np.float32)])
