@@ -22,6 +22,7 @@
 
 mod alphabet;
 pub mod checkpoint;
+pub mod digits;
 mod decode;
 mod metrics;
 pub mod model;
