@@ -91,3 +91,54 @@ fn a_small_bidirectional_gru_learns_to_transcribe_connected_words() {
         "{first:?} -> {best}"
     );
 }
+
+#[test]
+fn the_step_api_gives_the_sequence_pass_frame_by_frame() {
+    use recur::speech::model::{AcousticConfig, AcousticModel};
+    use recur::speech::Alphabet;
+    let mut rng = Rng::new(9);
+    let data = corpus(3, &mut rng);
+    let alphabet = Alphabet::from_transcripts(Unit::Word, WORDS).unwrap();
+    for cell in [CellType::Gru, CellType::Lstm] {
+        let config = AcousticConfig {
+            cell,
+            input_size: F,
+            hidden_size: 12,
+            num_layers: 2,
+            bidirectional: false,
+            dropout: 0.0,
+            alphabet: alphabet.clone(),
+            mean: vec![0.1; F],
+            std: vec![0.9; F],
+        };
+        let model = AcousticModel::new(config, &mut rng).unwrap();
+        let t = Threads::single();
+        for u in &data.utterances {
+            let whole = model.forward(&t, &[&u.frames[..]], None).unwrap();
+            let mut state = model.step_state().unwrap();
+            let stepped: Vec<f32> = u
+                .frames
+                .chunks(F)
+                .flat_map(|frame| model.step(&t, frame, &mut state).unwrap())
+                .collect();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&stepped), bits(&whole.log_probs), "{cell:?}");
+        }
+    }
+    let bi = AcousticModel::new(
+        AcousticConfig {
+            cell: CellType::Gru,
+            input_size: F,
+            hidden_size: 4,
+            num_layers: 1,
+            bidirectional: true,
+            dropout: 0.0,
+            alphabet,
+            mean: vec![0.0; F],
+            std: vec![1.0; F],
+        },
+        &mut rng,
+    )
+    .unwrap();
+    assert!(bi.step_state().is_err());
+}

@@ -22,8 +22,9 @@
 
 mod alphabet;
 pub mod checkpoint;
-pub mod digits;
 mod decode;
+pub mod digits;
+pub mod manifest;
 mod metrics;
 pub mod model;
 pub mod train;

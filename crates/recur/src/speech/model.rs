@@ -15,6 +15,7 @@ use crate::io::{NamedTensor, TensorFile};
 use crate::nn::{CtcBatch, CtcLoss, CtcReduction, CtcTargets, Linear, LinearConfig, LinearGrads};
 use crate::recurrent::{ForwardArgs, Recurrent, RecurrentOutput};
 use crate::rng::Rng;
+use crate::step::StepState;
 use crate::tensor::Tensor;
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
@@ -360,6 +361,46 @@ impl AcousticModel {
             None,
         )?;
         Ok(())
+    }
+}
+
+impl AcousticModel {
+    /// A state for [`Self::step`] (a unidirectional model only).
+    ///
+    /// # Errors
+    /// [`Error::Input`] for a bidirectional model, which needs whole utterances.
+    pub fn step_state(&self) -> Result<StepState<f32>> {
+        self.rnn.step_state(1, None, None)
+    }
+
+    /// One frame `[F]` through the model with the step API: its log-probabilities `[C]`. The
+    /// same numbers, bit for bit, as [`Self::forward`] gives that frame of the whole utterance.
+    ///
+    /// # Errors
+    /// [`Error::Input`] for a frame of another width or a state of another model.
+    pub fn step(
+        &self,
+        threads: &Threads,
+        frame: &[f32],
+        state: &mut StepState<f32>,
+    ) -> Result<Vec<f32>> {
+        let f = self.config.input_size;
+        if frame.len() != f {
+            return Err(Error::Input(format!(
+                "frame: {} features, the model reads {f}",
+                frame.len()
+            )));
+        }
+        let x: Vec<f32> = frame
+            .iter()
+            .zip(self.config.mean.iter().zip(&self.config.std))
+            .map(|(v, (m, s))| (v - m) / s)
+            .collect();
+        let h = self.rnn.step(threads, &x, state)?;
+        let mut out = vec![0.0f32; self.config.alphabet.classes()];
+        self.head.forward(threads, h, &mut out)?;
+        log_softmax_rows(&mut out, self.config.alphabet.classes());
+        Ok(out)
     }
 }
 
