@@ -16,6 +16,7 @@
 
 #![deny(missing_docs)]
 
+pub mod audio;
 pub mod bench;
 pub mod charlm;
 pub mod checkpoint;

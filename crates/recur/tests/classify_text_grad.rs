@@ -31,6 +31,7 @@ fn gradient_through_word_embeddings_and_both_dropouts_matches_differences() {
         }),
         embed_dropout: 0.3,
         head_dropout: 0.4,
+        audio: None,
     };
     let mut model = Classifier::new(config, &mut Rng::new(11)).unwrap();
     let data = Dataset {

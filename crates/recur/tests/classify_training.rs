@@ -56,6 +56,8 @@ fn settings(min_steps: u64) -> ClassifySettings {
         },
         augment: 0.0,
         ensemble: 1,
+        audio: None,
+        spec_augment: None,
     }
 }
 
@@ -144,6 +146,7 @@ fn frames_read_several_raw_steps_as_one() {
         words: None,
         embed_dropout: 0.0,
         head_dropout: 0.0,
+        audio: None,
     };
     // A model reading frames of 4 raw steps of 1 feature, and the same weights reading the
     // framed series directly (4 features a step; the last frame repeats the last value).

@@ -100,6 +100,7 @@ pub fn encoder_config(
         } else {
             0.0
         },
+        audio: s.audio.clone(),
     })
 }
 

@@ -13,7 +13,7 @@
 //!     pooling: Pooling::Mean, dims: 2, embed_dim: 0, vocab: vec![],
 //!     classes: vec!["left".into(), "right".into()], mean: vec![0.0; 2], std: vec![1.0; 2],
 //!     frame_size: 1, target: None, words: None, embed_dropout: 0.0,
-//!     head_dropout: 0.0,
+//!     head_dropout: 0.0, audio: None,
 //! };
 //! let model = Classifier::new(config, &mut Rng::new(1))?;
 //! // One sequence of 3 steps of 2 features, row by row.
@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+pub mod audio;
 pub mod data;
 pub mod fit;
 pub mod folds;

@@ -68,6 +68,10 @@ pub struct ClassifierConfig {
     /// `nn.Dropout(p)` before `head`). 0 (the value when absent) for none.
     #[serde(default)]
     pub head_dropout: f64,
+    /// Audio: the feature settings that turn a recording into the model's input frames
+    /// (`dims` is their [`crate::audio::FeatureConfig::dims`]); absent for other data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<crate::audio::FeatureConfig>,
 }
 
 fn one() -> usize {
@@ -361,6 +365,16 @@ impl ClassifierConfig {
         let bad = |m: String| Err(Error::Config(m));
         if self.hidden_size == 0 {
             return bad("hidden_size must be at least 1".into());
+        }
+        if let Some(audio) = &self.audio {
+            audio.validate()?;
+            if audio.dims() != self.dims {
+                return bad(format!(
+                    "dims is {}, but the audio features give {} per frame",
+                    self.dims,
+                    audio.dims()
+                ));
+            }
         }
         if self.frame_size == 0
             || self.frame_size > 4096

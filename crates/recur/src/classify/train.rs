@@ -72,6 +72,13 @@ pub struct ClassifySettings {
     /// probabilities are averaged.
     #[serde(default = "one")]
     pub ensemble: usize,
+    /// Audio data: the feature settings the recordings were read with (stored in the model's
+    /// configuration, so that it reads recordings at prediction time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<crate::audio::FeatureConfig>,
+    /// Audio data: SpecAugment masks on the training batches' features (none when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_augment: Option<crate::audio::SpecAugment>,
 }
 
 fn char_units() -> super::text::TextSettings {
@@ -199,6 +206,9 @@ impl ClassifySettings {
                 "`val_frac` must be in (0, 1), got {}",
                 self.val_frac
             )));
+        }
+        if let Some(audio) = &self.audio {
+            audio.validate()?;
         }
         Ok(())
     }
@@ -436,6 +446,8 @@ struct ClassifyTask<'a> {
     run_record: serde_json::Value,
     config_json: serde_json::Value,
     augment: f64,
+    /// SpecAugment masks, and the blocks of a frame (base features and their deltas).
+    spec_augment: Option<(crate::audio::SpecAugment, usize)>,
 }
 
 /// Numeric sequences `idx` of `data`, each augmented (Le Guennec et al. 2016; Um et al. 2017):
@@ -480,6 +492,29 @@ fn augmented(
     }
 }
 
+impl ClassifyTask<'_> {
+    /// The sequences `chunk` augmented for training ([`augmented`], then SpecAugment masks), or
+    /// `None` when no augmentation is asked for.
+    fn augmented_batch(&self, chunk: &[usize], rng: &mut Rng) -> Option<Dataset> {
+        let numeric = self.data.dims > 0;
+        let mut batch = if self.augment > 0.0 && numeric {
+            augmented(self.data, chunk, self.augment, self.model.config(), rng)
+        } else if self.spec_augment.is_some() && numeric {
+            self.data.subset(chunk)
+        } else {
+            return None;
+        };
+        if let Some((masks, blocks)) = &self.spec_augment {
+            for item in &mut batch.items {
+                if let Item::Numeric(v) = item {
+                    masks.apply(v, batch.dims, *blocks, rng);
+                }
+            }
+        }
+        Some(batch)
+    }
+}
+
 impl Task for ClassifyTask<'_> {
     fn batches_per_epoch(&self) -> u64 {
         self.order.len().div_ceil(self.batch_size) as u64
@@ -494,8 +529,7 @@ impl Task for ClassifyTask<'_> {
         let chunk = &self.order[start..(start + self.batch_size).min(self.order.len())];
         let t: Vec<u32> = chunk.iter().map(|&i| self.targets[i]).collect();
         self.grads.zero();
-        let (_, r) = if self.augment > 0.0 && self.data.dims > 0 {
-            let batch = augmented(self.data, chunk, self.augment, self.model.config(), rng);
+        let (_, r) = if let Some(batch) = self.augmented_batch(chunk, rng) {
             let all: Vec<usize> = (0..chunk.len()).collect();
             self.model.run(
                 threads,
@@ -651,6 +685,9 @@ pub fn train_with<'a>(
         run_record: control.run_record,
         config_json: serde_json::Value::Null,
         augment: s.augment,
+        spec_augment: s
+            .spec_augment
+            .map(|m| (m, s.audio.as_ref().map_or(1, |a| 1 + a.deltas))),
     };
     task.config_json = checkpoint_config(task.model.config(), s);
     let settings = s.loop_settings(task.batches_per_epoch());
@@ -799,6 +836,8 @@ mod tests {
             text: Default::default(),
             augment: 0.0,
             ensemble: 1,
+            audio: None,
+            spec_augment: None,
         };
         let trained = train(
             &data,

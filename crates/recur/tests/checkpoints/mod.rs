@@ -96,6 +96,7 @@ pub fn classifier_config(numeric: bool) -> ClassifierConfig {
         words: None,
         embed_dropout: 0.0,
         head_dropout: 0.0,
+        audio: None,
     }
 }
 
@@ -129,6 +130,8 @@ pub fn write_classifier(dir: &Path, numeric: bool) {
         },
         augment: 0.0,
         ensemble: 1,
+        audio: None,
+        spec_augment: None,
     };
     let json = serde_json::json!({"format": "recur", "version": 1, "task": "classify",
         "model": config, "training": settings});
