@@ -382,6 +382,8 @@ fn fresh_settings(a: &TrainArgs, data: &Dataset) -> Result<(ClassifySettings, St
             embed_dropout: a.embed_dropout,
             head_dropout: a.head_dropout,
         },
+        audio: None,
+        spec_augment: None,
     };
     let s = &settings;
     let line = format!(
