@@ -52,6 +52,7 @@ fn a_small_bidirectional_gru_learns_to_transcribe_connected_words() {
         cell: CellType::Gru,
         hidden: 24,
         layers: 1,
+        frame_stack: 2,
         bidirectional: true,
         unit: Unit::Word,
         batch_size: 16,
@@ -99,10 +100,11 @@ fn the_step_api_gives_the_sequence_pass_frame_by_frame() {
     let mut rng = Rng::new(9);
     let data = corpus(3, &mut rng);
     let alphabet = Alphabet::from_transcripts(Unit::Word, WORDS).unwrap();
-    for cell in [CellType::Gru, CellType::Lstm] {
+    for (cell, frame_stack) in [(CellType::Gru, 1), (CellType::Lstm, 1), (CellType::Gru, 3)] {
         let config = AcousticConfig {
             cell,
             input_size: F,
+            frame_stack,
             hidden_size: 12,
             num_layers: 2,
             bidirectional: false,
@@ -116,11 +118,18 @@ fn the_step_api_gives_the_sequence_pass_frame_by_frame() {
         for u in &data.utterances {
             let whole = model.forward(&t, &[&u.frames[..]], None).unwrap();
             let mut state = model.step_state().unwrap();
-            let stepped: Vec<f32> = u
+            let mut stepped: Vec<f32> = u
                 .frames
                 .chunks(F)
-                .flat_map(|frame| model.step(&t, frame, &mut state).unwrap())
+                .filter_map(|frame| model.step(&t, frame, &mut state).unwrap())
+                .flatten()
                 .collect();
+            stepped.extend(
+                model
+                    .finish_steps(&t, &mut state)
+                    .unwrap()
+                    .unwrap_or_default(),
+            );
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&stepped), bits(&whole.log_probs), "{cell:?}");
         }
@@ -129,6 +138,7 @@ fn the_step_api_gives_the_sequence_pass_frame_by_frame() {
         AcousticConfig {
             cell: CellType::Gru,
             input_size: F,
+            frame_stack: 1,
             hidden_size: 4,
             num_layers: 1,
             bidirectional: true,

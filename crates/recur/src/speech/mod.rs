@@ -24,9 +24,11 @@ mod alphabet;
 pub mod checkpoint;
 mod decode;
 pub mod digits;
+pub mod input;
 pub mod manifest;
 mod metrics;
 pub mod model;
+pub mod stream;
 pub mod train;
 
 pub use crate::nn::{CtcBatch, CtcGradient, CtcLoss, CtcReduction, CtcReport, CtcTargets};

@@ -30,6 +30,11 @@ pub struct AcousticConfig {
     pub cell: CellType,
     /// `F`: features per frame.
     pub input_size: usize,
+    /// Consecutive frames concatenated into one step of the recurrent layers (1: none). `k`
+    /// frames a step divide the steps, and the time to run them, by `k`; the last step of an
+    /// utterance is padded with zero frames (after scaling).
+    #[serde(default = "one")]
+    pub frame_stack: usize,
     /// Hidden units per direction.
     pub hidden_size: usize,
     /// Stacked recurrent layers.
@@ -47,13 +52,21 @@ pub struct AcousticConfig {
     pub std: Vec<f32>,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl AcousticConfig {
-    /// The recurrent layers' configuration (time-major).
+    /// The recurrent layers' configuration (time-major), reading `F · frame_stack` values a step.
     pub fn rnn(&self) -> RecurrentConfig {
-        RecurrentConfig::new(self.cell, self.input_size, self.hidden_size)
-            .layers(self.num_layers)
-            .dropout(self.dropout)
-            .bidirectional(self.bidirectional)
+        RecurrentConfig::new(
+            self.cell,
+            self.input_size * self.frame_stack,
+            self.hidden_size,
+        )
+        .layers(self.num_layers)
+        .dropout(self.dropout)
+        .bidirectional(self.bidirectional)
     }
 
     fn head(&self) -> LinearConfig {
@@ -65,6 +78,12 @@ impl AcousticConfig {
     /// # Errors
     /// [`Error::Config`] naming the first field out of range.
     pub fn validate(&self) -> Result<()> {
+        if !(1..=16).contains(&self.frame_stack) {
+            return Err(Error::Config(format!(
+                "`frame_stack` must be from 1 to 16, got {}",
+                self.frame_stack
+            )));
+        }
         self.rnn().validate()?;
         self.alphabet.validate()?;
         for (field, v) in [("mean", &self.mean), ("std", &self.std)] {
@@ -229,10 +248,16 @@ impl AcousticModel {
         file.finish()
     }
 
-    /// The scaled input `[T, N, F]` of `utterances` (each `[T_b, F]` row-major, zero-padded to
-    /// the longest) and their lengths.
+    /// Steps of the recurrent layers for `frames` feature frames.
+    pub fn steps_for(&self, frames: usize) -> usize {
+        frames.div_ceil(self.config.frame_stack)
+    }
+
+    /// The scaled input `[T, N, F·k]` of `utterances` (each `[T_b, F]` row-major; `k` frames
+    /// stacked a step, zero-padded to whole steps and to the longest) and their step counts.
     fn inputs(&self, utterances: &[&[f32]]) -> Result<(Tensor<f32>, Vec<usize>)> {
         let f = self.config.input_size;
+        let width = f * self.config.frame_stack;
         let mut lengths = Vec::with_capacity(utterances.len());
         for (b, u) in utterances.iter().enumerate() {
             if u.is_empty() || u.len() % f != 0 {
@@ -241,22 +266,30 @@ impl AcousticModel {
                     u.len()
                 )));
             }
-            lengths.push(u.len() / f);
+            lengths.push(self.steps_for(u.len() / f));
         }
         let (steps, n) = (lengths.iter().copied().max().unwrap_or(0), utterances.len());
-        let mut x = vec![0.0f32; steps * n * f];
+        let mut x = vec![0.0f32; steps * n * width];
         for (b, u) in utterances.iter().enumerate() {
-            for (t, frame) in u.chunks_exact(f).enumerate() {
-                let row = &mut x[(t * n + b) * f..(t * n + b + 1) * f];
-                for (j, (r, v)) in row.iter_mut().zip(frame).enumerate() {
-                    *r = (v - self.config.mean[j]) / self.config.std[j];
-                }
+            for (i, frame) in u.chunks_exact(f).enumerate() {
+                let (t, slot) = (i / self.config.frame_stack, i % self.config.frame_stack);
+                let at = (t * n + b) * width + slot * f;
+                self.scale_into(frame, &mut x[at..at + f]);
             }
         }
-        Ok((Tensor::new("input", &[steps, n, f], x)?, lengths))
+        Ok((Tensor::new("input", &[steps, n, width], x)?, lengths))
     }
 
-    /// The forward pass of `utterances` (each `[T_b, F]`): log-probabilities `[T, N, C]`.
+    /// `(frame - mean) / std` into `out`.
+    fn scale_into(&self, frame: &[f32], out: &mut [f32]) {
+        let c = &self.config;
+        for (j, (r, v)) in out.iter_mut().zip(frame).enumerate() {
+            *r = (v - c.mean[j]) / c.std[j];
+        }
+    }
+
+    /// The forward pass of `utterances` (each `[T_b, F]`): log-probabilities `[T, N, C]` over
+    /// the steps ([`Self::steps_for`] of each utterance's frames).
     /// Dropout between layers (training mode) when `rng` is given.
     ///
     /// # Errors
@@ -364,26 +397,38 @@ impl AcousticModel {
     }
 }
 
+/// The state of [`AcousticModel::step`]: the recurrent state and the frames of a step not yet
+/// complete.
+pub struct StreamState {
+    rnn: StepState<f32>,
+    /// Scaled frames waiting for a whole step (`frame_stack` of them).
+    pending: Vec<f32>,
+}
+
 impl AcousticModel {
     /// A state for [`Self::step`] (a unidirectional model only).
     ///
     /// # Errors
     /// [`Error::Input`] for a bidirectional model, which needs whole utterances.
-    pub fn step_state(&self) -> Result<StepState<f32>> {
-        self.rnn.step_state(1, None, None)
+    pub fn step_state(&self) -> Result<StreamState> {
+        Ok(StreamState {
+            rnn: self.rnn.step_state(1, None, None)?,
+            pending: Vec::new(),
+        })
     }
 
-    /// One frame `[F]` through the model with the step API: its log-probabilities `[C]`. The
-    /// same numbers, bit for bit, as [`Self::forward`] gives that frame of the whole utterance.
+    /// One frame `[F]` into the model through the step API: when it completes a step
+    /// (`frame_stack` frames), that step's log-probabilities `[C]`, the same numbers, bit for
+    /// bit, as [`Self::forward`] gives that step of the whole utterance.
     ///
     /// # Errors
-    /// [`Error::Input`] for a frame of another width or a state of another model.
+    /// [`Error::Input`] for a frame of another width.
     pub fn step(
         &self,
         threads: &Threads,
         frame: &[f32],
-        state: &mut StepState<f32>,
-    ) -> Result<Vec<f32>> {
+        state: &mut StreamState,
+    ) -> Result<Option<Vec<f32>>> {
         let f = self.config.input_size;
         if frame.len() != f {
             return Err(Error::Input(format!(
@@ -391,15 +436,41 @@ impl AcousticModel {
                 frame.len()
             )));
         }
-        let x: Vec<f32> = frame
-            .iter()
-            .zip(self.config.mean.iter().zip(&self.config.std))
-            .map(|(v, (m, s))| (v - m) / s)
-            .collect();
-        let h = self.rnn.step(threads, &x, state)?;
+        let at = state.pending.len();
+        state.pending.resize(at + f, 0.0);
+        self.scale_into(frame, &mut state.pending[at..]);
+        if state.pending.len() < f * self.config.frame_stack {
+            return Ok(None);
+        }
+        let out = self.run_step(threads, state)?;
+        Ok(Some(out))
+    }
+
+    /// The last, partial step of an utterance (zero-padded as [`Self::forward`] pads it), if
+    /// frames are waiting.
+    ///
+    /// # Errors
+    /// As [`Self::step`].
+    pub fn finish_steps(
+        &self,
+        threads: &Threads,
+        state: &mut StreamState,
+    ) -> Result<Option<Vec<f32>>> {
+        if state.pending.is_empty() {
+            return Ok(None);
+        }
+        state
+            .pending
+            .resize(self.config.input_size * self.config.frame_stack, 0.0);
+        Ok(Some(self.run_step(threads, state)?))
+    }
+
+    fn run_step(&self, threads: &Threads, state: &mut StreamState) -> Result<Vec<f32>> {
+        let h = self.rnn.step(threads, &state.pending, &mut state.rnn)?;
         let mut out = vec![0.0f32; self.config.alphabet.classes()];
         self.head.forward(threads, h, &mut out)?;
         log_softmax_rows(&mut out, self.config.alphabet.classes());
+        state.pending.clear();
         Ok(out)
     }
 }

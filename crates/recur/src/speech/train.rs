@@ -48,6 +48,9 @@ pub struct TranscribeSettings {
     pub bidirectional: bool,
     /// Dropout between layers.
     pub dropout: f64,
+    /// Feature frames concatenated into one recurrent step.
+    #[serde(default = "one")]
+    pub frame_stack: usize,
     /// The alphabet's unit.
     pub unit: Unit,
     /// Utterances per optimiser step.
@@ -68,8 +71,13 @@ pub struct TranscribeSettings {
     pub seed: u64,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl Default for TranscribeSettings {
-    /// A bidirectional GRU of 2 layers of 96 units, word units, batches of 16, Adam at `2e-3`,
+    /// A bidirectional GRU of 2 layers of 96 units over single frames, word units, batches of
+    /// 16, Adam at `2e-3`,
     /// 30 epochs with a patience of 5, 10 % held out.
     fn default() -> Self {
         TranscribeSettings {
@@ -78,6 +86,7 @@ impl Default for TranscribeSettings {
             layers: 2,
             bidirectional: true,
             dropout: 0.0,
+            frame_stack: 1,
             unit: Unit::Word,
             batch_size: 16,
             lr: 2e-3,
@@ -195,6 +204,7 @@ fn prepare(corpus: &Corpus, s: &TranscribeSettings) -> Result<Prepared> {
     let config = AcousticConfig {
         cell: s.cell,
         input_size: f,
+        frame_stack: s.frame_stack,
         hidden_size: s.hidden,
         num_layers: s.layers,
         bidirectional: s.bidirectional,
