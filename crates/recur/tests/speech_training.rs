@@ -16,7 +16,7 @@ fn corpus(n: usize, rng: &mut Rng) -> Corpus {
     let mut utterances = Vec::new();
     for _ in 0..n {
         let (mut frames, mut words) = (Vec::new(), Vec::new());
-        let mut pause = |frames: &mut Vec<f32>, rng: &mut Rng| {
+        let pause = |frames: &mut Vec<f32>, rng: &mut Rng| {
             for _ in 0..1 + rng.below(3) {
                 frames.extend([0.0, 0.0, 0.0, 1.0].map(|v: f32| v + 0.3 * rng.normal() as f32));
             }

@@ -207,7 +207,7 @@ impl CtcLoss {
                 self.blank
             )));
         }
-        if batch.log_probs.len() % (n * c) != 0 {
+        if !batch.log_probs.len().is_multiple_of(n * c) {
             return Err(Error::Input(format!(
                 "CTC log_probs: {} values do not fit [T, {n}, {c}]",
                 batch.log_probs.len()

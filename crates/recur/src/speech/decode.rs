@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 /// Checks that `log_probs` holds whole frames of `classes` values and that the blank is a class.
 fn check(log_probs_len: usize, classes: usize, blank: u32) -> Result<()> {
-    if classes == 0 || log_probs_len % classes != 0 {
+    if classes == 0 || !log_probs_len.is_multiple_of(classes) {
         return Err(Error::Input(format!(
             "CTC decoding: {log_probs_len} values are not whole frames of {classes} classes"
         )));

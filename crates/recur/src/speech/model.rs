@@ -260,7 +260,7 @@ impl AcousticModel {
         let width = f * self.config.frame_stack;
         let mut lengths = Vec::with_capacity(utterances.len());
         for (b, u) in utterances.iter().enumerate() {
-            if u.is_empty() || u.len() % f != 0 {
+            if u.is_empty() || !u.len().is_multiple_of(f) {
                 return Err(Error::Input(format!(
                     "utterance {b}: {} values are not one or more frames of {f} features",
                     u.len()
