@@ -32,6 +32,7 @@ mod regress_cmd;
 mod sample_cmd;
 mod task_cmd;
 mod train_cmd;
+mod transcribe_cmd;
 mod translate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -66,6 +67,8 @@ enum Command {
     Gradients(gradients_cmd::GradientsArgs),
     /// Machine translation: score translations against references (BLEU, chrF as sacreBLEU).
     Translate(Box<translate_cmd::TranslateArgs>),
+    /// Connected speech with CTC: build a digit corpus, train an acoustic model, error rates, transcripts.
+    Transcribe(Box<transcribe_cmd::TranscribeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Command::Task(args) => task_cmd::run(*args),
         Command::Gradients(args) => gradients_cmd::run(args),
         Command::Translate(args) => translate_cmd::run(*args),
+        Command::Transcribe(args) => transcribe_cmd::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -34,6 +34,7 @@ mod recurrent;
 mod rng;
 pub mod rundir;
 pub mod seq2seq;
+pub mod speech;
 mod step;
 mod tensor;
 pub mod training;

@@ -12,7 +12,7 @@
 //! | [`Pooling`] | (pooling over `pack_padded_sequence` outputs) | none |
 //! | [`crate::Recurrent`] | `nn.RNN / nn.LSTM / nn.GRU` | `weight_ih_l{k}`, … |
 //!
-//! Losses with `torch.nn`'s semantics are in [`loss`].
+//! Losses with `torch.nn`'s semantics are in [`loss`], and [`CtcLoss`] (`nn.CTCLoss`).
 //!
 //! ```
 //! use recur::nn::{Linear, LinearConfig, LinearGrads};
@@ -28,6 +28,7 @@
 //! ```
 
 mod attention;
+mod ctc;
 mod dropout;
 mod embedding;
 mod linear;
@@ -35,6 +36,7 @@ pub mod loss;
 mod pooling;
 
 pub use attention::{Attended, Attention, AttentionConfig, AttentionGrads, AttentionShape, Score};
+pub use ctc::{CtcBatch, CtcGradient, CtcLoss, CtcReduction, CtcReport, CtcTargets};
 pub use dropout::Dropout;
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use linear::{Linear, LinearConfig, LinearGrads};
