@@ -22,6 +22,7 @@ macro_rules! errln {
 mod bench_cmd;
 mod classify_cmd;
 mod eval_cmd;
+mod export_cmd;
 mod folds_cmd;
 mod forecast_cmd;
 mod gradients_cmd;
@@ -65,6 +66,8 @@ enum Command {
     Gradients(gradients_cmd::GradientsArgs),
     /// Machine translation: score translations against references (BLEU, chrF as sacreBLEU).
     Translate(Box<translate_cmd::TranslateArgs>),
+    /// Export a checkpoint to ONNX (character model, classifier, regressor, forecaster).
+    Export(export_cmd::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Command::Task(args) => task_cmd::run(*args),
         Command::Gradients(args) => gradients_cmd::run(args),
         Command::Translate(args) => translate_cmd::run(*args),
+        Command::Export(args) => export_cmd::run(args),
     };
     match result {
         Ok(code) => code,
