@@ -161,7 +161,7 @@ pub(crate) fn classifier(model: &Classifier, options: &ExportOptions) -> Graph {
             &[T, N, Dim::Fixed(width)],
             "raw features, time-major; frame_size consecutive steps side by side per row",
         );
-        let frames = width / c.dims;
+        let frames = c.frame_size.max(1);
         let mean: Vec<f32> = c
             .mean
             .iter()
