@@ -171,11 +171,14 @@ pub fn forecaster(model: &Forecaster, options: &ExportOptions) -> Result<Vec<u8>
 /// As [`crate::checkpoint::open`] for a directory that is not a loadable checkpoint;
 /// [`Error::Input`] for a translation model, which is not exported yet.
 pub fn checkpoint(dir: &Path, options: &ExportOptions) -> Result<Vec<u8>> {
-    if crate::checkpoint::task(dir)? == Task::Translate {
-        return Err(Error::Input(format!(
+    let not_yet = || {
+        Error::Input(format!(
             "{}: translation models are not exported to ONNX yet (character models, classifiers, regressors and forecasters are)",
             dir.display()
-        )));
+        ))
+    };
+    if crate::checkpoint::task(dir)? == Task::Translate {
+        return Err(not_yet());
     }
     let mut options = options.clone();
     let (config, scaling) = config_metadata(dir)?;
@@ -191,7 +194,7 @@ pub fn checkpoint(dir: &Path, options: &ExportOptions) -> Result<Vec<u8>> {
             }
             forecaster(&f.model, &options)
         }
-        Checkpoint::Translator(_) => unreachable!("refused above"),
+        Checkpoint::Translator(_) => Err(not_yet()),
     }
 }
 
