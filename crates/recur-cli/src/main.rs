@@ -23,6 +23,7 @@ mod audio_flags;
 mod bench_cmd;
 mod classify_cmd;
 mod eval_cmd;
+mod export_cmd;
 mod folds_cmd;
 mod forecast_cmd;
 mod gradients_cmd;
@@ -69,6 +70,8 @@ enum Command {
     Translate(Box<translate_cmd::TranslateArgs>),
     /// Connected speech with CTC: build a digit corpus, train an acoustic model, error rates, transcripts.
     Transcribe(Box<transcribe_cmd::TranscribeArgs>),
+    /// Export a checkpoint to ONNX (character model, classifier, regressor, forecaster).
+    Export(export_cmd::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
         Command::Gradients(args) => gradients_cmd::run(args),
         Command::Translate(args) => translate_cmd::run(*args),
         Command::Transcribe(args) => transcribe_cmd::run(*args),
+        Command::Export(args) => export_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -23,6 +23,7 @@ pub mod checkpoint;
 pub mod classify;
 mod config;
 mod error;
+pub mod export;
 pub mod forecast;
 pub mod gradients;
 pub mod input;

@@ -585,6 +585,11 @@ impl Classifier {
         &self.config
     }
 
+    /// The recurrent layers.
+    pub fn rnn(&self) -> &Recurrent<f32> {
+        &self.rnn
+    }
+
     /// Parameter buffers: embedding (text only), recurrent, head weight, head bias.
     pub fn buffers(&self) -> Vec<&[f32]> {
         let mut v: Vec<&[f32]> = Vec::new();

@@ -173,6 +173,11 @@ impl Forecaster {
         &self.config
     }
 
+    /// The recurrent layers.
+    pub fn rnn(&self) -> &Recurrent<f32> {
+        &self.rnn
+    }
+
     /// Parameter buffers: recurrent, head weight, head bias.
     pub fn buffers(&self) -> Vec<&[f32]> {
         let mut v = vec![self.rnn.params(), &self.head.weight[..]];

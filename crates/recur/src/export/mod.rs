@@ -1,0 +1,3 @@
+//! Models leave recur in formats other programs run: [`onnx`].
+
+pub mod onnx;
