@@ -592,21 +592,42 @@ fn read_sets(inputs: &Inputs, seed: u64) -> Result<(Dataset, Dataset)> {
     Ok((train_data, test_data))
 }
 
+/// `--folds K`: cross-validation of the settings on `--data`; no model is kept.
+fn run_folds(a: &TrainArgs, k: usize, threads: &recur::Threads) -> Result<ExitCode> {
+    let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify-cv", a.overwrite)?;
+    let inputs = fresh_inputs(a)?;
+    let data = read_data(
+        &inputs.data,
+        inputs.audio.as_ref(),
+        true,
+        (inputs.max_len, inputs.encoding.as_deref()),
+    )?;
+    let (settings, _) = fresh_settings(a, &data, &inputs)?;
+    settings_ok(&settings)?;
+    crate::folds_cmd::run(&data, &settings, k, threads, &mut out, a.quiet)
+}
+
+/// How each model's run ended, and its refit.
+fn print_summaries(members: &[recur::classify::train::Trained]) {
+    for m in members {
+        errln!("{}", crate::progress::loop_summary(&m.summary, "accuracy"));
+        if let Some(r) = &m.refitted {
+            errln!(
+                "then trained again on all {} training sequences for those {} epochs ({} steps, {}; --refit): that model is kept",
+                r.sequences,
+                r.epochs,
+                r.steps,
+                crate::progress::clock(r.seconds)
+            );
+        }
+    }
+}
+
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(a.threads)?;
     check_max_len(a.max_len)?;
     if let Some(k) = a.folds {
-        let mut out = crate::outdir::open(a.out.as_deref(), "runs/classify-cv", a.overwrite)?;
-        let inputs = fresh_inputs(&a)?;
-        let data = read_data(
-            &inputs.data,
-            inputs.audio.as_ref(),
-            true,
-            (inputs.max_len, inputs.encoding.as_deref()),
-        )?;
-        let (settings, _) = fresh_settings(&a, &data, &inputs)?;
-        settings_ok(&settings)?;
-        return crate::folds_cmd::run(&data, &settings, k, &threads, &mut out, a.quiet);
+        return run_folds(&a, k, &threads);
     }
     let (settings, inputs, train_data, test_data, mut out, header) = match &a.resume {
         Some(dir) => {
@@ -727,18 +748,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         let chart = s.loss_chart("Classifier: loss", "cross-entropy (nats)");
         write_atomically(&tmp.join("loss.svg"), chart.to_svg()?.as_bytes())
     })?;
-    for m in &members {
-        errln!("{}", crate::progress::loop_summary(&m.summary, "accuracy"));
-        if let Some(r) = &m.refitted {
-            errln!(
-                "then trained again on all {} training sequences for those {} epochs ({} steps, {}; --refit): that model is kept",
-                r.sequences,
-                r.epochs,
-                r.steps,
-                crate::progress::clock(r.seconds)
-            );
-        }
-    }
+    print_summaries(&members);
     outln!(
         "test ({}):",
         inputs

@@ -227,6 +227,7 @@ fn classifier_config(cell: CellType, pooling: Pooling, bidirectional: bool) -> C
         words: None,
         embed_dropout: 0.0,
         head_dropout: 0.0,
+        audio: None,
     }
 }
 

@@ -651,33 +651,11 @@ pub fn train_with<'a>(
     control: Control<'a>,
 ) -> Result<Trained> {
     s.validate()?;
-    if data.dims == 0 {
-        for (flag, v) in [("`embed`", s.embed), ("`max_vocab`", s.max_vocab)] {
-            if v == 0 {
-                return Err(Error::Config(format!("{flag} must be at least 1 for text")));
-            }
-        }
-    }
-    if data.labels.len() != data.items.len() {
-        return Err(Error::Input(format!(
-            "{} labels for {} sequences",
-            data.labels.len(),
-            data.items.len()
-        )));
-    }
-    let mut classes: Vec<String> = data.labels.clone();
-    classes.sort();
-    classes.dedup();
+    let classes = classes_of(data)?;
     let from = data
         .source
         .as_ref()
         .map_or(String::new(), |p| format!("{}: ", p.display()));
-    if classes.len() < 2 {
-        return Err(Error::Input(format!(
-            "{from}training data needs at least 2 classes, found {}",
-            classes.len()
-        )));
-    }
     let val_frac = validation_share(s.val_frac, data.items.len(), classes.len());
     let (train_idx, val_idx) = stratified_split(&data.labels, val_frac, s.seed);
     if train_idx.is_empty() || val_idx.is_empty() {
@@ -733,16 +711,7 @@ pub fn train_with<'a>(
     let mut refitted = None;
     let mut config_json = std::mem::take(&mut task.config_json);
     if s.refit && !summary.interrupted && !control.stop.load(Ordering::Relaxed) {
-        let plan = Refit {
-            epochs: summary
-                .best
-                .1
-                .div_ceil(task.batches_per_epoch().max(1))
-                .max(1),
-            classes: &classes,
-            val: &task.val,
-            val_targets: &task.val_targets,
-        };
+        let plan = Refit::after(&task, &summary, &classes);
         if let Some((m, r)) = refit(data, s, threads, &plan, control.stop)? {
             config_json = checkpoint_config(m.config(), s);
             config_json[REFIT_KEY] = serde_json::to_value(r).expect("refit serialises");
@@ -762,6 +731,34 @@ pub fn train_with<'a>(
         config_json,
         refitted,
     })
+}
+
+/// The sorted classes of labelled `data`.
+///
+/// # Errors
+/// [`Error::Input`] when the labels do not match the sequences or name fewer than 2 classes.
+fn classes_of(data: &Dataset) -> Result<Vec<String>> {
+    if data.labels.len() != data.items.len() {
+        return Err(Error::Input(format!(
+            "{} labels for {} sequences",
+            data.labels.len(),
+            data.items.len()
+        )));
+    }
+    let mut classes: Vec<String> = data.labels.clone();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        let from = data
+            .source
+            .as_ref()
+            .map_or(String::new(), |p| format!("{}: ", p.display()));
+        return Err(Error::Input(format!(
+            "{from}training data needs at least 2 classes, found {}",
+            classes.len()
+        )));
+    }
+    Ok(classes)
 }
 
 /// The key of `config.json` that records a refit ([`Refitted`]).
@@ -787,6 +784,23 @@ struct Refit<'v> {
     classes: &'v [String],
     val: &'v Dataset,
     val_targets: &'v [u32],
+}
+
+impl<'v> Refit<'v> {
+    /// The refit that follows the run of `task` summed up by `summary`: the epochs of its kept
+    /// model (at least one).
+    fn after(task: &'v ClassifyTask, summary: &training::Summary, classes: &'v [String]) -> Self {
+        Refit {
+            epochs: summary
+                .best
+                .1
+                .div_ceil(task.batches_per_epoch().max(1))
+                .max(1),
+            classes,
+            val: &task.val,
+            val_targets: &task.val_targets,
+        }
+    }
 }
 
 /// A model of the same seed trained on all of `data` (the validation split included) for as
