@@ -299,3 +299,14 @@ impl RecurrentConfig {
         )
     }
 }
+
+/// Checks that each setting `(name, value)` is at least 1, in order.
+///
+/// # Errors
+/// [`Error::Config`] "`` `name` must be at least 1 ``" for the first that is 0.
+pub fn require_at_least_one(settings: &[(&str, usize)]) -> Result<()> {
+    match settings.iter().find(|(_, v)| *v == 0) {
+        Some((name, _)) => Err(Error::Config(format!("`{name}` must be at least 1"))),
+        None => Ok(()),
+    }
+}

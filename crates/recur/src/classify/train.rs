@@ -195,18 +195,14 @@ impl ClassifySettings {
     /// # Errors
     /// [`Error::Config`] naming the first setting out of range.
     pub fn validate(&self) -> Result<()> {
-        for (flag, v) in [
-            ("`hidden`", self.hidden),
-            ("`layers`", self.layers),
-            ("`epochs`", self.epochs),
-            ("`batch_size`", self.batch_size),
-            ("`frame_size`", self.frame_size),
-            ("`ensemble`", self.ensemble),
-        ] {
-            if v == 0 {
-                return Err(Error::Config(format!("{flag} must be at least 1")));
-            }
-        }
+        crate::config::require_at_least_one(&[
+            ("hidden", self.hidden),
+            ("layers", self.layers),
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("frame_size", self.frame_size),
+            ("ensemble", self.ensemble),
+        ])?;
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::Config(format!(
                 "`lr` must be a positive number, got {}",

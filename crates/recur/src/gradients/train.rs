@@ -77,16 +77,12 @@ impl ProblemSettings {
                 self.length
             )));
         }
-        for (field, v) in [
+        crate::config::require_at_least_one(&[
             ("hidden", self.hidden),
             ("layers", self.layers),
             ("batch_size", self.batch_size),
             ("eval_size", self.eval_size),
-        ] {
-            if v == 0 {
-                return Err(Error::Config(format!("`{field}` must be at least 1")));
-            }
-        }
+        ])?;
         if self.validate_every == 0 {
             return Err(Error::Config("`validate_every` must be at least 1".into()));
         }

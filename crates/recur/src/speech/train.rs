@@ -106,15 +106,11 @@ impl TranscribeSettings {
     /// # Errors
     /// [`Error::Config`] naming the first setting out of range.
     pub fn validate(&self) -> Result<()> {
-        for (field, v) in [
+        crate::config::require_at_least_one(&[
             ("hidden", self.hidden),
             ("layers", self.layers),
             ("batch_size", self.batch_size),
-        ] {
-            if v == 0 {
-                return Err(Error::Config(format!("`{field}` must be at least 1")));
-            }
-        }
+        ])?;
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::Config(format!("`lr` must be > 0, got {}", self.lr)));
         }

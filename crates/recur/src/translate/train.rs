@@ -99,15 +99,11 @@ impl TranslateSettings {
                 "`cell` must be gru or lstm for translation".into(),
             ));
         }
-        for (name, v) in [
+        crate::config::require_at_least_one(&[
             ("max_len", self.max_len),
             ("batch_size", self.batch_size),
             ("epochs", self.epochs),
-        ] {
-            if v == 0 {
-                return Err(Error::Config(format!("`{name}` must be at least 1")));
-            }
-        }
+        ])?;
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::Config(format!("`lr` must be > 0, got {}", self.lr)));
         }
