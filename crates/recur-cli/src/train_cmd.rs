@@ -5,13 +5,14 @@ use crate::progress::{clock, Mode, Progress};
 use clap::Args;
 use recur::charlm::data::read_text;
 use recur::charlm::sample::default_prime;
+use recur::charlm::defaults::{self, Fitted};
 use recur::charlm::{
     checkpoint, evaluate, generate, CharLm, CharLmConfig, SampleOptions, Stop, TrainSettings,
     Trainer, Vocab,
 };
 use recur::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use recur::rundir::{self, OutPolicy, RunDir};
-use recur::{CellType, Error, Nonlinearity, Result, Rng};
+use recur::{CellType, Error, Nonlinearity, Result, Rng, Threads};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -57,7 +58,7 @@ pub struct TrainArgs {
     /// Stacked recurrent layers [default: 1]
     #[arg(long)]
     layers: Option<usize>,
-    /// Dropout between recurrent layers and on the head's input (the last layer's output), in [0, 1) [default: 0]
+    /// Dropout between recurrent layers and on the head's input (the last layer's output), in [0, 1) [default: from the passes over the text the run is expected to make: 0 up to 8, then rising to 0.5 (README)]
     #[arg(long)]
     dropout: Option<f64>,
     /// Streams per batch [default: 32]
@@ -295,7 +296,7 @@ fn settings(args: &TrainArgs, text_name: String) -> Result<TrainSettings> {
 
 /// Builds the trainer the flags ask for (fresh, fine-tuning, or resumed) and opens its output
 /// directory, refusing one that holds another run before any training time is spent.
-fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
+fn trainer(args: &TrainArgs, threads: &Threads) -> Result<(Trainer, RunDir, Option<Fitted>)> {
     if let Some(dir) = &args.resume {
         let given = architecture_flags(args);
         let changed_training = [
@@ -351,7 +352,7 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
             Some(out) if !same_dir(out, dir) => RunDir::open(out, out_policy(args))?,
             _ => RunDir::open(dir, OutPolicy::Resume)?,
         };
-        return Ok((trainer, out));
+        return Ok((trainer, out, None));
     }
     let out = match &args.out {
         Some(out) => RunDir::open(out, out_policy(args))?,
@@ -359,6 +360,7 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
     };
     let (name, text) = read_training_text(&args.text)?;
     let settings = settings(args, name)?;
+    let mut fitted = None;
     let (model, vocab) = match &args.init_from {
         Some(dir) => {
             // Dropout is a training setting: it may change when fine-tuning.
@@ -383,12 +385,17 @@ fn trainer(args: &TrainArgs) -> Result<(Trainer, RunDir)> {
                 Vocab::from_text(&text)
             };
             let config = model_config(args, vocab.len())?;
-            let model = CharLm::new(config, &mut Rng::new(settings.seed))?;
+            let mut model = CharLm::new(config, &mut Rng::new(settings.seed))?;
+            if args.dropout.is_none() {
+                fitted = Some(defaults::fit_dropout(
+                    &mut model, &vocab, &settings, &text, threads,
+                )?);
+            }
             (model, vocab)
         }
     };
     let trainer = Trainer::new(model, vocab, settings, &text)?;
-    Ok((trainer, out))
+    Ok((trainer, out, fitted))
 }
 
 /// With `--unk`, characters seen fewer times than this in the training text become the unknown
@@ -414,7 +421,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 /// Runs `recur train`.
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let threads = crate::threads(args.threads)?;
-    let (mut trainer, mut out_dir) = trainer(&args)?;
+    let (mut trainer, mut out_dir, fitted) = trainer(&args, &threads)?;
     let out = out_dir.path().to_path_buf();
     let mode = Mode::detect(args.quiet);
     if mode != Mode::Quiet {
@@ -445,6 +452,17 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             s.schedule.kind,
             threads.count()
         );
+        if let Some(f) = fitted {
+            errln!(
+                "dropout {} (about {:.1} passes over the training text expected{}; the defaults' rule, README \"How the defaults were chosen\"; --dropout sets it)",
+                f.dropout,
+                f.passes,
+                match f.step_seconds {
+                    Some(s) => format!(" at {:.0} ms per step, timed on a few trial steps", 1e3 * s),
+                    None => String::new(),
+                }
+            );
+        }
         if trainer.state().step > 0 {
             errln!(
                 "resuming at step {} (epoch {})",

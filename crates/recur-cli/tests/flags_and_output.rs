@@ -166,6 +166,44 @@ fn dropout_with_one_layer_acts_on_the_head_input_of_a_character_model_and_warns_
     );
 }
 
+/// The dropout line of a run's settings.
+fn dropout_line(args: &[String]) -> Option<String> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = recur(&args);
+    let err = String::from_utf8_lossy(&r.stderr).to_string();
+    assert!(r.status.success(), "{err}");
+    err.lines()
+        .find(|l| l.starts_with("dropout "))
+        .map(str::to_string)
+}
+
+#[test]
+fn the_default_dropout_follows_the_passes_the_run_makes_and_a_flag_wins() {
+    let dir = temp("dropout-rule");
+    // letters.txt: 5 steps of 4 × 16 characters are under one pass: no dropout.
+    let args = small_run(&dir.join("few").display().to_string());
+    let line = dropout_line(&args).expect("the rule's choice is printed");
+    assert!(line.starts_with("dropout 0 (about 0."), "{line}");
+    // 40 epochs of whole steps (39.8 passes): the most the rule gives.
+    let mut args = small_run(&dir.join("many").display().to_string());
+    let at = args.iter().position(|a| a == "--steps").unwrap();
+    args.splice(at..at + 2, ["--epochs".to_string(), "40".to_string()]);
+    let line = dropout_line(&args).expect("the rule's choice is printed");
+    assert!(line.starts_with("dropout 0.5 (about 39.8 passes"), "{line}");
+    let config = std::fs::read_to_string(dir.join("many/config.json")).unwrap();
+    let ckpt: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(ckpt["model"]["dropout"], 0.5, "{ckpt}");
+    // A time budget is estimated from a few trial steps.
+    let mut args = small_run(&dir.join("timed").display().to_string());
+    args.splice(at..at + 2, ["--time-budget".to_string(), "1".to_string()]);
+    let line = dropout_line(&args).expect("the rule's choice is printed");
+    assert!(line.contains("trial steps"), "{line}");
+    // An explicit flag wins, and nothing is printed about the rule.
+    let mut args = small_run(&dir.join("flag").display().to_string());
+    args.extend(["--dropout".to_string(), "0.1".to_string()]);
+    assert_eq!(dropout_line(&args), None);
+}
+
 #[test]
 fn resume_refuses_training_flags_it_would_ignore() {
     let dir = temp("resume-flags");

@@ -30,6 +30,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod defaults;
 pub mod eval;
 pub mod model;
 pub mod sample;
