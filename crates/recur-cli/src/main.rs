@@ -70,7 +70,7 @@ enum Command {
     Translate(Box<translate_cmd::TranslateArgs>),
     /// Connected speech with CTC: build a digit corpus, train an acoustic model, error rates, transcripts.
     Transcribe(Box<transcribe_cmd::TranscribeArgs>),
-    /// Export a checkpoint to ONNX (character model, classifier, regressor, forecaster).
+    /// Export a checkpoint to ONNX (character model, classifier, regressor, forecaster, acoustic model; a translation model as encoder and decoder files).
     Export(export_cmd::ExportArgs),
 }
 

@@ -165,6 +165,14 @@ fn corpus_train_eval_run_and_stream() {
         "{}",
         text(&streamed).1
     );
+    // ONNX: one graph, the feature settings in its metadata.
+    let onnx = dir.join("am.onnx");
+    let o = recur(&["export", "--checkpoint", &s(&model), "--out", &s(&onnx)]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("acoustic model"), "{out}");
+    let bytes = std::fs::read(&onnx).unwrap();
+    assert!(bytes.windows(11).any(|w| w == b"recur.audio"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

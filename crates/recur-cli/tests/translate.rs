@@ -316,6 +316,29 @@ fn train_eval_and_predict_end_to_end() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["source"], "Ein Mann läuft.");
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+
+    // ONNX: the encoder and the decoder step, beside the name given.
+    let onnx = dir.join("mt.onnx").display().to_string();
+    let o = recur(&["export", "--checkpoint", &out, "--out", &onnx]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("mt.encoder.onnx and ") && said.contains("translation model"),
+        "{said}"
+    );
+    for (part, tokenizer) in [
+        ("encoder", "recur.source_tokenizer"),
+        ("decoder", "recur.target_tokenizer"),
+    ] {
+        let bytes = std::fs::read(dir.join(format!("mt.{part}.onnx"))).unwrap();
+        assert!(
+            bytes
+                .windows(tokenizer.len())
+                .any(|w| w == tokenizer.as_bytes()),
+            "{part}"
+        );
+    }
+    assert!(!dir.join("mt.onnx").exists());
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! ONNX export: every exported model, run by tract on equal-length batches, gives recur's own
-//! outputs (≤ 1e-5 relative to each output's largest value). With `RECUR_ONNX_CASES=DIR` the
+//! outputs (≤ 1e-5 relative to each output's largest value); a translation model's encoder and
+//! decoder step, decoding greedily in tract, give recur's greedy tokens, step log-probabilities
+//! and attention weights. With `RECUR_ONNX_CASES=DIR` the
 //! test also writes each model with ragged lengths, its inputs and recur's outputs into `DIR`
 //! for `scripts/onnx_check.py`, which runs them in onnxruntime.
 //!
@@ -15,6 +17,14 @@ use recur::classify::regress::{predict_values, TargetScaling};
 use recur::export::onnx::proto::ModelProto;
 use recur::export::onnx::{self, ExportOptions};
 use recur::forecast::model::{Forecaster, ForecasterConfig};
+use recur::nn::Score;
+use recur::optim::{Optimizer, OptimizerConfig, OptimizerKind};
+use recur::seq2seq::{DecodeOptions, PairBatch, Seq2Seq, Seq2SeqConfig};
+use recur::speech::model::{AcousticConfig, AcousticModel};
+use recur::speech::{Alphabet, Unit};
+use recur::translate::pairs::SentencePair;
+use recur::translate::subword::{VocabSettings, BOS, EOS};
+use recur::translate::vocabularies::Vocabularies;
 use recur::{CellType, ForwardArgs, Nonlinearity, Rng, Tensor, Threads};
 use tract_onnx::prelude::*;
 
@@ -485,37 +495,8 @@ fn output_names(onnx: &[u8]) -> Vec<String> {
 
 /// The outputs of `case`'s graph in tract, by name.
 fn run_tract(case: &Case) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let mut model = tract_onnx::onnx()
-        .model_for_read(&mut &case.onnx[..])
-        .unwrap();
-    for (i, input) in case.inputs.iter().enumerate() {
-        let fact = match input.values {
-            Values::F32(_) => f32::fact(&input.shape),
-            Values::I64(_) => i64::fact(&input.shape),
-        };
-        model = model.with_input_fact(i, fact.into()).unwrap();
-    }
-    let runnable = model.into_optimized().unwrap().into_runnable().unwrap();
-    let values: TVec<TValue> = case
-        .inputs
-        .iter()
-        .map(|input| {
-            let t = match &input.values {
-                Values::F32(v) => tract_onnx::prelude::Tensor::from_shape(&input.shape, v),
-                Values::I64(v) => tract_onnx::prelude::Tensor::from_shape(&input.shape, v),
-            };
-            t.unwrap().into()
-        })
-        .collect();
-    let outputs = runnable.run(values).unwrap();
-    output_names(&case.onnx)
-        .into_iter()
-        .zip(outputs.iter())
-        .map(|(name, t)| {
-            let view = t.to_plain_array_view::<f32>().unwrap();
-            (name, view.shape().to_vec(), view.iter().copied().collect())
-        })
-        .collect()
+    let plan = tract_plan(&case.onnx, &case.inputs);
+    tract_run(&plan, &case.onnx, &case.inputs)
 }
 
 /// The largest difference over the largest expected magnitude.
@@ -611,7 +592,8 @@ fn cases_for_onnxruntime_are_written_when_asked() {
     let cases = char_cases(true)
         .into_iter()
         .chain(classifier_cases(true))
-        .chain(forecaster_cases());
+        .chain(forecaster_cases())
+        .chain(acoustic_cases(true).into_iter().map(|c| (c, true)));
     let mut written = 0;
     for (case, _) in cases {
         std::fs::write(dir.join(format!("{}.onnx", case.name)), &case.onnx).unwrap();
@@ -635,7 +617,31 @@ fn cases_for_onnxruntime_are_written_when_asked() {
         std::fs::write(dir.join(format!("{}.json", case.name)), json.to_string()).unwrap();
         written += 1;
     }
-    assert_eq!(written, 12);
+    for case in translation_cases(true) {
+        let (encoder, decoder) = (
+            format!("{}.encoder.onnx", case.name),
+            format!("{}.decoder.onnx", case.name),
+        );
+        std::fs::write(dir.join(&encoder), &case.files.encoder).unwrap();
+        std::fs::write(dir.join(&decoder), &case.files.decoder).unwrap();
+        // -inf (padding and <s>) is written as null.
+        let json = serde_json::json!({
+            "kind": "translation",
+            "encoder": encoder,
+            "decoder": decoder,
+            "bos": BOS,
+            "eos": EOS,
+            "sources": case.sources,
+            "max_len": case.max_len,
+            "tokens": case.tokens,
+            "finished": case.finished,
+            "log_probs": case.log_probs,
+            "attention": case.attention,
+        });
+        std::fs::write(dir.join(format!("{}.json", case.name)), json.to_string()).unwrap();
+        written += 1;
+    }
+    assert_eq!(written, 18);
 }
 
 #[test]
@@ -697,4 +703,564 @@ fn a_stream_fed_in_two_chunks_gives_the_whole_pass() {
         .unwrap()
         .values;
     assert!(relative_error(h_n, want) <= 1e-5);
+}
+
+/// An acoustic model over `frames` (raw frames per utterance): padded past each utterance's end
+/// with a value far from the data, so that the graph's masking shows.
+fn acoustic_case(name: &str, config: AcousticConfig, frames: &[usize], ragged: bool) -> Case {
+    let mut rng = Rng::new(21);
+    let model = AcousticModel::new(config.clone(), &mut rng).unwrap();
+    let (f, n) = (config.input_size, frames.len());
+    let utterances: Vec<Vec<f32>> = frames
+        .iter()
+        .map(|&t| random(&mut rng, t * f, 1.5))
+        .collect();
+    let views: Vec<&[f32]> = utterances.iter().map(|u| &u[..]).collect();
+    let threads = Threads::single();
+    let fwd = model.forward(&threads, &views, None).unwrap();
+    let t = *frames.iter().max().unwrap();
+    let mut x = vec![7.0f32; t * n * f];
+    for (b, u) in utterances.iter().enumerate() {
+        for (i, frame) in u.chunks_exact(f).enumerate() {
+            x[(i * n + b) * f..(i * n + b + 1) * f].copy_from_slice(frame);
+        }
+    }
+    let mut inputs = vec![f32_input("features", &[t, n, f], x)];
+    if ragged {
+        inputs.push(lengths_input(frames));
+    }
+    let rc = config.rnn();
+    let states = [rc.num_layers * rc.directions(), n, rc.hidden_size];
+    let zeros = vec![0.0; states.iter().product()];
+    inputs.push(f32_input("h0", &states, zeros.clone()));
+    if config.cell == CellType::Lstm {
+        inputs.push(f32_input("c0", &states, zeros));
+    }
+    let steps = t.div_ceil(config.frame_stack);
+    let mut expected = vec![Expected {
+        name: "log_probs",
+        shape: vec![steps, n, config.alphabet.classes()],
+        values: fwd.log_probs,
+    }];
+    if ragged {
+        expected.push(Expected {
+            name: "out_lengths",
+            shape: vec![n],
+            values: fwd.lengths.iter().map(|&l| l as f32).collect(),
+        });
+    }
+    Case {
+        name: name.into(),
+        onnx: onnx::acoustic(&model, &options(ragged)).unwrap(),
+        inputs,
+        expected,
+    }
+}
+
+fn acoustic_config(
+    cell: CellType,
+    layers: usize,
+    bidirectional: bool,
+    stack: usize,
+) -> AcousticConfig {
+    AcousticConfig {
+        cell,
+        input_size: 4,
+        frame_stack: stack,
+        hidden_size: 5,
+        num_layers: layers,
+        bidirectional,
+        dropout: 0.0,
+        alphabet: Alphabet {
+            unit: Unit::Word,
+            symbols: vec!["one".into(), "three".into(), "two".into()],
+        },
+        mean: vec![0.5, -0.25, 0.0, 1.0],
+        std: vec![1.5, 0.75, 1.0, 2.0],
+    }
+}
+
+fn acoustic_cases(ragged: bool) -> Vec<Case> {
+    let frames: &[usize] = if ragged { &[8, 3, 6] } else { &[7, 7] };
+    vec![
+        acoustic_case(
+            "speech_gru_bi",
+            acoustic_config(CellType::Gru, 2, true, 1),
+            frames,
+            ragged,
+        ),
+        acoustic_case(
+            "speech_lstm_stack3",
+            acoustic_config(CellType::Lstm, 1, false, 3),
+            frames,
+            ragged,
+        ),
+        acoustic_case(
+            "speech_rnn_bi_stack2",
+            acoustic_config(CellType::Rnn, 1, true, 2),
+            frames,
+            ragged,
+        ),
+    ]
+}
+
+#[test]
+fn acoustic_models_run_in_tract_as_in_recur() {
+    for case in acoustic_cases(false) {
+        check_in_tract(&case);
+    }
+}
+
+/// A translation model exported, the sources it translates, and recur's greedy translations:
+/// tokens, whether `</s>` ended them, each step's log-probabilities `[V]` (teacher-forced along
+/// the translation, padding and `<s>` at -inf as in the search) and attention weights.
+struct TranslationCase {
+    name: String,
+    files: onnx::TranslationFiles,
+    lstm: bool,
+    vocab: usize,
+    sources: Vec<Vec<u32>>,
+    tokens: Vec<Vec<u32>>,
+    finished: Vec<bool>,
+    max_len: Vec<usize>,
+    log_probs: Vec<Vec<Vec<f32>>>,
+    attention: Vec<Vec<Vec<f32>>>,
+}
+
+/// A small translation model with word vocabularies (source ids 4..=12, target ids 4..=10).
+fn tiny_translator(
+    cell: CellType,
+    attention: Score,
+    layers: usize,
+) -> (Seq2Seq<f32>, Vocabularies) {
+    let sentence = |s: &str, t: &str| SentencePair {
+        source: s.into(),
+        target: t.into(),
+        line: 1,
+    };
+    let pairs = [
+        sentence("a b c d e f", "u v w x"),
+        sentence("g h i", "y z q"),
+    ];
+    let vocab = Vocabularies::learn(&pairs, &VocabSettings::words(1, false), false).unwrap();
+    let config = Seq2SeqConfig {
+        cell,
+        src_vocab: vocab.source().size(),
+        tgt_vocab: vocab.target().size(),
+        embed_dim: 5,
+        hidden_size: 6,
+        num_layers: layers,
+        dropout: 0.0,
+        attention,
+    };
+    let mut rng = Rng::new(31);
+    let mut model: Seq2Seq<f32> = config.init(&mut rng).unwrap();
+    // A few Adam steps on a copy task (source id s → target id 4 + (s - 4) mod 7), so that the
+    // translations end with `</s>` at different lengths and greedy picks no near-tie.
+    let pairs: Vec<(Vec<u32>, Vec<u32>)> = (0..12)
+        .map(|i| {
+            let src: Vec<u32> = (0..2 + i % 4)
+                .map(|j| 4 + ((i * 5 + j * 3) % 9) as u32)
+                .collect();
+            let tgt = src.iter().map(|&s| 4 + (s - 4) % 7).collect();
+            (src, tgt)
+        })
+        .collect();
+    let views: Vec<(&[u32], &[u32])> = pairs.iter().map(|(s, t)| (&s[..], &t[..])).collect();
+    let batch = PairBatch::new(&views, BOS, EOS).unwrap();
+    let mut adam = Optimizer::new(
+        OptimizerConfig::new(OptimizerKind::Adam),
+        &model.buffer_sizes(),
+    )
+    .unwrap();
+    let threads = Threads::single();
+    for _ in 0..60 {
+        let mut grads = model.zero_grads();
+        model
+            .loss(&threads, &batch, 0.0, Some((&mut rng, &mut grads)))
+            .unwrap();
+        let grads: Vec<&[f32]> = grads.buffers_mut().into_iter().map(|b| &*b).collect();
+        adam.step(&mut model.buffers_mut(), &grads, 0.03);
+    }
+    (model, vocab)
+}
+
+fn translation_case(
+    name: &str,
+    cell: CellType,
+    attention: Score,
+    layers: usize,
+    sources: &[&[u32]],
+    ragged: bool,
+) -> TranslationCase {
+    let (model, vocab) = tiny_translator(cell, attention, layers);
+    let config = *model.config();
+    let threads = Threads::single();
+    let mut opts = DecodeOptions::new(1, BOS, EOS);
+    opts.keep_attention = true;
+    let hyps = model.translate(&threads, sources, &opts).unwrap();
+    let v = config.tgt_vocab;
+    let mut log_probs = Vec::new();
+    for (src, hyp) in sources.iter().zip(&hyps) {
+        let batch = PairBatch::new(&[(*src, &hyp.tokens[..])], BOS, EOS).unwrap();
+        let logits = model.forward(&threads, &batch, None).unwrap().logits;
+        let steps = hyp.tokens.len() + usize::from(hyp.finished);
+        let rows: Vec<Vec<f32>> = logits
+            .chunks_exact(v)
+            .take(steps)
+            .map(|row| {
+                let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+                let lse = m + row.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
+                let mut out: Vec<f32> = row.iter().map(|&x| (x as f64 - lse) as f32).collect();
+                out[0] = f32::NEG_INFINITY;
+                out[BOS as usize] = f32::NEG_INFINITY;
+                out
+            })
+            .collect();
+        log_probs.push(rows);
+    }
+    TranslationCase {
+        name: name.into(),
+        files: onnx::translation(&model, &vocab, &options(ragged)).unwrap(),
+        lstm: cell == CellType::Lstm,
+        vocab: v,
+        sources: sources.iter().map(|s| s.to_vec()).collect(),
+        max_len: sources.iter().map(|s| 2 * s.len() + 10).collect(),
+        tokens: hyps.iter().map(|h| h.tokens.clone()).collect(),
+        finished: hyps.iter().map(|h| h.finished).collect(),
+        attention: hyps.into_iter().map(|h| h.attention).collect(),
+        log_probs,
+    }
+}
+
+fn translation_cases(ragged: bool) -> Vec<TranslationCase> {
+    let sources: &[&[u32]] = if ragged {
+        &[&[4, 5, 6, 7, 8], &[9, 4], &[10, 11, 12, 5]]
+    } else {
+        &[&[4, 5, 6, 7], &[9, 4, 11, 8], &[10, 11, 12, 5]]
+    };
+    vec![
+        translation_case(
+            "translate_lstm_additive",
+            CellType::Lstm,
+            Score::Additive,
+            2,
+            sources,
+            ragged,
+        ),
+        translation_case(
+            "translate_gru_general",
+            CellType::Gru,
+            Score::General,
+            1,
+            sources,
+            ragged,
+        ),
+        translation_case(
+            "translate_rnn_dot",
+            CellType::Rnn,
+            Score::Dot,
+            2,
+            sources,
+            ragged,
+        ),
+    ]
+}
+
+/// A graph made runnable by tract for inputs of these types and shapes.
+fn tract_plan(onnx: &[u8], inputs: &[Input]) -> Arc<TypedRunnableModel> {
+    let mut model = tract_onnx::onnx().model_for_read(&mut &onnx[..]).unwrap();
+    for (i, input) in inputs.iter().enumerate() {
+        let fact = match input.values {
+            Values::F32(_) => f32::fact(&input.shape),
+            Values::I64(_) => i64::fact(&input.shape),
+        };
+        model = model.with_input_fact(i, fact.into()).unwrap();
+    }
+    model.into_optimized().unwrap().into_runnable().unwrap()
+}
+
+/// `inputs` through `plan`: each output as f32 values, by the graph's output names.
+fn tract_run(
+    plan: &Arc<TypedRunnableModel>,
+    onnx: &[u8],
+    inputs: &[Input],
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let values: TVec<TValue> = inputs
+        .iter()
+        .map(|input| {
+            let t = match &input.values {
+                Values::F32(v) => tract_onnx::prelude::Tensor::from_shape(&input.shape, v),
+                Values::I64(v) => tract_onnx::prelude::Tensor::from_shape(&input.shape, v),
+            };
+            t.unwrap().into()
+        })
+        .collect();
+    let outputs = plan.run(values).unwrap();
+    output_names(onnx)
+        .into_iter()
+        .zip(outputs.iter())
+        .map(|(name, t)| {
+            let t = t.cast_to::<f32>().unwrap();
+            let view = t.to_plain_array_view::<f32>().unwrap();
+            (name, view.shape().to_vec(), view.iter().copied().collect())
+        })
+        .collect()
+}
+
+fn take(outputs: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let at = outputs.iter().position(|(n, _, _)| n == name).unwrap();
+    let (_, shape, values) = outputs.remove(at);
+    (shape, values)
+}
+
+/// The largest difference over the largest finite expected magnitude; infinities must match.
+fn relative_error_finite(got: &[f32], want: &[f32]) -> f64 {
+    let scale = want
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |m, &v| m.max(v.abs() as f64));
+    let mut diff = 0.0f64;
+    for (&a, &b) in got.iter().zip(want) {
+        if b.is_finite() {
+            diff = diff.max((a as f64 - b as f64).abs());
+        } else if a != b {
+            return f64::INFINITY;
+        }
+    }
+    diff / scale.max(1e-12)
+}
+
+/// Greedy decoding in tract of `case`'s sources (all of one length): the tokens must be recur's,
+/// and every step's log-probabilities and attention weights recur's within 1e-5.
+fn check_translation_in_tract(case: &TranslationCase) {
+    let (n, s) = (case.sources.len(), case.sources[0].len());
+    let mut tokens = vec![0i64; s * n];
+    for (b, src) in case.sources.iter().enumerate() {
+        for (t, &id) in src.iter().enumerate() {
+            tokens[t * n + b] = id as i64;
+        }
+    }
+    let inputs = [i64_input("tokens", &[s, n], tokens)];
+    let plan = tract_plan(&case.files.encoder, &inputs);
+    let mut enc = tract_run(&plan, &case.files.encoder, &inputs);
+    let (enc_shape, enc_out) = take(&mut enc, "encoder_outputs");
+    let (state_shape, mut h) = take(&mut enc, "h0");
+    let mut c = case.lstm.then(|| take(&mut enc, "c0").1);
+    let mut prev = vec![BOS as i64; n];
+    let mut got: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut done = vec![false; n];
+    let step_inputs = |prev: &[i64], h: &[f32], c: &Option<Vec<f32>>| {
+        let mut v = vec![
+            i64_input("prev_token", &[n], prev.to_vec()),
+            f32_input("h0", &state_shape, h.to_vec()),
+        ];
+        if let Some(c) = c {
+            v.push(f32_input("c0", &state_shape, c.clone()));
+        }
+        v.push(f32_input("encoder_outputs", &enc_shape, enc_out.clone()));
+        v.push(i64_input("src_lengths", &[n], vec![s as i64; n]));
+        v
+    };
+    let plan = tract_plan(&case.files.decoder, &step_inputs(&prev, &h, &c));
+    let max_len = *case.max_len.iter().max().unwrap();
+    for step in 0..max_len {
+        if done.iter().all(|&d| d) {
+            break;
+        }
+        let inputs = step_inputs(&prev, &h, &c);
+        let mut out = tract_run(&plan, &case.files.decoder, &inputs);
+        let (_, log_probs) = take(&mut out, "log_probs");
+        let (_, attention) = take(&mut out, "attention");
+        h = take(&mut out, "h_n").1;
+        if case.lstm {
+            c = Some(take(&mut out, "c_n").1);
+        }
+        for b in 0..n {
+            if done[b] {
+                continue;
+            }
+            let row = &log_probs[b * case.vocab..(b + 1) * case.vocab];
+            let err = relative_error_finite(row, &case.log_probs[b][step]);
+            assert!(
+                err <= 1e-5,
+                "{}: sentence {b} step {step}: log-probs differ by {err:e}",
+                case.name
+            );
+            let err = relative_error(&attention[b * s..(b + 1) * s], &case.attention[b][step]);
+            assert!(
+                err <= 1e-5,
+                "{}: sentence {b} step {step}: attention differs by {err:e}",
+                case.name
+            );
+            let best = (0..case.vocab).fold(0, |m, j| if row[j] > row[m] { j } else { m }) as u32;
+            if best == EOS {
+                done[b] = true;
+            } else {
+                got[b].push(best);
+                done[b] = got[b].len() == case.max_len[b];
+            }
+            prev[b] = i64::from(best);
+        }
+    }
+    assert_eq!(got, case.tokens, "{}: greedy tokens", case.name);
+    let finished: Vec<bool> = got
+        .iter()
+        .zip(&case.max_len)
+        .map(|(t, &m)| t.len() < m)
+        .collect();
+    assert_eq!(finished, case.finished, "{}", case.name);
+}
+
+#[test]
+fn translation_models_decode_greedily_in_tract_as_in_recur() {
+    for case in translation_cases(false) {
+        check_translation_in_tract(&case);
+    }
+}
+
+#[test]
+fn translation_files_carry_tokenizers_and_special_tokens() {
+    let case = translation_cases(true).remove(0);
+    let meta = |bytes: &[u8], k: &str| {
+        ModelProto::decode(bytes)
+            .unwrap()
+            .metadata_props
+            .into_iter()
+            .find(|p| p.key == k)
+            .map(|p| p.value)
+    };
+    let (enc, dec) = (&case.files.encoder[..], &case.files.decoder[..]);
+    assert_eq!(meta(enc, "recur.part").as_deref(), Some("encoder"));
+    assert_eq!(meta(dec, "recur.part").as_deref(), Some("decoder"));
+    let special: serde_json::Value =
+        serde_json::from_str(&meta(dec, "recur.special_tokens").unwrap()).unwrap();
+    assert_eq!(
+        special,
+        serde_json::json!({"pad": 0, "bos": 1, "eos": 2, "unk": 3})
+    );
+    let source: serde_json::Value =
+        serde_json::from_str(&meta(enc, "recur.source_tokenizer").unwrap()).unwrap();
+    assert!(source["model"]["vocab"].get("d").is_some(), "{source}");
+    assert!(meta(dec, "recur.target_tokenizer")
+        .unwrap()
+        .contains("\"z\""));
+    assert!(meta(enc, "recur.target_tokenizer").is_none());
+    let inputs = |bytes: &[u8]| -> Vec<String> {
+        ModelProto::decode(bytes)
+            .unwrap()
+            .graph
+            .unwrap()
+            .input
+            .into_iter()
+            .map(|i| i.name)
+            .collect()
+    };
+    assert_eq!(inputs(enc), ["tokens", "lengths"]);
+    assert_eq!(
+        inputs(dec),
+        ["prev_token", "h0", "c0", "encoder_outputs", "src_lengths"]
+    );
+    assert_eq!(output_names(enc), ["encoder_outputs", "h0", "c0"]);
+    assert_eq!(output_names(dec), ["h_n", "c_n", "log_probs", "attention"]);
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("recur-onnx-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_translation_checkpoint_exports_to_both_files_or_neither() {
+    let dir = temp_dir("translate");
+    let (model, vocab) = tiny_translator(CellType::Gru, Score::Dot, 1);
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let config = serde_json::json!({"format": "recur", "version": 1, "task": "translate",
+        "model": model.config(), "vocab": vocab.to_json()});
+    std::fs::write(run.join("config.json"), config.to_string()).unwrap();
+    recur::io::write_safetensors(run.join("model.safetensors"), &model.named_tensors()).unwrap();
+    let out = dir.join("m.onnx");
+    let (what, files) = onnx::write_checkpoint(&run, &out, &options(true)).unwrap();
+    assert_eq!(what, "translation model");
+    assert_eq!(
+        files,
+        [dir.join("m.encoder.onnx"), dir.join("m.decoder.onnx")]
+    );
+    assert!(!out.exists());
+    let want = onnx::translation(&model, &vocab, &options(true)).unwrap();
+    let encoder = ModelProto::decode(&std::fs::read(&files[0]).unwrap()[..]).unwrap();
+    assert_eq!(
+        encoder.graph,
+        ModelProto::decode(&want.encoder[..]).unwrap().graph
+    );
+    let config = encoder
+        .metadata_props
+        .iter()
+        .find(|p| p.key == "recur.config")
+        .unwrap();
+    assert!(
+        !config.value.contains("\"vocab\""),
+        "the vocabularies have their own entries"
+    );
+    // The decoder's name taken by a directory: neither file is left.
+    std::fs::create_dir(dir.join("n.decoder.onnx")).unwrap();
+    let err = onnx::write_checkpoint(&run, &dir.join("n.onnx"), &options(true)).unwrap_err();
+    assert!(err.to_string().contains("n.decoder.onnx"), "{err}");
+    assert!(!dir.join("n.encoder.onnx").exists());
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 4, "{left:?}");
+    assert_eq!(
+        onnx::translation_paths(std::path::Path::new("out/model")),
+        (
+            "out/model.encoder.onnx".into(),
+            "out/model.decoder.onnx".into()
+        )
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_acoustic_checkpoint_exports_with_its_labels_and_features() {
+    let dir = temp_dir("transcribe");
+    let config = acoustic_config(CellType::Gru, 1, false, 2);
+    let model = AcousticModel::new(config.clone(), &mut Rng::new(3)).unwrap();
+    let audio = serde_json::json!({"sample_rate": 8000, "mfcc": 13});
+    let json = serde_json::json!({"format": "recur", "version": 1, "task": "transcribe",
+        "model": config, "audio": audio});
+    std::fs::write(dir.join("config.json"), json.to_string()).unwrap();
+    recur::io::write_safetensors(dir.join("model.safetensors"), &model.named_tensors()).unwrap();
+    let out = dir.join("speech.onnx");
+    let (what, files) = onnx::write_checkpoint(&dir, &out, &options(false)).unwrap();
+    assert_eq!((what, &files[..]), ("acoustic model", &[out.clone()][..]));
+    let file = ModelProto::decode(&std::fs::read(&out).unwrap()[..]).unwrap();
+    let meta = |k: &str| {
+        file.metadata_props
+            .iter()
+            .find(|p| p.key == k)
+            .map(|p| p.value.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(meta("recur.task"), "transcribe");
+    assert_eq!(meta("recur.labels"), r#"["<blank>","one","three","two"]"#);
+    assert_eq!(
+        (meta("recur.blank"), meta("recur.unit")),
+        ("0".into(), "word".into())
+    );
+    assert_eq!(meta("recur.frame_stack"), "2");
+    assert_eq!(meta("recur.audio"), audio.to_string());
+    let inputs: Vec<String> = file
+        .graph
+        .unwrap()
+        .input
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(inputs, ["features", "h0"]);
+    let _ = std::fs::remove_dir_all(dir);
 }

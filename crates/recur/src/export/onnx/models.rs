@@ -9,10 +9,11 @@ use crate::classify::model::{Classifier, Pooling};
 use crate::config::CellType;
 use crate::forecast::model::Forecaster;
 use crate::io::NamedTensor;
+use crate::nn::Linear;
 use crate::recurrent::Recurrent;
 
-const T: Dim = Dim::Named("T");
-const N: Dim = Dim::Named("N");
+pub(super) const T: Dim = Dim::Named("T");
+pub(super) const N: Dim = Dim::Named("N");
 
 /// The tensor `name` of `tensors`.
 fn tensor<'a>(tensors: &'a [NamedTensor<'a>], name: &str) -> (&'a [usize], &'a [f32]) {
@@ -37,21 +38,57 @@ fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// `x [.., in] · head.weightᵀ + head.bias` → `[.., out]`.
 fn head(g: &mut Graph, tensors: &[NamedTensor<'_>], x: &str) -> String {
     let (shape, w) = tensor(tensors, "head.weight");
-    let (out, inp) = (shape[0], shape[1]);
-    let wt = g.weight("head_weight_t", &[inp, out], &transpose(w, out, inp));
-    let b = g.weight("head_bias", &[out], tensor(tensors, "head.bias").1);
-    let y = g.op("MatMul", &[x, &wt], vec![]);
-    g.op("Add", &[&y, &b], vec![])
+    let b = tensor(tensors, "head.bias").1;
+    affine(g, "head", (shape[0], shape[1]), w, Some(b), x)
 }
 
-/// The state inputs `h0` (and `c0`), the optional `lengths` input, and the stack over `x`,
-/// whose final states become the outputs `h_n` (and `c_n`).
-fn recurrent_core(
+/// `x [.., in] · layer.weightᵀ (+ layer.bias)` → `[.., out]`, PyTorch's `nn.Linear`.
+pub(super) fn linear(g: &mut Graph, name: &str, layer: &Linear<f32>, x: &str) -> String {
+    let c = layer.config();
+    let shape = (c.out_features, c.in_features);
+    affine(g, name, shape, &layer.weight, layer.bias.as_deref(), x)
+}
+
+/// `x [.., in] · weightᵀ (+ bias)` → `[.., out]` for `weight [out, in]`, row-major.
+fn affine(
+    g: &mut Graph,
+    name: &str,
+    (out, inp): (usize, usize),
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    x: &str,
+) -> String {
+    let wt = g.weight(
+        &format!("{name}_weight_t"),
+        &[inp, out],
+        &transpose(weight, out, inp),
+    );
+    let y = g.op("MatMul", &[x, &wt], vec![]);
+    match bias {
+        Some(bias) => {
+            let b = g.weight(&format!("{name}_bias"), &[out], bias);
+            g.op("Add", &[&y, &b], vec![])
+        }
+        None => y,
+    }
+}
+
+/// Declares the graph input `lengths [N]` (int64) and returns its name.
+pub(super) fn lengths_input(g: &mut Graph, doc: &str) -> String {
+    g.input("lengths", DataType::Int64, &[N], doc);
+    "lengths".to_string()
+}
+
+/// The state inputs `h0` (and `c0`), what to pass as them first being `start`, and the stack
+/// over `x` with `lengths` (an int64 `[N]` value) as its `sequence_lens`; the stack's final
+/// states become the outputs `h_n` (and `c_n`).
+pub(super) fn recurrent_core(
     g: &mut Graph,
     rnn: &Recurrent<f32>,
     x: String,
-    with_lengths: bool,
-) -> (StackOutputs, Option<String>) {
+    lengths: Option<&str>,
+    start: &str,
+) -> StackOutputs {
     let c = rnn.config();
     let states = [
         Dim::Fixed(c.num_layers * c.directions()),
@@ -59,37 +96,25 @@ fn recurrent_core(
         Dim::Fixed(c.hidden_size),
     ];
     let lstm = c.cell == CellType::Lstm;
-    let lengths = with_lengths.then(|| {
-        g.input(
-            "lengths",
-            DataType::Int64,
-            &[N],
-            "valid steps of each sequence, 1..=T; outputs past a sequence's end are zero",
-        );
-        g.op(
-            "Cast",
-            &["lengths"],
-            vec![int("to", DataType::Int32 as i64)],
-        )
-    });
+    let lengths = lengths.map(|l| g.op("Cast", &[l], vec![int("to", DataType::Int32 as i64)]));
     g.input(
         "h0",
         DataType::Float,
         &states,
-        "initial hidden state [layers·directions, N, H] (zeros to start)",
+        &format!("initial hidden state [layers·directions, N, H] ({start})"),
     );
     if lstm {
         g.input(
             "c0",
             DataType::Float,
             &states,
-            "initial cell state [layers·directions, N, H] (zeros to start)",
+            &format!("initial cell state [layers·directions, N, H] ({start})"),
         );
     }
     let io = StackInputs {
         x,
         lengths: lengths.as_deref(),
-        h0: "h0",
+        h0: Some("h0"),
         c0: lstm.then_some("c0"),
     };
     let out = stack(g, rnn, io, "h_n", lstm.then_some("c_n"));
@@ -102,8 +127,12 @@ fn recurrent_core(
     if lstm {
         g.output("c_n", DataType::Float, &states, "final cell state");
     }
-    (out, with_lengths.then(|| "lengths".to_string()))
+    out
 }
+
+const LENGTHS_DOC: &str =
+    "valid steps of each sequence, 1..=T; outputs past a sequence's end are zero";
+pub(super) const ZEROS: &str = "zeros to start";
 
 /// The character model: `tokens [T, N]` (int64 ids) → `logits`, `probs [T, N, V]`.
 pub(crate) fn char_lm(model: &CharLm, options: &ExportOptions) -> Graph {
@@ -127,7 +156,8 @@ pub(crate) fn char_lm(model: &CharLm, options: &ExportOptions) -> Graph {
     };
     let table = g.weight("embedding", &[c.vocab_size, width], &table);
     let x = g.op("Gather", &[&table, "tokens"], vec![int("axis", 0)]);
-    let (out, _) = recurrent_core(&mut g, model.rnn(), x, options.lengths);
+    let lengths = options.lengths.then(|| lengths_input(&mut g, LENGTHS_DOC));
+    let out = recurrent_core(&mut g, model.rnn(), x, lengths.as_deref(), ZEROS);
     let logits = head(&mut g, &tensors, &out.y);
     let v = Dim::Fixed(c.vocab_size);
     g.op_into("Identity", &[&logits], &["logits"], vec![]);
@@ -191,7 +221,8 @@ pub(crate) fn classifier(model: &Classifier, options: &ExportOptions) -> Graph {
         let table = g.weight("embedding", shape, e);
         g.op("Gather", &[&table, "tokens"], vec![int("axis", 0)])
     };
-    let (out, lengths) = recurrent_core(&mut g, model.rnn(), x, options.lengths);
+    let lengths = options.lengths.then(|| lengths_input(&mut g, LENGTHS_DOC));
+    let out = recurrent_core(&mut g, model.rnn(), x, lengths.as_deref(), ZEROS);
     let pooled = pool(&mut g, c.pooling, &out, lengths.as_deref());
     let z = head(&mut g, &tensors, &pooled);
     match c.target {
@@ -272,7 +303,7 @@ fn pool(g: &mut Graph, pooling: Pooling, out: &StackOutputs, lengths: Option<&st
 }
 
 /// `[T, N, 1]` booleans: step `t` of sequence `n` is before its end (`t < lengths[n]`).
-fn valid_steps(g: &mut Graph, y: &str, lengths: &str) -> String {
+pub(super) fn valid_steps(g: &mut Graph, y: &str, lengths: &str) -> String {
     let shape = g.op("Shape", &[y], vec![]);
     let zero = g.ints("zero", &[], &[0]);
     let one = g.ints("one", &[], &[1]);
@@ -298,7 +329,7 @@ pub(crate) fn forecaster(model: &Forecaster) -> Graph {
         &[T, N, Dim::Fixed(c.inputs)],
         "scaled input window, time-major (the lookback, then with future_steps the horizon)",
     );
-    let (out, _) = recurrent_core(&mut g, model.rnn(), "window".into(), false);
+    let out = recurrent_core(&mut g, model.rnn(), "window".into(), None, ZEROS);
     let hz = c.horizon as i64;
     let start = if c.future_steps { -hz } else { -1 };
     let starts = g.ints("start", &[1], &[start]);

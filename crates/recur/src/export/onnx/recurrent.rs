@@ -37,8 +37,8 @@ pub(crate) struct StackInputs<'a> {
     pub x: String,
     /// `[N]`, int32 (ONNX's `sequence_lens`); `None` runs every sequence all `T` steps.
     pub lengths: Option<&'a str>,
-    /// `[layers · directions, N, H]`.
-    pub h0: &'a str,
+    /// `[layers · directions, N, H]`; `None` starts from zeros.
+    pub h0: Option<&'a str>,
     /// `[layers · directions, N, H]`, LSTM only.
     pub c0: Option<&'a str>,
 }
@@ -70,7 +70,7 @@ pub(crate) fn stack(
     for layer in 0..layers {
         let weights = LayerWeights::of(g, rnn, layer);
         let state = |g: &mut Graph, all: &str| {
-            if layers == 1 {
+            if layers == 1 || all.is_empty() {
                 return all.to_string();
             }
             let starts = g.ints("start", &[1], &[(layer * d) as i64]);
@@ -78,7 +78,7 @@ pub(crate) fn stack(
             let axes = g.ints("axes", &[1], &[0]);
             g.op("Slice", &[all, &starts, &ends, &axes], vec![])
         };
-        let h0 = state(g, io.h0);
+        let h0 = state(g, io.h0.unwrap_or(""));
         let c0 = io.c0.map(|c0| state(g, c0));
         let name = |base: Option<&str>, what: &str, g: &mut Graph| match base {
             Some(b) if layers == 1 => b.to_string(),
