@@ -4,8 +4,8 @@
 use crate::progress::{clock, Mode, Progress};
 use clap::Args;
 use recur::charlm::data::read_text;
-use recur::charlm::sample::default_prime;
 use recur::charlm::defaults::{self, Fitted};
+use recur::charlm::sample::default_prime;
 use recur::charlm::{
     checkpoint, evaluate, generate, CharLm, CharLmConfig, SampleOptions, Stop, TrainSettings,
     Trainer, Vocab,

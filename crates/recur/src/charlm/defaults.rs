@@ -20,7 +20,6 @@ use super::{CharLm, Stop, TrainSettings, Trainer, Vocab};
 use crate::{Result, Threads};
 use std::time::Instant;
 
-
 /// Share of a time budget spent on optimiser steps in the estimate of a run's passes (the rest
 /// goes to validations, which count into the budget).
 pub const TRAINING_SHARE: f64 = 0.9;
