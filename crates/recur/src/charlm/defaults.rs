@@ -66,6 +66,10 @@ const UNTIMED_STEPS: usize = 5;
 /// Steps timed by [`fit_dropout`], after [`UNTIMED_STEPS`].
 const TIMED_STEPS: usize = 5;
 
+/// Seconds after which [`fit_dropout`] stops its trial steps (a large model takes fewer: at
+/// least one untimed and one timed step).
+const PROBE_SECONDS: f64 = 2.0;
+
 /// What [`fit_dropout`] chose, and from what.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Fitted {
@@ -80,8 +84,8 @@ pub struct Fitted {
 /// Sets `model`'s dropout to the defaults' choice for a run of `settings` on `text`
 /// ([`dropout_for_passes`] of the run's expected passes). For a time budget, the seconds per step
 /// are the fastest of [`TIMED_STEPS`] optimiser steps taken, after [`UNTIMED_STEPS`], by a
-/// throwaway trainer on a copy of the model with that dropout (a fraction of a second; `model`'s
-/// weights are not changed).
+/// throwaway trainer on a copy of the model (at most about [`PROBE_SECONDS`], before the budget
+/// starts; `model`'s weights are not changed).
 ///
 /// # Errors
 /// As [`Trainer::new`] and [`Trainer::step`].
@@ -100,17 +104,24 @@ pub fn fit_dropout(
     let mut probe = Trainer::new(probe_model, vocab.clone(), probe_settings, text)?;
     let step_seconds = match settings.stop {
         Stop::TimeBudget(_) => {
+            let started = Instant::now();
             for _ in 0..UNTIMED_STEPS {
                 probe.step(threads)?;
+                if started.elapsed().as_secs_f64() > PROBE_SECONDS / 2.0 {
+                    break;
+                }
             }
-            let mut times = Vec::with_capacity(TIMED_STEPS);
+            // The fastest: other programs and the first touches of memory only add time.
+            let mut fastest = f64::INFINITY;
             for _ in 0..TIMED_STEPS {
                 let start = Instant::now();
                 probe.step(threads)?;
-                times.push(start.elapsed().as_secs_f64());
+                fastest = fastest.min(start.elapsed().as_secs_f64());
+                if started.elapsed().as_secs_f64() > PROBE_SECONDS {
+                    break;
+                }
             }
-            // The fastest: other programs and the first touches of memory only add time.
-            times.into_iter().reduce(f64::min)
+            Some(fastest)
         }
         _ => None,
     };
