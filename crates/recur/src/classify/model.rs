@@ -513,6 +513,15 @@ impl ClassifierConfig {
     }
 }
 
+impl crate::training::Checkpointed for Classifier {
+    fn named_tensors(&self) -> Vec<NamedTensor<'_>> {
+        Classifier::named_tensors(self)
+    }
+    fn buffers(&self) -> Vec<&[f32]> {
+        Classifier::buffers(self)
+    }
+}
+
 impl Classifier {
     /// A freshly initialised classifier with PyTorch's schemes: the recurrent layers, then the
     /// head (`nn.Linear`), then the embedding (`N(0, 1)`), drawn in that order from `rng`.

@@ -12,7 +12,7 @@ use super::train::{ClassifySettings, Trained};
 use crate::error::{Error, Result};
 use crate::nn::Gradients as _;
 use crate::rng::Rng;
-use crate::training::{self, Control, LoopCheckpoint, Snapshot, Task, Validation};
+use crate::training::{self, Control, Snapshot, Task, Validation};
 use recur_kernels::Threads;
 use serde::{Deserialize, Serialize};
 
@@ -253,17 +253,13 @@ impl Task for RegressTask<'_> {
     }
 
     fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
-        let Some(save) = self.on_checkpoint.as_mut() else {
-            return Ok(());
-        };
-        save(&LoopCheckpoint {
-            config: self.config_json.clone(),
-            best: self.best.as_ref().unwrap_or(&self.model).named_tensors(),
-            current: self.model.buffers(),
-            order: &self.order,
-            snapshot: *at,
-            run: self.run_record.clone(),
-        })
+        training::offer_checkpoint(
+            self.on_checkpoint.as_deref_mut(),
+            (&self.model, self.best.as_ref()),
+            &self.order,
+            at,
+            (&self.config_json, &self.run_record),
+        )
     }
 }
 

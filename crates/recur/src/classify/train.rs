@@ -433,17 +433,12 @@ pub fn checkpoint_config(
 impl Trained {
     /// The run's final checkpoint: the best model, and what continues the run.
     pub fn checkpoint(&self) -> LoopCheckpoint<'_> {
-        LoopCheckpoint {
-            config: self.config_json.clone(),
-            best: self.model.named_tensors(),
-            current: self.current.buffers(),
-            order: &self.order,
-            snapshot: Snapshot {
-                state: &self.state,
-                optimizer: &self.optimizer,
-            },
-            run: self.run_record.clone(),
-        }
+        let snapshot = Snapshot {
+            state: &self.state,
+            optimizer: &self.optimizer,
+        };
+        let records = (&self.config_json, &self.run_record);
+        LoopCheckpoint::of(&self.model, &self.current, &self.order, snapshot, records)
     }
 }
 
@@ -600,17 +595,13 @@ impl Task for ClassifyTask<'_> {
     }
 
     fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
-        let Some(save) = self.on_checkpoint.as_mut() else {
-            return Ok(());
-        };
-        save(&LoopCheckpoint {
-            config: self.config_json.clone(),
-            best: self.best.as_ref().unwrap_or(&self.model).named_tensors(),
-            current: self.model.buffers(),
-            order: &self.order,
-            snapshot: *at,
-            run: self.run_record.clone(),
-        })
+        training::offer_checkpoint(
+            self.on_checkpoint.as_deref_mut(),
+            (&self.model, self.best.as_ref()),
+            &self.order,
+            at,
+            (&self.config_json, &self.run_record),
+        )
     }
 }
 

@@ -119,6 +119,15 @@ impl ForecasterConfig {
     }
 }
 
+impl crate::training::Checkpointed for Forecaster {
+    fn named_tensors(&self) -> Vec<NamedTensor<'_>> {
+        Forecaster::named_tensors(self)
+    }
+    fn buffers(&self) -> Vec<&[f32]> {
+        Forecaster::buffers(self)
+    }
+}
+
 impl Forecaster {
     /// PyTorch's initialisation (`U(-1/√H, 1/√H)` for the recurrent layers, then the head as
     /// `nn.Linear`).

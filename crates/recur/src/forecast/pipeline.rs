@@ -304,17 +304,12 @@ impl ForecastRun {
         config: serde_json::Value,
         run: serde_json::Value,
     ) -> LoopCheckpoint<'_> {
-        LoopCheckpoint {
-            config,
-            best: self.model.named_tensors(),
-            current: self.end.current.buffers(),
-            order: &self.end.order,
-            snapshot: Snapshot {
-                state: &self.end.state,
-                optimizer: &self.end.optimizer,
-            },
-            run,
-        }
+        let snapshot = Snapshot {
+            state: &self.end.state,
+            optimizer: &self.end.optimizer,
+        };
+        let (model, end) = (&self.model, &self.end);
+        LoopCheckpoint::of(model, &end.current, &end.order, snapshot, (&config, &run))
     }
 }
 
@@ -403,17 +398,13 @@ impl Task for ForecastTask<'_, '_> {
     }
 
     fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
-        let Some(save) = self.on_checkpoint.as_mut() else {
-            return Ok(());
-        };
-        save(&LoopCheckpoint {
-            config: self.config_json.clone(),
-            best: self.best.as_ref().unwrap_or(&self.model).named_tensors(),
-            current: self.model.buffers(),
-            order: &self.order,
-            snapshot: *at,
-            run: self.run_record.clone(),
-        })
+        training::offer_checkpoint(
+            self.on_checkpoint.as_deref_mut(),
+            (&self.model, self.best.as_ref()),
+            &self.order,
+            at,
+            (&self.config_json, &self.run_record),
+        )
     }
 }
 

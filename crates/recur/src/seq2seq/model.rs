@@ -569,6 +569,15 @@ impl<T: Scalar> Seq2Seq<T> {
     }
 }
 
+impl crate::training::Checkpointed for Seq2Seq<f32> {
+    fn named_tensors(&self) -> Vec<NamedTensor<'_>> {
+        Seq2Seq::named_tensors(self)
+    }
+    fn buffers(&self) -> Vec<&[f32]> {
+        Seq2Seq::buffers(self)
+    }
+}
+
 impl Seq2Seq<f32> {
     /// A model with every parameter zero (to be loaded).
     ///

@@ -6,9 +6,7 @@ use super::batch::PairBatch;
 use super::model::{Seq2Seq, Seq2SeqGrads};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::training::{
-    self, LoopCheckpoint, LoopSettings, SaveCheckpoint, Snapshot, Task, Validation,
-};
+use crate::training::{self, LoopSettings, SaveCheckpoint, Snapshot, Task, Validation};
 use recur_kernels::Threads;
 
 /// Sentence pairs as token ids (no `<s>`/`</s>`), with the ids of those two tokens.
@@ -244,13 +242,13 @@ impl Task for Seq2SeqTask<'_> {
         let Some(s) = self.saving.as_mut() else {
             return Ok(());
         };
-        (s.save)(&LoopCheckpoint {
-            config: s.config.clone(),
-            best: self.best.as_ref().unwrap_or(&self.model).named_tensors(),
-            current: self.model.buffers(),
-            order: &self.order,
-            snapshot: *at,
-            run: s.run.clone(),
-        })
+        let model = (&self.model, self.best.as_ref());
+        training::offer_checkpoint(
+            Some(&mut *s.save),
+            model,
+            &self.order,
+            at,
+            (&s.config, &s.run),
+        )
     }
 }

@@ -163,6 +163,15 @@ pub struct BatchLoss {
     pub impossible: usize,
 }
 
+impl crate::training::Checkpointed for AcousticModel {
+    fn named_tensors(&self) -> Vec<NamedTensor<'_>> {
+        AcousticModel::named_tensors(self)
+    }
+    fn buffers(&self) -> Vec<&[f32]> {
+        AcousticModel::buffers(self)
+    }
+}
+
 impl AcousticModel {
     /// A freshly initialised model with PyTorch's schemes: the recurrent layers, then the head,
     /// drawn in that order from `rng`.

@@ -16,7 +16,9 @@ mod resume;
 mod run;
 
 pub use overfit::{overfitting, Overfitting, OVERFIT_RISES};
-pub use resume::{read as read_checkpoint, read_run, LoopCheckpoint, Restored};
+pub use resume::{
+    offer_checkpoint, read as read_checkpoint, read_run, Checkpointed, LoopCheckpoint, Restored,
+};
 pub use run::{continue_run, run, run_from, step, Stepped};
 
 use crate::error::{Error, Result};

@@ -36,6 +36,61 @@ pub struct LoopCheckpoint<'a> {
     pub run: serde_json::Value,
 }
 
+/// A model whose parameters go into the loop's checkpoints ([`LoopCheckpoint::of`]).
+pub trait Checkpointed {
+    /// The parameters under their PyTorch names (`model.safetensors`).
+    fn named_tensors(&self) -> Vec<NamedTensor<'_>>;
+    /// The parameter buffers in the task's order ([`super::Task::params_and_grads`]).
+    fn buffers(&self) -> Vec<&[f32]>;
+}
+
+impl<'a> LoopCheckpoint<'a> {
+    /// The checkpoint of a run: `best` under its names, and `current`'s buffers, `order` and
+    /// `snapshot` to continue from; `records` are `config.json` and the run's record of its
+    /// inputs.
+    pub fn of<M: Checkpointed>(
+        best: &'a M,
+        current: &'a M,
+        order: &'a [usize],
+        snapshot: Snapshot<'a>,
+        records: (&serde_json::Value, &serde_json::Value),
+    ) -> Self {
+        LoopCheckpoint {
+            config: records.0.clone(),
+            best: best.named_tensors(),
+            current: current.buffers(),
+            order,
+            snapshot,
+            run: records.1.clone(),
+        }
+    }
+}
+
+/// What a task's [`super::Task::checkpoint`] does: offers `save` (when the run saves any) the
+/// checkpoint at `at`, with the model of the lowest validation loss so far (`best`; `model`
+/// before any validation chose one) and `model` with `order` to continue from.
+///
+/// # Errors
+/// What `save` returns.
+pub fn offer_checkpoint<M: Checkpointed>(
+    save: Option<&mut super::SaveCheckpoint<'_>>,
+    (model, best): (&M, Option<&M>),
+    order: &[usize],
+    at: &Snapshot<'_>,
+    records: (&serde_json::Value, &serde_json::Value),
+) -> Result<()> {
+    match save {
+        Some(save) => save(&LoopCheckpoint::of(
+            best.unwrap_or(model),
+            model,
+            order,
+            *at,
+            records,
+        )),
+        None => Ok(()),
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct StateFile {
     #[serde(rename = "loop")]

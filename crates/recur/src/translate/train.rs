@@ -181,17 +181,18 @@ pub struct Trained {
 impl Trained {
     /// The run's final checkpoint: the best model, and what continues the run.
     pub fn checkpoint(&self) -> training::LoopCheckpoint<'_> {
-        training::LoopCheckpoint {
-            config: self.config_json.clone(),
-            best: self.best.model.named_tensors(),
-            current: self.current.buffers(),
-            order: &self.order,
-            snapshot: training::Snapshot {
-                state: &self.state,
-                optimizer: &self.optimizer,
-            },
-            run: self.run_record.clone(),
-        }
+        let snapshot = training::Snapshot {
+            state: &self.state,
+            optimizer: &self.optimizer,
+        };
+        let records = (&self.config_json, &self.run_record);
+        training::LoopCheckpoint::of(
+            &self.best.model,
+            &self.current,
+            &self.order,
+            snapshot,
+            records,
+        )
     }
 }
 
