@@ -198,9 +198,7 @@ struct RegressTask<'a> {
     batch_size: usize,
     val: Vec<usize>,
     scaling: TargetScaling,
-    on_checkpoint: Option<&'a mut training::SaveCheckpoint<'a>>,
-    run_record: serde_json::Value,
-    config_json: serde_json::Value,
+    saving: training::Saving<'a>,
 }
 
 impl Task for RegressTask<'_> {
@@ -253,13 +251,8 @@ impl Task for RegressTask<'_> {
     }
 
     fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
-        training::offer_checkpoint(
-            self.on_checkpoint.as_deref_mut(),
-            (&self.model, self.best.as_ref()),
-            &self.order,
-            at,
-            (&self.config_json, &self.run_record),
-        )
+        self.saving
+            .offer((&self.model, self.best.as_ref()), &self.order, at)
     }
 }
 
@@ -308,7 +301,11 @@ pub fn train_regressor<'a>(
     let model = Classifier::new(config, &mut Rng::new(s.seed))?;
     let mut task = RegressTask {
         grads: model.zero_grads(),
-        config_json: checkpoint_config(model.config(), s),
+        saving: training::Saving {
+            save: control.on_checkpoint,
+            config: checkpoint_config(model.config(), s),
+            run: control.run_record,
+        },
         model,
         best: None,
         data,
@@ -321,8 +318,6 @@ pub fn train_regressor<'a>(
         batch_size: s.batch_size,
         val: val_idx,
         scaling,
-        on_checkpoint: control.on_checkpoint,
-        run_record: control.run_record,
     };
     let settings = s.loop_settings(task.batches_per_epoch());
     let resume = match control.resume_from {
@@ -351,8 +346,8 @@ pub fn train_regressor<'a>(
         order: task.order,
         state: end.state,
         optimizer: end.optimizer,
-        run_record: task.run_record,
-        config_json: task.config_json,
+        run_record: task.saving.run,
+        config_json: task.saving.config,
         refitted: None,
     })
 }

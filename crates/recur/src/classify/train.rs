@@ -454,9 +454,7 @@ struct ClassifyTask<'a> {
     batch_size: usize,
     val: Dataset,
     val_targets: Vec<u32>,
-    on_checkpoint: Option<&'a mut training::SaveCheckpoint<'a>>,
-    run_record: serde_json::Value,
-    config_json: serde_json::Value,
+    saving: training::Saving<'a>,
     augment: f64,
     /// SpecAugment masks, and the blocks of a frame (base features and their deltas).
     spec_augment: Option<(crate::audio::SpecAugment, usize)>,
@@ -595,13 +593,8 @@ impl Task for ClassifyTask<'_> {
     }
 
     fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
-        training::offer_checkpoint(
-            self.on_checkpoint.as_deref_mut(),
-            (&self.model, self.best.as_ref()),
-            &self.order,
-            at,
-            (&self.config_json, &self.run_record),
-        )
+        self.saving
+            .offer((&self.model, self.best.as_ref()), &self.order, at)
     }
 }
 
@@ -657,6 +650,7 @@ pub fn train_with<'a>(
     config.classes = classes.clone();
     let model = Classifier::new(config, &mut Rng::new(s.seed))?;
     let val = data.subset(&val_idx);
+    let saved_config = checkpoint_config(model.config(), s);
     let mut task = ClassifyTask {
         grads: model.zero_grads(),
         model,
@@ -667,15 +661,16 @@ pub fn train_with<'a>(
         order: train_idx,
         batch_size: s.batch_size,
         val,
-        on_checkpoint: control.on_checkpoint,
-        run_record: control.run_record,
-        config_json: serde_json::Value::Null,
+        saving: training::Saving {
+            save: control.on_checkpoint,
+            config: saved_config,
+            run: control.run_record,
+        },
         augment: s.augment,
         spec_augment: s
             .spec_augment
             .map(|m| (m, s.audio.as_ref().map_or(1, |a| 1 + a.deltas))),
     };
-    task.config_json = checkpoint_config(task.model.config(), s);
     let settings = s.loop_settings(task.batches_per_epoch());
     let resume = match control.resume_from {
         Some(dir) => Some(restore(
@@ -696,7 +691,7 @@ pub fn train_with<'a>(
     let summary = end.summary;
     let mut model = task.best.take().unwrap_or_else(|| task.model.clone());
     let mut refitted = None;
-    let mut config_json = std::mem::take(&mut task.config_json);
+    let mut config_json = std::mem::take(&mut task.saving.config);
     if s.refit && !summary.interrupted && !control.stop.load(Ordering::Relaxed) {
         let plan = Refit::after(&task, &summary, &classes);
         if let Some((m, r)) = refit(data, s, threads, &plan, control.stop)? {
@@ -714,7 +709,7 @@ pub fn train_with<'a>(
         order: task.order,
         state: end.state,
         optimizer: end.optimizer,
-        run_record: task.run_record,
+        run_record: task.saving.run,
         config_json,
         refitted,
     })
@@ -814,9 +809,7 @@ fn refit(
         batch_size: s.batch_size,
         val: plan.val.clone(),
         val_targets: plan.val_targets.to_vec(),
-        on_checkpoint: None,
-        run_record: serde_json::Value::Null,
-        config_json: serde_json::Value::Null,
+        saving: training::Saving::none(),
         augment: s.augment,
         spec_augment: s
             .spec_augment

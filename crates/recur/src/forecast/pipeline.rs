@@ -122,21 +122,16 @@ impl ForecastSettings {
     /// # Errors
     /// [`Error::Config`] naming the first setting out of range.
     pub fn validate(&self, points: usize) -> Result<()> {
-        let at_least_one = [
-            ("`lookback`", self.lookback),
-            ("`horizon`", self.horizon),
-            ("`test_size`", self.test_size),
-            ("`period`", self.period),
-            ("`hidden`", self.hidden),
-            ("`layers`", self.layers),
-            ("`epochs`", self.epochs),
-            ("`batch_size`", self.batch_size),
-        ];
-        for (flag, v) in at_least_one {
-            if v == 0 {
-                return Err(Error::Config(format!("{flag} must be at least 1")));
-            }
-        }
+        crate::config::require_at_least_one(&[
+            ("lookback", self.lookback),
+            ("horizon", self.horizon),
+            ("test_size", self.test_size),
+            ("period", self.period),
+            ("hidden", self.hidden),
+            ("layers", self.layers),
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+        ])?;
         for (flag, v) in [
             ("`lookback`", self.lookback),
             ("`horizon`", self.horizon),
@@ -353,9 +348,7 @@ struct ForecastTask<'w, 'c> {
     order: Vec<usize>,
     batch_size: usize,
     val: (Tensor<f32>, Vec<f32>),
-    on_checkpoint: Option<&'c mut training::SaveCheckpoint<'c>>,
-    run_record: serde_json::Value,
-    config_json: serde_json::Value,
+    saving: training::Saving<'c>,
 }
 
 impl Task for ForecastTask<'_, '_> {
@@ -398,13 +391,8 @@ impl Task for ForecastTask<'_, '_> {
     }
 
     fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
-        training::offer_checkpoint(
-            self.on_checkpoint.as_deref_mut(),
-            (&self.model, self.best.as_ref()),
-            &self.order,
-            at,
-            (&self.config_json, &self.run_record),
-        )
+        self.saving
+            .offer((&self.model, self.best.as_ref()), &self.order, at)
     }
 }
 
@@ -621,9 +609,11 @@ fn train(
         order: prepared.train_keys.clone(),
         batch_size: s.batch_size,
         val: windows.batch(&prepared.val_loss_keys)?,
-        on_checkpoint: control.on_checkpoint,
-        run_record: control.run_record,
-        config_json: config,
+        saving: training::Saving {
+            save: control.on_checkpoint,
+            config,
+            run: control.run_record,
+        },
     };
     let settings = prepared.loop_settings(s);
     let resume = match control.resume_from {

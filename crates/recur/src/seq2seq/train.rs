@@ -64,19 +64,12 @@ pub struct Seq2SeqTask<'a> {
     batch_size: usize,
     val: Vec<PairBatch>,
     label_smoothing: f64,
-    saving: Option<Saving<'a>>,
+    saving: training::Saving<'a>,
     scorer: Option<Box<Scorer<'a>>>,
 }
 
 /// A validation score for people (translation: BLEU), computed from the model.
 pub type Scorer<'a> = dyn FnMut(&Seq2Seq<f32>, &Threads) -> Result<f64> + 'a;
-
-/// Where and what a task saves after every validation.
-struct Saving<'a> {
-    config: serde_json::Value,
-    run: serde_json::Value,
-    save: &'a mut SaveCheckpoint<'a>,
-}
 
 impl<'a> Seq2SeqTask<'a> {
     /// Trains `model` on `train` in batches of `batch_size` pairs, validating on `val`.
@@ -114,7 +107,7 @@ impl<'a> Seq2SeqTask<'a> {
             batch_size,
             val,
             label_smoothing,
-            saving: None,
+            saving: training::Saving::none(),
             scorer: None,
         })
     }
@@ -132,7 +125,11 @@ impl<'a> Seq2SeqTask<'a> {
         run: serde_json::Value,
         save: &'a mut SaveCheckpoint<'a>,
     ) {
-        self.saving = Some(Saving { config, run, save });
+        self.saving = training::Saving {
+            save: Some(save),
+            config,
+            run,
+        };
     }
 
     /// Restores the run saved in `dir` under `settings`: the current parameters, the best
@@ -239,16 +236,7 @@ impl Task for Seq2SeqTask<'_> {
     }
 
     fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
-        let Some(s) = self.saving.as_mut() else {
-            return Ok(());
-        };
-        let model = (&self.model, self.best.as_ref());
-        training::offer_checkpoint(
-            Some(&mut *s.save),
-            model,
-            &self.order,
-            at,
-            (&s.config, &s.run),
-        )
+        self.saving
+            .offer((&self.model, self.best.as_ref()), &self.order, at)
     }
 }

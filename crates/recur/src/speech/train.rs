@@ -251,9 +251,7 @@ struct SpeechTask<'a> {
     order: Vec<usize>,
     val: Vec<usize>,
     batch_size: usize,
-    on_checkpoint: Option<&'a mut training::SaveCheckpoint<'a>>,
-    run_record: serde_json::Value,
-    config_json: serde_json::Value,
+    saving: training::Saving<'a>,
 }
 
 /// The frames and labels of utterances `idx`.
@@ -319,13 +317,8 @@ impl Task for SpeechTask<'_> {
     }
 
     fn checkpoint(&mut self, at: &Snapshot<'_>) -> Result<()> {
-        training::offer_checkpoint(
-            self.on_checkpoint.as_deref_mut(),
-            (&self.model, self.best.as_ref()),
-            &self.order,
-            at,
-            (&self.config_json, &self.run_record),
-        )
+        self.saving
+            .offer((&self.model, self.best.as_ref()), &self.order, at)
     }
 }
 
@@ -405,7 +398,11 @@ pub fn train_with<'a>(
     let model = AcousticModel::new(p.config, &mut Rng::new(s.seed))?;
     let mut task = SpeechTask {
         grads: model.zero_grads(),
-        config_json: checkpoint_config(model.config(), s, extra),
+        saving: training::Saving {
+            save: control.on_checkpoint,
+            config: checkpoint_config(model.config(), s, extra),
+            run: control.run_record,
+        },
         model,
         best: None,
         corpus,
@@ -413,8 +410,6 @@ pub fn train_with<'a>(
         order: p.train,
         val: p.val,
         batch_size: s.batch_size,
-        on_checkpoint: control.on_checkpoint,
-        run_record: control.run_record,
     };
     let settings = s.loop_settings(task.batches_per_epoch());
     let resume = match control.resume_from {
@@ -436,8 +431,8 @@ pub fn train_with<'a>(
         order: task.order,
         state: end.state,
         optimizer: end.optimizer,
-        run_record: task.run_record,
-        config_json: task.config_json,
+        run_record: task.saving.run,
+        config_json: task.saving.config,
     })
 }
 

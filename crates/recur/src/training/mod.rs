@@ -17,7 +17,7 @@ mod run;
 
 pub use overfit::{overfitting, Overfitting, OVERFIT_RISES};
 pub use resume::{
-    offer_checkpoint, read as read_checkpoint, read_run, Checkpointed, LoopCheckpoint, Restored,
+    read as read_checkpoint, read_run, Checkpointed, LoopCheckpoint, Restored, Saving,
 };
 pub use run::{continue_run, run, run_from, step, Stepped};
 

@@ -66,28 +66,49 @@ impl<'a> LoopCheckpoint<'a> {
     }
 }
 
-/// What a task's [`super::Task::checkpoint`] does: offers `save` (when the run saves any) the
-/// checkpoint at `at`, with the model of the lowest validation loss so far (`best`; `model`
-/// before any validation chose one) and `model` with `order` to continue from.
-///
-/// # Errors
-/// What `save` returns.
-pub fn offer_checkpoint<M: Checkpointed>(
-    save: Option<&mut super::SaveCheckpoint<'_>>,
-    (model, best): (&M, Option<&M>),
-    order: &[usize],
-    at: &Snapshot<'_>,
-    records: (&serde_json::Value, &serde_json::Value),
-) -> Result<()> {
-    match save {
-        Some(save) => save(&LoopCheckpoint::of(
-            best.unwrap_or(model),
-            model,
-            order,
-            *at,
-            records,
-        )),
-        None => Ok(()),
+/// Where a task's checkpoints go (nowhere for a run that saves none), with the `config.json`
+/// and the record of its inputs they carry.
+pub struct Saving<'a> {
+    /// Saves a checkpoint offered after a validation ([`super::Control::on_checkpoint`]).
+    pub save: Option<&'a mut super::SaveCheckpoint<'a>>,
+    /// `config.json`: format, version, task, model and training settings.
+    pub config: serde_json::Value,
+    /// The run's record of its inputs ([`super::Control::run_record`]).
+    pub run: serde_json::Value,
+}
+
+impl Saving<'_> {
+    /// A run that saves no checkpoints.
+    pub fn none() -> Self {
+        Saving {
+            save: None,
+            config: serde_json::Value::Null,
+            run: serde_json::Value::Null,
+        }
+    }
+
+    /// What a task's [`super::Task::checkpoint`] does: offers `save` (when the run saves any)
+    /// the checkpoint at `at`, with the model of the lowest validation loss so far (`best`;
+    /// `model` before any validation chose one) and `model` with `order` to continue from.
+    ///
+    /// # Errors
+    /// What `save` returns.
+    pub fn offer<M: Checkpointed>(
+        &mut self,
+        (model, best): (&M, Option<&M>),
+        order: &[usize],
+        at: &Snapshot<'_>,
+    ) -> Result<()> {
+        match self.save.as_deref_mut() {
+            Some(save) => save(&LoopCheckpoint::of(
+                best.unwrap_or(model),
+                model,
+                order,
+                *at,
+                (&self.config, &self.run),
+            )),
+            None => Ok(()),
+        }
     }
 }
 
