@@ -360,7 +360,8 @@ fn trainer(args: &TrainArgs, threads: &Threads) -> Result<(Trainer, RunDir, Opti
     };
     let (name, text) = read_training_text(&args.text)?;
     let settings = settings(args, name)?;
-    let mut fitted = None;
+    // A new model without --dropout gets the defaults' rule.
+    let mut fit = false;
     let (model, vocab) = match &args.init_from {
         Some(dir) => {
             // Dropout is a training setting: it may change when fine-tuning.
@@ -385,16 +386,17 @@ fn trainer(args: &TrainArgs, threads: &Threads) -> Result<(Trainer, RunDir, Opti
                 Vocab::from_text(&text)
             };
             let config = model_config(args, vocab.len())?;
-            let mut model = CharLm::new(config, &mut Rng::new(settings.seed))?;
-            if args.dropout.is_none() {
-                fitted = Some(defaults::fit_dropout(
-                    &mut model, &vocab, &settings, &text, threads,
-                )?);
-            }
+            let model = CharLm::new(config, &mut Rng::new(settings.seed))?;
+            fit = args.dropout.is_none();
             (model, vocab)
         }
     };
-    let trainer = Trainer::new(model, vocab, settings, &text)?;
+    let mut trainer = Trainer::new(model, vocab, settings, &text)?;
+    let fitted = if fit {
+        Some(defaults::fit_dropout(&mut trainer, &text, threads)?)
+    } else {
+        None
+    };
     Ok((trainer, out, fitted))
 }
 

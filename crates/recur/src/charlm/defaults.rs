@@ -16,7 +16,7 @@
 //! [`dropout_for_passes`] maps passes to dropout; the table it was measured on is in the README.
 //! An explicit `--dropout` always wins.
 
-use super::{CharLm, Stop, TrainSettings, Trainer, Vocab};
+use super::{Stop, Trainer};
 use crate::{Result, Threads};
 use std::time::Instant;
 
@@ -81,68 +81,66 @@ pub struct Fitted {
     pub step_seconds: Option<f64>,
 }
 
-/// Sets `model`'s dropout to the defaults' choice for a run of `settings` on `text`
+/// Sets the dropout of `trainer`'s model, before its run starts, to the defaults' choice
 /// ([`dropout_for_passes`] of the run's expected passes). For a time budget, the seconds per step
 /// are the fastest of [`TIMED_STEPS`] optimiser steps taken, after [`UNTIMED_STEPS`], by a
-/// throwaway trainer on a copy of the model (at most about [`PROBE_SECONDS`], before the budget
-/// starts; `model`'s weights are not changed).
+/// throwaway trainer on a copy of the model and `text` (at most about [`PROBE_SECONDS`], before
+/// the budget starts; the run's weights are not changed).
 ///
 /// # Errors
 /// As [`Trainer::new`] and [`Trainer::step`].
-pub fn fit_dropout(
-    model: &mut CharLm,
-    vocab: &Vocab,
-    settings: &TrainSettings,
-    text: &str,
-    threads: &Threads,
-) -> Result<Fitted> {
-    let mut probe_settings = settings.clone();
-    probe_settings.stop = Stop::Steps((UNTIMED_STEPS + TIMED_STEPS) as u64);
-    let mut probe_model = model.clone();
-    // Timed with the dropout a long run gets, as the masks cost time too.
-    probe_model.set_dropout(MAX_DROPOUT)?;
-    let mut probe = Trainer::new(probe_model, vocab.clone(), probe_settings, text)?;
+pub fn fit_dropout(trainer: &mut Trainer, text: &str, threads: &Threads) -> Result<Fitted> {
+    let settings = trainer.settings();
     let step_seconds = match settings.stop {
-        Stop::TimeBudget(_) => {
-            let started = Instant::now();
-            for _ in 0..UNTIMED_STEPS {
-                probe.step(threads)?;
-                if started.elapsed().as_secs_f64() > PROBE_SECONDS / 2.0 {
-                    break;
-                }
-            }
-            // The fastest: other programs and the first touches of memory only add time.
-            let mut fastest = f64::INFINITY;
-            for _ in 0..TIMED_STEPS {
-                let start = Instant::now();
-                probe.step(threads)?;
-                fastest = fastest.min(start.elapsed().as_secs_f64());
-                if started.elapsed().as_secs_f64() > PROBE_SECONDS {
-                    break;
-                }
-            }
-            Some(fastest)
-        }
+        Stop::TimeBudget(_) => Some(seconds_per_step(trainer, text, threads)?),
         _ => None,
     };
     let steps = expected_steps(
         settings.stop,
-        probe.steps_per_epoch(),
+        trainer.steps_per_epoch(),
         step_seconds.unwrap_or(1.0),
     );
     let passes = passes(
         steps,
         settings.batch_size,
         settings.seq_len,
-        probe.split_sizes().0,
+        trainer.split_sizes().0,
     );
     let dropout = dropout_for_passes(passes);
-    model.set_dropout(dropout)?;
+    trainer.set_dropout(dropout)?;
     Ok(Fitted {
         passes,
         dropout,
         step_seconds,
     })
+}
+
+/// The fastest of the timed trial steps of [`fit_dropout`].
+fn seconds_per_step(trainer: &Trainer, text: &str, threads: &Threads) -> Result<f64> {
+    let mut settings = trainer.settings().clone();
+    settings.stop = Stop::Steps((UNTIMED_STEPS + TIMED_STEPS) as u64);
+    let mut model = trainer.model().clone();
+    // Timed with the dropout a long run gets, as the masks cost time too.
+    model.set_dropout(MAX_DROPOUT)?;
+    let mut probe = Trainer::new(model, trainer.vocab().clone(), settings, text)?;
+    let started = Instant::now();
+    for _ in 0..UNTIMED_STEPS {
+        probe.step(threads)?;
+        if started.elapsed().as_secs_f64() > PROBE_SECONDS / 2.0 {
+            break;
+        }
+    }
+    // The fastest: other programs and the first touches of memory only add time.
+    let mut fastest = f64::INFINITY;
+    for _ in 0..TIMED_STEPS {
+        let start = Instant::now();
+        probe.step(threads)?;
+        fastest = fastest.min(start.elapsed().as_secs_f64());
+        if started.elapsed().as_secs_f64() > PROBE_SECONDS {
+            break;
+        }
+    }
+    Ok(fastest)
 }
 
 #[cfg(test)]

@@ -309,6 +309,15 @@ impl Trainer {
         optim.finish()
     }
 
+    /// Changes the model's dropout (a training setting: [`CharLm::set_dropout`]); the next
+    /// checkpoint records it.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a dropout outside `[0, 1)`.
+    pub fn set_dropout(&mut self, p: f64) -> Result<()> {
+        self.lm.model.set_dropout(p)
+    }
+
     /// The model being trained.
     pub fn model(&self) -> &CharLm {
         &self.lm.model
