@@ -66,6 +66,12 @@ pub(crate) fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
                 recur::translate::translator::Translator::load(&path).map_err(crate::to_py)?;
             Translator { inner }.into_pyobject(py)?.into_any().unbind()
         }
+        Task::Transcribe => {
+            return Err(crate::to_py(recur::Error::Input(format!(
+                "{}: an acoustic model (task \"transcribe\"); recur.load reads character models, classifiers, regressors, forecasters and translation models: transcribe with `recur transcribe run`",
+                path.display()
+            ))))
+        }
     })
 }
 

@@ -9,6 +9,7 @@
 //!     Checkpoint::Regressor(_) => println!("a sequence regressor"),
 //!     Checkpoint::Forecaster(f) => println!("a forecaster of horizon {}", f.model.config().horizon),
 //!     Checkpoint::Translator(t) => println!("a translation model of {} target tokens", t.vocab.target().size()),
+//!     Checkpoint::Acoustic(a) => println!("an acoustic model of hidden size {}", a.config().hidden_size),
 //! }
 //! # Ok::<(), recur::Error>(())
 //! ```
@@ -29,6 +30,8 @@ pub enum Task {
     Forecast,
     /// `"translate"`: a translation model ([`crate::translate::translator`]).
     Translate,
+    /// `"transcribe"`: a CTC acoustic model ([`crate::speech`]).
+    Transcribe,
 }
 
 /// A loaded checkpoint of any task.
@@ -45,6 +48,8 @@ pub enum Checkpoint {
     Forecaster(Box<crate::forecast::model::LoadedForecaster>),
     /// An encoder-decoder with its vocabularies.
     Translator(Box<crate::translate::translator::Translator>),
+    /// A CTC acoustic model with its labels and feature settings.
+    Acoustic(Box<crate::speech::model::AcousticModel>),
 }
 
 /// Checks that `dir` is a directory, with a message that helps when it is the `config.json`
@@ -89,10 +94,11 @@ pub fn task(dir: &Path) -> Result<Task> {
         Some("regress") => Ok(Task::Regress),
         Some("forecast") => Ok(Task::Forecast),
         Some("translate") => Ok(Task::Translate),
+        Some(crate::speech::model::TASK) => Ok(Task::Transcribe),
         Some(other) => Err(Error::format(
             &path,
             format!(
-                "task {other:?} is not one of \"char-lm\", \"classify\", \"regress\", \"forecast\", \"translate\""
+                "task {other:?} is not one of \"char-lm\", \"classify\", \"regress\", \"forecast\", \"translate\", \"transcribe\""
             ),
         )),
         None => Err(Error::format(&path, "field 'task' is missing")),
@@ -113,5 +119,6 @@ pub fn open(dir: &Path) -> Result<Checkpoint> {
         Task::Translate => Checkpoint::Translator(Box::new(
             crate::translate::translator::Translator::load(dir)?,
         )),
+        Task::Transcribe => Checkpoint::Acoustic(Box::new(crate::speech::checkpoint::load(dir)?)),
     })
 }

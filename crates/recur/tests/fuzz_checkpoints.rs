@@ -300,6 +300,7 @@ fn load_and_run(kind: Kind, dir: &Path, text: &str) -> bool {
             recur::checkpoint::Checkpoint::Regressor(_) => recur::checkpoint::Task::Regress,
             recur::checkpoint::Checkpoint::Forecaster(_) => recur::checkpoint::Task::Forecast,
             recur::checkpoint::Checkpoint::Translator(_) => recur::checkpoint::Task::Translate,
+            recur::checkpoint::Checkpoint::Acoustic(_) => recur::checkpoint::Task::Transcribe,
         };
         assert_eq!(recur::checkpoint::task(dir).unwrap(), task);
     }

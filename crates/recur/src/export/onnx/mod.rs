@@ -289,7 +289,7 @@ pub fn acoustic(model: &AcousticModel, options: &ExportOptions) -> Result<Vec<u8
     labels.extend(c.alphabet.symbols.iter().cloned());
     let scaling = serde_json::json!({"mean": c.mean, "std": c.std, "applied": "in the graph"});
     let meta = vec![
-        ("recur.task", "transcribe".to_string()),
+        ("recur.task", TRANSCRIBE.to_string()),
         ("recur.model", to_json(c)),
         ("recur.labels", to_json(&labels)),
         ("recur.blank", BLANK.to_string()),
@@ -325,29 +325,17 @@ pub enum Exported {
 /// words.
 ///
 /// # Errors
-/// As [`crate::checkpoint::open`] (or [`crate::speech::checkpoint::load`]) for a directory
-/// that is not a loadable checkpoint, which includes the long-range task models: they are not
+/// As [`crate::checkpoint::open`] for a directory that is not a loadable checkpoint, which includes the long-range task models: they are not
 /// exported.
 pub fn checkpoint(dir: &Path, options: &ExportOptions) -> Result<(&'static str, Exported)> {
     let mut options = options.clone();
-    if is_acoustic(dir) {
-        let model = crate::speech::checkpoint::load(dir)?;
-        let (config, extra) = config_metadata(dir, &["training"], "audio")?;
-        options.metadata.insert(0, ("recur.config".into(), config));
-        if let Some(audio) = extra {
-            options.metadata.insert(1, ("recur.audio".into(), audio));
-        }
-        return Ok((
-            "acoustic model",
-            Exported::File(acoustic(&model, &options)?),
-        ));
-    }
     let checkpoint = crate::checkpoint::open(dir)?;
-    let strip: &[&str] = match checkpoint {
-        Checkpoint::Translator(_) => &["training", "vocab"],
-        _ => &["training"],
+    let (strip, extra): (&[&str], _) = match checkpoint {
+        Checkpoint::Translator(_) => (&["training", "vocab"], "scaling"),
+        Checkpoint::Acoustic(_) => (&["training"], "audio"),
+        _ => (&["training"], "scaling"),
     };
-    let (config, scaling) = config_metadata(dir, strip, "scaling")?;
+    let (config, extra) = config_metadata(dir, strip, extra)?;
     options.metadata.insert(0, ("recur.config".into(), config));
     let file = |bytes: Result<Vec<u8>>| bytes.map(Exported::File);
     Ok(match checkpoint {
@@ -358,7 +346,7 @@ pub fn checkpoint(dir: &Path, options: &ExportOptions) -> Result<(&'static str, 
         Checkpoint::Classifier(c) => ("classifier", file(classifier(&c, &options))?),
         Checkpoint::Regressor(c) => ("regressor", file(classifier(&c, &options))?),
         Checkpoint::Forecaster(f) => {
-            let scaling = scaling.or(config_metadata(dir, &[], "series")?.1);
+            let scaling = extra.or(config_metadata(dir, &[], "series")?.1);
             if let Some(scaling) = scaling {
                 options
                     .metadata
@@ -370,17 +358,13 @@ pub fn checkpoint(dir: &Path, options: &ExportOptions) -> Result<(&'static str, 
             "translation model",
             Exported::Translation(translation(&t.model, &t.vocab, &options)?),
         ),
+        Checkpoint::Acoustic(model) => {
+            if let Some(audio) = extra {
+                options.metadata.insert(1, ("recur.audio".into(), audio));
+            }
+            ("acoustic model", file(acoustic(&model, &options))?)
+        }
     })
-}
-
-/// Whether `dir/config.json` names an acoustic model (`task: "transcribe"`), which
-/// [`crate::checkpoint::task`] does not know.
-fn is_acoustic(dir: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join("config.json")) else {
-        return false;
-    };
-    serde_json::from_str::<serde_json::Value>(crate::input::strip_bom(&text))
-        .is_ok_and(|v| v.get("task").and_then(|t| t.as_str()) == Some(TRANSCRIBE))
 }
 
 /// The files a translation model's export to `out` writes: `out` without its `.onnx`
